@@ -1,0 +1,263 @@
+using Spiffy.Modeling;
+using static TorchSharp.torch;
+
+namespace Spiffy.Decoding;
+
+/// <summary>
+/// The state machine of one <see cref="DiffusionDecoder.Generate(IReadOnlyList{long[]}, DecodingOptions, Func{long[], string}?, IStepSpeculator?, BlockFinished?, CancellationToken)"/>
+/// call. Host buffers are sized once; a step allocates no arrays.
+/// </summary>
+internal sealed class DecodeLoop
+{
+    private readonly DiffusionTransformer _model;
+    private readonly DecodingOptions _o;
+    private readonly IStepSpeculator? _spec;
+    private readonly BlockFinished? _onBlock;
+    private readonly CancellationToken _cancel;
+    private readonly StepRule _rule;
+    private readonly int _batch, _b, _region, _mask, _eos, _topJ, _maxRows;
+    private readonly long[] _state;        // [Bt x B] block states, mask id where masked
+    private readonly long[] _rows;         // [maxRows x B] rows fed to a step forward
+    private readonly long[] _x0;           // [maxRows x B]
+    private readonly double[] _conf;       // [maxRows x B]
+    private readonly double[] _top1;       // [maxRows x B]
+    private readonly long[] _topTok;       // [maxRows x B x J]
+    private readonly long[] _stepIndex;    // [maxRows]
+    private readonly bool[] _masked;       // [B]
+    private readonly int[] _chosen;        // [B]
+    private readonly int[] _initialMasks, _stepInBlock, _globalStep;
+    private readonly bool[] _finished;     // early-stopped sequences
+    private readonly long[] _generated;    // [Bt x G]
+    private readonly double[] _pTop1;      // drafting distribution P of the current state: [B]
+    private readonly long[] _pTopTok;      // [B x J]
+    private bool _pValid;
+    private int _currentStart;
+    private readonly ForwardRunner _runner;
+
+    public DecodingStatistics[] Stats { get; }
+
+    public DecodeLoop(DiffusionTransformer model, DecodingOptions options, IReadOnlyList<long[]> prompts, int region,
+        IStepSpeculator? speculator, BlockFinished? onBlock, CancellationToken cancel)
+    {
+        _model = model; _o = options; _spec = speculator; _onBlock = onBlock; _cancel = cancel;
+        _rule = new StepRule(options);
+        _batch = prompts.Count;
+        _b = options.BlockLength;
+        _region = region;
+        _mask = model.Spec.Tokens.Mask;
+        _eos = model.Spec.Tokens.Eos;
+        _topJ = speculator?.TopTokenRanks ?? 0;
+        _maxRows = _batch * (1 + (speculator?.MaxDrafts ?? 0));
+        _state = new long[_batch * _b];
+        _rows = new long[_maxRows * _b];
+        _x0 = new long[_maxRows * _b];
+        _conf = new double[_maxRows * _b];
+        _top1 = new double[_maxRows * _b];
+        _topTok = new long[Math.Max(1, _maxRows * _b * _topJ)];
+        _stepIndex = new long[_maxRows];
+        _masked = new bool[_b];
+        _chosen = new int[_b];
+        _initialMasks = new int[_batch];
+        _stepInBlock = new int[_batch];
+        _globalStep = new int[_batch];
+        _finished = new bool[_batch];
+        _generated = new long[_batch * options.GenLength];
+        _pTop1 = new double[_b];
+        _pTopTok = new long[Math.Max(1, _b * _topJ)];
+        Stats = new DecodingStatistics[_batch];
+        for (int r = 0; r < _batch; r++) Stats[r] = new DecodingStatistics();
+
+        int length = region + options.GenLength;
+        var tokens = new long[_batch * length];
+        var positions = new long[_batch * length];
+        var valid = new bool[_batch * length];
+        for (int r = 0; r < _batch; r++)
+        {
+            var p = prompts[r];
+            int pad = region - p.Length;
+            for (int i = 0; i < length; i++)
+            {
+                int o = r * length + i;
+                tokens[o] = i < pad ? model.Spec.Tokens.Pad : i < region ? p[i - pad] : _mask;
+                positions[o] = Math.Max(0, i - pad);
+                valid[o] = i >= pad;
+            }
+        }
+        var dev = model.Device;
+        _runner = new ForwardRunner(model, options, tensor(tokens, new long[] { _batch, length }).to(dev),
+            tensor(positions, new long[] { _batch, length }).to(dev), tensor(valid, new long[] { _batch, 1, 1, length }).to(dev), region);
+    }
+
+    public long[] Generated(int r) => _generated.AsSpan(r * _o.GenLength, _o.GenLength).ToArray();
+
+    public void Run()
+    {
+        try
+        {
+            if (_runner.Prefill()) CountForward();
+            for (int blk = 0; blk < _o.NumBlocks; blk++)
+            {
+                _cancel.ThrowIfCancellationRequested();
+                RunBlock(blk);
+                if (AllFinished()) break;
+            }
+        }
+        finally { _runner.Dispose(); }
+    }
+
+    private bool AllFinished()
+    {
+        foreach (var f in _finished) if (!f) return false;
+        return true;
+    }
+
+    private void CountForward()
+    {
+        for (int r = 0; r < _batch; r++) if (!_finished[r]) Stats[r].Nfe++;
+    }
+
+    private void RunBlock(int blk)
+    {
+        int start = _region + blk * _b;
+        _currentStart = start;
+        for (int r = 0; r < _batch; r++)
+        {
+            for (int i = 0; i < _b; i++) _state[r * _b + i] = _finished[r] ? _eos : _mask;
+            _initialMasks[r] = _finished[r] ? 0 : _b;
+            _stepInBlock[r] = 0;
+        }
+        _pValid = false;
+        using (var first = _runner.BeginBlock(start))
+        {
+            if (first is not null)
+            {
+                CountForward();
+                StepFromLogits(first, rows: _batch, perSequence: 1);
+            }
+        }
+        while (AnyMasked())
+        {
+            _cancel.ThrowIfCancellationRequested();
+            int perSequence = 1;
+            for (int r = 0; r < _batch; r++) _state.AsSpan(r * _b, _b).CopyTo(_rows.AsSpan(r * _b, _b));
+            if (_spec is not null && _pValid)
+            {
+                // One sequence: rows = [state | drafts].
+                int d = _spec.Draft(_state.AsSpan(0, _b), _mask, _pTop1, _pTopTok, _rows.AsSpan(_b, _spec.MaxDrafts * _b));
+                perSequence = 1 + d;
+            }
+            int rows = _batch * perSequence;
+            using (var scope = NewDisposeScope())
+            {
+                var rowT = tensor(_rows.AsSpan(0, rows * _b).ToArray(), new long[] { rows, _b }).to(_model.Device);
+                var logits = _runner.Step(start, rowT);
+                CountForward();
+                for (int r = 0; r < _batch; r++)
+                    if (!_finished[r]) { Stats[r].StepForwards++; Stats[r].RowsTotal += perSequence; if (perSequence > 1) Stats[r].VerificationForwards++; }
+                StepFromLogits(logits, rows, perSequence);
+            }
+        }
+        for (int r = 0; r < _batch; r++)
+        {
+            if (_finished[r]) continue;
+            Stats[r].StepsPerBlock.Add(_stepInBlock[r]);
+        }
+        if (_runner.EndBlock(start)) CountForward();
+        for (int r = 0; r < _batch; r++)
+        {
+            if (_finished[r]) continue;
+            var block = _state.AsSpan(r * _b, _b);
+            block.CopyTo(_generated.AsSpan(r * _o.GenLength + blk * _b, _b));
+            Stats[r].TokensCommitted += _b;
+            _onBlock?.Invoke(r, blk, block);
+            if (_o.EarlyStop && EndsText(block))
+            {
+                _finished[r] = true;
+                _generated.AsSpan(r * _o.GenLength + (blk + 1) * _b).Slice(0, _o.GenLength - (blk + 1) * _b).Fill(_eos);
+            }
+        }
+    }
+
+    /// <summary>The block ends the text: it holds an EOS and only EOS follows it.</summary>
+    private bool EndsText(ReadOnlySpan<long> block)
+    {
+        int first = block.IndexOf((long)_eos);
+        if (first < 0) return false;
+        for (int i = first; i < block.Length; i++) if (block[i] != _eos) return false;
+        return true;
+    }
+
+    private bool AnyMasked()
+    {
+        for (int r = 0; r < _batch; r++)
+            if (!_finished[r] && _state.AsSpan(r * _b, _b).IndexOf((long)_mask) >= 0) return true;
+        return false;
+    }
+
+    /// <summary>Scores all rows, takes each sequence's step from its state row, then walks its accepted drafts.</summary>
+    private void StepFromLogits(Tensor logits, int rows, int perSequence)
+    {
+        for (int r = 0; r < _batch; r++)
+        {
+            _stepIndex[r * perSequence] = _globalStep[r];
+            for (int d = 1; d < perSequence; d++) _stepIndex[r * perSequence + d] = _globalStep[r] + _spec!.Depth(d - 1);
+        }
+        int n = rows * _b;
+        _rule.Score(logits, _stepIndex.AsSpan(0, rows), _x0.AsSpan(0, n), _conf.AsSpan(0, n),
+            _top1.AsSpan(0, _topJ > 0 ? n : 0), _topTok.AsSpan(0, n * _topJ), _topJ);
+        bool changed = false;
+        for (int r = 0; r < _batch; r++)
+        {
+            if (_finished[r]) continue;
+            var state = _state.AsSpan(r * _b, _b);
+            if (state.IndexOf((long)_mask) < 0) continue;
+            int row = r * perSequence;
+            Commit(r, row);
+            changed = true;
+            if (perSequence > 1)
+            {
+                int node = -1, depth = 0;
+                while (state.IndexOf((long)_mask) >= 0)
+                {
+                    int q = _spec!.Match(node, state);
+                    if (q < 0 || q + 1 >= perSequence) break;
+                    Commit(r, row + 1 + q);
+                    Stats[r].FreeSteps++;
+                    node = q;
+                    depth++;
+                }
+                Stats[r].RecordAccepted(depth);
+            }
+        }
+        if (changed) WriteStates();
+    }
+
+    /// <summary>Applies the step rule to sequence r using the distribution of row `row`; that distribution becomes P.</summary>
+    private void Commit(int r, int row)
+    {
+        var state = _state.AsSpan(r * _b, _b);
+        for (int i = 0; i < _b; i++) _masked[i] = state[i] == _mask;
+        int count = _rule.Select(_masked, _conf.AsSpan(row * _b, _b), _initialMasks[r], _stepInBlock[r], _chosen);
+        for (int c = 0; c < count; c++)
+        {
+            int i = _chosen[c];
+            state[i] = _x0[row * _b + i];
+        }
+        _stepInBlock[r]++;
+        _globalStep[r]++;
+        Stats[r].Steps++;
+        if (_topJ > 0)
+        {
+            _top1.AsSpan(row * _b, _b).CopyTo(_pTop1);
+            _topTok.AsSpan(row * _b * _topJ, _b * _topJ).CopyTo(_pTopTok);
+            _pValid = true;
+        }
+    }
+
+    private void WriteStates()
+    {
+        using var scope = NewDisposeScope();
+        var blockT = tensor(_state, new long[] { _batch, _b }).to(_model.Device);
+        _runner.Tokens.narrow(1, _currentStart, _b).copy_(blockT);
+    }
+}

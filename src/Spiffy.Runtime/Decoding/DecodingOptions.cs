@@ -1,0 +1,94 @@
+using System.Globalization;
+using Spiffy.Schema.Models;
+
+namespace Spiffy.Decoding;
+
+/// <summary>How a candidate position's confidence is scored.</summary>
+public enum ConfidenceKind
+{
+    /// <summary>Softmax probability of the chosen token (LLaDA "low_confidence" remasking).</summary>
+    Probability,
+    /// <summary>A uniform random number per position and step (LLaDA "random" remasking).</summary>
+    Random,
+    /// <summary>Top-1 minus top-2 probability (Dream).</summary>
+    Margin,
+    /// <summary>Negative entropy of the position's distribution (Dream).</summary>
+    NegativeEntropy,
+}
+
+/// <summary>How many candidates a step commits.</summary>
+public enum UnmaskingRule
+{
+    /// <summary>LLaDA schedule: the block's masks split evenly over its steps (k per step; SDAR "static").</summary>
+    Schedule,
+    /// <summary>Fast-dLLM: the most confident candidate plus every candidate with confidence >= tau.</summary>
+    Threshold,
+    /// <summary>Fast-dLLM factor rule: the longest confidence-sorted prefix with c_k >= 1 - f / (k + 2).</summary>
+    Factor,
+    /// <summary>SDAR "dynamic": all candidates above tau if there are at least k of them, else the top k.</summary>
+    DynamicTopK,
+}
+
+/// <summary>Which K/V cache the decoder keeps (block-causal models always use their exact block cache).</summary>
+public enum CacheMode
+{
+    /// <summary>Every step is a full forward over the whole sequence.</summary>
+    None,
+    /// <summary>Fast-dLLM prefix cache: K/V before the block frozen at block start; steps feed the block and everything after it.</summary>
+    Prefix,
+    /// <summary>Fast-dLLM dual cache: K/V of the whole sequence frozen at block start; steps feed only the block.</summary>
+    Dual,
+}
+
+/// <summary>A complete decoding configuration; <see cref="Validate"/> checks it against a model.</summary>
+public sealed record DecodingOptions
+{
+    public int GenLength { get; init; } = 256;
+    public int BlockLength { get; init; } = 32;
+    /// <summary>Total steps over the generation for <see cref="UnmaskingRule.Schedule"/>; 0 = one token per step (steps = gen length).</summary>
+    public int Steps { get; init; }
+    public ConfidenceKind Confidence { get; init; } = ConfidenceKind.Probability;
+    public UnmaskingRule Unmasking { get; init; } = UnmaskingRule.Schedule;
+    public double Threshold { get; init; } = 0.9;
+    public double Factor { get; init; } = 1.0;
+    /// <summary>k of <see cref="UnmaskingRule.DynamicTopK"/>.</summary>
+    public int MinTokensPerStep { get; init; } = 1;
+    public double Temperature { get; init; }
+    public long Seed { get; init; }
+    public CacheMode Cache { get; init; } = CacheMode.None;
+    /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
+    public bool EarlyStop { get; init; }
+    /// <summary>Cut the returned text at the first EOS.</summary>
+    public bool TrimEos { get; init; } = true;
+
+    public int EffectiveSteps => Steps == 0 ? GenLength : Steps;
+    public int NumBlocks => GenLength / BlockLength;
+
+    /// <summary>Throws <see cref="ArgumentException"/> with a precise message when the options cannot decode with this model.</summary>
+    public void Validate(ModelSpec spec, int promptLength)
+    {
+        string Fmt(double d) => d.ToString(CultureInfo.InvariantCulture);
+        if (GenLength < 1) throw new ArgumentException($"generation length must be positive (got {GenLength})");
+        if (BlockLength < 1 || GenLength % BlockLength != 0) throw new ArgumentException($"block length {BlockLength} must divide the generation length {GenLength}");
+        if (Steps < 0 || EffectiveSteps % NumBlocks != 0) throw new ArgumentException($"steps ({EffectiveSteps}) must be a multiple of the number of blocks ({NumBlocks})");
+        if (EffectiveSteps > GenLength) throw new ArgumentException($"steps ({EffectiveSteps}) cannot exceed the generation length ({GenLength})");
+        if (Unmasking == UnmaskingRule.Threshold || Unmasking == UnmaskingRule.DynamicTopK)
+            if (!(Threshold > 0 && Threshold <= 1)) throw new ArgumentException($"threshold tau must be in (0, 1] (got {Fmt(Threshold)})");
+        if (Unmasking == UnmaskingRule.Factor && !(Factor > 0)) throw new ArgumentException($"factor must be positive (got {Fmt(Factor)})");
+        if (Unmasking == UnmaskingRule.DynamicTopK && (MinTokensPerStep < 1 || MinTokensPerStep > BlockLength))
+            throw new ArgumentException($"k of the dynamic rule must be in [1, {BlockLength}] (got {MinTokensPerStep})");
+        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new ArgumentException($"temperature must be >= 0 (got {Fmt(Temperature)})");
+        if (promptLength < 1) throw new ArgumentException("the prompt is empty");
+        int total = promptLength + GenLength + (spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 0);
+        if (total > spec.MaxSequenceLength)
+            throw new ArgumentException($"prompt ({promptLength} tokens) + generation ({GenLength}) = {promptLength + GenLength} tokens exceeds the model's context of {spec.MaxSequenceLength}; shorten the prompt to at most {spec.MaxSequenceLength - GenLength - (total - promptLength - GenLength)} tokens");
+        if (spec.Attention == AttentionKind.BlockCausal)
+        {
+            if (BlockLength != spec.AttentionBlockSize) throw new ArgumentException($"a block-causal model decodes in its attention blocks: block length must be {spec.AttentionBlockSize} (got {BlockLength})");
+            if (Cache != CacheMode.None) throw new ArgumentException("block-causal models always use their exact block cache; do not set a prefix or dual cache");
+        }
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature} seed={Seed} cache={Cache}");
+}

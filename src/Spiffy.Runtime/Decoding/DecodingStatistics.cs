@@ -1,0 +1,62 @@
+using System.Globalization;
+using System.Text;
+
+namespace Spiffy.Decoding;
+
+/// <summary>
+/// Counters of one generation (one sequence). NFE counts every model call once, whatever its
+/// batch (docs/measures.md); the speculation fields stay zero for plain decoding.
+/// </summary>
+public sealed class DecodingStatistics
+{
+    /// <summary>Model forward calls.</summary>
+    public int Nfe { get; set; }
+    /// <summary>Decoding steps taken (state transitions); a plain decoder takes one per step forward.</summary>
+    public int Steps { get; set; }
+    /// <summary>Positions decided by the decoder (the generation length unless it stopped early).</summary>
+    public int TokensCommitted { get; set; }
+    public List<int> StepsPerBlock { get; } = new List<int>();
+    public TimeSpan WallTime { get; set; }
+    /// <summary>Forwards that carried draft rows.</summary>
+    public int VerificationForwards { get; set; }
+    /// <summary>Rows summed over all step forwards (a plain step forward has one).</summary>
+    public long RowsTotal { get; set; }
+    /// <summary>Forwards whose rows were built from draft states (rows &gt; 1) plus plain step forwards.</summary>
+    public int StepForwards { get; set; }
+    /// <summary>AcceptedByDepth[d] = verification forwards whose accepted chain had length exactly d.</summary>
+    public List<int> AcceptedByDepth { get; } = new List<int>();
+    /// <summary>Steps taken for free (from an accepted draft's distribution).</summary>
+    public int FreeSteps { get; set; }
+    public long ManagedBytes { get; set; }
+
+    /// <summary>Tokens per forward.</summary>
+    public double Tpf => Nfe == 0 ? 0 : (double)TokensCommitted / Nfe;
+    public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsTotal / StepForwards;
+    public double AcceptMean
+    {
+        get
+        {
+            long n = 0, sum = 0;
+            for (int d = 0; d < AcceptedByDepth.Count; d++) { n += AcceptedByDepth[d]; sum += (long)d * AcceptedByDepth[d]; }
+            return n == 0 ? 0 : (double)sum / n;
+        }
+    }
+
+    internal void RecordAccepted(int depth)
+    {
+        while (AcceptedByDepth.Count <= depth) AcceptedByDepth.Add(0);
+        AcceptedByDepth[depth]++;
+    }
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"NFE {Nfe}, steps {Steps}, tokens {TokensCommitted}, tokens/forward {Tpf:F2}, {WallTime.TotalSeconds:F2} s");
+        if (VerificationForwards > 0)
+            sb.Append(CultureInfo.InvariantCulture, $", verification forwards {VerificationForwards}, rows/forward {RowsPerForward:F2}, accepted/forward {AcceptMean:F2}, free steps {FreeSteps}");
+        return sb.ToString();
+    }
+}
+
+/// <summary>The output of one sequence.</summary>
+public sealed record GenerationResult(string Text, long[] TokenIds, DecodingStatistics Statistics, DecodingOptions Options);

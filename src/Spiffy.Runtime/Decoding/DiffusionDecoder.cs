@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using Spiffy.Modeling;
+using Spiffy.Schema.Models;
+using static TorchSharp.torch;
+
+namespace Spiffy.Decoding;
+
+/// <summary>Called when a block of a sequence is final: (sequence index, block index, the block's token ids).</summary>
+public delegate void BlockFinished(int sequence, int block, ReadOnlySpan<long> tokens);
+
+/// <summary>
+/// Semi-autoregressive block decoding for every supported configuration: LLaDA's schedule,
+/// threshold and factor unmasking, SDAR's static/dynamic rules with its exact block cache,
+/// Fast-dLLM prefix and dual caches, Dream's logit shift, greedy or sampled. A batch holds prompts
+/// of different lengths, left-padded (padding is masked out as keys and position ids start at each
+/// prompt's first token), so a row decodes exactly as it would alone. An optional
+/// <see cref="IStepSpeculator"/> adds Spiffy's draft rows to each step forward (one sequence at a time).
+/// </summary>
+public sealed class DiffusionDecoder
+{
+    private readonly DiffusionTransformer _model;
+
+    public DiffusionDecoder(DiffusionTransformer model) { _model = model; }
+
+    public DiffusionTransformer Model => _model;
+
+    public GenerationResult Generate(long[] prompt, DecodingOptions options, Func<long[], string>? detokenize = null,
+        IStepSpeculator? speculator = null, BlockFinished? onBlock = null, CancellationToken cancel = default)
+        => Generate(new[] { prompt }, options, detokenize, speculator, onBlock, cancel)[0];
+
+    public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<long[]> prompts, DecodingOptions options, Func<long[], string>? detokenize = null,
+        IStepSpeculator? speculator = null, BlockFinished? onBlock = null, CancellationToken cancel = default)
+    {
+        if (prompts.Count == 0) throw new ArgumentException("no prompts");
+        if (speculator is not null && prompts.Count != 1) throw new ArgumentException("speculative decoding takes one sequence at a time; call Generate per prompt");
+        var spec = _model.Spec;
+        int maxPrompt = 0;
+        foreach (var p in prompts)
+        {
+            options.Validate(spec, p.Length);
+            foreach (var id in p)
+                if (id < 0 || id >= spec.VocabSize) throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {spec.VocabSize})");
+            maxPrompt = Math.Max(maxPrompt, p.Length);
+        }
+        // Block-causal models decode in their attention blocks: the prompt region is padded to a block boundary.
+        int region = maxPrompt;
+        if (spec.Attention == AttentionKind.BlockCausal) region = (maxPrompt + spec.AttentionBlockSize - 1) / spec.AttentionBlockSize * spec.AttentionBlockSize;
+
+        using var _ = inference_mode();
+        var watch = Stopwatch.StartNew();
+        long allocStart = GC.GetAllocatedBytesForCurrentThread();
+        var loop = new DecodeLoop(_model, options, prompts, region, speculator, onBlock, cancel);
+        loop.Run();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - allocStart;
+
+        var results = new GenerationResult[prompts.Count];
+        for (int r = 0; r < prompts.Count; r++)
+        {
+            var stats = loop.Stats[r];
+            stats.WallTime = watch.Elapsed;
+            stats.ManagedBytes = allocated / prompts.Count;
+            var ids = loop.Generated(r);
+            string text = "";
+            if (detokenize is not null)
+            {
+                int end = ids.Length;
+                if (options.TrimEos) { int e = Array.IndexOf(ids, (long)spec.Tokens.Eos); if (e >= 0) end = e; }
+                text = detokenize(ids[..end]);
+            }
+            results[r] = new GenerationResult(text, ids, stats, options);
+        }
+        return results;
+    }
+}

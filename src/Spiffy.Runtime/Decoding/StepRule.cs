@@ -1,0 +1,151 @@
+using static TorchSharp.torch;
+
+namespace Spiffy.Decoding;
+
+/// <summary>
+/// The one step rule shared by the baseline decoders, Spiffy's acceptance walk, calibration and
+/// replay: from a block's logits, choose each position's token (argmax, or argmax under float64
+/// Gumbel noise when T &gt; 0), score its confidence, and commit the positions the unmasking rule
+/// selects. Noise for step n of a sequence comes from a generator seeded by (seed, n) alone, so the
+/// transition from a state is the same whether its distribution came from a plain forward or a
+/// verification row: this is what makes Spiffy lossless under sampling as well.
+/// </summary>
+public sealed class StepRule
+{
+    private readonly DecodingOptions _o;
+    private readonly int _blockLength;
+    private readonly int _stepsPerBlock;
+    private readonly int[] _order;
+    private readonly Generator _noise = new Generator(0, CPU);
+
+    public StepRule(DecodingOptions options)
+    {
+        _o = options;
+        _blockLength = options.BlockLength;
+        _stepsPerBlock = options.EffectiveSteps / options.NumBlocks;
+        _order = new int[options.BlockLength];
+    }
+
+    public DecodingOptions Options => _o;
+    public int StepsPerBlock => _stepsPerBlock;
+
+    /// <summary>Tokens to commit at step <paramref name="stepInBlock"/> of a block that started with <paramref name="initialMasks"/> masks (LLaDA's schedule).</summary>
+    public int ScheduledCount(int initialMasks, int stepInBlock)
+    {
+        int baseCount = initialMasks / _stepsPerBlock, remainder = initialMasks % _stepsPerBlock;
+        return baseCount + (stepInBlock < remainder ? 1 : 0);
+    }
+
+    /// <summary>
+    /// Scores every position of every row on the device and copies the result to the host.
+    /// <paramref name="logits"/>: [R, B, V] float32. <paramref name="stepIndex"/>[r]: the sequence's global
+    /// step number that row r's state would take (seeds its noise). Fills x0 and confidence [R * B].
+    /// When <paramref name="topTokens"/> is non-empty also fills, for drafting, the top-1 probability
+    /// [R * B] and the J highest-probability tokens [R * B * J].
+    /// </summary>
+    public void Score(Tensor logits, ReadOnlySpan<long> stepIndex, Span<long> x0, Span<double> confidence,
+        Span<double> top1Probability = default, Span<long> topTokens = default, int topJ = 0)
+    {
+        using var scope = NewDisposeScope();
+        long rows = logits.shape[0], b = logits.shape[1];
+        var logits64 = logits.to(float64);
+        var p = logits64.softmax(-1);
+        Tensor choice;
+        Tensor? randomConf = null;
+        bool needNoise = _o.Temperature > 0 || _o.Confidence == ConfidenceKind.Random;
+        if (!needNoise) choice = logits.argmax(-1);
+        else
+        {
+            var picks = new Tensor[rows];
+            var rnd = _o.Confidence == ConfidenceKind.Random ? new Tensor[rows] : null;
+            for (int r = 0; r < rows; r++)
+            {
+                _noise.manual_seed(unchecked((long)NoiseSeed(_o.Seed, stepIndex[r])));
+                var row = logits64[r];
+                if (_o.Temperature > 0)
+                {
+                    // LLaDA: argmax of exp(logits) / (-log U)^T, in float64.
+                    var u = rand(row.shape, float64, generator: _noise).clamp_min(1e-300);
+                    picks[r] = row.exp().div(u.log().neg().pow(_o.Temperature)).argmax(-1);
+                }
+                else picks[r] = row.argmax(-1);
+                if (rnd is not null) rnd[r] = rand(new long[] { b }, float64, generator: _noise);
+            }
+            choice = stack(picks);
+            if (rnd is not null) randomConf = stack(rnd);
+        }
+        Tensor conf = _o.Confidence switch
+        {
+            ConfidenceKind.Probability => p.gather(-1, choice.unsqueeze(-1)).squeeze(-1),
+            ConfidenceKind.Random => randomConf!,
+            ConfidenceKind.Margin => Margin(p),
+            _ => p.mul(p.clamp_min(1e-300).log()).sum(-1),
+        };
+        HostCopy.To(choice, x0);
+        HostCopy.To(conf, confidence);
+        if (topJ > 0)
+        {
+            var (vals, idx) = p.topk(topJ, -1, largest: true, sorted: true);
+            HostCopy.To(vals.select(-1, 0), top1Probability);
+            HostCopy.To(idx, topTokens);
+        }
+    }
+
+    /// <summary>The seed of step n's noise: a mix of (seed, n) only, never of the batch or the drafts.</summary>
+    public static ulong NoiseSeed(long seed, long step)
+    {
+        ulong z = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)step * 0xBF58476D1CE4E5B9UL + 0x94D049BB133111EBUL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    private static Tensor Margin(Tensor p)
+    {
+        var (top, _) = p.topk(2, -1, largest: true, sorted: true);
+        return top.select(-1, 0).sub(top.select(-1, 1));
+    }
+
+    /// <summary>
+    /// Chooses the positions (block offsets) to commit for one row. <paramref name="masked"/> marks the
+    /// block's still-masked positions; ties break toward the lower position. Returns how many were
+    /// written to <paramref name="chosen"/>, in commit order; at least one while any mask remains.
+    /// </summary>
+    public int Select(ReadOnlySpan<bool> masked, ReadOnlySpan<double> confidence, int initialMasks, int stepInBlock, Span<int> chosen)
+    {
+        int n = 0;
+        for (int i = 0; i < _blockLength; i++) if (masked[i]) _order[n++] = i;
+        if (n == 0) return 0;
+        // Insertion sort by (confidence desc, position asc): n <= block length, and it is allocation-free and stable.
+        for (int i = 1; i < n; i++)
+        {
+            int v = _order[i], j = i - 1;
+            double cv = confidence[v];
+            while (j >= 0 && confidence[_order[j]] < cv) { _order[j + 1] = _order[j]; j--; }
+            _order[j + 1] = v;
+        }
+        int count;
+        switch (_o.Unmasking)
+        {
+            case UnmaskingRule.Schedule:
+                count = ScheduledCount(initialMasks, stepInBlock);
+                break;
+            case UnmaskingRule.Threshold:
+                count = 1;
+                while (count < n && confidence[_order[count]] >= _o.Threshold) count++;
+                break;
+            case UnmaskingRule.Factor:
+                count = 1;
+                while (count < n && confidence[_order[count]] >= 1.0 - _o.Factor / (count + 2)) count++;
+                break;
+            default: // DynamicTopK
+                int above = 0;
+                while (above < n && confidence[_order[above]] >= _o.Threshold) above++;
+                count = Math.Max(above, _o.MinTokensPerStep);
+                break;
+        }
+        count = Math.Clamp(count, 1, n);
+        _order.AsSpan(0, count).CopyTo(chosen);
+        return count;
+    }
+}

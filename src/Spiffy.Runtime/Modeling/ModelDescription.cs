@@ -1,0 +1,27 @@
+using Spiffy.Schema;
+using Spiffy.Schema.Models;
+
+namespace Spiffy.Modeling;
+
+/// <summary>Loads model descriptions (<c>models/*.json</c>) on the runtime side.</summary>
+public static class ModelDescription
+{
+    /// <summary>Reads and validates a model description; throws <see cref="SchemaException"/> naming file, line and field.</summary>
+    public static ModelSpec Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"model description not found: {path}", path);
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    public static ModelSpec Parse(string json, string fileName)
+    {
+        var errors = new List<SchemaError>();
+        var spec = ModelSpecParser.Parse(json, fileName, errors);
+        if (spec is null || errors.Count > 0) throw new SchemaException(errors);
+        return spec;
+    }
+
+    /// <summary>Resolves a path named inside a model file (checkpoint, tokenizer) relative to that file.</summary>
+    public static string ResolveRelative(string modelFile, string path)
+        => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelFile)) ?? ".", path));
+}

@@ -1,0 +1,224 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Spiffy.Checkpoints;
+using Spiffy.Modeling;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Spiffy.Training;
+
+/// <summary>Progress of a training run, reported every few steps.</summary>
+public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, double? ValidationLoss);
+
+/// <summary>
+/// Trains a diffusion LM with LLaDA's supervised fine-tuning objective: the prompt is never masked;
+/// the answer, padded with EOS to the generation length, has each position masked with probability
+/// t ~ U(eps, 1) drawn per example; the loss is the cross-entropy over masked positions weighted
+/// by 1/t and divided by the answer region's length. Resumable: model, optimizer moments and the
+/// step are checkpointed atomically; data order and masks derive from (seed, step), so a resumed
+/// run sees the same batches as an uninterrupted one.
+/// </summary>
+public sealed class MaskedDiffusionTrainer
+{
+    private readonly DiffusionTransformer _model;
+    private readonly TrainingOptions _options;
+    private readonly IReadOnlyList<TokenizedExample> _train;
+    private readonly IReadOnlyList<TokenizedExample> _validation;
+    private readonly string _runDir;
+
+    public MaskedDiffusionTrainer(DiffusionTransformer model, TrainingOptions options, IReadOnlyList<TokenizedExample> train,
+        IReadOnlyList<TokenizedExample> validation, string runDir)
+    {
+        _model = model; _options = options; _train = train; _validation = validation; _runDir = runDir;
+        foreach (var set in new[] { train, validation })
+            foreach (var ex in set)
+            {
+                if (ex.Answer.Length > options.GenLength) throw new ArgumentException($"an answer of {ex.Answer.Length} tokens exceeds the generation length {options.GenLength}; filter or truncate before training");
+                if (ex.Prompt.Length > options.MaxPromptLength) throw new ArgumentException($"a prompt of {ex.Prompt.Length} tokens exceeds the maximum prompt length {options.MaxPromptLength}");
+            }
+        if (train.Count < options.BatchSize) throw new ArgumentException($"{train.Count} training problems are fewer than one batch of {options.BatchSize}");
+    }
+
+    private string StatePath => Path.Combine(_runDir, "trainer_state.json");
+    private string OptimizerPath => Path.Combine(_runDir, "optimizer.bin");
+
+    /// <summary>Runs until <see cref="TrainingOptions.Steps"/> (resuming from the run folder if it holds a checkpoint).</summary>
+    public void Run(Action<TrainingProgress> report, CancellationToken cancel = default)
+    {
+        Directory.CreateDirectory(_runDir);
+        var spec = _model.Spec;
+        var opt = torch.optim.AdamW(_model.parameters(), _options.LearningRate, 0.9, 0.95, 1e-8, _options.WeightDecay);
+        int step = 0;
+        if (File.Exists(StatePath))
+        {
+            var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(StatePath)) ?? throw new InvalidDataException($"{StatePath}: empty trainer state");
+            Checkpoint.Open(_runDir).LoadInto(_model);
+            if (File.Exists(OptimizerPath)) opt.load_state_dict(OptimizerPath);
+            step = state.Step;
+            report(new TrainingProgress(step, _options.Steps, double.NaN, 0, TimeSpan.Zero, TimeSpan.Zero, 0, state.ValidationLoss));
+        }
+
+        var watch = Stopwatch.StartNew();
+        long tokensSeen = 0;
+        double lossEma = double.NaN;
+        int startStep = step;
+        _model.train();
+        while (step < _options.Steps && !cancel.IsCancellationRequested)
+        {
+            if (_options.TimeLimit > TimeSpan.Zero && watch.Elapsed > _options.TimeLimit) break;
+            double lr = LearningRateAt(step);
+            foreach (var group in opt.ParamGroups) group.LearningRate = lr;
+            double loss;
+            using (var scope = NewDisposeScope())
+            {
+                var batch = BatchAt(step);
+                using var lossT = Loss(batch, MaskGenerator(step));
+                opt.zero_grad();
+                lossT.backward();
+                torch.nn.utils.clip_grad_norm_(_model.parameters(), _options.GradClip);
+                opt.step();
+                loss = lossT.item<float>();
+                tokensSeen += batch.Tokens.NumberOfElements;
+            }
+            step++;
+            lossEma = double.IsNaN(lossEma) ? loss : 0.95 * lossEma + 0.05 * loss;
+            double? val = null;
+            if (step % _options.EvalEvery == 0 || step == _options.Steps) val = ValidationLoss();
+            if (step % _options.CheckpointEvery == 0 || step == _options.Steps) Save(opt, step, val);
+            if (step % _options.LogEvery == 0 || val.HasValue)
+            {
+                double secs = watch.Elapsed.TotalSeconds;
+                double perStep = secs / Math.Max(1, step - startStep);
+                report(new TrainingProgress(step, _options.Steps, lossEma, tokensSeen / Math.Max(secs, 1e-9), watch.Elapsed,
+                    TimeSpan.FromSeconds(perStep * (_options.Steps - step)), lr, val));
+            }
+        }
+        if (step % _options.CheckpointEvery != 0 && step != _options.Steps) Save(opt, step, null);
+    }
+
+    /// <summary>Cosine decay after a linear warmup.</summary>
+    public double LearningRateAt(int step)
+    {
+        if (step < _options.WarmupSteps) return _options.LearningRate * (step + 1) / _options.WarmupSteps;
+        double progress = (double)(step - _options.WarmupSteps) / Math.Max(1, _options.Steps - _options.WarmupSteps);
+        return _options.MinLearningRate + 0.5 * (_options.LearningRate - _options.MinLearningRate) * (1 + Math.Cos(Math.PI * Math.Min(1, progress)));
+    }
+
+    /// <summary>Masked-token loss on the validation problems with fixed masks (comparable across runs and steps).</summary>
+    public double ValidationLoss()
+    {
+        _model.eval();
+        try
+        {
+            using var _ = no_grad();
+            int n = Math.Min(_options.EvalProblems, _validation.Count);
+            if (n == 0) return double.NaN;
+            double total = 0;
+            int batches = 0;
+            var gen = new Generator((ulong)(_options.Seed ^ 0x5eed), CPU);
+            for (int i = 0; i < n; i += _options.BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var items = new List<TokenizedExample>();
+                for (int j = i; j < Math.Min(n, i + _options.BatchSize); j++) items.Add(_validation[j]);
+                var batch = Collate(items);
+                total += Loss(batch, gen).item<float>();
+                batches++;
+            }
+            return total / batches;
+        }
+        finally { _model.train(); }
+    }
+
+    internal sealed record Batch(Tensor Tokens, Tensor Positions, Tensor KeyMask, Tensor AnswerMask, Tensor Targets);
+
+    private Generator MaskGenerator(int step) => new Generator((ulong)(_options.Seed * 1_000_003 + step), CPU);
+
+    private Batch BatchAt(int step)
+    {
+        // Epoch order from (seed, epoch): a resumed run sees exactly the same batches.
+        int perEpoch = _train.Count / _options.BatchSize;
+        int epoch = step / perEpoch, within = step % perEpoch;
+        var order = new int[_train.Count];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        new Random(unchecked((int)_options.Seed * 31 + epoch)).Shuffle(order);
+        var items = new List<TokenizedExample>(_options.BatchSize);
+        for (int j = 0; j < _options.BatchSize; j++) items.Add(_train[order[within * _options.BatchSize + j]]);
+        return Collate(items);
+    }
+
+    /// <summary>
+    /// Left-pads prompts to the batch's longest (pad keys masked out, positions counted from the
+    /// first real token, as at inference), then appends each answer padded with EOS to the generation length.
+    /// </summary>
+    internal Batch Collate(IReadOnlyList<TokenizedExample> items)
+    {
+        var spec = _model.Spec;
+        int maxPrompt = 0;
+        foreach (var ex in items) maxPrompt = Math.Max(maxPrompt, ex.Prompt.Length);
+        int gen = _options.GenLength, len = maxPrompt + gen, b = items.Count;
+        var tokens = new long[b * len];
+        var positions = new long[b * len];
+        var keyMask = new bool[b * len];
+        var answerMask = new bool[b * len];
+        for (int r = 0; r < b; r++)
+        {
+            var ex = items[r];
+            int pad = maxPrompt - ex.Prompt.Length, o = r * len;
+            for (int i = 0; i < len; i++)
+            {
+                int tok;
+                if (i < pad) tok = spec.Tokens.Pad;
+                else if (i < maxPrompt) tok = ex.Prompt[i - pad];
+                else { int a = i - maxPrompt; tok = a < ex.Answer.Length ? ex.Answer[a] : spec.Tokens.Eos; answerMask[o + i] = true; }
+                tokens[o + i] = tok;
+                positions[o + i] = Math.Max(0, i - pad);
+                keyMask[o + i] = i >= pad;
+            }
+        }
+        var tokT = tensor(tokens, new long[] { b, len });
+        return new Batch(tokT, tensor(positions, new long[] { b, len }), tensor(keyMask, new long[] { b, 1, 1, len }),
+            tensor(answerMask, new long[] { b, len }), tokT);
+    }
+
+    private Tensor Loss(Batch batch, Generator gen)
+    {
+        var spec = _model.Spec;
+        long b = batch.Tokens.shape[0], len = batch.Tokens.shape[1];
+        double eps = _options.MinMaskRatio;
+        var t = rand(new long[] { b, 1 }, generator: gen).mul(1 - eps).add(eps);          // t ~ U(eps, 1)
+        var masked = rand(new long[] { b, len }, generator: gen).lt(t).logical_and(batch.AnswerMask);
+        var noisy = batch.Tokens.masked_fill(masked, spec.Tokens.Mask);
+        var logits = _model.Forward(ForwardRequest.Full(noisy, batch.Positions, batch.KeyMask));
+        var ce = torch.nn.functional.cross_entropy(logits.view(-1, spec.VocabSize), batch.Targets.view(-1), reduction: nn.Reduction.None).view(b, len);
+        var answerLen = batch.AnswerMask.sum(1, keepdim: true, type: float32);
+        var weighted = ce.div(t).div(answerLen).mul(masked.to(float32));
+        return weighted.sum().div(b);
+    }
+
+    private void Save(OptimizerHelper opt, int step, double? val)
+    {
+        var meta = new Dictionary<string, string>
+        {
+            ["step"] = step.ToString(CultureInfo.InvariantCulture),
+            ["objective"] = "llada-sft-masked-diffusion",
+        };
+        Checkpoint.Save(_model, _runDir, meta);
+        string tmp = OptimizerPath + ".spiffy-tmp";
+        opt.save_state_dict(tmp);
+        File.Move(tmp, OptimizerPath, overwrite: true);
+        var state = new TrainerState { Step = step, ValidationLoss = val, Options = _options.ToString() };
+        string stateTmp = StatePath + ".spiffy-tmp";
+        File.WriteAllText(stateTmp, JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(stateTmp, StatePath, overwrite: true);
+    }
+
+    private sealed class TrainerState
+    {
+        public int Step { get; set; }
+        public double? ValidationLoss { get; set; }
+        public string Options { get; set; } = "";
+    }
+}

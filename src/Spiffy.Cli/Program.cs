@@ -1,3 +1,3 @@
-using TorchSharp;
-var t = torch.ones(2, 2);
-Console.WriteLine(t.sum().item<float>());
+using Spiffy.Cli;
+
+return await CliApp.RunAsync(args);

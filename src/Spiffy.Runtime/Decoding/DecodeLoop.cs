@@ -20,7 +20,7 @@ internal sealed class DecodeLoop
     private readonly long[] _rows;         // [maxRows x B] rows fed to a step forward
     private readonly long[] _x0;           // [maxRows x B]
     private readonly double[] _conf;       // [maxRows x B]
-    private readonly double[] _top1;       // [maxRows x B]
+    private readonly double[] _topP;       // [maxRows x B x J]
     private readonly long[] _topTok;       // [maxRows x B x J]
     private readonly long[] _stepIndex;    // [maxRows]
     private readonly bool[] _masked;       // [B]
@@ -28,7 +28,7 @@ internal sealed class DecodeLoop
     private readonly int[] _initialMasks, _stepInBlock, _globalStep;
     private readonly bool[] _finished;     // early-stopped sequences
     private readonly long[] _generated;    // [Bt x G]
-    private readonly double[] _pTop1;      // drafting distribution P of the current state: [B]
+    private readonly double[] _pTopP;      // drafting distribution P of the current state: [B x J]
     private readonly long[] _pTopTok;      // [B x J]
     private bool _pValid;
     private int _currentStart;
@@ -52,7 +52,7 @@ internal sealed class DecodeLoop
         _rows = new long[_maxRows * _b];
         _x0 = new long[_maxRows * _b];
         _conf = new double[_maxRows * _b];
-        _top1 = new double[_maxRows * _b];
+        _topP = new double[Math.Max(1, _maxRows * _b * _topJ)];
         _topTok = new long[Math.Max(1, _maxRows * _b * _topJ)];
         _stepIndex = new long[_maxRows];
         _masked = new bool[_b];
@@ -62,7 +62,7 @@ internal sealed class DecodeLoop
         _globalStep = new int[_batch];
         _finished = new bool[_batch];
         _generated = new long[_batch * options.GenLength];
-        _pTop1 = new double[_b];
+        _pTopP = new double[Math.Max(1, _b * _topJ)];
         _pTopTok = new long[Math.Max(1, _b * _topJ)];
         Stats = new DecodingStatistics[_batch];
         for (int r = 0; r < _batch; r++) Stats[r] = new DecodingStatistics();
@@ -143,7 +143,7 @@ internal sealed class DecodeLoop
             if (_spec is not null && _pValid)
             {
                 // One sequence: rows = [state | drafts].
-                int d = _spec.Draft(_state.AsSpan(0, _b), _mask, _pTop1, _pTopTok, _rows.AsSpan(_b, _spec.MaxDrafts * _b));
+                int d = _spec.Draft(_state.AsSpan(0, _b), _mask, _pTopP, _pTopTok, _rows.AsSpan(_b, _spec.MaxDrafts * _b));
                 perSequence = 1 + d;
             }
             int rows = _batch * perSequence;
@@ -204,7 +204,7 @@ internal sealed class DecodeLoop
         }
         int n = rows * _b;
         _rule.Score(logits, _stepIndex.AsSpan(0, rows), _x0.AsSpan(0, n), _conf.AsSpan(0, n),
-            _top1.AsSpan(0, _topJ > 0 ? n : 0), _topTok.AsSpan(0, n * _topJ), _topJ);
+            _topP.AsSpan(0, n * _topJ), _topTok.AsSpan(0, n * _topJ), _topJ);
         bool changed = false;
         for (int r = 0; r < _batch; r++)
         {
@@ -248,7 +248,7 @@ internal sealed class DecodeLoop
         Stats[r].Steps++;
         if (_topJ > 0)
         {
-            _top1.AsSpan(row * _b, _b).CopyTo(_pTop1);
+            _topP.AsSpan(row * _b * _topJ, _b * _topJ).CopyTo(_pTopP);
             _topTok.AsSpan(row * _b * _topJ, _b * _topJ).CopyTo(_pTopTok);
             _pValid = true;
         }

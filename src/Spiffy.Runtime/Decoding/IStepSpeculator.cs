@@ -18,10 +18,10 @@ public interface IStepSpeculator
     /// <summary>
     /// Writes draft block states into <paramref name="drafts"/> ([MaxDrafts x B], row-major) and returns
     /// how many rows were written. <paramref name="state"/>: the block's tokens, the mask id where masked.
-    /// <paramref name="top1"/>: P's top-1 probability per block position; <paramref name="topTokens"/>:
-    /// P's top tokens per position ([B x TopTokenRanks]).
+    /// <paramref name="topProbs"/> and <paramref name="topTokens"/>: P's highest probabilities and their
+    /// tokens per block position ([B x TopTokenRanks], descending).
     /// </summary>
-    int Draft(ReadOnlySpan<long> state, int maskId, ReadOnlySpan<double> top1, ReadOnlySpan<long> topTokens, Span<long> drafts);
+    int Draft(ReadOnlySpan<long> state, int maskId, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens, Span<long> drafts);
 
     /// <summary>
     /// Among the children of draft <paramref name="parent"/> (-1 = the root, i.e. depth-1 drafts), the

@@ -40,11 +40,11 @@ public sealed class StepRule
     /// Scores every position of every row on the device and copies the result to the host.
     /// <paramref name="logits"/>: [R, B, V] float32. <paramref name="stepIndex"/>[r]: the sequence's global
     /// step number that row r's state would take (seeds its noise). Fills x0 and confidence [R * B].
-    /// When <paramref name="topTokens"/> is non-empty also fills, for drafting, the top-1 probability
-    /// [R * B] and the J highest-probability tokens [R * B * J].
+    /// When <paramref name="topJ"/> &gt; 0 also fills, for drafting, the J highest probabilities and
+    /// their tokens per position ([R * B * J] each, descending).
     /// </summary>
     public void Score(Tensor logits, ReadOnlySpan<long> stepIndex, Span<long> x0, Span<double> confidence,
-        Span<double> top1Probability = default, Span<long> topTokens = default, int topJ = 0)
+        Span<double> topProbs = default, Span<long> topTokens = default, int topJ = 0)
     {
         using var scope = NewDisposeScope();
         long rows = logits.shape[0], b = logits.shape[1];
@@ -86,7 +86,7 @@ public sealed class StepRule
         if (topJ > 0)
         {
             var (vals, idx) = p.topk(topJ, -1, largest: true, sorted: true);
-            HostCopy.To(vals.select(-1, 0), top1Probability);
+            HostCopy.To(vals, topProbs);
             HostCopy.To(idx, topTokens);
         }
     }

@@ -112,7 +112,7 @@ public sealed class TransformerLayer : nn.Module
         var vc = cache.Values(layerIndex, c);
 
         // Context scores: [Bc, Hkv, m*g*T, C].
-        var qFold = q.view(bc, m, nkv, g * t, d).transpose(1, 2).reshape(bc, nkv, m * g * t, d);
+        var qFold = q.reshape(bc, m, nkv, g * t, d).transpose(1, 2).reshape(bc, nkv, m * g * t, d);
         var sc = matmul(qFold, kc.transpose(2, 3)).mul(_scale).to(float32);
         if (req.ContextMask is not null) sc = sc.masked_fill(req.ContextMask.logical_not(), double.NegativeInfinity);
         // Unfold back to rows: [R, Hkv, g*T, C].
@@ -133,6 +133,6 @@ public sealed class TransformerLayer : nn.Module
         var pcFold = pc.reshape(bc, m, nkv, g * t, c).transpose(1, 2).reshape(bc, nkv, m * g * t, c);
         var oc = matmul(pcFold, vc).view(bc, nkv, m, g * t, d).transpose(1, 2).reshape(r, nkv, g * t, d);
         var os = matmul(ps, v);
-        return oc.add(os).view(r, nkv * g, t, d);
+        return oc.add(os).reshape(r, nkv * g, t, d);
     }
 }

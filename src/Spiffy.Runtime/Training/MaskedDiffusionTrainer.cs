@@ -54,7 +54,7 @@ public sealed class MaskedDiffusionTrainer
         if (File.Exists(StatePath))
         {
             var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(StatePath)) ?? throw new InvalidDataException($"{StatePath}: empty trainer state");
-            Checkpoint.Open(_runDir).LoadInto(_model);
+            using (var checkpoint = Checkpoint.Open(_runDir)) checkpoint.LoadInto(_model);
             if (File.Exists(OptimizerPath)) opt.load_state_dict(OptimizerPath);
             step = state.Step;
             report(new TrainingProgress(step, _options.Steps, double.NaN, 0, TimeSpan.Zero, TimeSpan.Zero, 0, state.ValidationLoss));
@@ -138,15 +138,43 @@ public sealed class MaskedDiffusionTrainer
 
     private Batch BatchAt(int step)
     {
-        // Epoch order from (seed, epoch): a resumed run sees exactly the same batches.
         int perEpoch = _train.Count / _options.BatchSize;
         int epoch = step / perEpoch, within = step % perEpoch;
+        if (_epochOrder is null || _epochOrderFor != epoch) { _epochOrder = EpochOrder(epoch); _epochOrderFor = epoch; }
+        var items = new List<TokenizedExample>(_options.BatchSize);
+        for (int j = 0; j < _options.BatchSize; j++) items.Add(_train[_epochOrder[within * _options.BatchSize + j]]);
+        return Collate(items);
+    }
+
+    private int[]? _epochOrder;
+    private int _epochOrderFor = -1;
+
+    /// <summary>
+    /// The example order of an epoch, a function of (seed, epoch) only so a resumed run sees the same
+    /// batches. Shuffled, then sorted by prompt length inside windows of 32 batches (less left padding),
+    /// then the batches themselves shuffled.
+    /// </summary>
+    private int[] EpochOrder(int epoch)
+    {
+        var rng = new Random(unchecked((int)_options.Seed * 31 + epoch));
         var order = new int[_train.Count];
         for (int i = 0; i < order.Length; i++) order[i] = i;
-        new Random(unchecked((int)_options.Seed * 31 + epoch)).Shuffle(order);
-        var items = new List<TokenizedExample>(_options.BatchSize);
-        for (int j = 0; j < _options.BatchSize; j++) items.Add(_train[order[within * _options.BatchSize + j]]);
-        return Collate(items);
+        rng.Shuffle(order);
+        int window = _options.BatchSize * 32;
+        for (int w = 0; w < order.Length; w += window)
+        {
+            int len = Math.Min(window, order.Length - w);
+            Array.Sort(order, w, len, Comparer<int>.Create((a, b) => _train[a].Prompt.Length != _train[b].Prompt.Length
+                ? _train[a].Prompt.Length.CompareTo(_train[b].Prompt.Length) : a.CompareTo(b)));
+        }
+        int batches = order.Length / _options.BatchSize;
+        var batchOrder = new int[batches];
+        for (int i = 0; i < batches; i++) batchOrder[i] = i;
+        rng.Shuffle(batchOrder);
+        var result = new int[batches * _options.BatchSize];
+        for (int i = 0; i < batches; i++)
+            Array.Copy(order, batchOrder[i] * _options.BatchSize, result, i * _options.BatchSize, _options.BatchSize);
+        return result;
     }
 
     /// <summary>

@@ -1,0 +1,89 @@
+using Spiffy.Cli.CommandLine;
+using Spiffy.Cli.Commands;
+using Spiffy.Schema;
+
+namespace Spiffy.Cli;
+
+/// <summary>The `spiffy` command: verb dispatch, error reporting and Ctrl-C handling.</summary>
+public static class CliApp
+{
+    private const string Usage = """
+        spiffy - lossless speculative decoding for diffusion LMs
+
+        usage: spiffy <verb> [options]
+
+        verbs:
+          generate   decode a prompt (Spiffy on by default with the shipped model), print text and forwards saved
+          inspect    print a model's architecture, parameter count, memory and tensor names
+          tokenize   print token ids of a text (or --decode ids)
+          logits     write raw float32 logits of a forward over given ids (safetensors)
+          train      train a LLaDA-style diffusion LM with the masked-diffusion objective
+
+        'spiffy <verb> --help' shows a verb's options.
+        """;
+
+    public static async Task<int> RunAsync(string[] argv)
+    {
+        using var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return; // a second Ctrl-C kills the process
+            e.Cancel = true;
+            Console.Error.WriteLine("spiffy: stopping after the current step (Ctrl-C again to abort)...");
+            cts.Cancel();
+        };
+        if (argv.Length == 0 || argv[0] is "-h" or "--help" or "help")
+        {
+            Console.WriteLine(Usage);
+            return argv.Length == 0 ? 2 : 0;
+        }
+        string verb = argv[0];
+        var rest = argv[1..];
+        ICommand? command = verb switch
+        {
+            "inspect" => new InspectCommand(),
+            "train" => new TrainCommand(),
+            _ => null,
+        };
+        if (command is null)
+        {
+            Console.Error.WriteLine($"spiffy: unknown verb '{verb}'\n");
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+        if (rest.Contains("--help") || rest.Contains("-h"))
+        {
+            Console.WriteLine(command.Help);
+            return 0;
+        }
+        try
+        {
+            var args = new Args(rest, command.Flags);
+            return await command.RunAsync(args, cts.Token);
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"spiffy {verb}: {e.Message}\n");
+            Console.Error.WriteLine(command.Help);
+            return 2;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine($"spiffy {verb}: cancelled");
+            return 130;
+        }
+        catch (Exception e) when (e is SchemaException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or FormatException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"spiffy {verb}: error: {e.Message}");
+            return 1;
+        }
+    }
+}
+
+/// <summary>One verb of the CLI.</summary>
+public interface ICommand
+{
+    string Help { get; }
+    IReadOnlySet<string> Flags { get; }
+    Task<int> RunAsync(Args args, CancellationToken cancel);
+}

@@ -1,0 +1,110 @@
+using System.Globalization;
+using System.Text.Json;
+using Spiffy.Cli.CommandLine;
+using Spiffy.Schema.Models;
+
+namespace Spiffy.Cli.Commands;
+
+/// <summary>`spiffy inspect`: architecture, parameter count, memory per dtype, tensor-name table.</summary>
+public sealed class InspectCommand : ICommand
+{
+    public string Help => """
+        usage: spiffy inspect <model.json | checkpoint dir> [--json]
+
+        Prints the architecture a model description (or a Hugging Face checkpoint's config.json)
+        defines, its parameter count, the memory its weights take at each dtype, and the mapping
+        from the runtime's tensor names to the checkpoint's. No weights are read.
+          --json   one JSON object (fields: name, family, parameters, bytes, layers, ...)
+        """;
+
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
+
+    public Task<int> RunAsync(Args args, CancellationToken cancel)
+    {
+        bool json = args.Flag("json");
+        args.EnsureAllUsed(1);
+        if (args.Positionals.Count != 1) throw new UsageException("expected one model description or checkpoint directory");
+        var spec = ModelSources.LoadSpec(args.Positionals[0]);
+        long n = spec.ParameterCount;
+        var table = TensorTable(spec);
+        if (json)
+        {
+            using var stream = Console.OpenStandardOutput();
+            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            w.WriteStartObject();
+            w.WriteString("name", spec.Name);
+            w.WriteString("family", spec.Family);
+            w.WriteNumber("parameters", n);
+            w.WriteStartObject("bytes");
+            w.WriteNumber("float32", n * 4);
+            w.WriteNumber("bfloat16", n * 2);
+            w.WriteNumber("float16", n * 2);
+            w.WriteEndObject();
+            w.WriteNumber("hidden_size", spec.HiddenSize);
+            w.WriteNumber("num_layers", spec.NumLayers);
+            w.WriteNumber("num_heads", spec.NumHeads);
+            w.WriteNumber("num_kv_heads", spec.NumKvHeads);
+            w.WriteNumber("head_dim", spec.HeadDim);
+            w.WriteNumber("intermediate_size", spec.IntermediateSize);
+            w.WriteNumber("vocab_size", spec.VocabSize);
+            w.WriteString("attention", spec.Attention == AttentionKind.BlockCausal ? "block_causal" : "bidirectional");
+            w.WriteNumber("logit_shift", spec.LogitShift);
+            w.WriteStartObject("tensors");
+            foreach (var (internalName, checkpointName, shape) in table) w.WriteString(internalName, checkpointName);
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.Flush();
+            Console.WriteLine();
+            return Task.FromResult(0);
+        }
+        var ci = CultureInfo.InvariantCulture;
+        Console.WriteLine($"{spec.Name} ({spec.Family})");
+        Console.WriteLine(string.Create(ci, $"  hidden {spec.HiddenSize}, layers {spec.NumLayers}, heads {spec.NumHeads} (kv {spec.NumKvHeads}, head dim {spec.HeadDim}), MLP {spec.IntermediateSize}, vocab {spec.VocabSize}"));
+        Console.WriteLine(string.Create(ci, $"  RoPE theta {spec.RopeTheta}, RMSNorm eps {spec.NormEps}, q/k/v bias {spec.QkvBias}, q/k norm {spec.QkNorm}, tied head {spec.TieEmbeddings}"));
+        Console.WriteLine(string.Create(ci, $"  attention {(spec.Attention == AttentionKind.BlockCausal ? $"block-causal (block {spec.AttentionBlockSize})" : "bidirectional")}, logit shift {spec.LogitShift}, context {spec.MaxSequenceLength}"));
+        Console.WriteLine(string.Create(ci, $"  tokens: mask {spec.Tokens.Mask}, eos {spec.Tokens.Eos}, pad {spec.Tokens.Pad}"));
+        Console.WriteLine(string.Create(ci, $"  parameters {n:N0} ({n / 1e9:F2}B)"));
+        Console.WriteLine(string.Create(ci, $"  memory: float32 {Gib(n * 4)}, bfloat16 {Gib(n * 2)}, float16 {Gib(n * 2)}"));
+        Console.WriteLine("  tensors (runtime name -> checkpoint name, shape; per layer shown for layer 0):");
+        foreach (var (internalName, checkpointName, shape) in table)
+            Console.WriteLine($"    {internalName,-22} {checkpointName,-55} {shape}");
+        return Task.FromResult(0);
+    }
+
+    private static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("F2", CultureInfo.InvariantCulture) + " GiB";
+
+    /// <summary>(runtime name, checkpoint name, shape) for the model-level tensors and layer 0.</summary>
+    internal static List<(string, string, string)> TensorTable(ModelSpec s)
+    {
+        var n = s.Names;
+        long h = s.HiddenSize, q = (long)s.NumHeads * s.HeadDim, kv = (long)s.NumKvHeads * s.HeadDim, m = s.IntermediateSize;
+        string L(string t) => t.Replace("{i}", "0", StringComparison.Ordinal);
+        var rows = new List<(string, string, string)>
+        {
+            ("embed", n.Embed, $"[{s.VocabSize}, {h}]"),
+            ("final_norm", n.FinalNorm, $"[{h}]"),
+        };
+        rows.Add(("lm_head", s.TieEmbeddings ? "(tied to embed)" : n.LmHead, $"[{s.VocabSize}, {h}]"));
+        rows.Add(("layers.0.attn_norm", L(n.AttnNorm), $"[{h}]"));
+        rows.Add(("layers.0.q_proj", L(n.QProj), $"[{q}, {h}]"));
+        rows.Add(("layers.0.k_proj", L(n.KProj), $"[{kv}, {h}]"));
+        rows.Add(("layers.0.v_proj", L(n.VProj), $"[{kv}, {h}]"));
+        rows.Add(("layers.0.o_proj", L(n.OProj), $"[{h}, {q}]"));
+        if (s.QkvBias)
+        {
+            rows.Add(("layers.0.q_bias", L(n.QBias), $"[{q}]"));
+            rows.Add(("layers.0.k_bias", L(n.KBias), $"[{kv}]"));
+            rows.Add(("layers.0.v_bias", L(n.VBias), $"[{kv}]"));
+        }
+        if (s.QkNorm)
+        {
+            rows.Add(("layers.0.q_norm", L(n.QNorm), $"[{s.HeadDim}]"));
+            rows.Add(("layers.0.k_norm", L(n.KNorm), $"[{s.HeadDim}]"));
+        }
+        rows.Add(("layers.0.mlp_norm", L(n.MlpNorm), $"[{h}]"));
+        rows.Add(("layers.0.gate_proj", L(n.GateProj), $"[{m}, {h}]"));
+        rows.Add(("layers.0.up_proj", L(n.UpProj), $"[{m}, {h}]"));
+        rows.Add(("layers.0.down_proj", L(n.DownProj), $"[{h}, {m}]"));
+        return rows;
+    }
+}

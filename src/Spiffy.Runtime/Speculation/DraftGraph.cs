@@ -1,0 +1,94 @@
+using Spiffy.Schema;
+using Spiffy.Schema.Graphs;
+
+namespace Spiffy.Speculation;
+
+/// <summary>
+/// A validated draft graph in flat arrays (node n = 0..D-1 stands for file id n+1): each node's
+/// depth, pairs (position rank, token rank; 1-based) and children. The interpreted speculator and
+/// calibration replay walk it; generated decoders unroll the same structure into code.
+/// </summary>
+public sealed class DraftGraph
+{
+    public DraftGraph(GraphSpec spec)
+    {
+        Spec = spec;
+        int d = spec.Nodes.Count;
+        Depth = new int[d];
+        PairStart = new int[d + 1];
+        int pairs = 0;
+        for (int n = 0; n < d; n++) { Depth[n] = spec.Nodes[n].Depth; PairStart[n] = pairs; pairs += spec.Nodes[n].PairCount; }
+        PairStart[d] = pairs;
+        PositionRank = new int[pairs];
+        TokenRank = new int[pairs];
+        for (int n = 0; n < d; n++)
+            for (int p = 0; p < spec.Nodes[n].PairCount; p++)
+            {
+                PositionRank[PairStart[n] + p] = spec.Nodes[n].PositionRanks[p];
+                TokenRank[PairStart[n] + p] = spec.Nodes[n].TokenRanks[p];
+            }
+        // Children in CSR form; index d is the root (its children are the depth-1 nodes).
+        var lists = new List<int>[d + 1];
+        for (int n = 0; n <= d; n++) lists[n] = new List<int>();
+        for (int n = 0; n < d; n++)
+            foreach (int pid in spec.Nodes[n].Parents) lists[pid == 0 ? d : pid - 1].Add(n);
+        ChildStart = new int[d + 2];
+        var children = new List<int>();
+        for (int n = 0; n <= d; n++) { ChildStart[n] = children.Count; children.AddRange(lists[n]); }
+        ChildStart[d + 1] = children.Count;
+        Children = children.ToArray();
+        ParentStart = new int[d + 1];
+        var parents = new List<int>();
+        for (int n = 0; n < d; n++)
+        {
+            ParentStart[n] = parents.Count;
+            foreach (int pid in spec.Nodes[n].Parents) parents.Add(pid == 0 ? d : pid - 1);
+        }
+        ParentStart[d] = parents.Count;
+        Parents = parents.ToArray();
+        foreach (int i in PositionRank) MaxPositionRank = Math.Max(MaxPositionRank, i);
+        foreach (int j in TokenRank) MaxTokenRank = Math.Max(MaxTokenRank, j);
+        foreach (int x in Depth) MaxDepth = Math.Max(MaxDepth, x);
+    }
+
+    public GraphSpec Spec { get; }
+    public int NodeCount => Depth.Length;
+    /// <summary>The pseudo-node index of the root in <see cref="ChildStart"/>.</summary>
+    public int Root => Depth.Length;
+    public int[] Depth { get; }
+    public int[] PairStart { get; }
+    public int[] PositionRank { get; }
+    public int[] TokenRank { get; }
+    public int[] ChildStart { get; }
+    public int[] Children { get; }
+    /// <summary>Parents in CSR form (the root appears as <see cref="Root"/>).</summary>
+    public int[] ParentStart { get; }
+    public int[] Parents { get; }
+    public int MaxPositionRank { get; }
+    public int MaxTokenRank { get; }
+    public int MaxDepth { get; }
+
+    public ReadOnlySpan<int> ParentsOf(int node) => Parents.AsSpan(ParentStart[node], ParentStart[node + 1] - ParentStart[node]);
+
+    public ReadOnlySpan<int> ChildrenOf(int node) => Children.AsSpan(ChildStart[node], ChildStart[node + 1] - ChildStart[node]);
+
+    /// <summary>
+    /// The uncalibrated fallback: a chain of rank-1 drafts {(1,1)}, {(1,1),(2,1)}, ... of the given
+    /// length (each step commits the next most confident position with its top token).
+    /// </summary>
+    public static GraphSpec Chain(int length, GraphDecoding decoding)
+    {
+        if (length < 1) throw new ArgumentOutOfRangeException(nameof(length));
+        var nodes = new NodeSpec[length];
+        for (int n = 0; n < length; n++)
+        {
+            var pos = new int[n + 1];
+            var tok = new int[n + 1];
+            for (int p = 0; p <= n; p++) { pos[p] = p + 1; tok[p] = 1; }
+            nodes[n] = new NodeSpec(n + 1, n + 1, new EquatableArray<int>(pos), new EquatableArray<int>(tok), new EquatableArray<int>(new[] { n }), 0, 0, 0);
+        }
+        return new GraphSpec($"uncalibrated-chain-{length}", "", "", decoding, new GraphLimits(length, 1, length),
+            new GraphProvenance(false, "uncalibrated rank-1 chain", "", 0, 0, "default graph used when no calibrated graph is given"), 0,
+            new EquatableArray<NodeSpec>(nodes));
+    }
+}

@@ -1,0 +1,43 @@
+namespace Spiffy.Schema.Graphs;
+
+/// <summary>
+/// One draft node: a formula (set of (position rank, token rank) pairs, 1-based) standing for the
+/// block state <see cref="Depth"/> steps ahead of the root. Id 0 is the root and is implicit.
+/// </summary>
+public sealed record NodeSpec(int Id, int Depth, EquatableArray<int> PositionRanks, EquatableArray<int> TokenRanks,
+    EquatableArray<int> Parents, long Count, int Line, int Column)
+{
+    public int PairCount => PositionRanks.Count;
+}
+
+/// <summary>The decoding configuration a graph was calibrated for (and is served with).</summary>
+public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, string Unmasking, string Confidence,
+    double Threshold, double Factor, int K, double Temperature, string Cache);
+
+/// <summary>Rank and depth limits declared by a graph; every node must stay within them.</summary>
+public sealed record GraphLimits(int MaxPositionRank, int MaxTokenRank, int MaxDepth);
+
+/// <summary>Where a graph came from.</summary>
+public sealed record GraphProvenance(bool Calibrated, string Objective, string PromptSource, int PromptCount, long StepsObserved, string Note);
+
+/// <summary>A parsed, validated draft graph file (<c>graphs/*.json</c>, docs/graph-schema.md).</summary>
+public sealed record GraphSpec(
+    string Name,
+    string ModelName,
+    string ModelHash,
+    GraphDecoding Decoding,
+    GraphLimits Limits,
+    GraphProvenance Provenance,
+    int Keep,
+    EquatableArray<NodeSpec> Nodes)
+{
+    public int MaxDepth
+    {
+        get
+        {
+            int d = 0;
+            foreach (var n in Nodes) if (n.Depth > d) d = n.Depth;
+            return d;
+        }
+    }
+}

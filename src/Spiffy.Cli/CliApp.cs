@@ -42,6 +42,7 @@ public static class CliApp
         ICommand? command = verb switch
         {
             "inspect" => new InspectCommand(),
+            "generate" => new GenerateCommand(),
             "train" => new TrainCommand(),
             _ => null,
         };

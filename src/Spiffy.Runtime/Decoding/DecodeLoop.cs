@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Spiffy.Decoding;
 
 /// <summary>
-/// The state machine of one <see cref="DiffusionDecoder.Generate(IReadOnlyList{long[]}, DecodingOptions, Func{long[], string}?, IStepSpeculator?, BlockFinished?, CancellationToken)"/>
+/// The state machine of one <c>DiffusionDecoder.Generate</c>
 /// call. Host buffers are sized once; a step allocates no arrays.
 /// </summary>
 internal sealed class DecodeLoop
@@ -12,6 +12,9 @@ internal sealed class DecodeLoop
     private readonly DiffusionTransformer _model;
     private readonly DecodingOptions _o;
     private readonly IStepSpeculator? _spec;
+    private readonly IDecodeObserver? _observer;
+    private readonly long[] _before;       // [B] state before a step (for the observer)
+    private int _currentBlock;
     private readonly BlockFinished? _onBlock;
     private readonly CancellationToken _cancel;
     private readonly StepRule _rule;
@@ -37,16 +40,17 @@ internal sealed class DecodeLoop
     public DecodingStatistics[] Stats { get; }
 
     public DecodeLoop(DiffusionTransformer model, DecodingOptions options, IReadOnlyList<long[]> prompts, int region,
-        IStepSpeculator? speculator, BlockFinished? onBlock, CancellationToken cancel)
+        IStepSpeculator? speculator, BlockFinished? onBlock, CancellationToken cancel, IDecodeObserver? observer = null)
     {
-        _model = model; _o = options; _spec = speculator; _onBlock = onBlock; _cancel = cancel;
+        _model = model; _o = options; _spec = speculator; _onBlock = onBlock; _cancel = cancel; _observer = observer;
+        _before = new long[options.BlockLength];
         _rule = new StepRule(options);
         _batch = prompts.Count;
         _b = options.BlockLength;
         _region = region;
         _mask = model.Spec.Tokens.Mask;
         _eos = model.Spec.Tokens.Eos;
-        _topJ = speculator?.TopTokenRanks ?? 0;
+        _topJ = Math.Max(speculator?.TopTokenRanks ?? 0, observer?.TopTokenRanks ?? 0);
         _maxRows = _batch * (1 + (speculator?.MaxDrafts ?? 0));
         _state = new long[_batch * _b];
         _rows = new long[_maxRows * _b];
@@ -94,7 +98,7 @@ internal sealed class DecodeLoop
     {
         try
         {
-            if (_runner.Prefill()) CountForward();
+            if (_runner.Prefill()) CountForward(ForwardKind.Prefill, 1);
             for (int blk = 0; blk < _o.NumBlocks; blk++)
             {
                 _cancel.ThrowIfCancellationRequested();
@@ -111,15 +115,21 @@ internal sealed class DecodeLoop
         return true;
     }
 
-    private void CountForward()
+    private void CountForward(ForwardKind kind, int rowsPerSequence)
     {
-        for (int r = 0; r < _batch; r++) if (!_finished[r]) Stats[r].Nfe++;
+        for (int r = 0; r < _batch; r++)
+        {
+            if (_finished[r]) continue;
+            Stats[r].Nfe++;
+            _observer?.OnForward(r, _currentBlock, kind, rowsPerSequence);
+        }
     }
 
     private void RunBlock(int blk)
     {
         int start = _region + blk * _b;
         _currentStart = start;
+        _currentBlock = blk;
         for (int r = 0; r < _batch; r++)
         {
             for (int i = 0; i < _b; i++) _state[r * _b + i] = _finished[r] ? _eos : _mask;
@@ -131,7 +141,7 @@ internal sealed class DecodeLoop
         {
             if (first is not null)
             {
-                CountForward();
+                CountForward(ForwardKind.BlockStart, 1);
                 StepFromLogits(first, rows: _batch, perSequence: 1);
             }
         }
@@ -151,7 +161,7 @@ internal sealed class DecodeLoop
             {
                 var rowT = tensor(_rows.AsSpan(0, rows * _b).ToArray(), new long[] { rows, _b }).to(_model.Device);
                 var logits = _runner.Step(start, rowT);
-                CountForward();
+                CountForward(ForwardKind.Step, perSequence);
                 for (int r = 0; r < _batch; r++)
                     if (!_finished[r]) { Stats[r].StepForwards++; Stats[r].RowsTotal += perSequence; if (perSequence > 1) Stats[r].VerificationForwards++; }
                 StepFromLogits(logits, rows, perSequence);
@@ -162,7 +172,7 @@ internal sealed class DecodeLoop
             if (_finished[r]) continue;
             Stats[r].StepsPerBlock.Add(_stepInBlock[r]);
         }
-        if (_runner.EndBlock(start)) CountForward();
+        if (_runner.EndBlock(start)) CountForward(ForwardKind.BlockEnd, 1);
         for (int r = 0; r < _batch; r++)
         {
             if (_finished[r]) continue;
@@ -212,7 +222,7 @@ internal sealed class DecodeLoop
             var state = _state.AsSpan(r * _b, _b);
             if (state.IndexOf((long)_mask) < 0) continue;
             int row = r * perSequence;
-            Commit(r, row);
+            Commit(r, row, free: false);
             changed = true;
             if (perSequence > 1)
             {
@@ -221,7 +231,7 @@ internal sealed class DecodeLoop
                 {
                     int q = _spec!.Match(node, state);
                     if (q < 0 || q + 1 >= perSequence) break;
-                    Commit(r, row + 1 + q);
+                    Commit(r, row + 1 + q, free: true);
                     Stats[r].FreeSteps++;
                     node = q;
                     depth++;
@@ -233,9 +243,10 @@ internal sealed class DecodeLoop
     }
 
     /// <summary>Applies the step rule to sequence r using the distribution of row `row`; that distribution becomes P.</summary>
-    private void Commit(int r, int row)
+    private void Commit(int r, int row, bool free)
     {
         var state = _state.AsSpan(r * _b, _b);
+        if (_observer is not null) state.CopyTo(_before);
         for (int i = 0; i < _b; i++) _masked[i] = state[i] == _mask;
         int count = _rule.Select(_masked, _conf.AsSpan(row * _b, _b), _initialMasks[r], _stepInBlock[r], _chosen);
         for (int c = 0; c < count; c++)
@@ -243,10 +254,12 @@ internal sealed class DecodeLoop
             int i = _chosen[c];
             state[i] = _x0[row * _b + i];
         }
+        _observer?.OnStep(r, _currentBlock, _stepInBlock[r], _before, _topP.AsSpan(row * _b * _topJ, _b * _topJ),
+            _topTok.AsSpan(row * _b * _topJ, _b * _topJ), state, free);
         _stepInBlock[r]++;
         _globalStep[r]++;
         Stats[r].Steps++;
-        if (_topJ > 0)
+        if (_spec is not null)
         {
             _topP.AsSpan(row * _b * _topJ, _b * _topJ).CopyTo(_pTopP);
             _topTok.AsSpan(row * _b * _topJ, _b * _topJ).CopyTo(_pTopTok);

@@ -29,7 +29,7 @@ public sealed class DiffusionDecoder
         => Generate(new[] { prompt }, options, detokenize, speculator, onBlock, cancel)[0];
 
     public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<long[]> prompts, DecodingOptions options, Func<long[], string>? detokenize = null,
-        IStepSpeculator? speculator = null, BlockFinished? onBlock = null, CancellationToken cancel = default)
+        IStepSpeculator? speculator = null, BlockFinished? onBlock = null, CancellationToken cancel = default, IDecodeObserver? observer = null)
     {
         if (prompts.Count == 0) throw new ArgumentException("no prompts");
         if (speculator is not null && prompts.Count != 1) throw new ArgumentException("speculative decoding takes one sequence at a time; call Generate per prompt");
@@ -49,7 +49,7 @@ public sealed class DiffusionDecoder
         using var _ = inference_mode();
         var watch = Stopwatch.StartNew();
         long allocStart = GC.GetAllocatedBytesForCurrentThread();
-        var loop = new DecodeLoop(_model, options, prompts, region, speculator, onBlock, cancel);
+        var loop = new DecodeLoop(_model, options, prompts, region, speculator, onBlock, cancel, observer);
         loop.Run();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - allocStart;
 

@@ -7,7 +7,7 @@ namespace Spiffy.Schema.Graphs;
 /// <summary>
 /// Reads and validates a draft graph file. The single definition of the format and its rules
 /// (compiled into both the generator and the runtime): nodes are 1..D (0 is the root), each node's
-/// parents have depth one less and a strict subset of its pairs, every node reaches the root,
+/// parents have depth one less and a strict subset of its pairs and are listed before it, every node reaches the root,
 /// ranks are within the declared limits, and no two nodes hold the same formula.
 /// </summary>
 public static class GraphSpecParser
@@ -63,7 +63,7 @@ public static class GraphSpecParser
             string cache = dec.Choice("cache", CacheModes, required: false) ?? "none";
             dec.RejectUnknown();
             if (gen > 0 && block > 0 && gen % block != 0)
-                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node, "decoding.block_length", $"block length {block} does not divide the generation length {gen}");
+                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "decoding.block_length", $"block length {block} does not divide the generation length {gen}");
             decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache);
         }
 
@@ -192,8 +192,12 @@ public static class GraphSpecParser
             int n = node.Id - 1;
             void Err(SchemaErrorKind kind, string msg) => errors.Add(new SchemaError(kind, file, node.Line, node.Column, $"nodes[{n}]", $"node {node.Id}: {msg}"));
             if (node.Parents.Count == 0) { Err(SchemaErrorKind.GraphNotRootConnected, "has no parent (list 0 for a child of the root)"); continue; }
+            var seenParents = new HashSet<int>();
             foreach (int pid in node.Parents)
             {
+                if (!seenParents.Add(pid)) { Err(SchemaErrorKind.InvalidValue, $"parent {pid} is listed twice"); continue; }
+                // Speculators visit nodes in file order and need every parent decided before its children.
+                if (pid >= node.Id && byId.ContainsKey(pid)) Err(SchemaErrorKind.GraphParentRule, $"parent {pid} must be listed before node {node.Id} (list nodes in order of depth)");
                 if (pid == 0)
                 {
                     if (node.Depth != 1) Err(SchemaErrorKind.GraphParentRule, $"only depth-1 nodes are children of the root (depth {node.Depth})");

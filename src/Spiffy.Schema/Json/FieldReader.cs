@@ -60,7 +60,7 @@ public sealed class FieldReader
         {
             if (v < min || v > max)
             {
-                Error(SchemaErrorKind.InvalidValue, node, PathOf(key), $"{v} is out of range [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
+                Error(SchemaErrorKind.InvalidValue, node, PathOf(key), $"{v.ToString(CultureInfo.InvariantCulture)} is out of range [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
                 return null;
             }
             return v;

@@ -87,8 +87,9 @@ public static class ModelSpecParser
             if (mask is int m && eos is int e && pad is int p)
             {
                 tokens = new SpecialTokens(m, e, p, bos, eot);
-                if (m == p) tok.Error(SchemaErrorKind.ContradictoryValues, tok.Node, "tokens.pad", $"pad id {p} equals the mask id: padding would be decoded as a masked position");
-                if (m == e) tok.Error(SchemaErrorKind.ContradictoryValues, tok.Node, "tokens.eos", $"eos id {e} equals the mask id");
+                // Point at the value that contradicts, not at the enclosing object.
+                if (m == p) tok.Error(SchemaErrorKind.ContradictoryValues, tok.Node.Get("pad")!, "tokens.pad", $"pad id {p} equals the mask id: padding would be decoded as a masked position");
+                if (m == e) tok.Error(SchemaErrorKind.ContradictoryValues, tok.Node.Get("eos")!, "tokens.eos", $"eos id {e} equals the mask id");
             }
         }
 
@@ -101,7 +102,7 @@ public static class ModelSpecParser
             string chat = dec.Choice("chat_template", ChatTemplates, required: false) ?? "none";
             dec.RejectUnknown();
             if (gen > 0 && block > 0 && gen % block != 0)
-                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node, "defaults.block_length", $"block length {block} does not divide the generation length {gen}");
+                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "defaults.block_length", $"block length {block} does not divide the generation length {gen}");
             defaults = new DecodingDefaults(gen, block, chat);
         }
 

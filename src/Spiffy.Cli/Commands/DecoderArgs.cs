@@ -1,0 +1,60 @@
+using Spiffy.Cli.CommandLine;
+using Spiffy.Decoding;
+using Spiffy.Schema.Models;
+
+namespace Spiffy.Cli.Commands;
+
+/// <summary>The decoder options shared by generate, calibrate and bench.</summary>
+internal static class DecoderArgs
+{
+    public const string Help = """
+          --gen-length N        generation length (default: the model's, else 256)
+          --block-length N      block length (default: the model's, else 32)
+          --steps N             total steps for the schedule rule (default: gen length = one token per step)
+          --unmasking R         schedule | threshold | factor | dynamic-top-k (default schedule)
+          --threshold X         tau for threshold / dynamic-top-k (default 0.9)
+          --factor X            f of the factor rule (default 1.0)
+          --k N                 k of dynamic-top-k (default 1)
+          --confidence C        probability | random | margin | negative-entropy (default probability)
+          --temperature X       0 = greedy (default); > 0 samples with float64 Gumbel noise
+          --seed N              noise seed (default 0)
+          --cache C             none | prefix | dual (default none; block-causal models use their block cache)
+          --early-stop          stop once a finished block ends the text
+          --no-trim             keep text after the first end-of-text token
+        """;
+
+    public static DecodingOptions Read(Args args, ModelSpec spec, DecodingOptions? baseline = null)
+    {
+        var b = baseline ?? new DecodingOptions
+        {
+            GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256,
+            BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : 32,
+        };
+        int gen = args.Int("gen-length", b.GenLength, 1);
+        int steps = args.Int("steps", args.Has("gen-length") ? 0 : b.Steps, 0);
+        return b with
+        {
+            GenLength = gen,
+            BlockLength = args.Int("block-length", b.BlockLength, 1),
+            Steps = steps,
+            Unmasking = args.Enum("unmasking", b.Unmasking),
+            Threshold = args.Double("threshold", b.Threshold),
+            Factor = args.Double("factor", b.Factor),
+            MinTokensPerStep = args.Int("k", b.MinTokensPerStep, 1),
+            Confidence = args.Enum("confidence", b.Confidence),
+            Temperature = args.Double("temperature", b.Temperature),
+            Seed = args.Long("seed", b.Seed),
+            Cache = args.Enum("cache", b.Cache),
+            EarlyStop = args.Flag("early-stop") || b.EarlyStop,
+            TrimEos = !args.Flag("no-trim") && b.TrimEos,
+        };
+    }
+
+    /// <summary>True when any decoder option was given explicitly.</summary>
+    public static bool AnyGiven(Args args)
+    {
+        foreach (var name in new[] { "gen-length", "block-length", "steps", "unmasking", "threshold", "factor", "k", "confidence", "temperature", "cache" })
+            if (args.Has(name)) return true;
+        return false;
+    }
+}

@@ -1,0 +1,193 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Spiffy.Schema;
+using Spiffy.Schema.Graphs;
+using Spiffy.Schema.Models;
+
+namespace Spiffy.Generators;
+
+public sealed partial class SpiffyGenerator
+{
+    /// <summary>
+    /// Unrolling budget. Beyond it the generated class delegates to the interpreted walk (SPF0012):
+    /// the unrolled pruning keeps node sets in one 64-bit mask, and past ~512 pairs the straight-line
+    /// code grows faster than it saves.
+    /// </summary>
+    public const int MaxUnrolledNodes = 64;
+
+    /// <summary>Total (position rank, token rank) pairs over all nodes that may still be unrolled.</summary>
+    public const int MaxUnrolledPairs = 512;
+
+    /// <summary>Namespace used when neither SpiffyGeneratedNamespace nor RootNamespace is set.</summary>
+    public const string FallbackNamespace = "Spiffy.Generated";
+
+    internal static string Inv(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>"gsm8k-small-d10" -> "Gsm8kSmallD10Decoder"; "" when the name has no letter or digit.</summary>
+    internal static string ClassNameFor(string graphName)
+    {
+        var sb = new StringBuilder();
+        bool upper = true;
+        foreach (char c in graphName)
+        {
+            if (!char.IsLetterOrDigit(c)) { upper = true; continue; }
+            sb.Append(upper ? char.ToUpperInvariant(c) : c);
+            upper = false;
+        }
+        if (sb.Length == 0) return "";
+        if (!SyntaxFacts.IsIdentifierStartCharacter(sb[0])) sb.Insert(0, "Graph");
+        return sb.Append("Decoder").ToString();
+    }
+
+    internal static OutputOptions ReadOptions(AnalyzerConfigOptions options)
+    {
+        string ns = Property(options, "SpiffyGeneratedNamespace");
+        if (ns.Length == 0)
+        {
+            string root = Property(options, "RootNamespace");
+            ns = root.Length > 0 ? root + ".Spiffy" : FallbackNamespace;
+        }
+        return new OutputOptions(ns, IsValidNamespace(ns));
+    }
+
+    private static string Property(AnalyzerConfigOptions options, string name)
+        => options.TryGetValue("build_property." + name, out var value) && value is not null ? value.Trim() : "";
+
+    private static bool IsValidNamespace(string ns)
+    {
+        foreach (var part in ns.Split('.'))
+            if (!SyntaxFacts.IsValidIdentifier(part) || SyntaxFacts.GetKeywordKind(part) != SyntaxKind.None
+                || SyntaxFacts.GetContextualKeywordKind(part) == SyntaxKind.GlobalKeyword)
+                return false;
+        return true;
+    }
+
+    private static IEnumerable<DiagnosticInfo> OptionDiagnostics(OutputOptions options)
+    {
+        if (!options.IsValid) yield return DiagnosticInfo.Create(DiagnosticDescriptors.InvalidNamespace, null, options.Namespace);
+    }
+
+    internal static ModelIndex BuildModelIndex(ImmutableArray<ParsedFile> files)
+    {
+        var sorted = files.ToBuilder();
+        sorted.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        var entries = new ModelEntry[sorted.Count];
+        var firstByName = new Dictionary<string, string>(StringComparer.Ordinal);
+        var diagnostics = new List<DiagnosticInfo>();
+        for (int i = 0; i < sorted.Count; i++)
+        {
+            var f = sorted[i];
+            entries[i] = new ModelEntry(f.DeclaredName, f.Path, f.Model);
+            if (f.DeclaredName.Length == 0) continue;
+            if (firstByName.TryGetValue(f.DeclaredName, out var first))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateModelName, f.Find("name"), f.DeclaredName, first));
+            else firstByName[f.DeclaredName] = f.Path;
+        }
+        return new ModelIndex(new EquatableArray<ModelEntry>(entries), new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
+    }
+
+    internal static EquatableArray<DecoderName> SortNames(ImmutableArray<DecoderName> names)
+    {
+        var sorted = names.ToBuilder();
+        sorted.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return new EquatableArray<DecoderName>(sorted.ToArray());
+    }
+
+    /// <summary>Checks one valid graph against its model and the other graphs; plans its decoder when it can be emitted.</summary>
+    internal static GraphAnalysis Analyze(ParsedFile file, ModelIndex models, EquatableArray<DecoderName> names, OutputOptions options)
+    {
+        var diagnostics = new List<DiagnosticInfo>();
+        GraphAnalysis Result(DecoderPlan? plan) => new GraphAnalysis(plan, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
+        var graph = file.Graph;
+        if (graph is null) return Result(null); // the file's own errors say why
+
+        string className = ClassNameFor(graph.Name);
+        if (className.Length == 0)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidValue, file.Find("name"),
+                $"'name': \"{graph.Name}\" has no letter or digit to name the decoder class after"));
+            return Result(null);
+        }
+
+        ModelEntry? model = null;
+        foreach (var m in models.Models)
+            if (m.Name == graph.ModelName) { model = m; break; }
+        if (model is null)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownModel, file.Find("model.name", "model"), graph.Name, graph.ModelName, KnownModels(models)));
+            return Result(null);
+        }
+        if (model.Spec is null) return Result(null); // the model file's own errors say why
+
+        var others = new List<string>();
+        foreach (var n in names)
+            if (n.ClassName == className && n.Path != file.Path) others.Add(n.Path);
+        if (others.Count > 0)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateDecoderName, file.Find("name"), graph.Name, className, string.Join(", ", others)));
+            return Result(null);
+        }
+
+        CheckAgainstModel(file, graph, model.Spec, diagnostics);
+
+        int pairs = 0;
+        foreach (var node in graph.Nodes) pairs += node.PairCount;
+        bool unrolled = graph.Nodes.Count <= MaxUnrolledNodes && pairs <= MaxUnrolledPairs;
+        if (!unrolled)
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.GraphTooLarge, file.Find("nodes"), graph.Name,
+                Inv(graph.Nodes.Count), Inv(pairs), Inv(MaxUnrolledNodes), Inv(MaxUnrolledPairs), className));
+
+        // An invalid namespace is reported once, from the options; nothing can be emitted into it.
+        return Result(options.IsValid ? new DecoderPlan(options.Namespace, className, file.FileName, model.Spec, graph, unrolled) : null);
+    }
+
+    private static string KnownModels(ModelIndex models)
+    {
+        var known = new List<string>();
+        foreach (var m in models.Models) if (m.Name.Length > 0) known.Add("'" + m.Name + "'");
+        return known.Count == 0 ? "no model files were given" : "known: " + string.Join(", ", known);
+    }
+
+    /// <summary>
+    /// Rules that need both files: the ones <c>DecodingOptions.Validate</c> would throw on at run
+    /// time, plus ranks no block of this configuration can ever have.
+    /// </summary>
+    private static void CheckAgainstModel(ParsedFile file, GraphSpec graph, ModelSpec model, List<DiagnosticInfo> diagnostics)
+    {
+        void Add(DiagnosticDescriptor d, string key, string message) => diagnostics.Add(DiagnosticInfo.Create(d, file.Find(key, "decoding"), "'" + key + "': " + message));
+        var dec = graph.Decoding;
+        bool blockCausal = model.Attention == AttentionKind.BlockCausal;
+        if (blockCausal && dec.BlockLength != model.AttentionBlockSize)
+            Add(DiagnosticDescriptors.ContradictoryValues, "decoding.block_length",
+                $"block length {Inv(dec.BlockLength)} differs from the attention block size {Inv(model.AttentionBlockSize)} of block-causal model '{model.Name}', which decodes in its attention blocks");
+        if (blockCausal && dec.Cache != "none")
+            Add(DiagnosticDescriptors.ContradictoryValues, "decoding.cache",
+                $"block-causal model '{model.Name}' always uses its exact block cache, not a \"{dec.Cache}\" cache");
+        long needed = (long)dec.GenLength + (blockCausal ? model.AttentionBlockSize : 0);
+        if (needed >= model.MaxSequenceLength)
+            Add(DiagnosticDescriptors.ContradictoryValues, "decoding.gen_length",
+                $"generation length {Inv(dec.GenLength)} leaves no room for a prompt in the {Inv(model.MaxSequenceLength)}-token context of model '{model.Name}'");
+        if (dec.BlockLength > 0 && dec.GenLength % dec.BlockLength == 0)
+        {
+            int blocks = dec.GenLength / dec.BlockLength;
+            int steps = dec.Steps == 0 ? dec.GenLength : dec.Steps;
+            if (steps % blocks != 0 || steps > dec.GenLength)
+                Add(DiagnosticDescriptors.ContradictoryValues, "decoding.steps",
+                    $"{Inv(steps)} steps must be a multiple of the {Inv(blocks)} blocks and at most the generation length {Inv(dec.GenLength)}");
+        }
+        if (dec.Unmasking == "dynamic_top_k" && dec.K > dec.BlockLength)
+            Add(DiagnosticDescriptors.ContradictoryValues, "decoding.k", $"k = {Inv(dec.K)} exceeds the block length {Inv(dec.BlockLength)}");
+        if (graph.Limits.MaxPositionRank > dec.BlockLength)
+            Add(DiagnosticDescriptors.RankOutOfRange, "limits.max_position_rank",
+                $"max_position_rank {Inv(graph.Limits.MaxPositionRank)} exceeds the block length {Inv(dec.BlockLength)}: a block never has that many masked positions");
+        if (graph.Limits.MaxTokenRank > model.VocabSize)
+            Add(DiagnosticDescriptors.RankOutOfRange, "limits.max_token_rank",
+                $"max_token_rank {Inv(graph.Limits.MaxTokenRank)} exceeds the vocabulary size {Inv(model.VocabSize)} of model '{model.Name}'");
+    }
+}

@@ -1,0 +1,92 @@
+using System.Globalization;
+using Spiffy.Decoding;
+using Spiffy.Schema;
+using Spiffy.Schema.Graphs;
+using Spiffy.Schema.Models;
+
+namespace Spiffy.Speculation;
+
+/// <summary>Loads draft graph files on the runtime side and checks them against the model and decoding settings they are served with.</summary>
+public static class GraphFiles
+{
+    public static GraphSpec Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"draft graph not found: {path}", path);
+        var errors = new List<SchemaError>();
+        var spec = GraphSpecParser.Parse(File.ReadAllText(path), path, errors);
+        if (spec is null || errors.Count > 0) throw new SchemaException(errors);
+        return spec;
+    }
+
+    /// <summary>The decoding configuration a graph was calibrated with, as decoder options.</summary>
+    public static DecodingOptions ToOptions(GraphDecoding d, long seed = 0) => new DecodingOptions
+    {
+        GenLength = d.GenLength,
+        BlockLength = d.BlockLength,
+        Steps = d.Steps,
+        Unmasking = d.Unmasking switch
+        {
+            "threshold" => UnmaskingRule.Threshold,
+            "factor" => UnmaskingRule.Factor,
+            "dynamic_top_k" => UnmaskingRule.DynamicTopK,
+            _ => UnmaskingRule.Schedule,
+        },
+        Confidence = d.Confidence switch
+        {
+            "random" => ConfidenceKind.Random,
+            "margin" => ConfidenceKind.Margin,
+            "negative_entropy" => ConfidenceKind.NegativeEntropy,
+            _ => ConfidenceKind.Probability,
+        },
+        Threshold = d.Threshold,
+        Factor = d.Factor,
+        MinTokensPerStep = d.K,
+        Temperature = d.Temperature,
+        Cache = d.Cache switch { "prefix" => CacheMode.Prefix, "dual" => CacheMode.Dual, _ => CacheMode.None },
+        Seed = seed,
+    };
+
+    public static GraphDecoding FromOptions(DecodingOptions o) => new GraphDecoding(o.GenLength, o.BlockLength, o.EffectiveSteps,
+        o.Unmasking switch
+        {
+            UnmaskingRule.Threshold => "threshold",
+            UnmaskingRule.Factor => "factor",
+            UnmaskingRule.DynamicTopK => "dynamic_top_k",
+            _ => "schedule",
+        },
+        o.Confidence switch
+        {
+            ConfidenceKind.Random => "random",
+            ConfidenceKind.Margin => "margin",
+            ConfidenceKind.NegativeEntropy => "negative_entropy",
+            _ => "probability",
+        },
+        o.Threshold, o.Factor, o.MinTokensPerStep, o.Temperature,
+        o.Cache switch { CacheMode.Prefix => "prefix", CacheMode.Dual => "dual", _ => "none" });
+
+    /// <summary>
+    /// Differences between what a graph was calibrated for and how it is about to be served. Any
+    /// graph stays lossless; a mismatch only costs acceptance, so these are warnings (errors with --strict).
+    /// </summary>
+    public static List<string> Mismatches(GraphSpec graph, ModelSpec model, DecodingOptions options, string? modelHash = null)
+    {
+        var list = new List<string>();
+        var ci = CultureInfo.InvariantCulture;
+        if (graph.ModelName.Length > 0 && graph.ModelName != model.Name) list.Add($"calibrated for model '{graph.ModelName}', serving '{model.Name}'");
+        if (modelHash is not null && graph.ModelHash.Length > 0 && graph.ModelHash != modelHash) list.Add("calibrated for other weights (weights_sha256 differs)");
+        var want = FromOptions(options);
+        var have = graph.Decoding;
+        void Cmp<T>(string what, T a, T b) { if (!EqualityComparer<T>.Default.Equals(a, b)) list.Add(string.Format(ci, "{0}: calibrated {1}, serving {2}", what, a, b)); }
+        Cmp("gen_length", have.GenLength, want.GenLength);
+        Cmp("block_length", have.BlockLength, want.BlockLength);
+        Cmp("unmasking", have.Unmasking, want.Unmasking);
+        if (want.Unmasking == "schedule") Cmp("steps", have.Steps, want.Steps);
+        if (want.Unmasking is "threshold" or "dynamic_top_k") Cmp("threshold", have.Threshold, want.Threshold);
+        if (want.Unmasking == "factor") Cmp("factor", have.Factor, want.Factor);
+        Cmp("confidence", have.Confidence, want.Confidence);
+        Cmp("temperature", have.Temperature, want.Temperature);
+        Cmp("cache", have.Cache, want.Cache);
+        if (!graph.Provenance.Calibrated) list.Add("the graph is uncalibrated");
+        return list;
+    }
+}

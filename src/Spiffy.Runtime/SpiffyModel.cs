@@ -1,0 +1,81 @@
+using Spiffy.Checkpoints;
+using Spiffy.Decoding;
+using Spiffy.Modeling;
+using Spiffy.Schema.Models;
+using Spiffy.Tokenization;
+using static TorchSharp.torch;
+
+namespace Spiffy;
+
+/// <summary>
+/// The public entry point: a loaded model (description + weights + tokenizer when it has one) that
+/// generates text with any base decoder, with or without a Spiffy speculator.
+/// </summary>
+public sealed class SpiffyModel : IDisposable
+{
+    private SpiffyModel(ModelSpec spec, DiffusionTransformer transformer, HfTokenizer? tokenizer, string source)
+    {
+        Spec = spec;
+        Transformer = transformer;
+        Tokenizer = tokenizer;
+        Source = source;
+        Decoder = new DiffusionDecoder(transformer);
+    }
+
+    public ModelSpec Spec { get; }
+    public DiffusionTransformer Transformer { get; }
+    public HfTokenizer? Tokenizer { get; }
+    public DiffusionDecoder Decoder { get; }
+    /// <summary>The model description file or checkpoint directory it was loaded from.</summary>
+    public string Source { get; }
+
+    /// <summary>Loads a model description that names a checkpoint, or a checkpoint directory.</summary>
+    public static SpiffyModel Load(string modelJsonOrCheckpointDir, ScalarType? dtype = null)
+    {
+        var transformer = Checkpoint.LoadModel(modelJsonOrCheckpointDir, dtype);
+        transformer.eval();
+        HfTokenizer? tokenizer = null;
+        string? tokPath = null;
+        if (Directory.Exists(modelJsonOrCheckpointDir)) tokPath = Path.Combine(modelJsonOrCheckpointDir, "tokenizer.json");
+        else
+        {
+            var spec = transformer.Spec;
+            if (spec.Tokenizer.Length > 0) tokPath = ModelDescription.ResolveRelative(modelJsonOrCheckpointDir, spec.Tokenizer);
+            else if (spec.Checkpoint.Length > 0) tokPath = Path.Combine(ModelDescription.ResolveRelative(modelJsonOrCheckpointDir, spec.Checkpoint), "tokenizer.json");
+        }
+        if (tokPath is not null && File.Exists(tokPath)) tokenizer = HfTokenizer.Load(tokPath);
+        return new SpiffyModel(transformer.Spec, transformer, tokenizer, modelJsonOrCheckpointDir);
+    }
+
+    /// <summary>Wraps an already built transformer (tests, training).</summary>
+    public static SpiffyModel FromTransformer(DiffusionTransformer transformer, HfTokenizer? tokenizer = null)
+        => new SpiffyModel(transformer.Spec, transformer, tokenizer, "(in memory)");
+
+    /// <summary>Token ids of a prompt, after the model's chat template (or <paramref name="chatTemplate"/>).</summary>
+    public long[] EncodePrompt(string text, string? chatTemplate = null)
+    {
+        if (Tokenizer is null) throw new InvalidOperationException($"{Source} has no tokenizer.json; pass token ids instead");
+        string templated = ChatTemplate.Apply(chatTemplate ?? Spec.Defaults.ChatTemplate, text);
+        var ids = Tokenizer.Encode(templated);
+        var result = new long[ids.Length];
+        for (int i = 0; i < ids.Length; i++) result[i] = ids[i];
+        return result;
+    }
+
+    public string Decode(long[] ids)
+    {
+        if (Tokenizer is null) return "";
+        var ints = new int[ids.Length];
+        for (int i = 0; i < ids.Length; i++) ints[i] = (int)ids[i];
+        return Tokenizer.Decode(ints, Tokenizer.SpecialTokenIds);
+    }
+
+    /// <summary>Decodes token ids into text, or null when the model has no tokenizer.</summary>
+    public Func<long[], string>? Detokenizer => Tokenizer is null ? null : Decode;
+
+    public GenerationResult Generate(long[] promptIds, DecodingOptions options, IStepSpeculator? speculator = null,
+        BlockFinished? onBlock = null, CancellationToken cancel = default)
+        => Decoder.Generate(promptIds, options, Detokenizer, speculator, onBlock, cancel);
+
+    public void Dispose() => Transformer.Dispose();
+}

@@ -1,0 +1,90 @@
+extern alias SpiffyGenerators;
+
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Spiffy.Generators.Tests.Support;
+using TrackingNames = SpiffyGenerators::Spiffy.Generators.SpiffyGenerator.TrackingNames;
+
+namespace Spiffy.Generators.Tests;
+
+/// <summary>Incremental behaviour with tracked steps: only what an edit touches is recomputed and regenerated.</summary>
+public class IncrementalTests
+{
+    private static readonly string LladaJson = TestGraphs.ToJson(Inputs.FamilyGraph("gsm8k-small", "llada"));
+
+    private static (GeneratorRun Run, Compilation Compilation, List<AdditionalText> Files) FirstRun()
+    {
+        var files = Inputs.With(("tiny.json", Inputs.TinyJson), ("llada-demo.json", LladaJson));
+        var compilation = Harness.Compilation("TestApp", "namespace TestApp { public static class Program { } }");
+        var run = Harness.Run(Harness.CreateDriver(files), compilation);
+        Assert.Equal(2, run.Result.GeneratedSources.Length);
+        return (run, compilation, files);
+    }
+
+    private static IEnumerable<(string Step, IncrementalStepRunReason Reason)> Reasons(GeneratorRunResult result, string step) =>
+        result.TrackedSteps[step].SelectMany(s => s.Outputs).Select(o => (step, o.Reason));
+
+    private static void AssertNothingRecomputed(GeneratorRunResult result)
+    {
+        foreach (var (step, runs) in result.TrackedSteps.Concat(result.TrackedOutputSteps))
+            foreach (var output in runs.SelectMany(r => r.Outputs))
+                Assert.True(output.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"step {step}: {output.Reason}");
+    }
+
+    [Fact]
+    public void UnrelatedSourceEditRegeneratesNothing()
+    {
+        var (first, compilation, _) = FirstRun();
+        var edited = compilation.AddSyntaxTrees(CSharpSyntaxTree.ParseText("namespace TestApp { public static class Unrelated { } }", Harness.ParseOptions));
+        var second = Harness.Run(first.Driver, edited);
+        AssertNothingRecomputed(second.Result);
+        Assert.Equal(first.Sources, second.Sources);
+    }
+
+    [Fact]
+    public void EditingAnUnusedModelRegeneratesNothing()
+    {
+        var (first, compilation, files) = FirstRun();
+        var dream = files.Single(f => f.Path.EndsWith("dream-v0-instruct-7b.json", StringComparison.Ordinal));
+        var text = dream.GetText()!.ToString().Replace("\"num_layers\": 28", "\"num_layers\": 29");
+        var driver = first.Driver.ReplaceAdditionalText(dream, new MemoryText(dream.Path, text));
+        var second = Harness.Run(driver, compilation);
+        Assert.All(Reasons(second.Result, TrackingNames.Plans), r => Assert.True(r.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
+        foreach (var (step, runs) in second.Result.TrackedOutputSteps)
+            Assert.All(runs.SelectMany(r => r.Outputs), o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step}: {o.Reason}"));
+    }
+
+    [Fact]
+    public void EditingOneGraphRegeneratesOnlyItsDecoder()
+    {
+        var (first, compilation, files) = FirstRun();
+        var tiny = files.Single(f => f.Path.EndsWith("tiny.json", StringComparison.Ordinal));
+        var text = tiny.GetText()!.ToString().Replace("\"count\": 40", "\"count\": 41");
+        var driver = first.Driver.ReplaceAdditionalText(tiny, new MemoryText(tiny.Path, text));
+        var second = Harness.Run(driver, compilation);
+
+        var plans = Reasons(second.Result, TrackingNames.Plans).Select(r => r.Reason).ToList();
+        Assert.Single(plans, r => r == IncrementalStepRunReason.Modified);
+        Assert.All(plans.Where(r => r != IncrementalStepRunReason.Modified), r => Assert.True(r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
+
+        var sourceOutputs = second.Result.TrackedOutputSteps["SourceOutput"].SelectMany(s => s.Outputs).Select(o => o.Reason).ToList();
+        Assert.Single(sourceOutputs, r => r is IncrementalStepRunReason.Modified or IncrementalStepRunReason.New);
+
+        Assert.NotEqual(first.Source("TinyDecoder.g.cs"), second.Source("TinyDecoder.g.cs"));
+        Assert.Contains("calibration count 41", second.Source("TinyDecoder.g.cs"));
+        Assert.Equal(first.Source("LladaDemoDecoder.g.cs"), second.Source("LladaDemoDecoder.g.cs"));
+    }
+
+    [Fact]
+    public void DiagnosticsDoNotForceRegeneration()
+    {
+        // Adding a broken graph reports errors but leaves the existing decoders' plans untouched.
+        var (first, compilation, _) = FirstRun();
+        var driver = first.Driver.AddAdditionalTexts(System.Collections.Immutable.ImmutableArray.Create<AdditionalText>(
+            Harness.GraphFile("broken.json", "{ \"format\": ")));
+        var second = Harness.Run(driver, compilation);
+        Assert.Contains(second.Diagnostics, d => d.Id == "SPF0001");
+        Assert.All(Reasons(second.Result, TrackingNames.Plans), r => Assert.True(r.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
+        Assert.Equal(first.Sources, second.Sources);
+    }
+}

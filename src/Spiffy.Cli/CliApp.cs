@@ -18,6 +18,8 @@ public static class CliApp
           tokenize   print token ids of a text (or --decode ids)
           logits     write raw float32 logits of a forward over given ids (safetensors)
           train      train a LLaDA-style diffusion LM with the masked-diffusion objective
+          calibrate  record baseline trajectories and select a calibrated draft graph (graphs/*.json)
+          graph      draw a draft graph (Graphviz) or replay it against recorded trajectories
 
         'spiffy <verb> --help' shows a verb's options.
         """;
@@ -43,7 +45,11 @@ public static class CliApp
         {
             "inspect" => new InspectCommand(),
             "generate" => new GenerateCommand(),
+            "tokenize" => new TokenizeCommand(),
+            "logits" => new LogitsCommand(),
             "train" => new TrainCommand(),
+            "calibrate" => new CalibrateCommand(),
+            "graph" => new GraphCommand(),
             _ => null,
         };
         if (command is null)

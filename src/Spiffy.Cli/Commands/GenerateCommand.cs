@@ -56,7 +56,7 @@ public sealed class GenerateCommand : ICommand
         args.EnsureAllUsed(promptText is not null && args.Positionals.Count == 1 ? 1 : 0);
         options.Validate(model.Spec, prompt.Length);
         if (!noSpiffy && graph is null) graph = GraphCatalog.FindFor(modelPath, model.Spec, options);
-        if (!noSpiffy && graph is null) graph = DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(options));
+        if (!noSpiffy && graph is null) graph = DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(options), DraftGraph.TokensPerStep(options));
 
         GraphSpeculator? speculator = null;
         if (graph is not null)

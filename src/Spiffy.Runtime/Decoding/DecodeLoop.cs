@@ -44,7 +44,7 @@ internal sealed class DecodeLoop
     {
         _model = model; _o = options; _spec = speculator; _onBlock = onBlock; _cancel = cancel; _observer = observer;
         _before = new long[options.BlockLength];
-        _rule = new StepRule(options);
+        _rule = new StepRule(options, model.Spec.Tokens.Mask);
         _batch = prompts.Count;
         _b = options.BlockLength;
         _region = region;
@@ -120,6 +120,8 @@ internal sealed class DecodeLoop
         for (int r = 0; r < _batch; r++)
         {
             if (_finished[r]) continue;
+            // In a batch, a row whose block is already decided rides along without needing the forward.
+            if (kind == ForwardKind.Step && _state.AsSpan(r * _b, _b).IndexOf((long)_mask) < 0) continue;
             Stats[r].Nfe++;
             _observer?.OnForward(r, _currentBlock, kind, rowsPerSequence);
         }
@@ -145,9 +147,12 @@ internal sealed class DecodeLoop
                 StepFromLogits(first, rows: _batch, perSequence: 1);
             }
         }
+        int guard = 0;
         while (AnyMasked())
         {
             _cancel.ThrowIfCancellationRequested();
+            // Every step commits at least one token, so a block needs at most B step forwards.
+            if (++guard > _b + 1) throw new InvalidOperationException($"decoder made no progress in block {blk} (a step committed nothing)");
             int perSequence = 1;
             for (int r = 0; r < _batch; r++) _state.AsSpan(r * _b, _b).CopyTo(_rows.AsSpan(r * _b, _b));
             if (_spec is not null && _pValid)
@@ -163,7 +168,7 @@ internal sealed class DecodeLoop
                 var logits = _runner.Step(start, rowT);
                 CountForward(ForwardKind.Step, perSequence);
                 for (int r = 0; r < _batch; r++)
-                    if (!_finished[r]) { Stats[r].StepForwards++; Stats[r].RowsTotal += perSequence; if (perSequence > 1) Stats[r].VerificationForwards++; }
+                    if (!_finished[r] && _state.AsSpan(r * _b, _b).IndexOf((long)_mask) >= 0) { Stats[r].StepForwards++; Stats[r].RowsTotal += perSequence; if (perSequence > 1) Stats[r].VerificationForwards++; }
                 StepFromLogits(logits, rows, perSequence);
             }
         }

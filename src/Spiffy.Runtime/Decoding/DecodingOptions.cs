@@ -58,6 +58,11 @@ public sealed record DecodingOptions
     public CacheMode Cache { get; init; } = CacheMode.None;
     /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
     public bool EarlyStop { get; init; }
+    /// <summary>
+    /// Block-causal models only: skip the exact block cache and run a full forward under the
+    /// block-causal mask every step (the reference the cache is checked against).
+    /// </summary>
+    public bool UncachedBlockCausal { get; init; }
     /// <summary>Cut the returned text at the first EOS.</summary>
     public bool TrimEos { get; init; } = true;
 

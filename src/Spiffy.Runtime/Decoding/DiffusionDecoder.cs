@@ -25,8 +25,8 @@ public sealed class DiffusionDecoder
     public DiffusionTransformer Model => _model;
 
     public GenerationResult Generate(long[] prompt, DecodingOptions options, Func<long[], string>? detokenize = null,
-        IStepSpeculator? speculator = null, BlockFinished? onBlock = null, CancellationToken cancel = default)
-        => Generate(new[] { prompt }, options, detokenize, speculator, onBlock, cancel)[0];
+        IStepSpeculator? speculator = null, BlockFinished? onBlock = null, CancellationToken cancel = default, IDecodeObserver? observer = null)
+        => Generate(new[] { prompt }, options, detokenize, speculator, onBlock, cancel, observer)[0];
 
     public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<long[]> prompts, DecodingOptions options, Func<long[], string>? detokenize = null,
         IStepSpeculator? speculator = null, BlockFinished? onBlock = null, CancellationToken cancel = default, IDecodeObserver? observer = null)

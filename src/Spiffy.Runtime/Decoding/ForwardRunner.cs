@@ -18,6 +18,7 @@ internal sealed class ForwardRunner : IDisposable
     private readonly DecodingOptions _o;
     private readonly int _shift;
     private readonly bool _blockCausal;
+    private readonly bool _blockCache; // block-causal with its exact K/V cache (the default)
     private KvCache? _cache;
     private Tensor? _firstLogits; // Dream + cache: prediction for the block's first position, frozen at block start
 
@@ -27,15 +28,16 @@ internal sealed class ForwardRunner : IDisposable
         _o = options;
         _shift = model.Spec.LogitShift;
         _blockCausal = model.Spec.Attention == AttentionKind.BlockCausal;
+        _blockCache = _blockCausal && !options.UncachedBlockCausal;
         Tokens = tokens;
         Positions = positions;
         KeyValid = keyValid;
         PromptRegion = promptRegion;
         Length = (int)tokens.shape[1];
         Batch = (int)tokens.shape[0];
-        if (_blockCausal || options.Cache != CacheMode.None)
+        if (_blockCache || options.Cache != CacheMode.None)
             _cache = new KvCache(model.Spec, Batch, Length, model.DType, model.Device);
-        FullMask = _blockCausal ? BlockCausalMask(model.Spec.AttentionBlockSize, Length, model.Device).logical_and(keyValid) : keyValid;
+        FullMask = _blockCausal ? AttentionMasks.BlockCausal(model.Spec.AttentionBlockSize, Length, model.Device).logical_and(keyValid) : keyValid;
     }
 
     /// <summary>Current sequences [Bt, L] (int64), written in place as tokens are committed.</summary>
@@ -50,17 +52,10 @@ internal sealed class ForwardRunner : IDisposable
     public int Batch { get; }
     public long CacheBytes => _cache?.Bytes ?? 0;
 
-    /// <summary>Query i sees key j iff j / size &lt;= i / size.</summary>
-    public static Tensor BlockCausalMask(int size, int length, Device device)
-    {
-        var idx = arange(length, int64, device).div(size, rounding_mode: RoundingMode.floor);
-        return idx.unsqueeze(0).le(idx.unsqueeze(1)).unsqueeze(0).unsqueeze(0); // [1, 1, L, L]
-    }
-
     /// <summary>SDAR: one forward over the prompt region writing its K/V (counts as a forward). Returns false when there is nothing to do.</summary>
     public bool Prefill()
     {
-        if (!_blockCausal) return false;
+        if (!_blockCache) return false;
         using var scope = NewDisposeScope();
         var req = new ForwardRequest
         {
@@ -79,7 +74,7 @@ internal sealed class ForwardRunner : IDisposable
     /// </summary>
     public Tensor? BeginBlock(int start)
     {
-        if (_cache is null || _blockCausal) return null;
+        if (_cache is null || _blockCache) return null;
         using var scope = NewDisposeScope();
         var req = new ForwardRequest
         {
@@ -102,7 +97,7 @@ internal sealed class ForwardRunner : IDisposable
         int b = _o.BlockLength;
         long rows = blockRows.shape[0], m = rows / Batch;
         Tensor logits;
-        if (_blockCausal)
+        if (_blockCache)
         {
             var req = new ForwardRequest
             {
@@ -156,7 +151,7 @@ internal sealed class ForwardRunner : IDisposable
     /// <summary>SDAR: after a block is final, one forward writes its K/V into the cache (counts as a forward).</summary>
     public bool EndBlock(int start)
     {
-        if (!_blockCausal) return false;
+        if (!_blockCache) return false;
         using var scope = NewDisposeScope();
         int b = _o.BlockLength;
         var req = new ForwardRequest

@@ -18,9 +18,14 @@ public sealed class StepRule
     private readonly int[] _order;
     private readonly Generator _noise = new Generator(0, CPU);
 
-    public StepRule(DecodingOptions options)
+    private readonly long _maskId;
+
+    /// <param name="options">The decoding configuration.</param>
+    /// <param name="maskId">The mask token: never a valid prediction, so it is excluded before choosing (-1 = none).</param>
+    public StepRule(DecodingOptions options, long maskId = -1)
     {
         _o = options;
+        _maskId = maskId;
         _blockLength = options.BlockLength;
         _stepsPerBlock = options.EffectiveSteps / options.NumBlocks;
         _order = new int[options.BlockLength];
@@ -48,6 +53,7 @@ public sealed class StepRule
     {
         using var scope = NewDisposeScope();
         long rows = logits.shape[0], b = logits.shape[1];
+        if (_maskId >= 0) logits = logits.index_fill(-1, tensor(new[] { _maskId }, device: logits.device), float.NegativeInfinity);
         var logits64 = logits.to(float64);
         var p = logits64.softmax(-1);
         Tensor choice;

@@ -74,21 +74,28 @@ public sealed class DraftGraph
 
     /// <summary>
     /// The uncalibrated fallback: a chain of rank-1 drafts {(1,1)}, {(1,1),(2,1)}, ... of the given
-    /// length (each step commits the next most confident position with its top token).
+    /// length: each step commits the next most confident positions with their top tokens
+    /// (<paramref name="tokensPerStep"/> pairs per depth, for fixed-k schedules).
     /// </summary>
-    public static GraphSpec Chain(int length, GraphDecoding decoding)
+    public static GraphSpec Chain(int length, GraphDecoding decoding, int tokensPerStep = 1)
     {
         if (length < 1) throw new ArgumentOutOfRangeException(nameof(length));
+        if (tokensPerStep < 1) throw new ArgumentOutOfRangeException(nameof(tokensPerStep));
         var nodes = new NodeSpec[length];
         for (int n = 0; n < length; n++)
         {
-            var pos = new int[n + 1];
-            var tok = new int[n + 1];
-            for (int p = 0; p <= n; p++) { pos[p] = p + 1; tok[p] = 1; }
+            int pairs = (n + 1) * tokensPerStep;
+            var pos = new int[pairs];
+            var tok = new int[pairs];
+            for (int p = 0; p < pairs; p++) { pos[p] = p + 1; tok[p] = 1; }
             nodes[n] = new NodeSpec(n + 1, n + 1, new EquatableArray<int>(pos), new EquatableArray<int>(tok), new EquatableArray<int>(new[] { n }), 0, 0, 0);
         }
-        return new GraphSpec($"uncalibrated-chain-{length}", "", "", decoding, new GraphLimits(length, 1, length),
+        return new GraphSpec($"uncalibrated-chain-{length}", "", "", decoding, new GraphLimits(length * tokensPerStep, 1, length),
             new GraphProvenance(false, "uncalibrated rank-1 chain", "", 0, 0, "default graph used when no calibrated graph is given"), 0,
             new EquatableArray<NodeSpec>(nodes));
     }
+
+    /// <summary>Tokens a fixed-k schedule commits per step (1 for the other rules, which the chain then approximates).</summary>
+    public static int TokensPerStep(Spiffy.Decoding.DecodingOptions o)
+        => o.Unmasking == Spiffy.Decoding.UnmaskingRule.Schedule ? Math.Max(1, o.GenLength / o.EffectiveSteps) : 1;
 }

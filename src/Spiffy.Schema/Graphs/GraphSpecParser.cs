@@ -79,7 +79,7 @@ public static class GraphSpecParser
         }
 
         var provenance = new GraphProvenance(false, "", "", 0, 0, "");
-        var prov = r.Object("calibration");
+        var prov = r.Object("calibration", required: false);
         if (prov is not null)
         {
             provenance = new GraphProvenance(

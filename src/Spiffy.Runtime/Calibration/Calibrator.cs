@@ -1,0 +1,140 @@
+using System.Globalization;
+using Spiffy.Schema.Graphs;
+
+namespace Spiffy.Calibration;
+
+/// <summary>
+/// Offline calibration over recorded traces: counts every draftable step's true future states as
+/// formulas relative to (state, drafting distribution), connects them into the observed DAG, selects
+/// nodes by an objective and assembles the graph with its provenance. Everything after recording is
+/// model-free and deterministic.
+/// </summary>
+public sealed class Calibrator
+{
+    public Calibrator(TraceSet traces, FormulaLimits limits)
+    {
+        Traces = traces;
+        Limits = limits;
+        Table = new FormulaTable();
+        Chains = new FormulaChains(traces, Table, limits);
+        Counts = Chains.Counts();
+        Dag = new CandidateDag(Table, Counts);
+        Replay = new TraceReplay(traces);
+        Selection = new GraphSelection(Dag, Chains, Replay);
+    }
+
+    public TraceSet Traces { get; }
+    public FormulaLimits Limits { get; }
+    public FormulaTable Table { get; }
+    public FormulaChains Chains { get; }
+    /// <summary>Occurrences per formula id.</summary>
+    public long[] Counts { get; }
+    public CandidateDag Dag { get; }
+    public TraceReplay Replay { get; }
+    public GraphSelection Selection { get; }
+
+    /// <summary>Steps at which a speculator drafts: the observations counted.</summary>
+    public long StepsObserved => Chains.DraftableSteps;
+
+    /// <summary>The oracle bound on the calibration traces.</summary>
+    public ReplayResult Oracle() => Chains.Oracle(Traces);
+
+    public List<int> Select(SelectionObjective objective, int nodes, int keep = 0, CancellationToken cancel = default)
+        => Selection.Select(objective, nodes, keep, cancel);
+
+    /// <summary>Selects and assembles a calibrated graph.</summary>
+    public GraphSpec Calibrate(string name, SelectionObjective objective, int nodes, int keep = 0, string note = "", CancellationToken cancel = default)
+        => Graph(Select(objective, nodes, keep, cancel), name, objective, keep, note);
+
+    /// <summary>
+    /// The graph of the given formula ids, with provenance. The note records what the file alone
+    /// cannot (seed, early stop, DAG size) and the replayed result on the calibration prompts.
+    /// </summary>
+    public GraphSpec Graph(IReadOnlyList<int> ids, string name, SelectionObjective objective, int keep, string note = "")
+    {
+        var h = Traces.Header;
+        var limits = new GraphLimits(Limits.MaxPositionRank, Limits.MaxTokenRank, Limits.MaxDepth);
+        var provisional = GraphAssembly.Build(Dag, ids, name, h.ModelName, h.ModelHash, h.Decoding, limits,
+            new GraphProvenance(true, SelectionObjectives.Name(objective), h.PromptSource, Traces.Sequences.Count, StepsObserved, ""), keep);
+        var replayed = Replay.Replay(provisional, keep);
+        var oracle = Oracle();
+        var ci = CultureInfo.InvariantCulture;
+        string summary = string.Create(ci,
+            $"{(h.PromptDigest.Length > 0 ? $"prompts sha256 {h.PromptDigest}; " : "")}seed {h.Seed}, early_stop {(h.EarlyStop ? "true" : "false")}; {Dag.NodeCount} distinct formulas observed; on the calibration prompts: NFE {replayed.Nfe} vs {replayed.BaselineNfe} plain ({replayed.Speedup:F3}x fewer), oracle {oracle.Nfe} ({oracle.Speedup:F3}x)");
+        string fullNote = note.Length > 0 ? note + "; " + summary : summary;
+        return provisional with { Provenance = provisional.Provenance with { Note = fullNote } };
+    }
+}
+
+/// <summary>One line of an objective comparison: a graph selected on the calibration traces, replayed on held-out ones.</summary>
+public sealed record ComparisonRow(SelectionObjective Objective, int Nodes, int Keep, ReplayResult Result);
+
+/// <summary>
+/// Replayed NFE and acceptance of every objective x D x D* on held-out traces, against the
+/// oracle bound (docs/calibration.md records the shipped model's table).
+/// </summary>
+public sealed class ObjectiveComparison
+{
+    private ObjectiveComparison(List<ComparisonRow> rows, ReplayResult oracle, ReplayResult calibrationOracle, FormulaLimits limits)
+    {
+        Rows = rows; Oracle = oracle; CalibrationOracle = calibrationOracle; Limits = limits;
+    }
+
+    public List<ComparisonRow> Rows { get; }
+    /// <summary>The oracle bound on the held-out traces.</summary>
+    public ReplayResult Oracle { get; }
+    public ReplayResult CalibrationOracle { get; }
+    public FormulaLimits Limits { get; }
+
+    /// <param name="keeps">D* values (0 = all); a D* not below D is skipped (it keeps everything).</param>
+    public static ObjectiveComparison Run(Calibrator calibration, TraceSet heldOut, IReadOnlyList<SelectionObjective> objectives,
+        IReadOnlyList<int> nodes, IReadOnlyList<int> keeps, Action<string>? progress = null, CancellationToken cancel = default)
+    {
+        var eval = new TraceReplay(heldOut);
+        var oracle = new FormulaChains(heldOut, new FormulaTable(), calibration.Limits).Oracle(heldOut);
+        var rows = new List<ComparisonRow>();
+        foreach (var objective in objectives)
+            foreach (int d in nodes)
+            {
+                List<int>? shared = null; // selection ignores D* except for replay-greedy's pruned phase
+                foreach (int keep in keeps)
+                {
+                    if (keep != 0 && keep >= d) continue;
+                    cancel.ThrowIfCancellationRequested();
+                    var ids = objective == SelectionObjective.ReplayGreedy
+                        ? calibration.Select(objective, d, keep, cancel)
+                        : shared ??= calibration.Select(objective, d, 0, cancel);
+                    var graph = GraphAssembly.Build(calibration.Dag, ids, "compare", "", "", heldOut.Header.Decoding,
+                        new GraphLimits(calibration.Limits.MaxPositionRank, calibration.Limits.MaxTokenRank, calibration.Limits.MaxDepth),
+                        new GraphProvenance(true, SelectionObjectives.Name(objective), "", 0, 0, ""), keep);
+                    var result = eval.Replay(graph, keep);
+                    rows.Add(new ComparisonRow(objective, graph.Nodes.Count, keep, result));
+                    progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{SelectionObjectives.Name(objective)} D={d} D*={(keep == 0 ? "all" : keep.ToString(CultureInfo.InvariantCulture))}: {result}"));
+                }
+            }
+        return new ObjectiveComparison(rows, oracle, calibration.Oracle(), calibration.Limits);
+    }
+
+    /// <summary>A Markdown table (culture-invariant), best NFE per (D, D*) in bold.</summary>
+    public string ToMarkdown()
+    {
+        var ci = CultureInfo.InvariantCulture;
+        var sb = new System.Text.StringBuilder();
+        long baseline = Oracle.BaselineNfe;
+        sb.Append(ci, $"Held-out: {Oracle.SequenceNfe.Length} prompts, plain decoder {baseline} forwards. Oracle bound (every observed formula with position rank <= {Limits.MaxPositionRank}, token rank <= {Limits.MaxTokenRank}, depth <= {Limits.MaxDepth} drafted, no width limit): {Oracle.Nfe} forwards ({Oracle.Speedup:F2}x fewer), accepted/forward {Oracle.AcceptMean:F2}.\n\n");
+        sb.Append("| objective | D | D* | NFE | fewer forwards | accepted/forward | rows/forward | share of oracle saving |\n");
+        sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        foreach (var row in Rows)
+        {
+            var r = row.Result;
+            bool best = true;
+            foreach (var other in Rows)
+                if (other.Nodes == row.Nodes && other.Keep == row.Keep && other.Result.Nfe < r.Nfe) best = false;
+            double share = baseline == Oracle.Nfe ? 0 : (double)(baseline - r.Nfe) / (baseline - Oracle.Nfe);
+            string nfe = best ? string.Create(ci, $"**{r.Nfe}**") : r.Nfe.ToString(ci);
+            sb.Append(ci, $"| {SelectionObjectives.Name(row.Objective)} | {row.Nodes} | {(row.Keep == 0 ? "all" : row.Keep.ToString(ci))} | {nfe} | {r.Speedup:F2}x | {r.AcceptMean:F2} | {r.RowsPerForward:F2} | {share * 100:F0}% |\n");
+        }
+        sb.Append(ci, $"| oracle | - | - | {Oracle.Nfe} | {Oracle.Speedup:F2}x | {Oracle.AcceptMean:F2} | - | 100% |\n");
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,111 @@
+using System.Text;
+using Spiffy.Checkpoints;
+using Spiffy.Schema.Graphs;
+
+namespace Spiffy.Calibration;
+
+/// <summary>
+/// The trace file (docs/calibration.md): little-endian binary, magic "SPIFFYTR" and a format version,
+/// the header, then each sequence's arrays with their lengths. Probabilities are stored as float64
+/// bit for bit, so replay ranks positions exactly as the live decoder did. Written atomically.
+/// </summary>
+public static class TraceFile
+{
+    private static readonly byte[] Magic = Encoding.ASCII.GetBytes("SPIFFYTR");
+    public const int Version = 1;
+
+    public static void Save(TraceSet traces, string path)
+        => AtomicFile.Write(path, fs =>
+        {
+            using var w = new BinaryWriter(fs, new UTF8Encoding(false), leaveOpen: true);
+            w.Write(Magic);
+            w.Write(Version);
+            var h = traces.Header;
+            w.Write(h.ModelName);
+            w.Write(h.ModelHash);
+            var d = h.Decoding;
+            w.Write(d.GenLength); w.Write(d.BlockLength); w.Write(d.Steps); w.Write(d.Unmasking); w.Write(d.Confidence);
+            w.Write(d.Threshold); w.Write(d.Factor); w.Write(d.K); w.Write(d.Temperature); w.Write(d.Cache);
+            w.Write(h.Seed); w.Write(h.EarlyStop); w.Write(h.MaskId); w.Write(h.PositionRanks); w.Write(h.TokenRanks);
+            w.Write(h.PromptSource); w.Write(h.PromptSkip); w.Write(h.PromptDigest);
+            w.Write(traces.Sequences.Count);
+            foreach (var s in traces.Sequences)
+            {
+                w.Write(s.PromptIndex);
+                w.Write(s.BaselineNfe);
+                Ints(w, s.BlockStepStart);
+                Ints(w, s.BlockFixedForwards);
+                w.Write(s.BlockStartForward.Length);
+                foreach (bool b in s.BlockStartForward) w.Write(b);
+                Ints(w, s.CommitStart); Ints(w, s.CommitPos); Ints(w, s.CommitTok);
+                Ints(w, s.RankStart); Ints(w, s.RankPos);
+                w.Write(s.RankProb.Length);
+                foreach (double p in s.RankProb) w.Write(p);
+                Ints(w, s.RankTok);
+            }
+            w.Flush();
+        });
+
+    public static TraceSet Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"trace file not found: {path}", path);
+        using var fs = File.OpenRead(path);
+        using var r = new BinaryReader(fs, new UTF8Encoding(false));
+        try
+        {
+            var magic = r.ReadBytes(Magic.Length);
+            if (!magic.AsSpan().SequenceEqual(Magic)) throw new InvalidDataException($"{path}: not a Spiffy trace file");
+            int version = r.ReadInt32();
+            if (version != Version) throw new InvalidDataException($"{path}: trace format version {version}, this build reads {Version}");
+            string modelName = r.ReadString(), modelHash = r.ReadString();
+            var decoding = new GraphDecoding(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadString(), r.ReadString(),
+                r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), r.ReadString());
+            var header = new TraceHeader(modelName, modelHash, decoding, r.ReadInt64(), r.ReadBoolean(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(),
+                r.ReadString(), r.ReadInt32(), r.ReadString());
+            if (header.BlockLength < 1 || header.PositionRanks < 1 || header.TokenRanks < 1) throw new InvalidDataException($"{path}: invalid header");
+            int count = Count(r, fs);
+            var sequences = new List<SequenceTrace>(count);
+            for (int i = 0; i < count; i++)
+            {
+                int prompt = r.ReadInt32(), nfe = r.ReadInt32();
+                var blockStepStart = Ints(r, fs);
+                var blockFixed = Ints(r, fs);
+                var blockStart = new bool[Count(r, fs)];
+                for (int b = 0; b < blockStart.Length; b++) blockStart[b] = r.ReadBoolean();
+                var commitStart = Ints(r, fs); var commitPos = Ints(r, fs); var commitTok = Ints(r, fs);
+                var rankStart = Ints(r, fs); var rankPos = Ints(r, fs);
+                var probs = new double[Count(r, fs)];
+                for (int k = 0; k < probs.Length; k++) probs[k] = r.ReadDouble();
+                var rankTok = Ints(r, fs);
+                if (commitStart.Length == 0 || blockStepStart.Length == 0) throw new InvalidDataException($"{path}: sequence {i} is empty");
+                sequences.Add(new SequenceTrace(prompt, nfe, blockStepStart, blockFixed, blockStart, commitStart, commitPos, commitTok,
+                    rankStart, rankPos, probs, rankTok));
+            }
+            if (fs.Position != fs.Length) throw new InvalidDataException($"{path}: trailing bytes after the last sequence");
+            return new TraceSet(header, sequences);
+        }
+        catch (EndOfStreamException) { throw new InvalidDataException($"{path}: the trace file is truncated"); }
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal)) { throw new InvalidDataException($"{path}: {e.Message}"); }
+    }
+
+    private static void Ints(BinaryWriter w, int[] a)
+    {
+        w.Write(a.Length);
+        foreach (int v in a) w.Write(v);
+    }
+
+    private static int Count(BinaryReader r, Stream s)
+    {
+        int n = r.ReadInt32();
+        // A length can never exceed the bytes left: guards against huge allocations from a damaged file.
+        if (n < 0 || n > s.Length - s.Position) throw new InvalidDataException("a length field is out of range");
+        return n;
+    }
+
+    private static int[] Ints(BinaryReader r, Stream s)
+    {
+        var a = new int[Count(r, s)];
+        for (int i = 0; i < a.Length; i++) a[i] = r.ReadInt32();
+        return a;
+    }
+}

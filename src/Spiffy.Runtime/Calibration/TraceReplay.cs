@@ -1,0 +1,186 @@
+using System.Globalization;
+using System.Text;
+using Spiffy.Schema.Graphs;
+using Spiffy.Speculation;
+
+namespace Spiffy.Calibration;
+
+/// <summary>What Spiffy would do on a set of traces: forwards, acceptance and verification width.</summary>
+public sealed class ReplayResult
+{
+    public ReplayResult(int sequences) { SequenceNfe = new long[sequences]; }
+
+    /// <summary>Forwards with speculation.</summary>
+    public long Nfe { get; internal set; }
+    /// <summary>Forwards of the plain decoder on the same prompts.</summary>
+    public long BaselineNfe { get; internal set; }
+    /// <summary>Per recorded sequence (in trace order).</summary>
+    public long[] SequenceNfe { get; }
+    public long Steps { get; internal set; }
+    public long FreeSteps { get; internal set; }
+    /// <summary>Step forwards (the kind DecodingStatistics.StepForwards counts) and the rows they carried.</summary>
+    public long StepForwards { get; internal set; }
+    public long RowsTotal { get; internal set; }
+    /// <summary>Forwards that carried at least one draft row.</summary>
+    public long VerificationForwards { get; internal set; }
+    /// <summary>AcceptedByDepth[d]: verification forwards whose accepted chain had length d.</summary>
+    public long[] AcceptedByDepth { get; internal set; } = Array.Empty<long>();
+
+    public double Speedup => Nfe == 0 ? 0 : (double)BaselineNfe / Nfe;
+    public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsTotal / StepForwards;
+    public double AcceptMean
+    {
+        get
+        {
+            long n = 0, sum = 0;
+            for (int d = 0; d < AcceptedByDepth.Length; d++) { n += AcceptedByDepth[d]; sum += d * AcceptedByDepth[d]; }
+            return n == 0 ? 0 : (double)sum / n;
+        }
+    }
+
+    internal void Accept(int depth)
+    {
+        if (depth >= AcceptedByDepth.Length)
+        {
+            var grown = new long[Math.Max(depth + 1, AcceptedByDepth.Length * 2)];
+            AcceptedByDepth.CopyTo(grown, 0);
+            AcceptedByDepth = grown;
+        }
+        AcceptedByDepth[depth]++;
+    }
+
+    internal void Trim()
+    {
+        int n = AcceptedByDepth.Length;
+        while (n > 0 && AcceptedByDepth[n - 1] == 0) n--;
+        if (n != AcceptedByDepth.Length) AcceptedByDepth = AcceptedByDepth[..n];
+    }
+
+    /// <summary>"0:12 1:30 2:4" (verification forwards per accepted chain length).</summary>
+    public string Histogram()
+    {
+        var sb = new StringBuilder();
+        for (int d = 0; d < AcceptedByDepth.Length; d++) sb.Append(CultureInfo.InvariantCulture, $"{(d > 0 ? " " : "")}{d}:{AcceptedByDepth[d]}");
+        return sb.ToString();
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"NFE {Nfe} vs {BaselineNfe} plain ({Speedup:F2}x fewer), accepted/forward {AcceptMean:F2}, rows/forward {RowsPerForward:F2}");
+}
+
+/// <summary>
+/// Exact replay of Spiffy against recorded baseline trajectories. It mirrors the decode loop: no drafts
+/// at a block's first step; afterwards drafts come from <see cref="GraphSpeculator"/> itself, fed the
+/// recorded state and the distribution that produced it (so pruning and instantiation are identical),
+/// the root row takes the recorded step, and the walk accepts while the true next state equals a child
+/// of the last accepted draft; an accepted draft's distribution is the recorded one of the same state.
+/// </summary>
+public sealed class TraceReplay
+{
+    private readonly TraceSet _traces;
+    private readonly int _b, _jRec;
+    private readonly long _mask;
+    private readonly long[] _state;
+
+    public TraceReplay(TraceSet traces)
+    {
+        _traces = traces;
+        _b = traces.Header.BlockLength;
+        _jRec = traces.Header.TokenRanks;
+        _mask = traces.Header.MaskId;
+        _state = new long[_b];
+    }
+
+    public TraceSet Traces => _traces;
+
+    /// <summary>Replays <paramref name="graph"/> with <paramref name="keep"/> drafts per forward (D*; 0 = all).</summary>
+    public ReplayResult Replay(GraphSpec graph, int keep = 0)
+    {
+        var dg = new DraftGraph(graph);
+        string? why = _traces.CannotReplay(dg.MaxPositionRank, dg.MaxTokenRank);
+        if (why is not null) throw new ArgumentException(why);
+        return Replay(new GraphSpeculator(dg, _b, keep));
+    }
+
+    /// <summary>Replays with a speculator built for these traces' block length (its ranks must be within the recorded ones).</summary>
+    public ReplayResult Replay(GraphSpeculator spec)
+    {
+        string? why = _traces.CannotReplay(spec.Graph.MaxPositionRank, spec.Graph.MaxTokenRank);
+        if (why is not null) throw new ArgumentException(why);
+        int j = spec.TopTokenRanks;
+        var topP = new double[_b * j];
+        var topTok = new long[_b * j];
+        var drafts = new long[Math.Max(1, spec.MaxDrafts) * _b];
+        var result = new ReplayResult(_traces.Sequences.Count);
+        for (int si = 0; si < _traces.Sequences.Count; si++)
+        {
+            var s = _traces.Sequences[si];
+            long nfe = 0;
+            for (int blk = 0; blk < s.BlockCount; blk++)
+            {
+                int first = s.BlockStepStart[blk], m = s.BlockStepStart[blk + 1] - first;
+                result.BaselineNfe += s.BaselineBlockForwards(blk);
+                result.Steps += m;
+                // Fixed forwards, and the first step: from the block-start forward or one plain step forward.
+                nfe += s.BlockFixedForwards[blk];
+                if (!s.BlockStartForward[blk]) { nfe++; result.StepForwards++; result.RowsTotal++; }
+                _state.AsSpan().Fill(_mask);
+                Apply(s, first);
+                int t = 1;
+                while (t < m)
+                {
+                    LoadP(s, first + t - 1, j, topP, topTok);
+                    int d = spec.Draft(_state, (int)_mask, topP, topTok, drafts);
+                    nfe++;
+                    result.StepForwards++;
+                    result.RowsTotal += 1 + d;
+                    Apply(s, first + t);
+                    t++;
+                    if (d == 0) continue;
+                    result.VerificationForwards++;
+                    int node = -1, accepted = 0;
+                    while (t < m)
+                    {
+                        int q = spec.Match(node, _state);
+                        if (q < 0) break;
+                        Apply(s, first + t);
+                        t++;
+                        accepted++;
+                        node = q;
+                    }
+                    result.FreeSteps += accepted;
+                    result.Accept(accepted);
+                }
+            }
+            result.SequenceNfe[si] = nfe;
+            result.Nfe += nfe;
+        }
+        result.Trim();
+        return result;
+    }
+
+    /// <summary>The state after global step <paramref name="step"/>: write its committed tokens.</summary>
+    private void Apply(SequenceTrace s, int step)
+    {
+        for (int c = s.CommitStart[step]; c < s.CommitStart[step + 1]; c++) _state[s.CommitPos[c]] = s.CommitTok[c];
+    }
+
+    /// <summary>
+    /// P for drafting at the state after <paramref name="step"/>: the recorded top positions with their
+    /// first <paramref name="j"/> token ranks. Other masked positions get probability -1 so they rank
+    /// after every recorded one, in position order, as they did live (only the top ranks are ever read).
+    /// </summary>
+    private void LoadP(SequenceTrace s, int step, int j, double[] topP, long[] topTok)
+    {
+        topP.AsSpan().Fill(-1);
+        for (int k = s.RankStart[step]; k < s.RankStart[step + 1]; k++)
+        {
+            int pos = s.RankPos[k];
+            for (int r = 0; r < j; r++)
+            {
+                topP[pos * j + r] = s.RankProb[k * _jRec + r];
+                topTok[pos * j + r] = s.RankTok[k * _jRec + r];
+            }
+        }
+    }
+}

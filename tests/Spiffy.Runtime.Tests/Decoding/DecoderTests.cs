@@ -1,0 +1,222 @@
+using Spiffy.Decoding;
+using static Spiffy.Tests.Decoding.DecodingTestSupport;
+
+namespace Spiffy.Tests.Decoding;
+
+public class DecoderTests
+{
+    [Theory]
+    [InlineData("llada")]
+    [InlineData("dream")]
+    [InlineData("sdar")]
+    public void OneTokenPerStep_DecodesEveryPosition_AndCountsOneForwardPerStep(string family)
+    {
+        var model = Model(family);
+        var o = Options(model.Spec);
+        var r = new DiffusionDecoder(model).Generate(Prompts(1, 1)[0], o);
+        Assert.Equal(o.GenLength, r.TokenIds.Length);
+        Assert.DoesNotContain((long)model.Spec.Tokens.Mask, r.TokenIds);
+        Assert.Equal(o.GenLength, r.Statistics.Steps);
+        int extra = family == "sdar" ? 1 + o.NumBlocks : 0; // prefill + one K/V-writing forward per block
+        Assert.Equal(o.GenLength + extra, r.Statistics.Nfe);
+        Assert.All(r.Statistics.StepsPerBlock, s => Assert.Equal(o.BlockLength, s));
+    }
+
+    [Fact]
+    public void Threshold_TakesFewerSteps_AndNfeEqualsSteps()
+    {
+        var model = Model("llada");
+        var o = Options(model.Spec, x => x with { Unmasking = UnmaskingRule.Threshold, Threshold = 0.05 });
+        var r = new DiffusionDecoder(model).Generate(Prompts(1, 2)[0], o);
+        Assert.True(r.Statistics.Steps < o.GenLength, $"{r.Statistics.Steps} steps");
+        Assert.Equal(r.Statistics.Steps, r.Statistics.Nfe);
+        Assert.DoesNotContain((long)model.Spec.Tokens.Mask, r.TokenIds);
+    }
+
+    [Theory]
+    [InlineData("llada", CacheMode.Prefix)]
+    [InlineData("llada", CacheMode.Dual)]
+    public void PrefixAndDualCache_AreExactForOneLayer(string family, CacheMode cache)
+    {
+        // With one layer the K/V of an unchanged position depend only on its own token, so the
+        // Fast-dLLM approximations (frozen K/V outside what is fed) are exact: a check of the cached
+        // paths against their definition. With more layers they legitimately differ (docs/decoding.md).
+        // Not for Dream: its block's first position is predicted from position s-1, whose output the
+        // cache freezes at block start (a second, documented approximation).
+        var model = Model(family, layers: 1);
+        var decoder = new DiffusionDecoder(model);
+        foreach (var prompt in Prompts(3, 3))
+        {
+            var plain = decoder.Generate(prompt, Options(model.Spec));
+            var cached = decoder.Generate(prompt, Options(model.Spec, x => x with { Cache = cache }));
+            Assert.True(FirstDifference(plain.TokenIds, cached.TokenIds) < 0, $"{cache} differs at {FirstDifference(plain.TokenIds, cached.TokenIds)}");
+            Assert.Equal(plain.Statistics.Nfe, cached.Statistics.Nfe);
+        }
+    }
+
+    [Fact]
+    public void DualCache_FirstStepOfABlock_EqualsTheUncachedStep()
+    {
+        // Multi-layer: the block-start forward is a full forward, so a block's first committed tokens agree.
+        var model = Model("llada", layers: 3);
+        var decoder = new DiffusionDecoder(model);
+        var prompt = Prompts(1, 4)[0];
+        var plain = decoder.Generate(prompt, Options(model.Spec, x => x with { GenLength = 8, BlockLength = 8 }));
+        var dual = decoder.Generate(prompt, Options(model.Spec, x => x with { GenLength = 8, BlockLength = 8, Cache = CacheMode.Dual }));
+        var first = new FirstStepObserver();
+        var firstDual = new FirstStepObserver();
+        decoder.Generate(prompt, Options(model.Spec, x => x with { GenLength = 8, BlockLength = 8 }), observer: first);
+        decoder.Generate(prompt, Options(model.Spec, x => x with { GenLength = 8, BlockLength = 8, Cache = CacheMode.Dual }), observer: firstDual);
+        Assert.Equal(first.After, firstDual.After);
+        Assert.Equal(first.TopProbs!, firstDual.TopProbs!, new ToleranceComparer(1e-5));
+        Assert.Equal(plain.TokenIds.Length, dual.TokenIds.Length);
+    }
+
+    [Fact]
+    public void Sdar_BlockCache_EqualsUncachedBlockCausalDecoding()
+    {
+        var model = Model("sdar", layers: 3);
+        var decoder = new DiffusionDecoder(model);
+        foreach (var prompt in Prompts(4, 5))
+        {
+            foreach (var rule in new[] { UnmaskingRule.Schedule, UnmaskingRule.DynamicTopK })
+            {
+                var cached = decoder.Generate(prompt, Options(model.Spec, x => x with { Unmasking = rule, Threshold = 0.3, MinTokensPerStep = 1 }));
+                var plain = decoder.Generate(prompt, Options(model.Spec, x => x with { Unmasking = rule, Threshold = 0.3, MinTokensPerStep = 1, UncachedBlockCausal = true }));
+                Assert.True(FirstDifference(plain.TokenIds, cached.TokenIds) < 0, $"{rule}: differs at {FirstDifference(plain.TokenIds, cached.TokenIds)}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("llada", CacheMode.None)]
+    [InlineData("dream", CacheMode.Dual)]
+    [InlineData("sdar", CacheMode.None)]
+    public void Batch_RowsOfDifferentLengths_EqualTheirSingleRuns(string family, CacheMode cache)
+    {
+        var model = Model(family, layers: 2);
+        var decoder = new DiffusionDecoder(model);
+        var prompts = Prompts(3, 6, 2, 11);
+        var o = Options(model.Spec, x => x with { Cache = cache, Unmasking = UnmaskingRule.Threshold, Threshold = 0.2 });
+        var batch = decoder.Generate(prompts, o);
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            var alone = decoder.Generate(prompts[i], o);
+            Assert.True(FirstDifference(alone.TokenIds, batch[i].TokenIds) < 0, $"row {i} differs at {FirstDifference(alone.TokenIds, batch[i].TokenIds)}");
+            Assert.Equal(alone.Statistics.Nfe, batch[i].Statistics.Nfe);
+        }
+    }
+
+    [Fact]
+    public void Sampling_IsReproducibleForASeed_AndChangesWithTheSeed()
+    {
+        var model = Model("llada");
+        var decoder = new DiffusionDecoder(model);
+        var prompt = Prompts(1, 8)[0];
+        var a = decoder.Generate(prompt, Options(model.Spec, x => x with { Temperature = 1.0, Seed = 11 }));
+        var b = decoder.Generate(prompt, Options(model.Spec, x => x with { Temperature = 1.0, Seed = 11 }));
+        var c = decoder.Generate(prompt, Options(model.Spec, x => x with { Temperature = 1.0, Seed = 12 }));
+        Assert.Equal(a.TokenIds, b.TokenIds);
+        Assert.NotEqual(a.TokenIds, c.TokenIds);
+    }
+
+    [Theory]
+    [InlineData(ConfidenceKind.Random)]
+    [InlineData(ConfidenceKind.Margin)]
+    [InlineData(ConfidenceKind.NegativeEntropy)]
+    public void EveryConfidenceKind_Decodes(ConfidenceKind kind)
+    {
+        var model = Model("dream");
+        var r = new DiffusionDecoder(model).Generate(Prompts(1, 9)[0], Options(model.Spec, x => x with { Confidence = kind, Seed = 1 }));
+        Assert.DoesNotContain((long)model.Spec.Tokens.Mask, r.TokenIds);
+    }
+
+    [Fact]
+    public void EarlyStop_FillsTheRestWithEos_AndSavesForwards()
+    {
+        // A head of zeros makes every logit equal, so argmax picks id 0: with EOS = 0 the first block
+        // is all EOS, which ends the text.
+        var tiny = Spiffy.Tests.Checkpoints.CheckpointTestSupport.TinySpec("llada", Vocab);
+        var spec = tiny with { Tokens = tiny.Tokens with { Eos = 0, Pad = 0 }, MaxSequenceLength = 128 };
+        var model = Spiffy.Tests.Checkpoints.CheckpointTestSupport.RandomModel(spec, 3);
+        using (TorchSharp.torch.no_grad()) model.NamedWeights()["lm_head"].zero_();
+        var decoder = new DiffusionDecoder(model);
+        var prompt = new long[] { 5, 6, 7 };
+        var full = decoder.Generate(prompt, Options(spec));
+        var early = decoder.Generate(prompt, Options(spec, x => x with { EarlyStop = true }));
+        Assert.Equal(full.TokenIds, early.TokenIds);
+        Assert.Equal(8, early.Statistics.Nfe);
+        Assert.Equal(32, full.Statistics.Nfe);
+        Assert.All(early.TokenIds, t => Assert.Equal(0, t));
+    }
+
+    [Theory]
+    [InlineData(32, 7, 0, "divide")]
+    [InlineData(32, 8, 6, "multiple")]
+    [InlineData(300, 10, 0, "context")]
+    public void InvalidOptions_AreRejectedWithAClearMessage(int gen, int block, int steps, string expected)
+    {
+        var model = Model("llada");
+        var o = new DecodingOptions { GenLength = gen, BlockLength = block, Steps = steps };
+        var e = Assert.Throws<ArgumentException>(() => new DiffusionDecoder(model).Generate(Prompts(1, 1)[0], o));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Threshold_OutOfRange_IsRejected()
+    {
+        var model = Model("llada");
+        var e = Assert.Throws<ArgumentException>(() => new DiffusionDecoder(model).Generate(Prompts(1, 1)[0],
+            Options(model.Spec, x => x with { Unmasking = UnmaskingRule.Threshold, Threshold = 1.5 })));
+        Assert.Contains("tau", e.Message);
+    }
+
+    [Fact]
+    public void StepRuleInvariants_HoldOnEveryStep()
+    {
+        var model = Model("llada");
+        var obs = new InvariantObserver(model.Spec.Tokens.Mask);
+        foreach (var rule in new[] { UnmaskingRule.Schedule, UnmaskingRule.Threshold, UnmaskingRule.Factor })
+            new DiffusionDecoder(model).Generate(Prompts(1, 12)[0], Options(model.Spec, x => x with { Unmasking = rule, Threshold = 0.3 }), observer: obs);
+        Assert.True(obs.Steps > 0);
+    }
+
+    private sealed class FirstStepObserver : IDecodeObserver
+    {
+        public long[]? After;
+        public double[]? TopProbs;
+        public int TopTokenRanks => 2;
+        public void OnForward(int sequence, int block, ForwardKind kind, int rows) { }
+        public void OnStep(int sequence, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens, ReadOnlySpan<long> after, bool free)
+        {
+            if (After is not null) return;
+            After = after.ToArray();
+            TopProbs = topProbs.ToArray();
+        }
+    }
+
+    /// <summary>Every step commits at least one token, never re-masks, and changes only masked positions.</summary>
+    private sealed class InvariantObserver(int mask) : IDecodeObserver
+    {
+        public int Steps;
+        public int TopTokenRanks => 0;
+        public void OnForward(int sequence, int block, ForwardKind kind, int rows) { }
+        public void OnStep(int sequence, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens, ReadOnlySpan<long> after, bool free)
+        {
+            int committed = 0;
+            for (int i = 0; i < before.Length; i++)
+            {
+                if (before[i] != mask) Assert.Equal(before[i], after[i]);
+                else if (after[i] != mask) committed++;
+            }
+            Assert.True(committed >= 1, "a step committed nothing");
+            Steps++;
+        }
+    }
+
+    private sealed class ToleranceComparer(double tol) : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= tol;
+        public int GetHashCode(double obj) => 0;
+    }
+}

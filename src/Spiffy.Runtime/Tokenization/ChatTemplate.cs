@@ -15,8 +15,11 @@ public static class ChatTemplate
     /// <summary>Qwen2/Qwen3 ChatML with the default system prompt (Dream, SDAR).</summary>
     public const string Qwen = "qwen";
 
+    /// <summary>The shipped GSM8K model's format: the question, trimmed, then a newline (as trained).</summary>
+    public const string Question = "question";
+
     /// <summary>Every kind <see cref="Apply"/> accepts.</summary>
-    public static IReadOnlyList<string> Kinds { get; } = [None, Llada, Qwen];
+    public static IReadOnlyList<string> Kinds { get; } = [None, Llada, Qwen, Question];
 
     /// <exception cref="ArgumentException">Unknown <paramref name="kind"/>; the message lists the allowed kinds.</exception>
     public static string Apply(string kind, string userMessage)
@@ -26,6 +29,7 @@ public static class ChatTemplate
         return kind switch
         {
             None => userMessage,
+            Question => userMessage.Trim() + "\n",
             Llada => "<|startoftext|><|start_header_id|>user<|end_header_id|>\n\n" + userMessage
                      + "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
             Qwen => "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n" + userMessage

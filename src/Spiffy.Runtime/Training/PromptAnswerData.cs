@@ -53,5 +53,5 @@ public static class PromptAnswerData
     }
 
     /// <summary>The prompt text the shipped GSM8K model is trained and queried with.</summary>
-    public static string FormatPrompt(string question) => question.Trim() + "\n";
+    public static string FormatPrompt(string question) => Spiffy.Tokenization.ChatTemplate.Apply(Spiffy.Tokenization.ChatTemplate.Question, question);
 }

@@ -13,7 +13,7 @@ public static class ModelSpecParser
     public static readonly string[] Families = { "llada", "dream", "sdar" };
     public static readonly string[] DTypes = { "float32", "bfloat16", "float16" };
     public static readonly string[] AttentionKinds = { "bidirectional", "block_causal" };
-    public static readonly string[] ChatTemplates = { "none", "llada", "qwen" };
+    public static readonly string[] ChatTemplates = { "none", "llada", "qwen", "question" };
 
     /// <summary>Parses a document; returns null and fills <paramref name="errors"/> when invalid.</summary>
     public static ModelSpec? Parse(string text, string file, List<SchemaError> errors)

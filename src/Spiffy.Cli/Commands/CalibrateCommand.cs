@@ -27,7 +27,7 @@ public sealed class CalibrateCommand : ICommand
           --chat-template K       none | llada | qwen (default: the model's)
           --nodes D               draft nodes to select (default 10)
           --keep N                D*: drafts kept per forward by dynamic pruning, stored in the graph (default 0 = all)
-          --max-position-rank I   highest position rank a node may use (default 8)
+          --max-position-rank I   highest position rank a node may use (default 8, at most the block length)
           --max-token-rank J      highest token rank a node may use (default 4)
           --max-depth d           deepest node, in steps ahead (default 8)
           --objective O           degree1 | frequency | ancestors | replay-greedy (default replay-greedy)
@@ -57,7 +57,8 @@ public sealed class CalibrateCommand : ICommand
         string? template = args.String("chat-template");
         int nodes = args.Int("nodes", 10, 1, 4096);
         int keep = args.Int("keep", 0, 0, 4096);
-        var limits = new FormulaLimits(args.Int("max-position-rank", 8, 1, 4096), args.Int("max-token-rank", 4, 1, 4096), args.Int("max-depth", 8, 1, 4096));
+        int? positionRank = args.Has("max-position-rank") ? args.Int("max-position-rank", 8, 1, 4096) : null;
+        int tokenRank = args.Int("max-token-rank", 4, 1, 4096), maxDepth = args.Int("max-depth", 8, 1, 4096);
         SelectionObjective objective;
         try { objective = SelectionObjectives.Parse(args.String("objective") ?? "replay-greedy"); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
@@ -79,6 +80,7 @@ public sealed class CalibrateCommand : ICommand
         using var model = Spiffy.SpiffyModel.Load(modelPath);
         var options = DecoderArgs.Read(args, model.Spec);
         args.EnsureAllUsed(0);
+        var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);
         limits.Check();
         if (limits.MaxPositionRank > options.BlockLength) throw new UsageException($"--max-position-rank {limits.MaxPositionRank} exceeds the block length {options.BlockLength}");
 

@@ -61,7 +61,9 @@ public sealed class GenerateCommand : ICommand
         GraphSpeculator? speculator = null;
         if (graph is not null)
         {
-            var mismatches = GraphFiles.Mismatches(graph, model.Spec, options);
+            // Hashing the weights reads the whole checkpoint: only when asked to be strict.
+            string? weightsHash = strict && graph.ModelHash.Length > 0 ? Spiffy.Calibration.ModelWeights.Sha256(modelPath) : null;
+            var mismatches = GraphFiles.Mismatches(graph, model.Spec, options, weightsHash);
             if (strict && mismatches.Count > 0) throw new ArgumentException($"graph '{graph.Name}' does not match: {string.Join("; ", mismatches)}");
             foreach (var m in mismatches) Console.Error.WriteLine($"warning: graph '{graph.Name}': {m}");
             speculator = new GraphSpeculator(new DraftGraph(graph), options.BlockLength, prune ?? graph.Keep);

@@ -266,8 +266,13 @@ internal sealed class DecodeLoop
         Stats[r].Steps++;
         if (_spec is not null)
         {
-            _topP.AsSpan(row * _b * _topJ, _b * _topJ).CopyTo(_pTopP);
-            _topTok.AsSpan(row * _b * _topJ, _b * _topJ).CopyTo(_pTopTok);
+            // P for drafting, repacked to the speculator's stride (an observer may ask for more ranks).
+            int sj = _spec.TopTokenRanks;
+            for (int i = 0; i < _b; i++)
+            {
+                _topP.AsSpan((row * _b + i) * _topJ, sj).CopyTo(_pTopP.AsSpan(i * sj, sj));
+                _topTok.AsSpan((row * _b + i) * _topJ, sj).CopyTo(_pTopTok.AsSpan(i * sj, sj));
+            }
             _pValid = true;
         }
     }

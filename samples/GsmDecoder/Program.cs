@@ -2,6 +2,7 @@ using GsmDecoder.Spiffy;
 using Spiffy.Checkpoints;
 using Spiffy.Decoding;
 using Spiffy.Modeling;
+using Spiffy.Speculation;
 using Spiffy.Tokenization;
 using Spiffy.Training;
 
@@ -40,31 +41,7 @@ const string question = "At 30, Anika is 4/3 the age of Maddie. What would be th
 long[] prompt = Array.ConvertAll(tokenizer.Encode(PromptAnswerData.FormatPrompt(question)), id => (long)id);
 
 // Serve the configuration the graph was calibrated for, from the generated constants.
-var options = new DecodingOptions
-{
-    GenLength = GsmSampleDecoder.GenLength,
-    BlockLength = GsmSampleDecoder.BlockLength,
-    Steps = GsmSampleDecoder.Steps,
-    Unmasking = GsmSampleDecoder.Unmasking switch
-    {
-        "threshold" => UnmaskingRule.Threshold,
-        "factor" => UnmaskingRule.Factor,
-        "dynamic_top_k" => UnmaskingRule.DynamicTopK,
-        _ => UnmaskingRule.Schedule,
-    },
-    Confidence = GsmSampleDecoder.Confidence switch
-    {
-        "random" => ConfidenceKind.Random,
-        "margin" => ConfidenceKind.Margin,
-        "negative_entropy" => ConfidenceKind.NegativeEntropy,
-        _ => ConfidenceKind.Probability,
-    },
-    Threshold = GsmSampleDecoder.Threshold,
-    Factor = GsmSampleDecoder.Factor,
-    MinTokensPerStep = GsmSampleDecoder.MinTokensPerStep,
-    Temperature = GsmSampleDecoder.Temperature,
-    Cache = GsmSampleDecoder.Cache switch { "prefix" => CacheMode.Prefix, "dual" => CacheMode.Dual, _ => CacheMode.None },
-};
+var options = GraphFiles.ToOptions(GsmSampleDecoder.Graph.Decoding);
 
 var decoder = new DiffusionDecoder(model);
 Console.WriteLine($"model {GsmSampleDecoder.ModelName} ({GsmSampleDecoder.NumLayers} layers, vocab {GsmSampleDecoder.VocabSize}); graph {GsmSampleDecoder.GraphName}: "

@@ -20,6 +20,7 @@ public static class CliApp
           train      train a LLaDA-style diffusion LM with the masked-diffusion objective
           calibrate  record baseline trajectories and select a calibrated draft graph (graphs/*.json)
           graph      draw a draft graph (Graphviz) or replay it against recorded trajectories
+          bench      every decoder with and without Spiffy on the same prompts: NFE, speed, losslessness
 
         'spiffy <verb> --help' shows a verb's options.
         """;
@@ -50,6 +51,7 @@ public static class CliApp
             "train" => new TrainCommand(),
             "calibrate" => new CalibrateCommand(),
             "graph" => new GraphCommand(),
+            "bench" => new BenchCommand(),
             _ => null,
         };
         if (command is null)

@@ -62,7 +62,29 @@ public sealed class Calibrator
         string summary = string.Create(ci,
             $"{(h.PromptDigest.Length > 0 ? $"prompts sha256 {h.PromptDigest}; " : "")}seed {h.Seed}, early_stop {(h.EarlyStop ? "true" : "false")}; {Dag.NodeCount} distinct formulas observed; on the calibration prompts: NFE {replayed.Nfe} vs {replayed.BaselineNfe} plain ({replayed.Speedup:F3}x fewer), oracle {oracle.Nfe} ({oracle.Speedup:F3}x)");
         string fullNote = note.Length > 0 ? note + "; " + summary : summary;
-        return provisional with { Provenance = provisional.Provenance with { Note = fullNote } };
+        return provisional with { Provenance = provisional.Provenance with { Note = fullNote, KeepProfile = KeepProfile(provisional) } };
+    }
+
+    /// <summary>
+    /// Step forwards and rows on the calibration traces for every D* from 0 (plain) to the node
+    /// count (all), so the serving machine can pick D* with its own cost of a row (KeepChooser).
+    /// </summary>
+    public Schema.EquatableArray<KeepCost> KeepProfile(GraphSpec graph)
+    {
+        var profile = new KeepCost[graph.Nodes.Count + 1];
+        for (int k = 1; k <= graph.Nodes.Count; k++)
+        {
+            var r = Replay.Replay(graph, k == graph.Nodes.Count ? 0 : k);
+            profile[k] = new KeepCost(k, r.StepForwards, r.RowsTotal);
+            if (k == 1)
+            {
+                // Forwards other than step forwards (block starts, SDAR prefill/block end) do not depend on D*.
+                long plainSteps = r.BaselineNfe - (r.Nfe - r.StepForwards);
+                profile[0] = new KeepCost(0, plainSteps, plainSteps);
+            }
+        }
+        if (graph.Nodes.Count == 0) profile[0] = new KeepCost(0, 0, 0);
+        return new Schema.EquatableArray<KeepCost>(profile);
     }
 }
 

@@ -71,7 +71,18 @@ public static class GraphFileWriter
         sb.Append("    \"prompts\": ").Append(Str(p.PromptSource)).Append(",\n");
         sb.Append(Inv($"    \"prompt_count\": {p.PromptCount},\n"));
         sb.Append(Inv($"    \"steps_observed\": {p.StepsObserved},\n"));
-        sb.Append("    \"note\": ").Append(Str(p.Note)).Append('\n');
+        sb.Append("    \"note\": ").Append(Str(p.Note));
+        if (p.KeepProfile.Count > 0)
+        {
+            sb.Append(",\n    \"keep_profile\": [");
+            for (int i = 0; i < p.KeepProfile.Count; i++)
+            {
+                var k = p.KeepProfile[i];
+                sb.Append(i == 0 ? "\n" : ",\n").Append(Inv($"      {{ \"keep\": {k.Keep}, \"step_forwards\": {k.StepForwards}, \"rows\": {k.Rows} }}"));
+            }
+            sb.Append("\n    ]");
+        }
+        sb.Append('\n');
         sb.Append("  },\n");
         sb.Append(Inv($"  \"keep\": {g.Keep},\n"));
         sb.Append("  \"nodes\": [");

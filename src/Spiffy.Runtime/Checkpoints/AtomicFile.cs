@@ -5,7 +5,7 @@ namespace Spiffy.Checkpoints;
 /// a temporary file in the same directory (same file system, so the rename is atomic) which then
 /// replaces the target. A crash mid-write leaves at most a stray "*.spiffy-tmp" file.
 /// </summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
     public static void Write(string path, Action<FileStream> write)
     {

@@ -171,6 +171,7 @@ internal sealed class DecodeLoop
                     if (!_finished[r] && _state.AsSpan(r * _b, _b).IndexOf((long)_mask) >= 0) { Stats[r].StepForwards++; Stats[r].RowsTotal += perSequence; if (perSequence > 1) Stats[r].VerificationForwards++; }
                 StepFromLogits(logits, rows, perSequence);
             }
+            RecordLiveTensors();
         }
         for (int r = 0; r < _batch; r++)
         {
@@ -190,6 +191,18 @@ internal sealed class DecodeLoop
                 _finished[r] = true;
                 _generated.AsSpan(r * _o.GenLength + (blk + 1) * _b).Slice(0, _o.GenLength - (blk + 1) * _b).Fill(_eos);
             }
+        }
+    }
+
+    /// <summary>Counts live tensors once a step's scope is closed: a step must leave nothing behind (docs/decoding.md).</summary>
+    private void RecordLiveTensors()
+    {
+        long live = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        foreach (var s in Stats)
+        {
+            if (s.LiveTensorsFirstStep < 0) s.LiveTensorsFirstStep = live;
+            if (live > s.LiveTensorsPeak) s.LiveTensorsPeak = live;
+            s.LiveTensorsLastStep = live;
         }
     }
 

@@ -40,6 +40,20 @@ public enum CacheMode
     Dual,
 }
 
+/// <summary>How Spiffy lays out the state row and its draft rows in one verification forward without a cache.</summary>
+public enum VerificationLayout
+{
+    /// <summary>1 + D full-sequence rows: each draft is verified exactly as a plain step would compute it (the default).</summary>
+    Rows,
+    /// <summary>
+    /// One packed sequence: the full sequence with the state's block, followed by the D draft blocks at
+    /// the block's positions, under a mask that lets each draft block see the context and itself. The
+    /// context is computed once, conditioned on the state's block only, so draft distributions are
+    /// approximate (near-lossless, opt-in; docs/spiffy.md). The state row itself stays exact.
+    /// </summary>
+    Packed,
+}
+
 /// <summary>A complete decoding configuration; <see cref="Validate"/> checks it against a model.</summary>
 public sealed record DecodingOptions
 {
@@ -63,6 +77,8 @@ public sealed record DecodingOptions
     /// block-causal mask every step (the reference the cache is checked against).
     /// </summary>
     public bool UncachedBlockCausal { get; init; }
+    /// <summary>Spiffy without a cache: exact full rows (default) or the near-lossless packed layout.</summary>
+    public VerificationLayout Layout { get; init; } = VerificationLayout.Rows;
     /// <summary>Cut the returned text at the first EOS.</summary>
     public bool TrimEos { get; init; } = true;
 
@@ -87,6 +103,8 @@ public sealed record DecodingOptions
         int total = promptLength + GenLength + (spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 0);
         if (total > spec.MaxSequenceLength)
             throw new ArgumentException($"prompt ({promptLength} tokens) + generation ({GenLength}) = {promptLength + GenLength} tokens exceeds the model's context of {spec.MaxSequenceLength}; shorten the prompt to at most {spec.MaxSequenceLength - GenLength - (total - promptLength - GenLength)} tokens");
+        if (Layout == VerificationLayout.Packed && (Cache != CacheMode.None || spec.Attention == AttentionKind.BlockCausal))
+            throw new ArgumentException("the packed verification layout applies to bidirectional models without a cache (cached modes already verify block-only rows against the shared context)");
         if (spec.Attention == AttentionKind.BlockCausal)
         {
             if (BlockLength != spec.AttentionBlockSize) throw new ArgumentException($"a block-causal model decodes in its attention blocks: block length must be {spec.AttentionBlockSize} (got {BlockLength})");
@@ -95,5 +113,5 @@ public sealed record DecodingOptions
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature} seed={Seed} cache={Cache}");
+        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
 }

@@ -28,6 +28,12 @@ public sealed class DecodingStatistics
     /// <summary>Steps taken for free (from an accepted draft's distribution).</summary>
     public int FreeSteps { get; set; }
     public long ManagedBytes { get; set; }
+    /// <summary>Live TorchSharp tensors on the decoding thread after the first step forward's scope closed (-1 before).</summary>
+    public long LiveTensorsFirstStep { get; set; } = -1;
+    /// <summary>The most live tensors seen after any step forward's scope closed.</summary>
+    public long LiveTensorsPeak { get; set; }
+    /// <summary>Live tensors after the last step; equal to <see cref="LiveTensorsFirstStep"/> when nothing leaks across steps.</summary>
+    public long LiveTensorsLastStep { get; set; }
 
     /// <summary>Tokens per forward.</summary>
     public double Tpf => Nfe == 0 ? 0 : (double)TokensCommitted / Nfe;

@@ -106,6 +106,10 @@ internal sealed class ForwardRunner : IDisposable
             };
             logits = _model.Forward(req);
         }
+        else if (_o.Cache == CacheMode.None && m > 1 && Batch == 1 && _o.Layout == VerificationLayout.Packed)
+        {
+            logits = Packed(start, blockRows);
+        }
         else if (_o.Cache == CacheMode.None)
         {
             var full = Rows(Tokens, m).clone();
@@ -146,6 +150,45 @@ internal sealed class ForwardRunner : IDisposable
             }
         }
         return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The near-lossless packed layout (one sequence): [whole sequence with the state's block | draft
+    /// block 1 | ... | draft block D], drafts at the block's positions. The sequence attends as in a
+    /// plain forward and never sees the drafts, so the state row's distribution is the plain one; each
+    /// draft block sees the context (minus the state's block) and itself.
+    /// </summary>
+    private Tensor Packed(int start, Tensor blockRows)
+    {
+        int b = _o.BlockLength, l = Length;
+        long d = blockRows.shape[0] - 1, t = l + d * b;
+        var dev = Tokens.device;
+        var tokens = cat(new[] { Tokens, blockRows.narrow(0, 1, d).reshape(1, d * b) }, 1);
+        tokens.narrow(1, start, b).copy_(blockRows.narrow(0, 0, 1));
+        var blockPos = Positions.narrow(1, start, b);
+        var positions = cat(new[] { Positions, blockPos.repeat(1, d) }, 1);
+
+        var mask = zeros(new long[] { t, t }, ScalarType.Bool, dev);
+        var valid = KeyValid.reshape(1, l);
+        mask.narrow(0, 0, l).narrow(1, 0, l).copy_(valid.expand(l, l));
+        var draftContext = valid.clone();
+        draftContext.narrow(1, start, b).fill_(false);
+        mask.narrow(0, l, d * b).narrow(1, 0, l).copy_(draftContext.expand(d * b, l));
+        var own = eye(d, d, ScalarType.Bool, dev).repeat_interleave(b, 0).repeat_interleave(b, 1);
+        mask.narrow(0, l, d * b).narrow(1, l, d * b).copy_(own);
+
+        int offset = start - _shift;
+        var req = ForwardRequest.Full(tokens, positions, mask.view(1, 1, t, t)) with { LogitStart = offset, LogitLength = (int)(t - offset) };
+        var all = _model.Forward(req);                       // [1, t - offset, V]
+        long v = all.shape[2];
+        var root = all.narrow(1, 0, b);
+        var drafts = all.narrow(1, l - start, d * b).view(d, b, v);
+        if (_shift == 1)
+        {
+            // Draft position 0 is predicted from the position before the block, which is shared context.
+            drafts = cat(new[] { root.narrow(1, 0, 1).expand(d, 1, v), drafts.narrow(1, 1, b - 1) }, 1);
+        }
+        return cat(new[] { root, drafts }, 0);
     }
 
     /// <summary>SDAR: after a block is final, one forward writes its K/V into the cache (counts as a forward).</summary>

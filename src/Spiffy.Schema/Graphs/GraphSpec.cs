@@ -17,8 +17,16 @@ public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, st
 /// <summary>Rank and depth limits declared by a graph; every node must stay within them.</summary>
 public sealed record GraphLimits(int MaxPositionRank, int MaxTokenRank, int MaxDepth);
 
+/// <summary>
+/// What a D* costs on the calibration prompts: the step forwards taken and the rows they carried
+/// (Keep 0 = no drafts, the plain decoder). With a forward's measured cost a + b x rows, the time of
+/// the step forwards is a x StepForwards + b x Rows, so a machine can choose its D* (docs/benchmarks.md).
+/// </summary>
+public sealed record KeepCost(int Keep, long StepForwards, long Rows);
+
 /// <summary>Where a graph came from.</summary>
-public sealed record GraphProvenance(bool Calibrated, string Objective, string PromptSource, int PromptCount, long StepsObserved, string Note);
+public sealed record GraphProvenance(bool Calibrated, string Objective, string PromptSource, int PromptCount, long StepsObserved, string Note,
+    EquatableArray<KeepCost> KeepProfile = default);
 
 /// <summary>A parsed, validated draft graph file (<c>graphs/*.json</c>, docs/graph-schema.md).</summary>
 public sealed record GraphSpec(

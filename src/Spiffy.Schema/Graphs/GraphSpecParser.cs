@@ -17,6 +17,19 @@ public static class GraphSpecParser
     public static readonly string[] ConfidenceKinds = { "probability", "random", "margin", "negative_entropy" };
     public static readonly string[] CacheModes = { "none", "prefix", "dual" };
 
+    /// <summary>Parses a file's raw bytes: invalid UTF-8 is a located error, not silently replaced.</summary>
+    public static GraphSpec? Parse(byte[] utf8, string file, List<SchemaError> errors)
+    {
+        string text;
+        try { text = Utf8Text.Decode(utf8); }
+        catch (JsonSyntaxException e)
+        {
+            errors.Add(new SchemaError(SchemaErrorKind.MalformedJson, file, e.Line, e.Column, "", e.Message));
+            return null;
+        }
+        return Parse(text, file, errors);
+    }
+
     public static GraphSpec? Parse(string text, string file, List<SchemaError> errors)
     {
         JsonNode root;
@@ -88,7 +101,8 @@ public static class GraphSpecParser
                 prov.String("prompts", required: false) ?? "",
                 prov.Int("prompt_count", required: false, min: 0) ?? 0,
                 prov.Integer("steps_observed", required: false, min: 0) ?? 0,
-                prov.String("note", required: false) ?? "");
+                prov.String("note", required: false) ?? "",
+                ReadKeepProfile(prov, errors));
             prov.RejectUnknown();
         }
         int keep = r.Int("keep", required: false, min: 0) ?? 0;
@@ -122,6 +136,35 @@ public static class GraphSpecParser
         var spec = new GraphSpec(name!, modelName, modelHash, decoding, limits, provenance, keep, new EquatableArray<NodeSpec>(nodes.ToArray()));
         Validate(spec, file, errors);
         return errors.Count > before ? null : spec;
+    }
+
+    /// <summary>Optional <c>calibration.keep_profile</c>: [{ "keep", "step_forwards", "rows" }], keeps distinct and ascending.</summary>
+    private static EquatableArray<KeepCost> ReadKeepProfile(FieldReader prov, List<SchemaError> errors)
+    {
+        var arr = prov.Array("keep_profile", required: false);
+        if (arr is null) return EquatableArray<KeepCost>.Empty;
+        var items = new List<KeepCost>();
+        for (int i = 0; i < arr.Items.Count; i++)
+        {
+            string path = $"calibration.keep_profile[{i}]";
+            if (arr.Items[i] is not JsonObject o)
+            {
+                prov.Error(SchemaErrorKind.WrongType, arr.Items[i], path, $"expected an object, found {arr.Items[i].KindName}");
+                continue;
+            }
+            var kr = new FieldReader(o, prov.File, path, errors);
+            int? keep = kr.Int("keep", min: 0);
+            long? forwards = kr.Integer("step_forwards", min: 0);
+            long? rows = kr.Integer("rows", min: 0);
+            kr.RejectUnknown();
+            if (keep is null || forwards is null || rows is null) continue;
+            if (items.Count > 0 && keep.Value <= items[^1].Keep)
+                kr.Error(SchemaErrorKind.InvalidValue, o, path + ".keep", $"keep values must increase (found {keep.Value} after {items[^1].Keep})");
+            else if (rows.Value < forwards.Value)
+                kr.Error(SchemaErrorKind.InvalidValue, o, path + ".rows", $"rows ({rows.Value}) cannot be fewer than step forwards ({forwards.Value}): every forward carries its state row");
+            else items.Add(new KeepCost(keep.Value, forwards.Value, rows.Value));
+        }
+        return new EquatableArray<KeepCost>(items.ToArray());
     }
 
     private static (int[] pos, int[] tok)? ReadPairs(FieldReader nr, string path)

@@ -1,4 +1,5 @@
 using Spiffy.Decoding;
+using Spiffy.Schema.Models;
 using static Spiffy.Tests.Decoding.DecodingTestSupport;
 
 namespace Spiffy.Tests.Decoding;
@@ -129,6 +130,24 @@ public class DecoderTests
         var model = Model("dream");
         var r = new DiffusionDecoder(model).Generate(Prompts(1, 9)[0], Options(model.Spec, x => x with { Confidence = kind, Seed = 1 }));
         Assert.DoesNotContain((long)model.Spec.Tokens.Mask, r.TokenIds);
+    }
+
+    [Theory]
+    [InlineData("llada", CacheMode.None, false)]
+    [InlineData("llada", CacheMode.Dual, false)]
+    [InlineData("llada", CacheMode.None, true)]
+    [InlineData("dream", CacheMode.Prefix, true)]
+    [InlineData("sdar", CacheMode.None, true)]
+    public void LiveTensors_DoNotGrowAcrossSteps(string family, CacheMode cache, bool spiffy)
+    {
+        var model = Model(family);
+        var o = Options(model.Spec) with { Cache = model.Spec.Attention == AttentionKind.BlockCausal ? CacheMode.None : cache };
+        var spec = spiffy ? new Spiffy.Speculation.GraphSpeculator(new Spiffy.Speculation.DraftGraph(
+            Spiffy.Speculation.DraftGraph.Chain(3, Spiffy.Speculation.GraphFiles.FromOptions(o), 1)), o.BlockLength) : null;
+        var s = new DiffusionDecoder(model).Generate(Prompts(1, 3)[0], o, speculator: spec).Statistics;
+        Assert.True(s.LiveTensorsFirstStep > 0, "live tensors were not measured");
+        Assert.Equal(s.LiveTensorsFirstStep, s.LiveTensorsLastStep);
+        Assert.Equal(s.LiveTensorsFirstStep, s.LiveTensorsPeak);
     }
 
     [Fact]

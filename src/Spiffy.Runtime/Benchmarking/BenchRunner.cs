@@ -1,0 +1,154 @@
+using System.Globalization;
+using Spiffy.Decoding;
+using Spiffy.Schema.Graphs;
+using Spiffy.Speculation;
+
+namespace Spiffy.Benchmarking;
+
+/// <summary>
+/// One benchmark mode: a decoding configuration, optionally with a Spiffy graph and D* (Keep, 0 =
+/// all drafts), and the name of the mode it must reproduce token for token (its own base, the same
+/// configuration without Spiffy). Lossless false marks an opt-in approximate mode (packed layout),
+/// whose differences are reported, not counted as failures.
+/// </summary>
+public sealed record BenchMode(string Name, DecodingOptions Options, GraphSpec? Graph = null, int Keep = 0, string? Base = null,
+    bool Lossless = true, string Note = "");
+
+/// <summary>Everything measured for one mode over all prompts.</summary>
+public sealed class ModeResult
+{
+    public ModeResult(BenchMode mode, int prompts) { Mode = mode; Outputs = new long[prompts][]; }
+
+    public BenchMode Mode { get; }
+    public long[][] Outputs { get; }
+    public int Runs { get; internal set; }
+    public long Nfe { get; internal set; }
+    public long Steps { get; internal set; }
+    public long Tokens { get; internal set; }
+    public double WallMs { get; internal set; }
+    public long ManagedBytes { get; internal set; }
+    public long StepForwards { get; internal set; }
+    public long Rows { get; internal set; }
+    public long VerificationForwards { get; internal set; }
+    public long FreeSteps { get; internal set; }
+    public long LiveTensorGrowth { get; internal set; }
+    public List<long> AcceptedByDepth { get; } = new List<long>();
+    /// <summary>Prompts whose output differs from the base mode's (must be 0 for lossless modes).</summary>
+    public int Mismatches { get; internal set; }
+
+    public double MeanNfe => Runs == 0 ? 0 : (double)Nfe / Runs;
+    public double Tpf => Nfe == 0 ? 0 : (double)Tokens / Nfe;
+    public double TokensPerSecond => WallMs <= 0 ? 0 : Tokens / (WallMs / 1000);
+    public double RowsPerForward => StepForwards == 0 ? 0 : (double)Rows / StepForwards;
+    public double AllocBytesPerStep => Steps == 0 ? 0 : (double)ManagedBytes / Steps;
+    public double AcceptMean
+    {
+        get
+        {
+            long n = 0, sum = 0;
+            for (int d = 0; d < AcceptedByDepth.Count; d++) { n += AcceptedByDepth[d]; sum += d * AcceptedByDepth[d]; }
+            return n == 0 ? 0 : (double)sum / n;
+        }
+    }
+    /// <summary>Against the <c>baseline</c> mode: baseline NFE / this NFE.</summary>
+    public double NfeReduction { get; internal set; } = double.NaN;
+    /// <summary>Against the <c>baseline</c> mode: baseline wall time / this wall time.</summary>
+    public double Speedup { get; internal set; } = double.NaN;
+    /// <summary>Against this mode's own base (NaN for base modes).</summary>
+    public double NfeReductionVsBase { get; internal set; } = double.NaN;
+    public double SpeedupVsBase { get; internal set; } = double.NaN;
+}
+
+/// <summary>
+/// Runs every mode on every prompt in one process: a warm-up generation per mode first, then the
+/// prompts in order with the modes interleaved (rotated per prompt), so machine drift and cache
+/// effects hit every mode alike. Ratios are computed from the same run only.
+/// </summary>
+public static class BenchRunner
+{
+    public const string BaselineName = "baseline";
+
+    public static List<ModeResult> Run(SpiffyModel model, IReadOnlyList<long[]> prompts, IReadOnlyList<BenchMode> modes,
+        Action<string>? progress = null, CancellationToken cancel = default)
+    {
+        if (prompts.Count == 0) throw new ArgumentException("no prompts to benchmark");
+        var results = new List<ModeResult>(modes.Count);
+        var byName = new Dictionary<string, ModeResult>(StringComparer.Ordinal);
+        foreach (var m in modes)
+        {
+            foreach (var p in prompts) m.Options.Validate(model.Spec, p.Length);
+            var r = new ModeResult(m, prompts.Count);
+            if (!byName.TryAdd(m.Name, r)) throw new ArgumentException($"two modes are named '{m.Name}'");
+            results.Add(r);
+        }
+        foreach (var r in results)
+            if (r.Mode.Base is not null && !byName.ContainsKey(r.Mode.Base)) throw new ArgumentException($"mode '{r.Mode.Name}' names an unknown base '{r.Mode.Base}'");
+
+        var speculators = new IStepSpeculator?[modes.Count];
+        for (int i = 0; i < modes.Count; i++)
+            if (modes[i].Graph is { } g) speculators[i] = new GraphSpeculator(new DraftGraph(g), modes[i].Options.BlockLength, modes[i].Keep);
+
+        for (int i = 0; i < modes.Count; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            model.Generate(prompts[0], modes[i].Options, speculators[i], null, cancel); // warm-up, not counted
+        }
+        progress?.Invoke($"warm-up done ({modes.Count} modes)");
+        for (int p = 0; p < prompts.Count; p++)
+        {
+            for (int k = 0; k < modes.Count; k++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int i = (k + p) % modes.Count;
+                var gen = model.Generate(prompts[p], modes[i].Options, speculators[i], null, cancel);
+                Add(results[i], p, gen);
+            }
+            progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"prompt {p + 1}/{prompts.Count} done"));
+        }
+        Compare(results, byName);
+        return results;
+    }
+
+    private static void Add(ModeResult r, int prompt, GenerationResult gen)
+    {
+        var s = gen.Statistics;
+        r.Outputs[prompt] = gen.TokenIds;
+        r.Runs++;
+        r.Nfe += s.Nfe;
+        r.Steps += s.Steps;
+        r.Tokens += s.TokensCommitted;
+        r.WallMs += s.WallTime.TotalMilliseconds;
+        r.ManagedBytes += s.ManagedBytes;
+        r.StepForwards += s.StepForwards;
+        r.Rows += s.RowsTotal;
+        r.VerificationForwards += s.VerificationForwards;
+        r.FreeSteps += s.FreeSteps;
+        r.LiveTensorGrowth = Math.Max(r.LiveTensorGrowth, s.LiveTensorsPeak - s.LiveTensorsFirstStep);
+        for (int d = 0; d < s.AcceptedByDepth.Count; d++)
+        {
+            while (r.AcceptedByDepth.Count <= d) r.AcceptedByDepth.Add(0);
+            r.AcceptedByDepth[d] += s.AcceptedByDepth[d];
+        }
+    }
+
+    private static void Compare(List<ModeResult> results, Dictionary<string, ModeResult> byName)
+    {
+        byName.TryGetValue(BaselineName, out var baseline);
+        foreach (var r in results)
+        {
+            if (baseline is not null)
+            {
+                r.NfeReduction = (double)baseline.Nfe / r.Nfe;
+                r.Speedup = baseline.WallMs / r.WallMs;
+            }
+            if (r.Mode.Base is null) continue;
+            var b = byName[r.Mode.Base];
+            r.NfeReductionVsBase = (double)b.Nfe / r.Nfe;
+            r.SpeedupVsBase = b.WallMs / r.WallMs;
+            int mismatches = 0;
+            for (int p = 0; p < r.Outputs.Length; p++)
+                if (!r.Outputs[p].AsSpan().SequenceEqual(b.Outputs[p])) mismatches++;
+            r.Mismatches = mismatches;
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Globalization;
+using Spiffy.Decoding;
+using Spiffy.Modeling;
+using static TorchSharp.torch;
+
+namespace Spiffy.Speculation;
+
+/// <summary>
+/// The measured wall-clock cost of one step forward as a function of the rows it carries, for one
+/// decoding configuration on this machine: cost(rows) ~ FixedMs + PerRowMs x rows (least squares
+/// over the samples). On a CPU a verification row costs nearly a full row, on a GPU nearly nothing;
+/// D* must follow the machine, not a constant (docs/benchmarks.md).
+/// </summary>
+public sealed record ForwardCost(string Configuration, double FixedMs, double PerRowMs, IReadOnlyList<(int Rows, double Ms)> Samples)
+{
+    /// <summary>Predicted milliseconds of a forward with <paramref name="rows"/> rows.</summary>
+    public double Ms(double rows) => FixedMs + PerRowMs * rows;
+
+    /// <summary>How much a second row costs relative to a one-row forward.</summary>
+    public double RowCostRatio => PerRowMs / Math.Max(1e-9, Ms(1));
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Configuration}: {FixedMs:F2} ms + {PerRowMs:F2} ms/row ({string.Join(", ", Samples.Select(s => $"{s.Rows} rows {s.Ms:F2} ms"))})");
+}
+
+/// <summary>Measures <see cref="ForwardCost"/> with the decoder's own forward code (ForwardRunner).</summary>
+public static class ForwardCostModel
+{
+    /// <summary>
+    /// Times step forwards of 1..max rows (median of <paramref name="repeats"/> after a warm-up) at
+    /// the middle block of a generation with a prompt of <paramref name="promptLength"/> tokens.
+    /// </summary>
+    public static ForwardCost Measure(DiffusionTransformer model, DecodingOptions options, int promptLength, IReadOnlyList<int> rowCounts,
+        int repeats = 5, CancellationToken cancel = default)
+    {
+        if (rowCounts.Count == 0) throw new ArgumentException("no row counts to measure");
+        var spec = model.Spec;
+        options.Validate(spec, promptLength);
+        int region = promptLength;
+        if (spec.Attention == Schema.Models.AttentionKind.BlockCausal)
+            region = (promptLength + spec.AttentionBlockSize - 1) / spec.AttentionBlockSize * spec.AttentionBlockSize;
+        int length = region + options.GenLength, b = options.BlockLength;
+        var tokens = new long[length];
+        var positions = new long[length];
+        for (int i = 0; i < length; i++)
+        {
+            // Ordinary ids for the prompt (their values do not change the cost), masks for the generation.
+            tokens[i] = i < region ? 2 + i % Math.Max(1, spec.VocabSize - 2) : spec.Tokens.Mask;
+            positions[i] = i;
+        }
+        int start = region + options.NumBlocks / 2 * b; // the middle block: average prefix and suffix lengths
+        var samples = new List<(int, double)>();
+        using var inference = inference_mode();
+        using var runner = new ForwardRunner(model, options, tensor(tokens, new long[] { 1, length }).to(model.Device),
+            tensor(positions, new long[] { 1, length }).to(model.Device), ones(new long[] { 1, 1, 1, length }, ScalarType.Bool, model.Device), region);
+        runner.Prefill();
+        runner.BeginBlock(start)?.Dispose();
+        var times = new double[Math.Max(1, repeats)];
+        foreach (int rows in rowCounts)
+        {
+            if (rows < 1) throw new ArgumentException($"row count {rows} must be positive");
+            var block = new long[rows * b];
+            Array.Fill(block, (long)spec.Tokens.Mask);
+            for (int w = -1; w < times.Length; w++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                var rowT = tensor(block, new long[] { rows, b }).to(model.Device);
+                var watch = Stopwatch.StartNew();
+                var logits = runner.Step(start, rowT);
+                logits[0, 0, 0].item<float>(); // waits for the device
+                if (w >= 0) times[w] = watch.Elapsed.TotalMilliseconds;
+            }
+            Array.Sort(times);
+            samples.Add((rows, times[times.Length / 2]));
+        }
+        var (a, slope) = Fit(samples);
+        return new ForwardCost(Describe(options), a, slope, samples);
+    }
+
+    /// <summary>Least-squares line through (rows, ms); a negative slope (noise) is clamped to 0.</summary>
+    public static (double FixedMs, double PerRowMs) Fit(IReadOnlyList<(int Rows, double Ms)> samples)
+    {
+        double n = samples.Count, sx = 0, sy = 0, sxx = 0, sxy = 0;
+        foreach (var (x, y) in samples) { sx += x; sy += y; sxx += (double)x * x; sxy += x * y; }
+        double den = n * sxx - sx * sx;
+        double slope = den == 0 ? 0 : (n * sxy - sx * sy) / den;
+        if (slope < 0) slope = 0;
+        double a = (sy - slope * sx) / n;
+        return (a, slope);
+    }
+
+    private static string Describe(DecodingOptions o) =>
+        $"cache {o.Cache.ToString().ToLowerInvariant()}{(o.Layout == VerificationLayout.Packed ? ", packed layout" : "")}";
+}
+
+/// <summary>Chooses D* from a graph's calibration profile and the machine's forward cost.</summary>
+public static class KeepChooser
+{
+    /// <summary>
+    /// The D* whose step forwards take the least predicted time: FixedMs x forwards + PerRowMs x rows
+    /// over the calibration prompts. Returns 0 when drafting does not pay on this machine (decode
+    /// plainly), the node count when keeping all is best. Null when the graph has no profile.
+    /// </summary>
+    public static KeepChoice? Choose(Schema.Graphs.GraphSpec graph, ForwardCost cost)
+    {
+        var profile = graph.Provenance.KeepProfile;
+        if (profile.Count == 0) return null;
+        Schema.Graphs.KeepCost? best = null, plain = null;
+        double bestMs = double.PositiveInfinity, plainMs = double.NaN;
+        foreach (var k in profile)
+        {
+            double ms = cost.FixedMs * k.StepForwards + cost.PerRowMs * k.Rows;
+            if (k.Keep == 0) { plain = k; plainMs = ms; }
+            if (ms < bestMs - 1e-9) { best = k; bestMs = ms; }
+        }
+        return new KeepChoice(best!.Keep, bestMs, plain is null ? double.NaN : plainMs);
+    }
+}
+
+/// <summary>A D* choice: 0 = no drafts; PredictedMs / PlainMs is the predicted time ratio of the step forwards.</summary>
+public sealed record KeepChoice(int Keep, double PredictedMs, double PlainMs)
+{
+    public double PredictedSpeedup => PlainMs / PredictedMs;
+}

@@ -23,7 +23,9 @@ public sealed class GenerateCommand : ICommand
           --prompt-ids FILE     JSON list of token ids instead of text
           --chat-template K     none | llada | qwen (default: the model's)
           --graph FILE          draft graph (graphs/*.json)
-          --prune N             D*: drafts kept per forward (default: the graph's; 0 = all)
+          --prune N|auto        D*: drafts kept per forward (default: the graph's; 0 = all; auto = chosen from
+                                the forward cost measured now and the graph's calibration profile)
+          --packed              no cache only: verify in one packed sequence (near-lossless, docs/spiffy.md)
           --no-spiffy           plain decoding
           --compare             also run the plain decoder; report identity and wall-clock speedup
           --strict              a graph calibrated for another model or configuration is an error
@@ -31,7 +33,7 @@ public sealed class GenerateCommand : ICommand
         {DecoderArgs.Help}
         """;
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-spiffy", "compare", "strict", "early-stop", "no-trim" };
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-spiffy", "compare", "strict", "early-stop", "no-trim", "packed" };
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
@@ -41,10 +43,12 @@ public sealed class GenerateCommand : ICommand
         string? template = args.String("chat-template");
         string? graphPath = args.String("graph");
         bool noSpiffy = args.Flag("no-spiffy"), compare = args.Flag("compare"), strict = args.Flag("strict"), json = args.Flag("json");
-        int? prune = args.Has("prune") ? args.Int("prune", 0, 0) : null;
+        bool autoPrune = args.String("prune") == "auto";
+        int? prune = args.Has("prune") && !autoPrune ? args.Int("prune", 0, 0) : null;
+        bool packed = args.Flag("packed");
         if (promptText is null && args.Positionals.Count == 1) promptText = args.Positionals[0];
         if ((promptText is null) == (idsFile is null)) throw new UsageException("give exactly one of a prompt text or --prompt-ids");
-        if (noSpiffy && (graphPath is not null || prune is not null)) throw new UsageException("--no-spiffy cannot be combined with --graph or --prune");
+        if (noSpiffy && (graphPath is not null || prune is not null || autoPrune || packed)) throw new UsageException("--no-spiffy cannot be combined with --graph or --prune");
 
         using var model = Spiffy.SpiffyModel.Load(modelPath);
         long[] prompt = idsFile is not null ? ReadIds(idsFile) : model.EncodePrompt(promptText!, template);
@@ -54,6 +58,7 @@ public sealed class GenerateCommand : ICommand
         if (!noSpiffy && graphPath is not null) graph = GraphFiles.Load(graphPath);
         var options = DecoderArgs.Read(args, model.Spec, graph is not null ? GraphFiles.ToOptions(graph.Decoding) : null);
         args.EnsureAllUsed(promptText is not null && args.Positionals.Count == 1 ? 1 : 0);
+        if (packed) options = options with { Layout = VerificationLayout.Packed };
         options.Validate(model.Spec, prompt.Length);
         if (!noSpiffy && graph is null) graph = GraphCatalog.FindFor(modelPath, model.Spec, options);
         if (!noSpiffy && graph is null) graph = DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(options), DraftGraph.TokensPerStep(options));
@@ -66,7 +71,14 @@ public sealed class GenerateCommand : ICommand
             var mismatches = GraphFiles.Mismatches(graph, model.Spec, options, weightsHash);
             if (strict && mismatches.Count > 0) throw new ArgumentException($"graph '{graph.Name}' does not match: {string.Join("; ", mismatches)}");
             foreach (var m in mismatches) Console.Error.WriteLine($"warning: graph '{graph.Name}': {m}");
-            speculator = new GraphSpeculator(new DraftGraph(graph), options.BlockLength, prune ?? graph.Keep);
+            int keep = prune ?? graph.Keep;
+            if (autoPrune)
+            {
+                var choice = ChooseKeep(model, graph, options, prompt.Length, cancel);
+                if (choice is not null) keep = choice.Value;
+            }
+            speculator = keep < 0 ? null : new GraphSpeculator(new DraftGraph(graph), options.BlockLength, keep);
+            if (speculator is null) graph = null;
         }
 
         BlockFinished? stream = null;
@@ -107,6 +119,25 @@ public sealed class GenerateCommand : ICommand
             }
         }
         return Task.FromResult(mismatchAt >= 0 ? 3 : 0);
+    }
+
+    /// <summary>D* from this machine's forward cost and the graph's calibration profile; -1 = no drafts; null = no profile.</summary>
+    private static int? ChooseKeep(Spiffy.SpiffyModel model, GraphSpec graph, DecodingOptions options, int promptLength, CancellationToken cancel)
+    {
+        if (graph.Provenance.KeepProfile.Count == 0)
+        {
+            Console.Error.WriteLine($"warning: graph '{graph.Name}' has no calibration profile (keep_profile); --prune auto keeps the graph's D* {graph.Keep}");
+            return null;
+        }
+        var rows = new List<int>();
+        foreach (int r in new[] { 1, 2, 4, 8, 16 }) if (r <= graph.Nodes.Count + 1) rows.Add(r);
+        if (rows.Count < 2) rows.Add(2);
+        var cost = ForwardCostModel.Measure(model.Transformer, options, promptLength, rows, repeats: 3, cancel: cancel);
+        var choice = KeepChooser.Choose(graph, cost)!;
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"--prune auto: {cost}; D* = {(choice.Keep == 0 ? "0 (no drafts: plain decoding is faster here)" : choice.Keep.ToString(CultureInfo.InvariantCulture))}, predicted {choice.PredictedSpeedup:F2}x on the step forwards"));
+        if (choice.Keep == 0) return -1;
+        return choice.Keep >= graph.Nodes.Count ? 0 : choice.Keep;
     }
 
     private static int FirstDifference(long[] a, long[] b)

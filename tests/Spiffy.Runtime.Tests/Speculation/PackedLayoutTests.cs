@@ -67,7 +67,7 @@ public class PackedLayoutTests(ITestOutputHelper output)
         var packed = exact with { Layout = VerificationLayout.Packed };
         var graph = SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(exact));
         int same = 0, total = 0, free = 0;
-        foreach (var prompt in Prompts(4, 41))
+        foreach (var prompt in Prompts(2, 41))
         {
             var baseline = decoder.Generate(prompt, exact);
             var r = decoder.Generate(prompt, packed, speculator: new GraphSpeculator(new DraftGraph(graph), exact.BlockLength));

@@ -62,8 +62,12 @@ public sealed class BenchCommand : ICommand
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();
+        var answers = new List<string>();
         for (int i = skip; i < Math.Min(all.Count, skip + count); i++)
+        {
             prompts.Add(model.EncodePrompt(PromptAnswerData.FormatPrompt(all[i].Prompt)));
+            answers.Add(all[i].Answer);
+        }
 
         var plain = new DecodingOptions { GenLength = gen, BlockLength = block };
         var threshold = plain with { Unmasking = UnmaskingRule.Threshold, Threshold = tau };
@@ -134,6 +138,18 @@ public sealed class BenchCommand : ICommand
 
         Log(string.Create(CultureInfo.InvariantCulture, $"{modes.Count} modes x {prompts.Count} prompts from {problems} (skip {skip})"));
         var results = BenchRunner.Run(model, prompts, modes, Log, cancel);
+        if (model.Tokenizer is not null)
+            foreach (var r in results)
+            {
+                int right = 0;
+                for (int p = 0; p < prompts.Count; p++)
+                {
+                    var ids = r.Outputs[p];
+                    int eos = Array.IndexOf(ids, (long)model.Spec.Tokens.Eos);
+                    if (GsmAnswer.Matches(model.Decode(eos >= 0 ? ids[..eos] : ids), answers[p])) right++;
+                }
+                r.Accuracy = (double)right / prompts.Count;
+            }
         var oracles = new Dictionary<string, ReplayResult>(StringComparer.Ordinal);
         if (oracle)
             foreach (var (name, o) in bases)

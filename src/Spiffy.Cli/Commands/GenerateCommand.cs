@@ -164,7 +164,7 @@ public sealed class GenerateCommand : ICommand
         var s = r.Statistics;
         var o = r.Options;
         using var stream = Console.OpenStandardOutput();
-        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         w.WriteStartObject();
         w.WriteString("text", r.Text);
         w.WriteStartArray("token_ids");

@@ -39,7 +39,7 @@ public sealed class BenchReport
 
     public void WriteJson(Stream stream)
     {
-        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         w.WriteStartObject();
         w.WriteString("model", Model);
         w.WriteNumber("prompts", Prompts);
@@ -78,6 +78,7 @@ public sealed class BenchReport
             Ratio(w, "nfe_reduction_vs_base", r.NfeReductionVsBase);
             Ratio(w, "speedup_vs_base", r.SpeedupVsBase);
             w.WriteNumber("mismatches", r.Mismatches);
+            Ratio(w, "accuracy", r.Accuracy);
             w.WriteNumber("accept_mean", Round(r.AcceptMean));
             w.WriteStartArray("accept_histogram");
             foreach (var n in r.AcceptedByDepth) w.WriteNumberValue(n);
@@ -122,15 +123,15 @@ public sealed class BenchReport
     {
         var ci = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.Append("| mode | D* | NFE | tokens/forward | tokens/s | NFE reduction | speedup | vs own base: NFE / wall | mismatches | accepted/forward | acceptance by depth | rows/forward | alloc/step |\n");
-        sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
+        sb.Append("| mode | D* | NFE | tokens/forward | tokens/s | NFE reduction | speedup | vs own base: NFE / wall | mismatches | accuracy | accepted/forward | acceptance by depth | rows/forward | alloc/step |\n");
+        sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
         foreach (var r in Modes)
         {
             string keep = r.Mode.Graph is null ? "-" : r.Mode.Keep == 0 ? "all" : r.Mode.Keep.ToString(ci);
             string vsBase = r.Mode.Base is null ? "-" : string.Create(ci, $"{r.NfeReductionVsBase:F2}x / {r.SpeedupVsBase:F2}x");
             string hist = r.Mode.Graph is null ? "-" : Histogram(r.AcceptedByDepth);
             string mism = r.Mode.Base is null ? "-" : r.Mode.Lossless ? r.Mismatches.ToString(ci) : string.Create(ci, $"{r.Mismatches} (approximate)");
-            sb.Append(ci, $"| {r.Mode.Name} | {keep} | {r.MeanNfe:F1} | {r.Tpf:F2} | {r.TokensPerSecond:F1} | {r.NfeReduction:F2}x | {r.Speedup:F2}x | {vsBase} | {mism} | {(r.Mode.Graph is null ? "-" : r.AcceptMean.ToString("F2", ci))} | {hist} | {r.RowsPerForward:F2} | {r.AllocBytesPerStep / 1024:F1} KB |\n");
+            sb.Append(ci, $"| {r.Mode.Name} | {keep} | {r.MeanNfe:F1} | {r.Tpf:F2} | {r.TokensPerSecond:F1} | {r.NfeReduction:F2}x | {r.Speedup:F2}x | {vsBase} | {mism} | {(double.IsNaN(r.Accuracy) ? "-" : (r.Accuracy * 100).ToString("F0", ci) + "%")} | {(r.Mode.Graph is null ? "-" : r.AcceptMean.ToString("F2", ci))} | {hist} | {r.RowsPerForward:F2} | {r.AllocBytesPerStep / 1024:F1} KB |\n");
         }
         return sb.ToString();
     }

@@ -33,6 +33,8 @@ public sealed class ModeResult
     public long FreeSteps { get; internal set; }
     public long LiveTensorGrowth { get; internal set; }
     public List<long> AcceptedByDepth { get; } = new List<long>();
+    /// <summary>Share of prompts whose final answer ("#### N") matches the reference (NaN when not scored).</summary>
+    public double Accuracy { get; set; } = double.NaN;
     /// <summary>Prompts whose output differs from the base mode's (must be 0 for lossless modes).</summary>
     public int Mismatches { get; internal set; }
 

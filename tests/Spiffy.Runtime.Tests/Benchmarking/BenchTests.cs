@@ -1,0 +1,168 @@
+using Spiffy.Benchmarking;
+using Spiffy.Calibration;
+using Spiffy.Decoding;
+using Spiffy.Schema;
+using Spiffy.Schema.Graphs;
+using Spiffy.Speculation;
+using Spiffy.Tests.Speculation;
+using static Spiffy.Tests.Decoding.DecodingTestSupport;
+
+namespace Spiffy.Tests.Benchmarking;
+
+public class BenchTests
+{
+    [Fact]
+    public void Runner_ReportsZeroMismatchesForLosslessModes_AndConsistentRatios()
+    {
+        var model = SpiffyModel.FromTransformer(Model("llada", layers: 1));
+        var o = Options(model.Spec);
+        var graph = SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o));
+        var dual = o with { Cache = CacheMode.Dual };
+        var modes = new[]
+        {
+            new BenchMode(BenchRunner.BaselineName, o),
+            new BenchMode("spiffy", o, graph, 3, BenchRunner.BaselineName),
+            new BenchMode("dual-cache", dual),
+            new BenchMode("dual-cache+spiffy", dual, SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(dual)), 0, "dual-cache"),
+        };
+        var prompts = Prompts(2, 17);
+        var results = BenchRunner.Run(model, prompts, modes);
+        Assert.All(results, r => Assert.Equal(prompts.Length, r.Runs));
+        Assert.All(results, r => Assert.Equal(0, r.Mismatches));
+        var baseline = results[0];
+        Assert.Equal(1.0, baseline.NfeReduction, 9);
+        Assert.Equal(o.GenLength * prompts.Length, baseline.Nfe);
+        var spiffy = results[1];
+        Assert.True(spiffy.Nfe < baseline.Nfe, "no forward saved");
+        Assert.Equal((double)baseline.Nfe / spiffy.Nfe, spiffy.NfeReductionVsBase, 9);
+        Assert.Equal(spiffy.Steps, spiffy.Nfe + spiffy.FreeSteps);
+        Assert.True(spiffy.RowsPerForward > 1);
+        Assert.Equal(0, spiffy.LiveTensorGrowth);
+
+        var report = new BenchReport { Model = "tiny", PromptSource = "test", Prompts = 2, GenLength = o.GenLength, BlockLength = o.BlockLength, Command = "spiffy bench", Modes = results };
+        string json = report.ToJson();
+        Assert.Contains("\"name\": \"dual-cache+spiffy\"", json);
+        Assert.Contains("\"mismatches\": 0", json);
+        string svg = BenchChart.ToSvg(report);
+        Assert.StartsWith("<svg", svg);
+        Assert.Contains("dual-cache+spiffy", svg);
+    }
+
+    [Fact]
+    public void Runner_CountsADifferentOutputAsAMismatch()
+    {
+        var model = SpiffyModel.FromTransformer(Model("llada", layers: 1));
+        var o = Options(model.Spec);
+        var modes = new[]
+        {
+            new BenchMode(BenchRunner.BaselineName, o),
+            // Not the same decoder: random remasking changes the output, so "its base" must disagree.
+            new BenchMode("other", o with { Confidence = ConfidenceKind.Random, Seed = 3 }, Base: BenchRunner.BaselineName),
+        };
+        var results = BenchRunner.Run(model, Prompts(2, 5), modes);
+        Assert.True(results[1].Mismatches > 0);
+    }
+
+    [Fact]
+    public void CostFit_RecoversALine_AndClampsANegativeSlope()
+    {
+        var (a, b) = ForwardCostModel.Fit(new[] { (1, 12.0), (2, 14.0), (4, 18.0), (8, 26.0) });
+        Assert.Equal(10.0, a, 9);
+        Assert.Equal(2.0, b, 9);
+        var (_, flat) = ForwardCostModel.Fit(new[] { (1, 12.0), (2, 11.0) });
+        Assert.Equal(0.0, flat);
+    }
+
+    [Fact]
+    public void KeepChooser_FollowsTheCostOfARow()
+    {
+        var profile = new EquatableArray<KeepCost>(new[]
+        {
+            new KeepCost(0, 1000, 1000), new KeepCost(1, 700, 1400), new KeepCost(2, 550, 1650), new KeepCost(3, 500, 2000),
+        });
+        var graph = DraftGraph.Chain(3, GraphFiles.FromOptions(new DecodingOptions()), 1);
+        graph = graph with { Provenance = graph.Provenance with { KeepProfile = profile } };
+        // Rows nearly free (GPU-like): keep everything.
+        Assert.Equal(3, KeepChooser.Choose(graph, new ForwardCost("t", 10, 0.01, Array.Empty<(int, double)>()))!.Keep);
+        // A row costs as much as a forward (full rows on a CPU): no drafts.
+        Assert.Equal(0, KeepChooser.Choose(graph, new ForwardCost("t", 0.1, 10, Array.Empty<(int, double)>()))!.Keep);
+        // In between: 10 + 2 per row -> D*=1: 7000+2800=9800, D*=2: 5500+3300=8800, D*=3: 5000+4000=9000.
+        var mid = KeepChooser.Choose(graph, new ForwardCost("t", 10, 2, Array.Empty<(int, double)>()))!;
+        Assert.Equal(2, mid.Keep);
+        Assert.Equal(12000.0 / 8800.0, mid.PredictedSpeedup, 9);
+        Assert.Null(KeepChooser.Choose(DraftGraph.Chain(3, GraphFiles.FromOptions(new DecodingOptions()), 1), new ForwardCost("t", 1, 1, Array.Empty<(int, double)>())));
+    }
+
+    [Fact]
+    public void KeepProfile_RoundTripsThroughTheGraphFile_AndBadProfilesAreRejected()
+    {
+        var graph = DraftGraph.Chain(2, GraphFiles.FromOptions(new DecodingOptions()), 1);
+        var profile = new EquatableArray<KeepCost>(new[] { new KeepCost(0, 100, 100), new KeepCost(1, 80, 160), new KeepCost(2, 70, 200) });
+        graph = graph with { Provenance = graph.Provenance with { KeepProfile = profile } };
+        string json = GraphFileWriter.ToJson(graph);
+        var errors = new List<SchemaError>();
+        var back = GraphSpecParser.Parse(json, "g.json", errors);
+        Assert.Empty(errors);
+        Assert.Equal(profile, back!.Provenance.KeepProfile);
+
+        string bad = json.Replace("\"rows\": 160", "\"rows\": 10", StringComparison.Ordinal);
+        errors.Clear();
+        Assert.Null(GraphSpecParser.Parse(bad, "g.json", errors));
+        Assert.Contains(errors, e => e.Field.Contains("keep_profile[1].rows", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Calibrator_WritesAKeepProfileConsistentWithReplay()
+    {
+        var model = Model("llada");
+        var o = Options(model.Spec);
+        var header = TraceRecorder.HeaderFor(o, model.Spec.Tokens.Mask, 4, 2);
+        var recorder = new TraceRecorder(header);
+        var decoder = new DiffusionDecoder(model);
+        var traces = new List<SequenceTrace>();
+        var prompts = Prompts(3, 9);
+        for (int i = 0; i < prompts.Length; i++) traces.AddRange(recorder.Record(decoder, new[] { prompts[i] }, o, i));
+        var calibrator = new Calibrator(new TraceSet(header, traces), new FormulaLimits(4, 2, 4));
+        var graph = calibrator.Calibrate("g", SelectionObjective.Frequency, 4);
+        var p = graph.Provenance.KeepProfile;
+        Assert.Equal(graph.Nodes.Count + 1, p.Count);
+        Assert.Equal(p[0].StepForwards, p[0].Rows);
+        for (int k = 1; k < p.Count; k++)
+        {
+            Assert.True(p[k].StepForwards <= p[0].StepForwards);
+            Assert.True(p[k].Rows >= p[k].StepForwards);
+        }
+        // The plain decoder's step forwards on these prompts: one per step (no cache).
+        long steps = 0;
+        foreach (var prompt in prompts) steps += decoder.Generate(prompt, o).Statistics.StepForwards;
+        Assert.Equal(steps, p[0].StepForwards);
+    }
+
+    [Theory]
+    [InlineData("so 3 + 4 = 7.\n#### 7", "#### 7", true)]
+    [InlineData("#### 1,250.", "#### 1250", true)]
+    [InlineData("#### 12", "#### 21", false)]
+    [InlineData("no answer", "#### 5", false)]
+    public void GsmAnswer_ComparesFinalAnswers(string output, string reference, bool same)
+        => Assert.Equal(same, GsmAnswer.Matches(output, reference));
+
+    [Fact]
+    public void Markdown_ReplacesOnlyTheMarkedSection()
+    {
+        string dir = Directory.CreateTempSubdirectory("spiffy-bench-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "b.md");
+            File.WriteAllText(path, "# Title\n\nhand-written analysis\n\n" + BenchMarkdown.Begin + "\nold\n" + BenchMarkdown.End + "\n\ntail\n");
+            var report = new BenchReport { Model = "m", PromptSource = "p", Prompts = 1, GenLength = 8, BlockLength = 8, Command = "spiffy bench --count 1", Modes = Array.Empty<ModeResult>() };
+            BenchMarkdown.WriteSection(path, report, null);
+            string text = File.ReadAllText(path);
+            Assert.Contains("hand-written analysis", text);
+            Assert.Contains("tail", text);
+            Assert.DoesNotContain("\nold\n", text);
+            Assert.Contains("spiffy bench --count 1", text);
+            Assert.Empty(Directory.GetFiles(dir, "*tmp*"));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}

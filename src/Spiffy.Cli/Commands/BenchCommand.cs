@@ -106,6 +106,8 @@ public sealed class BenchCommand : ICommand
         foreach (int k in sweep)
             if (k < baseGraph.Nodes.Count && k != baseGraph.Keep)
                 modes.Add(new BenchMode(string.Create(CultureInfo.InvariantCulture, $"spiffy@D*={k}"), plain, baseGraph, k, BenchRunner.BaselineName));
+        if (sweep.Count > 0 && baseGraph.Keep != 0)
+            modes.Add(new BenchMode("spiffy@D*=all", plain, baseGraph, 0, BenchRunner.BaselineName));
         modes.Add(new BenchMode("spiffy-packed", plain with { Layout = VerificationLayout.Packed }, baseGraph, baseGraph.Keep, BenchRunner.BaselineName,
             Lossless: false, Note: "near-lossless packed layout"));
 

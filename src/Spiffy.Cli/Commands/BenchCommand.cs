@@ -29,7 +29,7 @@ public sealed class BenchCommand : ICommand
           --skip N            problems to skip first (default 0)
           --count N           problems to run (default 8)
           --modes a,b,...     run only these modes (their bases are added)
-          --sweep 1,2,4,...   D* values for the spiffy@D*=k sweep (default 1,2,3,4,6,8; empty = none)
+          --sweep 1,2,4,...   D* values for the spiffy@D*=k sweep, "all" for every node (default 1,2,3,4,6,8; empty = none)
           --paper-graph FILE  the paper's configuration graph (default graphs/paper/<model>-degree1.json)
           --threshold X       tau of the threshold modes (default 0.9)
           --gen-length N      (default 256)   --block-length N (default 32)
@@ -55,7 +55,8 @@ public sealed class BenchCommand : ICommand
         bool json = args.Flag("json"), oracle = !args.Flag("no-oracle");
         string? outMd = args.String("out"), chart = args.String("chart");
         args.EnsureAllUsed(0);
-        var sweep = ParseList(sweepText, "--sweep");
+        bool sweepAll = sweepText.Split(',', StringSplitOptions.TrimEntries).Contains("all");
+        var sweep = ParseList(sweepText.Replace("all", "", StringComparison.Ordinal), "--sweep");
         void Log(string m) => Console.Error.WriteLine("[bench] " + m);
 
         using var model = SpiffyModel.Load(modelPath);
@@ -106,7 +107,7 @@ public sealed class BenchCommand : ICommand
         foreach (int k in sweep)
             if (k < baseGraph.Nodes.Count && k != baseGraph.Keep)
                 modes.Add(new BenchMode(string.Create(CultureInfo.InvariantCulture, $"spiffy@D*={k}"), plain, baseGraph, k, BenchRunner.BaselineName));
-        if (sweep.Count > 0 && baseGraph.Keep != 0)
+        if (sweepAll && baseGraph.Keep != 0)
             modes.Add(new BenchMode("spiffy@D*=all", plain, baseGraph, 0, BenchRunner.BaselineName));
         modes.Add(new BenchMode("spiffy-packed", plain with { Layout = VerificationLayout.Packed }, baseGraph, baseGraph.Keep, BenchRunner.BaselineName,
             Lossless: false, Note: "near-lossless packed layout"));

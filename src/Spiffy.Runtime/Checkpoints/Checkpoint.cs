@@ -115,10 +115,13 @@ public sealed class Checkpoint : IDisposable
 
     private static Dictionary<string, string> ReadWeightMap(string indexPath)
     {
-        var info = new FileInfo(indexPath);
-        if (info.Length > SafeTensorsFile.MaxHeaderBytes) throw new CheckpointException($"{indexPath}: {info.Length} bytes is too large for an index");
+        InputFile.Size(indexPath, SafeTensorsFile.MaxHeaderBytes, out var problem);
+        if (problem is not null) throw new CheckpointException($"{indexPath}: {problem}");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(indexPath)); }
+        // Duplicate keys would make the mapping ambiguous (the first or the last could win).
+        var bytes = File.ReadAllBytes(indexPath);
+        if (InputFile.Utf8Problem(bytes, out _, out _) is string bad) throw new CheckpointException($"{indexPath}: not valid UTF-8: {bad}");
+        try { doc = JsonDocument.Parse(InputFile.WithoutBom(bytes), new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new CheckpointException($"{indexPath}: not valid JSON: {e.Message}", e); }
         using (doc)
         {

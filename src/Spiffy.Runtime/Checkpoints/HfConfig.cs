@@ -24,15 +24,22 @@ public static class HfConfig
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"config.json not found: {path}", path);
         string fallback = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? "model";
-        return ParseWith(File.ReadAllText(path), path, name, fallback);
+        InputFile.Size(path, MaxConfigBytes, out var problem);
+        if (problem is not null) throw new CheckpointException($"{path}: {problem}");
+        return ParseWith(File.ReadAllBytes(path), path, name, fallback);
     }
 
-    public static ModelSpec Parse(string json, string file, string name) => ParseWith(json, file, name, name);
+    /// <summary>Configs are a few kilobytes; anything this large is not one.</summary>
+    public const long MaxConfigBytes = 16 << 20;
 
-    private static ModelSpec ParseWith(string json, string file, string? name, string fallbackName)
+    public static ModelSpec Parse(string json, string file, string name) => ParseWith(Encoding.UTF8.GetBytes(json), file, name, name);
+
+    private static ModelSpec ParseWith(byte[] utf8, string file, string? name, string fallbackName)
     {
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(json); }
+        // Bytes, not text decoded leniently: invalid UTF-8 is an error instead of U+FFFD; a BOM is skipped.
+        if (InputFile.Utf8Problem(utf8, out _, out _) is string bad) throw new CheckpointException($"{file}: not valid UTF-8: {bad}");
+        try { doc = JsonDocument.Parse(InputFile.WithoutBom(utf8), new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new CheckpointException($"{file}: not valid JSON: {e.Message}", e); }
         using (doc)
         {

@@ -73,6 +73,9 @@ public sealed class SafeTensorsFile : IDisposable
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; big-endian hosts are not supported");
         if (!File.Exists(path)) throw new FileNotFoundException($"safetensors file not found: {path}", path);
+        // Before opening: a FIFO or device (size 0) would block or stream instead of failing.
+        if (InputFile.Size(path, long.MaxValue, out _) < 8)
+            throw new CheckpointException($"{path}: truncated safetensors file, or not a regular file ({new FileInfo(path).Length} bytes; the 8-byte header length is missing)");
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         try
         {
@@ -101,6 +104,7 @@ public sealed class SafeTensorsFile : IDisposable
 
     private static (Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(byte[] header, string path, long dataLength)
     {
+        if (InputFile.Utf8Problem(header, out _, out _) is string bad) throw new CheckpointException($"{path}: safetensors header is not valid UTF-8: {bad}");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 16 }); }
         catch (JsonException e) { throw new CheckpointException($"{path}: safetensors header is not valid JSON: {e.Message}", e); }
@@ -145,8 +149,11 @@ public sealed class SafeTensorsFile : IDisposable
         string where = $"{path}: tensor '{name}'";
         if (e.ValueKind != JsonValueKind.Object) throw new CheckpointException($"{where}: header entry is not an object");
         JsonElement? dtypeEl = null, shapeEl = null, offsetsEl = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in e.EnumerateObject())
         {
+            // JsonDocument keeps duplicate keys (the last would silently win): refuse the ambiguity.
+            if (!seen.Add(p.Name)) throw new CheckpointException($"{where}: header field '{p.Name}' appears twice");
             switch (p.Name)
             {
                 case "dtype": dtypeEl = p.Value; break;

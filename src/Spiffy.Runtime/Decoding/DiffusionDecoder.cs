@@ -46,11 +46,26 @@ public sealed class DiffusionDecoder
         int region = maxPrompt;
         if (spec.Attention == AttentionKind.BlockCausal) region = (maxPrompt + spec.AttentionBlockSize - 1) / spec.AttentionBlockSize * spec.AttentionBlockSize;
 
+        // Fail with the estimate and what would fit, before the cache and verification batch are allocated.
+        var layout = spec.Attention == AttentionKind.BlockCausal && !options.UncachedBlockCausal ? Limits.CacheLayout.BlockCausal
+            : options.Cache switch { CacheMode.Prefix => Limits.CacheLayout.Prefix, CacheMode.Dual => Limits.CacheLayout.Dual, _ => Limits.CacheLayout.None };
+        int elementBytes = _model.DType == ScalarType.Float32 ? 4 : _model.DType == ScalarType.Float64 ? 8 : 2;
+        if (_model.Device.type == DeviceType.CPU)
+            Limits.MemoryBudget.EnsureFits(spec, new Limits.GenerationShape(prompts.Count, maxPrompt, options.GenLength, options.BlockLength,
+                speculator?.MaxDrafts ?? 0, layout, elementBytes), includeWeights: false);
+
+        var graphSpeculator = speculator as Speculation.GraphSpeculator;
         using var _ = inference_mode();
         var watch = Stopwatch.StartNew();
         long allocStart = GC.GetAllocatedBytesForCurrentThread();
-        var loop = new DecodeLoop(_model, options, prompts, region, speculator, onBlock, cancel, observer);
-        loop.Run();
+        graphSpeculator?.Enter();
+        DecodeLoop loop;
+        try
+        {
+            loop = new DecodeLoop(_model, options, prompts, region, speculator, onBlock, cancel, observer);
+            loop.Run();
+        }
+        finally { graphSpeculator?.Exit(); }
         long allocated = GC.GetAllocatedBytesForCurrentThread() - allocStart;
 
         var results = new GenerationResult[prompts.Count];

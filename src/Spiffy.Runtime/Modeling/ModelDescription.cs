@@ -10,7 +10,11 @@ public static class ModelDescription
     public static ModelSpec Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"model description not found: {path}", path);
-        return Parse(File.ReadAllText(path), path);
+        // Bytes, so invalid UTF-8 is reported with its line and column instead of silently replaced.
+        var errors = new List<SchemaError>();
+        var spec = ModelSpecParser.Parse(File.ReadAllBytes(path), path, errors);
+        if (spec is null || errors.Count > 0) throw new SchemaException(errors);
+        return spec;
     }
 
     public static ModelSpec Parse(string json, string fileName)

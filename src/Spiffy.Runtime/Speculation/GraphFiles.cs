@@ -13,7 +13,7 @@ public static class GraphFiles
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"draft graph not found: {path}", path);
         var errors = new List<SchemaError>();
-        var spec = GraphSpecParser.Parse(File.ReadAllText(path), path, errors);
+        var spec = GraphSpecParser.Parse(File.ReadAllBytes(path), path, errors);
         if (spec is null || errors.Count > 0) throw new SchemaException(errors);
         return spec;
     }

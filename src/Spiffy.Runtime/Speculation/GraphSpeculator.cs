@@ -19,6 +19,19 @@ public sealed class GraphSpeculator : IStepSpeculator
     private readonly bool[] _valid, _kept, _candidate;
     private long[] _rows = Array.Empty<long>();
     private int _rowCount;
+    private int _inUse;
+
+    /// <summary>
+    /// Marks the speculator as used by one generation. Its buffers hold that generation's drafts, so
+    /// two concurrent generations sharing it would corrupt each other's verification: that fails fast.
+    /// </summary>
+    internal void Enter()
+    {
+        if (Interlocked.Exchange(ref _inUse, 1) != 0)
+            throw new InvalidOperationException("this GraphSpeculator is already in use by another generation; create one per concurrent generation (the model and decoder can be shared)");
+    }
+
+    internal void Exit() => Volatile.Write(ref _inUse, 0);
 
     /// <param name="graph">The draft graph.</param>
     /// <param name="blockLength">Block length B of the decoding configuration.</param>

@@ -36,15 +36,23 @@ internal sealed class HfTokenizerFile
 
     private HfTokenizerFile(string path) => _path = path;
 
+    /// <summary>Real tokenizer.json files are a few megabytes (Qwen3: about 11 MB).</summary>
+    public const long MaxFileBytes = 1L << 30;
+
     public static HfTokenizerDefinition Read(string path)
     {
         var reader = new HfTokenizerFile(path);
+        // Before opening: a FIFO or device would block or stream; a huge file would be parsed whole.
+        Spiffy.Checkpoints.InputFile.Size(path, MaxFileBytes, out var problem);
+        if (problem is not null) throw new TokenizerFormatException(path, problem);
+        var bytes = File.ReadAllBytes(path);
+        // Checked up front: JsonDocument would throw InvalidOperationException only when a bad string is read.
+        if (Spiffy.Checkpoints.InputFile.Utf8Problem(bytes, out int badLine, out int badColumn) is string bad)
+            throw new TokenizerFormatException(path, $"not valid UTF-8: {bad}", badLine, badColumn);
         JsonDocument doc;
         try
         {
-            // Parsing from a stream skips a UTF-8 byte order mark.
-            using FileStream stream = File.OpenRead(path);
-            doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 256 });
+            doc = JsonDocument.Parse(Spiffy.Checkpoints.InputFile.WithoutBom(bytes), new JsonDocumentOptions { MaxDepth = 256, AllowDuplicateProperties = false });
         }
         catch (JsonException ex)
         {

@@ -28,6 +28,19 @@ public static class ModelSpecParser
         return Parse(root, file, errors);
     }
 
+    /// <summary>Parses a file's raw bytes: invalid UTF-8 is a located error, not silently replaced.</summary>
+    public static ModelSpec? Parse(byte[] utf8, string file, List<SchemaError> errors)
+    {
+        string text;
+        try { text = Utf8Text.Decode(utf8); }
+        catch (JsonSyntaxException e)
+        {
+            errors.Add(new SchemaError(SchemaErrorKind.MalformedJson, file, e.Line, e.Column, "", e.Message));
+            return null;
+        }
+        return Parse(text, file, errors);
+    }
+
     public static ModelSpec? Parse(JsonNode root, string file, List<SchemaError> errors)
     {
         int before = errors.Count;

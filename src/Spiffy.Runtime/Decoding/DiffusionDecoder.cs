@@ -50,7 +50,7 @@ public sealed class DiffusionDecoder
         var layout = spec.Attention == AttentionKind.BlockCausal && !options.UncachedBlockCausal ? Limits.CacheLayout.BlockCausal
             : options.Cache switch { CacheMode.Prefix => Limits.CacheLayout.Prefix, CacheMode.Dual => Limits.CacheLayout.Dual, _ => Limits.CacheLayout.None };
         int elementBytes = _model.DType == ScalarType.Float32 ? 4 : _model.DType == ScalarType.Float64 ? 8 : 2;
-        if (_model.Device.type == DeviceType.CPU)
+        if (_model.Device.type == TorchSharp.DeviceType.CPU)
             Limits.MemoryBudget.EnsureFits(spec, new Limits.GenerationShape(prompts.Count, maxPrompt, options.GenLength, options.BlockLength,
                 speculator?.MaxDrafts ?? 0, layout, elementBytes), includeWeights: false);
 

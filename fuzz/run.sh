@@ -32,6 +32,9 @@ mkdir -p "$out"
 dotnet build Spiffy.Fuzz/Spiffy.Fuzz.csproj -c Release -o "$bin" -nologo >"$out/build.log" 2>&1 || { tail -30 "$out/build.log" >&2; exit 1; }
 # Instrument only this project's code (instrumenting a fresh build each time: sharpfuzz refuses to do it twice).
 for dll in Spiffy.Runtime.dll spiffy.dll; do
+  # The build hard-links outputs (Directory.Build.props): give the file its own inode first, or
+  # sharpfuzz's in-place rewrite would instrument every other build's copy of the assembly too.
+  cp "$bin/$dll" "$bin/$dll.own" && mv -f "$bin/$dll.own" "$bin/$dll"
   dotnet tool run sharpfuzz "$bin/$dll" >/dev/null
 done
 

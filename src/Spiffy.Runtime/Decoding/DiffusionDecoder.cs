@@ -51,7 +51,7 @@ public sealed class DiffusionDecoder
             : options.Cache switch { CacheMode.Prefix => Limits.CacheLayout.Prefix, CacheMode.Dual => Limits.CacheLayout.Dual, _ => Limits.CacheLayout.None };
         int elementBytes = _model.DType == ScalarType.Float32 ? 4 : _model.DType == ScalarType.Float64 ? 8 : 2;
         if (_model.Device.type == TorchSharp.DeviceType.CPU)
-            Limits.MemoryBudget.EnsureFits(spec, new Limits.GenerationShape(prompts.Count, maxPrompt, options.GenLength, options.BlockLength,
+            Limits.MemoryBudget.ThrowIfExceeds(spec, new Limits.GenerationShape(prompts.Count, maxPrompt, options.GenLength, options.BlockLength,
                 speculator?.MaxDrafts ?? 0, layout, elementBytes), includeWeights: false);
 
         var graphSpeculator = speculator as Speculation.GraphSpeculator;

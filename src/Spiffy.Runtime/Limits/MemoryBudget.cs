@@ -176,6 +176,18 @@ public static class MemoryBudget
         return fit;
     }
 
+    /// <summary>
+    /// <see cref="EnsureFits"/> for callers that only need the failure: when the estimate fits, it
+    /// skips the searches for what else would fit (the decoder calls this once per generation).
+    /// </summary>
+    public static void ThrowIfExceeds(ModelSpec spec, GenerationShape s, bool includeWeights = true)
+    {
+        long avail = AvailableBytes();
+        try { if (Estimate(spec, s, includeWeights).Total <= avail) return; }
+        catch (OverflowException) { }
+        EnsureFits(spec, s, includeWeights, avail);
+    }
+
     /// <summary>The largest value in [lo, hi] satisfying a monotone (true, then false) predicate; lo when none does.</summary>
     private static int Largest(int lo, int hi, Func<int, bool> ok)
     {

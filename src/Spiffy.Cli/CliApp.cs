@@ -70,21 +70,18 @@ public static class CliApp
             var args = new Args(rest, command.Flags);
             return await command.RunAsync(args, cts.Token);
         }
-        catch (UsageException e)
+        catch (Exception e) when (Failures.Classify(e) is { } failure)
         {
-            Console.Error.WriteLine($"spiffy {verb}: {e.Message}\n");
-            Console.Error.WriteLine(command.Help);
-            return 2;
-        }
-        catch (OperationCanceledException)
-        {
-            Console.Error.WriteLine($"spiffy {verb}: cancelled");
-            return 130;
-        }
-        catch (Exception e) when (e is SchemaException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or FormatException or InvalidOperationException)
-        {
-            Console.Error.WriteLine($"spiffy {verb}: error: {e.Message}");
-            return 1;
+            if (failure.ExitCode == Failures.Usage)
+            {
+                Console.Error.WriteLine($"spiffy {verb}: {failure.Message}\n");
+                Console.Error.WriteLine(command.Help);
+            }
+            else if (failure.ExitCode == Failures.Cancelled)
+                Console.Error.WriteLine($"spiffy {verb}: cancelled");
+            else
+                Console.Error.WriteLine($"spiffy {verb}: error: {failure.Message}");
+            return failure.ExitCode;
         }
     }
 }

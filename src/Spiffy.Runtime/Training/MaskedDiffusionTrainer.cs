@@ -18,7 +18,7 @@ public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, dou
 /// t ~ U(eps, 1) drawn per example; the loss is the cross-entropy over masked positions weighted
 /// by 1/t and divided by the answer region's length. Resumable: model, optimizer moments and the
 /// step are checkpointed atomically; data order and masks derive from (seed, step), so a resumed
-/// run sees the same batches as an uninterrupted one.
+/// run sees the same batches as an uninterrupted one. Trains on the model's device.
 /// </summary>
 public sealed class MaskedDiffusionTrainer
 {
@@ -206,9 +206,11 @@ public sealed class MaskedDiffusionTrainer
                 keyMask[o + i] = i >= pad;
             }
         }
-        var tokT = tensor(tokens, new long[] { b, len });
-        return new Batch(tokT, tensor(positions, new long[] { b, len }), tensor(keyMask, new long[] { b, 1, 1, len }),
-            tensor(answerMask, new long[] { b, len }), tokT);
+        // Built on the host, then moved once to the model's device (the CPU: no copy).
+        var dev = _model.Device;
+        var tokT = tensor(tokens, new long[] { b, len }).to(dev);
+        return new Batch(tokT, tensor(positions, new long[] { b, len }).to(dev), tensor(keyMask, new long[] { b, 1, 1, len }).to(dev),
+            tensor(answerMask, new long[] { b, len }).to(dev), tokT);
     }
 
     private Tensor Loss(Batch batch, Generator gen)
@@ -216,8 +218,9 @@ public sealed class MaskedDiffusionTrainer
         var spec = _model.Spec;
         long b = batch.Tokens.shape[0], len = batch.Tokens.shape[1];
         double eps = _options.MinMaskRatio;
-        var t = rand(new long[] { b, 1 }, generator: gen).mul(1 - eps).add(eps);          // t ~ U(eps, 1)
-        var masked = rand(new long[] { b, len }, generator: gen).lt(t).logical_and(batch.AnswerMask);
+        // Masks come from the CPU generator on every device, so a run draws the same masks on CUDA as on the CPU.
+        var t = rand(new long[] { b, 1 }, generator: gen).mul(1 - eps).add(eps).to(_model.Device);          // t ~ U(eps, 1)
+        var masked = rand(new long[] { b, len }, generator: gen).to(_model.Device).lt(t).logical_and(batch.AnswerMask);
         var noisy = batch.Tokens.masked_fill(masked, spec.Tokens.Mask);
         var logits = _model.Forward(ForwardRequest.Full(noisy, batch.Positions, batch.KeyMask));
         var ce = torch.nn.functional.cross_entropy(logits.view(-1, spec.VocabSize), batch.Targets.view(-1), reduction: nn.Reduction.None).view(b, len);

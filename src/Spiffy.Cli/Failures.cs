@@ -22,6 +22,7 @@ public static class Failures
     {
         UsageException => new Failure(Usage, "usage", e.Message),
         OperationCanceledException => new Failure(Cancelled, "cancelled", "cancelled"),
+        Devices.DeviceUnavailableException => new Failure(Input, "device", e.Message),
         SchemaException or ArgumentException or InvalidDataException or FileNotFoundException
             or DirectoryNotFoundException or IOException or FormatException or InvalidOperationException
             => new Failure(Input, "input", e.Message),

@@ -37,9 +37,15 @@ public sealed class BenchCommand : ICommand
           --json              print one JSON object instead of the table
           --out FILE.md       write the report between the bench markers of this Markdown file (atomic)
           --chart FILE.svg    write the chart (atomic)
+        {DeviceArgs.Help}
+        Row-cost curve instead of the modes (docs/gpu.md):
+          --row-curve 1,2,4,...  step-forward time by rows, dual cache and no cache (median of --repeats, default 5)
+          --prompt-length N      prompt of the measured generation (default 256)
+          --random-weights       --model is a description (models/*.json): random weights made on the device, no file
+          --graph FILE           D* for this graph's calibration profile is picked from each measured curve
         """;
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-oracle" };
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-oracle", "random-weights" };
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
@@ -54,12 +60,16 @@ public sealed class BenchCommand : ICommand
         int gen = args.Int("gen-length", 256, 1), block = args.Int("block-length", 32, 1);
         bool json = args.Flag("json"), oracle = !args.Flag("no-oracle");
         string? outMd = args.String("out"), chart = args.String("chart");
+        var requested = DeviceArgs.Read(args);
+        var dtype = DeviceArgs.ReadDType(args);
+        if (args.Has("row-curve")) return Task.FromResult(RowCurve(args, modelPath, requested, dtype, gen, block, json, cancel));
         args.EnsureAllUsed(0);
         bool sweepAll = sweepText.Split(',', StringSplitOptions.TrimEntries).Contains("all");
         var sweep = ParseList(sweepText.Replace("all", "", StringComparison.Ordinal), "--sweep");
         void Log(string m) => Console.Error.WriteLine("[bench] " + m);
 
-        using var model = SpiffyModel.Load(modelPath);
+        DeviceArgs.Resolve(requested);
+        using var model = SpiffyModel.Load(modelPath, dtype, requested);
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();
@@ -169,6 +179,7 @@ public sealed class BenchCommand : ICommand
             Prompts = prompts.Count, GenLength = gen, BlockLength = block,
             Command = "spiffy bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2)),
             Modes = results, Costs = costs.Values.ToList(), Oracles = oracles,
+            Device = model.DeviceName, DType = Checkpoint.DTypeName(model.Transformer.DType),
         };
         if (json)
         {
@@ -187,6 +198,56 @@ public sealed class BenchCommand : ICommand
         int failures = results.Count(r => r.Mode.Lossless && r.Mismatches > 0);
         if (failures > 0) Console.Error.WriteLine($"error: {failures} lossless mode(s) changed the output");
         return Task.FromResult(failures > 0 ? 3 : 0);
+    }
+
+    /// <summary>--row-curve: the step-forward cost by rows for the dual-cache and no-cache layouts, and D* picked from each curve.</summary>
+    private static int RowCurve(Args args, string modelPath, Devices.ComputeDevice requested, TorchSharp.torch.ScalarType? dtype, int gen, int block,
+        bool json, CancellationToken cancel)
+    {
+        var rowCounts = ParseList(args.Required("row-curve"), "--row-curve");
+        bool random = args.Flag("random-weights");
+        int promptLength = args.Int("prompt-length", 256, 1);
+        int repeats = args.Int("repeats", 5, 1);
+        string? graphPath = args.String("graph");
+        args.EnsureAllUsed(0);
+        if (rowCounts.Count == 0) throw new UsageException("--row-curve needs at least one row count");
+        void Log(string m) => Console.Error.WriteLine("[bench] " + m);
+        var device = DeviceArgs.Resolve(requested, quiet: json);
+        var graph = graphPath is null ? null : GraphFiles.Load(graphPath);
+        Spiffy.Modeling.DiffusionTransformer model;
+        Spiffy.Schema.Models.ModelSpec spec;
+        if (random)
+        {
+            if (Directory.Exists(modelPath)) throw new UsageException("--random-weights takes a model description (models/*.json), not a checkpoint directory");
+            spec = Spiffy.Modeling.ModelDescription.Load(modelPath);
+            var chosen = dtype ?? Devices.ComputeDevice.DefaultDType(device, Checkpoint.ParseDType(spec.DType));
+            Log($"{spec.Name}: {spec.ParameterCount:N0} parameters, random {Checkpoint.DTypeName(chosen)} weights on {Devices.ComputeDevice.Name(device)}");
+            model = RowCostBench.RandomModel(spec, chosen, device, seed: 1);
+        }
+        else
+        {
+            model = Checkpoint.LoadModel(modelPath, dtype, device);
+            model.eval();
+            spec = model.Spec;
+        }
+        using (model)
+        {
+            var options = new DecodingOptions { GenLength = gen, BlockLength = block };
+            var curves = RowCostBench.Measure(model, options, promptLength, rowCounts, o => graph ?? GraphCatalog.FindFor(modelPath, spec, o), repeats, Log, cancel);
+            if (json)
+            {
+                using var stdout = Console.OpenStandardOutput();
+                RowCostBench.WriteJson(stdout, spec, model, random, options, promptLength, curves, graph?.Name);
+                Console.WriteLine();
+            }
+            else
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{spec.Name} on {Devices.ComputeDevice.Name(device)} ({Checkpoint.DTypeName(model.DType)}{(random ? ", random weights" : "")}), prompt {promptLength}, generation {gen}, block {block}; median of {repeats}"));
+                Console.WriteLine(RowCostBench.ToMarkdown(curves));
+            }
+        }
+        return 0;
     }
 
     private static List<int> ParseList(string text, string option)

@@ -43,7 +43,7 @@ public sealed class CalibrateCommand : ICommand
           --compare-nodes LIST    D values to compare (default 3,5,10,16)
           --compare-keep LIST     D* values to compare, 0 = all (default 0,3)
           -o FILE                 the graph file, written atomically (optional with --compare-objectives)
-        {DecoderArgs.Help}
+        {DeviceArgs.Help}{DecoderArgs.Help}
         """;
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "compare-objectives", "early-stop", "no-trim" };
@@ -77,7 +77,10 @@ public sealed class CalibrateCommand : ICommand
         if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath))) throw new UsageException("missing required option --prompts (or an existing --traces file)");
         if (output is not null && !output.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) throw new UsageException("the graph file name must end in .json");
 
-        using var model = Spiffy.SpiffyModel.Load(modelPath);
+        var requested = DeviceArgs.Read(args);
+        var dtype = DeviceArgs.ReadDType(args);
+        DeviceArgs.Resolve(requested);
+        using var model = Spiffy.SpiffyModel.Load(modelPath, dtype, requested);
         var options = DecoderArgs.Read(args, model.Spec);
         args.EnsureAllUsed(0);
         var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);

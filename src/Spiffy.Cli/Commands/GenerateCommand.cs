@@ -30,7 +30,7 @@ public sealed class GenerateCommand : ICommand
           --compare             also run the plain decoder; report identity and wall-clock speedup
           --strict              a graph calibrated for another model or configuration is an error
           --json                one JSON object instead of text
-        {DecoderArgs.Help}
+        {DeviceArgs.Help}{DecoderArgs.Help}
         """;
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-spiffy", "compare", "strict", "early-stop", "no-trim", "packed" };
@@ -50,7 +50,10 @@ public sealed class GenerateCommand : ICommand
         if ((promptText is null) == (idsFile is null)) throw new UsageException("give exactly one of a prompt text or --prompt-ids");
         if (noSpiffy && (graphPath is not null || prune is not null || autoPrune || packed)) throw new UsageException("--no-spiffy cannot be combined with --graph or --prune");
 
-        using var model = Spiffy.SpiffyModel.Load(modelPath);
+        var device = DeviceArgs.Read(args);
+        var dtype = DeviceArgs.ReadDType(args);
+        DeviceArgs.Resolve(device);
+        using var model = Spiffy.SpiffyModel.Load(modelPath, dtype, device);
         long[] prompt = idsFile is not null ? ReadIds(idsFile) : model.EncodePrompt(promptText!, template);
 
         // The graph decides the default decoding configuration (it was calibrated for it).
@@ -100,13 +103,13 @@ public sealed class GenerateCommand : ICommand
         int plainNfe = s.Nfe + s.FreeSteps; // every accepted draft is one step a plain decoder pays a forward for
         int mismatchAt = baseline is null ? -1 : FirstDifference(result.TokenIds, baseline.TokenIds);
 
-        if (json) WriteJson(result, graph, speculator, plainNfe, baseline, mismatchAt);
+        if (json) WriteJson(model, result, graph, speculator, plainNfe, baseline, mismatchAt);
         else
         {
             var ci = CultureInfo.InvariantCulture;
             Console.WriteLine();
             Console.WriteLine();
-            Console.WriteLine(string.Create(ci, $"[{options}]"));
+            Console.WriteLine(string.Create(ci, $"[{options}] on {model.DeviceName}"));
             Console.WriteLine(s.ToString());
             if (speculator is not null)
             {
@@ -159,7 +162,7 @@ public sealed class GenerateCommand : ICommand
         catch (JsonException e) { throw new InvalidDataException($"{file}: expected a JSON list of token ids ({e.Message})"); }
     }
 
-    private static void WriteJson(GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, int plainNfe, GenerationResult? baseline, int mismatchAt)
+    private static void WriteJson(Spiffy.SpiffyModel model, GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, int plainNfe, GenerationResult? baseline, int mismatchAt)
     {
         var s = r.Statistics;
         var o = r.Options;
@@ -179,6 +182,10 @@ public sealed class GenerateCommand : ICommand
         w.WriteEndArray();
         w.WriteNumber("wall_ms", s.WallTime.TotalMilliseconds);
         w.WriteNumber("managed_bytes", s.ManagedBytes);
+        DeviceArgs.WriteJson(w, model.Device, model.Transformer.DType);
+        w.WriteNumber("device_to_host_copies", s.DeviceToHostCopies);
+        w.WriteNumber("host_to_device_copies", s.HostToDeviceCopies);
+        w.WriteNumber("syncs_per_step", s.SyncsPerStep);
         w.WriteStartObject("options");
         w.WriteNumber("gen_length", o.GenLength);
         w.WriteNumber("block_length", o.BlockLength);

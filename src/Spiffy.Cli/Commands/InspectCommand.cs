@@ -9,24 +9,31 @@ namespace Spiffy.Cli.Commands;
 public sealed class InspectCommand : ICommand
 {
     public string Help => """
-        usage: spiffy inspect <model.json | checkpoint dir> [--json]
+        usage: spiffy inspect <model.json | checkpoint dir> [--json] [--device D [--dtype T]] [--load]
 
         Prints the architecture a model description (or a Hugging Face checkpoint's config.json)
         defines, its parameter count, the memory its weights take at each dtype, and the mapping
-        from the runtime's tensor names to the checkpoint's. No weights are read.
+        from the runtime's tensor names to the checkpoint's. No weights are read unless --load.
           --json   one JSON object (fields: name, family, parameters, bytes, layers, ...)
-        """;
+          --load   load the weights onto the device and report the load time, the bytes they take
+                   there and the peak host memory of the process
+        """ + DeviceArgs.Help;
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "load" };
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
-        bool json = args.Flag("json");
+        bool json = args.Flag("json"), load = args.Flag("load");
+        bool deviceGiven = args.Has("device") || args.Has("dtype");
+        var requested = DeviceArgs.Read(args);
+        var requestedDType = DeviceArgs.ReadDType(args);
         args.EnsureAllUsed(1);
         if (args.Positionals.Count != 1) throw new UsageException("expected one model description or checkpoint directory");
         var spec = ModelSources.LoadSpec(args.Positionals[0]);
         long n = spec.ParameterCount;
         var table = TensorTable(spec);
+        // Memory on a device: only when one was named or the weights are loaded (plain inspect reads no libtorch).
+        DeviceMemory? onDevice = deviceGiven || load ? DeviceMemory.Measure(args.Positionals[0], spec, requested, requestedDType, load, quiet: json) : null;
         if (json)
         {
             using var stream = Console.OpenStandardOutput();
@@ -49,6 +56,7 @@ public sealed class InspectCommand : ICommand
             w.WriteNumber("vocab_size", spec.VocabSize);
             w.WriteString("attention", spec.Attention == AttentionKind.BlockCausal ? "block_causal" : "bidirectional");
             w.WriteNumber("logit_shift", spec.LogitShift);
+            onDevice?.WriteJson(w);
             w.WriteStartObject("tensors");
             foreach (var (internalName, checkpointName, shape) in table) w.WriteString(internalName, checkpointName);
             w.WriteEndObject();
@@ -65,13 +73,14 @@ public sealed class InspectCommand : ICommand
         Console.WriteLine(string.Create(ci, $"  tokens: mask {spec.Tokens.Mask}, eos {spec.Tokens.Eos}, pad {spec.Tokens.Pad}"));
         Console.WriteLine(string.Create(ci, $"  parameters {n:N0} ({n / 1e9:F2}B)"));
         Console.WriteLine(string.Create(ci, $"  memory: float32 {Gib(n * 4)}, bfloat16 {Gib(n * 2)}, float16 {Gib(n * 2)}"));
+        if (onDevice is not null) Console.WriteLine("  " + onDevice.Describe());
         Console.WriteLine("  tensors (runtime name -> checkpoint name, shape; per layer shown for layer 0):");
         foreach (var (internalName, checkpointName, shape) in table)
             Console.WriteLine($"    {internalName,-22} {checkpointName,-55} {shape}");
         return Task.FromResult(0);
     }
 
-    private static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("F2", CultureInfo.InvariantCulture) + " GiB";
+    internal static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("F2", CultureInfo.InvariantCulture) + " GiB";
 
     /// <summary>(runtime name, checkpoint name, shape) for the model-level tensors and layer 0.</summary>
     internal static List<(string, string, string)> TensorTable(ModelSpec s)

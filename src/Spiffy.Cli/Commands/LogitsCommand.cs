@@ -12,11 +12,14 @@ namespace Spiffy.Cli.Commands;
 public sealed class LogitsCommand : ICommand
 {
     public string Help => """
-        usage: spiffy logits <checkpoint dir | model.json> --ids <ids.json> -o <out.safetensors>
+        usage: spiffy logits <checkpoint dir | model.json> --ids <ids.json> -o <out.safetensors> [--device D] [--dtype T]
 
-        Runs one float32 forward over the given token ids (a JSON list of equal-length lists; positions
-        0..L-1) and writes the model's raw logits as tensor "logits" [batch, length, vocab]: Dream's
-        unshifted (as its model returns them), SDAR's under its block-causal mask.
+        Runs one forward (float32 weights unless --dtype) over the given token ids (a JSON list of
+        equal-length lists; positions 0..L-1) and writes the model's raw logits as float32 tensor
+        "logits" [batch, length, vocab]: Dream's unshifted (as its model returns them), SDAR's under
+        its block-causal mask.
+          --device D            auto | cpu | cuda | cuda:N (default auto)
+          --dtype T             float32 | bfloat16 | float16 (default float32 here, for comparisons)
         """;
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
@@ -24,6 +27,8 @@ public sealed class LogitsCommand : ICommand
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string idsFile = args.Required("ids"), output = args.Required("output");
+        var requested = DeviceArgs.Read(args);
+        var dtype = DeviceArgs.ReadDType(args) ?? float32;
         args.EnsureAllUsed(1);
         if (args.Positionals.Count != 1) throw new UsageException("expected a checkpoint directory or model description");
         long[][] rows;
@@ -33,7 +38,8 @@ public sealed class LogitsCommand : ICommand
         int len = rows[0].Length;
         foreach (var r in rows) if (r.Length != len) throw new InvalidDataException($"{idsFile}: rows have different lengths ({len} and {r.Length})");
 
-        using var model = Checkpoint.LoadModel(args.Positionals[0], float32);
+        var device = DeviceArgs.Resolve(requested);
+        using var model = Checkpoint.LoadModel(args.Positionals[0], dtype, device);
         var spec = model.Spec;
         if (len > spec.MaxSequenceLength) throw new ArgumentException($"{len} tokens exceed the model's context of {spec.MaxSequenceLength}");
         var flat = new long[rows.Length * len];
@@ -46,12 +52,12 @@ public sealed class LogitsCommand : ICommand
             }
         model.eval();
         using var _ = inference_mode();
-        var tokens = tensor(flat, new long[] { rows.Length, len });
-        var positions = arange(len, int64).unsqueeze(0);
-        Tensor? mask = spec.Attention == AttentionKind.BlockCausal ? AttentionMasks.BlockCausal(spec.AttentionBlockSize, len, CPU) : null;
+        var tokens = tensor(flat, new long[] { rows.Length, len }).to(device);
+        var positions = arange(len, int64, device).unsqueeze(0);
+        Tensor? mask = spec.Attention == AttentionKind.BlockCausal ? AttentionMasks.BlockCausal(spec.AttentionBlockSize, len, device) : null;
         using var logits = model.Forward(ForwardRequest.Full(tokens, positions, mask));
         SafeTensorsFile.Save(output, new List<(string, Tensor)> { ("logits", logits) });
-        Console.WriteLine($"wrote logits [{rows.Length}, {len}, {spec.VocabSize}] to {output}");
+        Console.WriteLine($"wrote logits [{rows.Length}, {len}, {spec.VocabSize}] ({Checkpoint.DTypeName(dtype)} weights on {Devices.ComputeDevice.Name(device)}) to {output}");
         return Task.FromResult(0);
     }
 }

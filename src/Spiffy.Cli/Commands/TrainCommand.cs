@@ -28,6 +28,7 @@ public sealed class TrainCommand : ICommand
           --eval-every N       (default 250)  --eval-problems N (default 100)  --checkpoint-every N (default 250)
           --time-limit MIN     stop (with a checkpoint) after this many minutes
           --seed N             (default 1234)   --threads N   torch CPU threads
+          --device D           auto | cpu | cuda | cuda:N (default auto); weights and AdamW stay float32
         """;
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
@@ -53,7 +54,9 @@ public sealed class TrainCommand : ICommand
             TimeLimit = TimeSpan.FromMinutes(args.Double("time-limit", 0)),
         };
         int threads = args.Int("threads", 0, 0);
+        var requested = DeviceArgs.Read(args);
         args.EnsureAllUsed(0);
+        var device = DeviceArgs.Resolve(requested);
         if (threads > 0) torch.set_num_threads(threads);
 
         var all = PromptAnswerData.Read(dataPath);
@@ -80,7 +83,7 @@ public sealed class TrainCommand : ICommand
         var train = Tokenize(trainSet, tokenizer, options, "training", dataPath);
         var validation = Tokenize(heldOut, tokenizer, options, "held-out", dataPath);
 
-        var model = new DiffusionTransformer(spec, torch.float32);
+        var model = new DiffusionTransformer(spec, torch.float32, device);
         model.InitializeRandom(options.Seed);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"model: {spec.Name}, {spec.ParameterCount:N0} parameters; {options.Steps} steps of {options.BatchSize} (about {(double)options.Steps * options.BatchSize / train.Count:F1} epochs)"));
         var trainer = new MaskedDiffusionTrainer(model, options, train, validation, outDir);

@@ -21,6 +21,7 @@ public static class CliApp
           calibrate  record baseline trajectories and select a calibrated draft graph (graphs/*.json)
           graph      draw a draft graph (Graphviz) or replay it against recorded trajectories
           bench      every decoder with and without Spiffy on the same prompts: NFE, speed, losslessness
+          check-device  compare a device (CUDA) with the CPU: logits and decoded tokens
 
         'spiffy <verb> --help' shows a verb's options.
         """;
@@ -52,6 +53,7 @@ public static class CliApp
             "calibrate" => new CalibrateCommand(),
             "graph" => new GraphCommand(),
             "bench" => new BenchCommand(),
+            "check-device" => new CheckDeviceCommand(),
             _ => null,
         };
         if (command is null)

@@ -146,6 +146,8 @@ public static class DeviceAgreement
         using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         w.WriteStartObject();
         w.WriteString("device", device);
+        w.WriteString("libtorch", NativeBackend.Describe());
+        w.WriteBoolean("tf32", ComputeDevice.CudaCount() > 0 && TorchSharp.torch.backends.cuda.matmul.allow_tf32);
         w.WriteString("machine", BenchReport.DescribeMachine());
         w.WriteString("date", DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture));
         w.WriteBoolean("logits_within_tolerance", logits.All(l => l.Passed));

@@ -51,13 +51,13 @@ public sealed record ComputeDevice(ComputeDeviceKind Kind, int? Index = null)
     /// </summary>
     public Device Resolve()
     {
-        NativeBackend.EnsureLoaded();
+        // Probing CUDA also loads libtorch: a missing libtorch fails here, in one line, for every kind.
+        int count = CudaCount();
         switch (Kind)
         {
             case ComputeDeviceKind.Cpu: return CPU;
-            case ComputeDeviceKind.Auto: return CudaCount() > 0 ? new Device(DeviceType.CUDA, 0) : CPU;
+            case ComputeDeviceKind.Auto: return count > 0 ? new Device(DeviceType.CUDA, 0) : CPU;
         }
-        int count = CudaCount();
         int wanted = Index ?? 0;
         if (count == 0)
             throw new DeviceUnavailableException($"device {this} was requested but TorchSharp finds no CUDA device ({NativeBackend.Describe()}); use --device cpu or see docs/gpu.md");
@@ -70,7 +70,7 @@ public sealed record ComputeDevice(ComputeDeviceKind Kind, int? Index = null)
     public static int CudaCount()
     {
         NativeBackend.EnsureLoaded();
-        return torch.cuda.is_available() ? torch.cuda.device_count() : 0;
+        return NativeBackend.Guard(() => torch.cuda.is_available() ? torch.cuda.device_count() : 0);
     }
 
     /// <summary>

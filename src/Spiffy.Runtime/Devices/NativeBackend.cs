@@ -21,7 +21,7 @@ public static class NativeBackend
 
     private static readonly object Gate = new();
     private static bool _done;
-    private static string _description = "the libtorch package this build references";
+    private static string _description = "the libtorch package this build references; SPIFFY_LIBTORCH_DIR is not set";
 
     /// <summary>The folder the external backend loaded libtorch from, or null.</summary>
     public static string? ExternalDirectory { get; private set; }
@@ -47,6 +47,27 @@ public static class NativeBackend
     {
         EnsureLoaded();
         return _description;
+    }
+
+    /// <summary>
+    /// Runs TorchSharp's first native call. When libtorch cannot be loaded, TorchSharp prints a long
+    /// text to stdout and throws; this keeps stdout clean and turns it into one line naming what was
+    /// looked for.
+    /// </summary>
+    internal static T Guard<T>(Func<T> firstCall)
+    {
+        var stdout = Console.Out;
+        try
+        {
+            Console.SetOut(TextWriter.Null);
+            return firstCall();
+        }
+        catch (Exception e) when (e is NotSupportedException or TypeInitializationException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            string first = (e.InnerException ?? e).Message.Split('\n', 2)[0].Trim();
+            throw new DeviceUnavailableException($"libtorch could not be loaded ({Describe()}): {first} Set {DirectoryVariable} to a libtorch lib folder (e.g. <python site-packages>/torch/lib) or build with SpiffyTorchBackend=cpu; see docs/gpu.md", e);
+        }
+        finally { Console.SetOut(stdout); }
     }
 
     private static void LoadExternal(string dir)

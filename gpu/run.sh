@@ -41,7 +41,9 @@ rm -rf "$pub"
 
 if [ "${1:-}" != "--no-local" ]; then
   echo "== 4. local half: the device script on this machine's CPU (DEVICE=cpu, small sizes)"
-  DEVICE=cpu QUICK=1 OUT=${OUT:-/tmp/spiffy-gpu-local} bash gpu/device.sh
+  # The restored CPU libtorch plays the device's torch/lib: this also runs the external backend for real.
+  [ -n "$pkgnative" ] || { echo "no restored libtorch-cpu-linux-x64 to run the local half with"; exit 1; }
+  DEVICE=cpu QUICK=1 BUDGET=${BUDGET:-1200} SPIFFY_LIBTORCH_DIR=$pkgnative OUT=${OUT:-/tmp/spiffy-gpu-local} bash gpu/device.sh
 fi
 echo
 echo "ready. device call: command 'bash gpu/device.sh', carry [\"gpu/.carry\"], timeout_s 540"

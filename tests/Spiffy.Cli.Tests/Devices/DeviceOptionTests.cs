@@ -92,9 +92,9 @@ public class DeviceOptionTests
     [Fact]
     public void ExternalBackend_LoadsLibtorchFromTheFolder()
     {
-        // The folder of the libtorch this build copied next to spiffy.dll stands in for a PyTorch torch/lib.
-        string libDir = AppContext.BaseDirectory;
-        Assert.True(File.Exists(Path.Combine(libDir, "libtorch.so")), "the test build copies libtorch next to spiffy.dll");
+        // The libtorch this build copied (runtimes/linux-x64/native) stands in for a PyTorch torch/lib.
+        string libDir = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native");
+        Assert.True(File.Exists(Path.Combine(libDir, "libtorch.so")), "the test build copies libtorch under runtimes/linux-x64/native");
         var env = new Dictionary<string, string> { ["SPIFFY_LIBTORCH_DIR"] = libDir };
         var r = CliProcess.Run(new[] { "check-device", "--device", "cpu", "--model", "none", "--checkpoints", Path.Combine(Vectors, "dream"), "--json" }, environment: env);
         Assert.True(r.ExitCode == 0, r.ToString());

@@ -61,6 +61,15 @@ public sealed class CheckDeviceCommand : ICommand
         var device = DeviceArgs.Resolve(requested, quiet: json);
         DeviceAgreement.DisableTf32();
         var logits = new List<LogitsAgreement>();
+        var decoding = new List<DecodingAgreement>();
+        string Json()
+        {
+            using var ms = new MemoryStream();
+            DeviceAgreement.WriteJson(ms, ComputeDevice.Name(device), logits, decoding);
+            return System.Text.Encoding.UTF8.GetString(ms.ToArray());
+        }
+        // Written after every phase, so a run stopped by a time limit keeps what it measured.
+        void Save() { if (output is not null) AtomicFile.WriteAllText(output, Json() + "\n"); }
         foreach (var dir in checkpoints)
         {
             var ids = InputIds(dir);
@@ -70,9 +79,9 @@ public sealed class CheckDeviceCommand : ICommand
                     Log($"logits {dir} {Checkpoint.DTypeName(l.DType)}: max |diff| {l.MaxAbsDiff:E2} (largest logit {l.MaxAbsReference:F2}) -> {(l.Passed ? "ok" : "FAILED")}");
                     logits.Add(l);
                 }
+            Save();
         }
 
-        var decoding = new List<DecodingAgreement>();
         var options = new DecodingOptions { GenLength = gen, BlockLength = block };
         if (modelArg != "none")
         {
@@ -86,6 +95,7 @@ public sealed class CheckDeviceCommand : ICommand
             GraphSpec GraphFor(DecodingOptions o) => GraphCatalog.FindFor(modelPath, cpu.Spec, o)
                 ?? DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o));
             decoding.AddRange(DeviceAgreement.CompareDecoding(cpu.Spec.Name, cpu.Transformer, dev, prompts, options, GraphFor, Log, cancel));
+            Save();
         }
         if (peaked is not null)
         {
@@ -107,17 +117,14 @@ public sealed class CheckDeviceCommand : ICommand
                         do prompt[i] = rng.NextInt64(spec.VocabSize); while (reserved.Contains(prompt[i]));
                     GraphSpec Chain(DecodingOptions o) => DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o));
                     decoding.AddRange(DeviceAgreement.CompareDecoding($"{spec.Name}-peaked-seed{seed}", cpu, dev, new[] { prompt }, options, Chain, Log, cancel));
+                    Save();
                 }
                 finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
             }
         }
 
-        using (var ms = new MemoryStream())
-        {
-            DeviceAgreement.WriteJson(ms, ComputeDevice.Name(device), logits, decoding);
-            if (output is not null) AtomicFile.WriteAllText(output, System.Text.Encoding.UTF8.GetString(ms.ToArray()) + "\n");
-            if (json) { Console.Out.Write(System.Text.Encoding.UTF8.GetString(ms.ToArray())); Console.WriteLine(); }
-        }
+        Save();
+        if (json) Console.WriteLine(Json());
         bool ok = logits.All(l => l.Passed) && decoding.All(d => d.Identical);
         if (decoding.Count > 0)
             Log($"tokens: {decoding.Count(d => d.Identical)}/{decoding.Count} runs identical; closest token margin {decoding.Min(d => d.TokenMargin):E2}, closest selection margin {decoding.Min(d => d.SelectionMargin):E2}");

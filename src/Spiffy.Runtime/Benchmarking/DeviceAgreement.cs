@@ -154,8 +154,8 @@ public static class DeviceAgreement
         w.WriteBoolean("all_tokens_identical", decoding.All(d => d.Identical));
         if (decoding.Count > 0)
         {
-            w.WriteNumber("closest_token_margin", decoding.Min(d => d.TokenMargin));
-            w.WriteNumber("closest_selection_margin", decoding.Min(d => d.SelectionMargin));
+            Number(w, "closest_token_margin", decoding.Min(d => d.TokenMargin));
+            Number(w, "closest_selection_margin", decoding.Min(d => d.SelectionMargin));
         }
         w.WriteStartArray("logits");
         foreach (var l in logits)
@@ -163,9 +163,9 @@ public static class DeviceAgreement
             w.WriteStartObject();
             w.WriteString("checkpoint", l.Checkpoint);
             w.WriteString("dtype", Checkpoint.DTypeName(l.DType));
-            w.WriteNumber("max_abs_diff", l.MaxAbsDiff);
-            w.WriteNumber("max_abs_reference", l.MaxAbsReference);
-            w.WriteNumber("error", l.Error);
+            Number(w, "max_abs_diff", l.MaxAbsDiff);
+            Number(w, "max_abs_reference", l.MaxAbsReference);
+            Number(w, "error", l.Error);
             w.WriteNumber("tolerance", l.Tolerance);
             w.WriteBoolean("passed", l.Passed);
             w.WriteEndObject();
@@ -181,12 +181,19 @@ public static class DeviceAgreement
             w.WriteBoolean("spiffy", d.Spiffy);
             w.WriteBoolean("identical", d.Identical);
             w.WriteNumber("first_difference", d.FirstDifference);
-            w.WriteNumber("token_margin", d.TokenMargin);
-            w.WriteNumber("selection_margin", d.SelectionMargin);
+            Number(w, "token_margin", d.TokenMargin);
+            Number(w, "selection_margin", d.SelectionMargin);
             w.WriteEndObject();
         }
         w.WriteEndArray();
         w.WriteEndObject();
+    }
+
+    /// <summary>A figure that is not finite (a margin no decision set, a NaN from a broken device) is written as null.</summary>
+    private static void Number(Utf8JsonWriter w, string name, double value)
+    {
+        if (double.IsFinite(value)) w.WriteNumber(name, value);
+        else w.WriteNull(name);
     }
 
     /// <summary>

@@ -111,7 +111,9 @@ public static class RowCostBench
             {
                 w.WriteStartObject("d_star");
                 w.WriteNumber("keep", c.Choice.Keep);
-                w.WriteNumber("predicted_speedup", c.Choice.PredictedSpeedup);
+                // NaN when the profile has no plain (D* = 0) entry to compare with.
+                if (double.IsFinite(c.Choice.PredictedSpeedup)) w.WriteNumber("predicted_speedup", c.Choice.PredictedSpeedup);
+                else w.WriteNull("predicted_speedup");
                 w.WriteEndObject();
             }
             w.WriteEndObject();

@@ -18,21 +18,25 @@ public sealed record ForwardCost(string Configuration, double FixedMs, double Pe
     public double Ms(double rows) => FixedMs + PerRowMs * rows;
 
     /// <summary>
-    /// Milliseconds of a forward with <paramref name="rows"/> rows read off the measured curve
-    /// (piecewise linear between samples, the end segments extended; the fitted line when fewer
-    /// than two samples). On a GPU the curve is flat until the device is busy and then rises, which
-    /// one line cannot follow.
+    /// Milliseconds of a forward with <paramref name="rows"/> rows read off the measured curve:
+    /// piecewise linear between the samples, made non-decreasing (more rows never cost less; a dip
+    /// is noise), and beyond the last sample extended with the fitted per-row cost (the fitted line
+    /// when fewer than two samples). On a GPU the curve is flat until the device is busy and then
+    /// rises, which one line cannot follow.
     /// </summary>
     public double CurveMs(double rows)
     {
         if (Samples.Count < 2) return Ms(rows);
         var pts = Samples.OrderBy(x => x.Rows).ToList();
+        double running = double.NegativeInfinity;
+        for (int k = 0; k < pts.Count; k++) { running = Math.Max(running, pts[k].Ms); pts[k] = (pts[k].Rows, running); }
+        if (rows >= pts[^1].Rows) return pts[^1].Ms + PerRowMs * (rows - pts[^1].Rows);
+        if (rows <= pts[0].Rows) return pts[0].Ms;
         int i = 1;
-        while (i < pts.Count - 1 && rows > pts[i].Rows) i++;
+        while (rows > pts[i].Rows) i++;
         var (x0, y0) = pts[i - 1];
         var (x1, y1) = pts[i];
-        if (x1 == x0) return y1;
-        return Math.Max(0, y0 + (y1 - y0) * (rows - x0) / (x1 - x0));
+        return x1 == x0 ? y1 : y0 + (y1 - y0) * (rows - x0) / (x1 - x0);
     }
 
     /// <summary>How much a second row costs relative to a one-row forward.</summary>

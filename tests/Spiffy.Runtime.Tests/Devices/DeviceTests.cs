@@ -129,7 +129,11 @@ public class DeviceTests
         var cost = new ForwardCost("gpu-like", fixedMs, perRow, samples);
         Assert.Equal(10, cost.CurveMs(3), 6);
         Assert.Equal(15.75, cost.CurveMs(12), 6);
-        Assert.Equal(26.25, cost.CurveMs(20), 6);
+        Assert.Equal(21 + 4 * cost.PerRowMs, cost.CurveMs(20), 6);
+        // A dip (noise) never makes more rows cheaper than fewer.
+        var noisy = new ForwardCost("noisy", 0, 0, new List<(int, double)> { (1, 5), (2, 13), (4, 9) });
+        Assert.Equal(13, noisy.CurveMs(3), 6);
+        Assert.Equal(5, noisy.CurveMs(0.5), 6);
         // 8 rows per forward cost barely more than one on this curve: D* = 7 wins (a straight line through the samples would not see the knee).
         var graph = DraftGraph.Chain(16, GraphFiles.FromOptions(new DecodingOptions()), 1);
         var profile = new EquatableArray<KeepCost>(new[] { new KeepCost(0, 1000, 1000), new KeepCost(7, 400, 3200), new KeepCost(15, 380, 6080) });

@@ -77,7 +77,7 @@ public sealed class CliOutput
             Out = new AnsiConsoleOutput(Console.Error),
             Ansi = AnsiSupport.Detect,
             ColorSystem = ColorSystemSupport.Detect,
-            Interactive = InteractionSupport.Detect,
+            Interactive = InteractionSupport.Yes, // stderr is a terminal (ShowsProgress); stdin may be redirected
         });
         var progress = console.Progress()
             .AutoClear(true)

@@ -56,7 +56,9 @@ public static class CliApp
             return Failures.Usage;
         }
         var parse = root.Parse(argv);
-        if (parse.Action is not HelpWithExamplesAction && OptionLikeArguments.Find(parse) is string misspelt)
+        // Help and the [suggest] / [diagram] directives only read the command line.
+        bool parseOnly = parse.Action is HelpWithExamplesAction || root.Directives.Any(d => parse.GetResult(d) is not null);
+        if (!parseOnly && OptionLikeArguments.Find(parse) is string misspelt)
             return Fail(new UsageException(misspelt), Output(parse), VerbPath(parse));
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction)
             return Fail(new UsageException(ParseErrorText(parse)), Output(parse), VerbPath(parse));

@@ -47,7 +47,7 @@ public static class ForwardCostModel
     public static List<int> RowCounts(int maxRows)
     {
         var rows = new List<int>();
-        for (int r = 1; r < maxRows; r *= 2) rows.Add(r);
+        for (int r = 1; r < Math.Max(2, maxRows); r *= 2) rows.Add(r);
         rows.Add(Math.Max(2, maxRows));
         return rows;
     }

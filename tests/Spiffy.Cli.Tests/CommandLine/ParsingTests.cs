@@ -103,6 +103,15 @@ public class ParsingTests
     }
 
     [Fact]
+    public void SuggestDirective_CompletesOptionsAndValues()
+    {
+        var r = CliProcess.Run("[suggest:13]", "generate --ca");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("--cache", r.StdOut);
+        Assert.Contains("dual", CliProcess.Run("[suggest:16]", "generate --cache d").StdOut);
+    }
+
+    [Fact]
     public void EnumValues_AreCheckedByTheParser_WithTheAllowedValues()
     {
         var r = CliProcess.Run("generate", "x", "--unmasking", "greedy");

@@ -57,6 +57,9 @@ public sealed class GenerateCommand : IVerb
 
     public VerbCommand Command { get; }
 
+    /// <summary>The decoding options of this command (read back by the CLI fuzz target too).</summary>
+    public DecodingOptionSet Decoding => _decoding;
+
     public Task<int> RunAsync(ParseResult parse, CliOutput output, CancellationToken cancel)
     {
         string modelPath = ModelSources.Resolve(parse.GetValue(_model));

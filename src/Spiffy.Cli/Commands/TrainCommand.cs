@@ -118,7 +118,8 @@ public sealed class TrainCommand : IVerb
                 w.WriteString("checkpoint", outDir);
                 w.WriteNumber("step", last?.Step ?? 0);
                 w.WriteNumber("steps", options.Steps);
-                if (last is not null) w.WriteNumber("loss", last.Loss);
+                // A resumed run that stops before its next logged step has no loss of its own (NaN).
+                if (last is not null && double.IsFinite(last.Loss)) w.WriteNumber("loss", last.Loss);
                 else w.WriteNull("loss");
                 if (validationLoss is double v) w.WriteNumber("validation_loss", v);
                 else w.WriteNull("validation_loss");
@@ -128,7 +129,8 @@ public sealed class TrainCommand : IVerb
             });
         else
         {
-            if (last is not null) output.Result(string.Create(ci, $"step {last.Step}/{last.TotalSteps}: loss {last.Loss:F4}{(validationLoss is double v ? $", validation loss {v:F4}" : "")}"));
+            if (last is not null)
+                output.Result(string.Create(ci, $"step {last.Step}/{last.TotalSteps}{(double.IsFinite(last.Loss) ? $": loss {last.Loss:F4}" : "")}{(validationLoss is double v ? $", validation loss {v:F4}" : "")}"));
             output.Result($"checkpoint: {outDir}");
         }
         return Task.FromResult(cancelled ? Failures.Cancelled : 0);

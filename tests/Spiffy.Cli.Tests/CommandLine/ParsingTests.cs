@@ -108,7 +108,7 @@ public class ParsingTests
         var r = CliProcess.Run("[suggest:13]", "generate --ca");
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("--cache", r.StdOut);
-        Assert.Contains("dual", CliProcess.Run("[suggest:16]", "generate --cache d").StdOut);
+        Assert.Contains("dual", CliProcess.Run("[suggest:18]", "generate --cache d").StdOut);
     }
 
     [Fact]

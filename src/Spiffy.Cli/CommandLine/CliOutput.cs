@@ -81,8 +81,8 @@ public sealed class CliOutput
         var progress = console.Progress()
             .AutoClear(true)
             .HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
-                new CountColumn(), new RateColumn(), new RemainingTimeColumn(), new SpinnerColumn());
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new SizedColumn(new PercentageColumn()),
+                new CountColumn(), new RateColumn(), new SizedColumn(new RemainingTimeColumn()), new SpinnerColumn());
         _live = console;
         try
         {
@@ -96,11 +96,33 @@ public sealed class CliOutput
 
     public void WithProgress(Action<ProgressScope> work) => WithProgress<bool>(p => { work(p); return true; });
 
-    /// <summary>"done/total unit".</summary>
+    /// <summary>Runs a job of unknown length (loading a model, hashing weights) under a spinner with the elapsed time.</summary>
+    public T Busy<T>(string description, Func<T> work) => WithProgress(progress =>
+    {
+        var bar = progress.Busy(description);
+        var result = work();
+        bar.Finish();
+        return result;
+    });
+
+    /// <summary>"done/total unit"; the elapsed time for a task of unknown size.</summary>
     private sealed class CountColumn : ProgressColumn
     {
         public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime)
-            => new Text(FormattableString.Invariant($"{task.Value:0}/{task.MaxValue:0} {task.Tag as string}"));
+            => new Text(task.IsIndeterminate
+                ? FormattableString.Invariant($"{task.ElapsedTime ?? TimeSpan.Zero:hh\\:mm\\:ss} elapsed")
+                : FormattableString.Invariant($"{task.Value:0}/{task.MaxValue:0} {task.Tag as string}"));
+    }
+
+    /// <summary>A column that says nothing for a task of unknown size (no percentage, no time left).</summary>
+    private sealed class SizedColumn : ProgressColumn
+    {
+        private readonly ProgressColumn _inner;
+
+        public SizedColumn(ProgressColumn inner) { _inner = inner; }
+
+        public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime)
+            => task.IsIndeterminate ? new Text("") : _inner.Render(options, task, deltaTime);
     }
 
     /// <summary>Units per second, or seconds per unit when a unit takes longer than a second.</summary>
@@ -110,7 +132,7 @@ public sealed class CliOutput
         {
             string unit = task.Tag as string ?? "";
             double? speed = task.Speed;
-            if (speed is not > 0) return new Text("");
+            if (task.IsIndeterminate || speed is not > 0) return new Text("");
             string text = speed >= 1
                 ? FormattableString.Invariant($"{speed:0.0} {unit}/s")
                 : FormattableString.Invariant($"{1 / speed:0.0} s/{Singular(unit)}");
@@ -129,6 +151,15 @@ public sealed class ProgressScope
     internal ProgressScope(ProgressContext? context) { _context = context; }
 
     public static ProgressScope None { get; } = new ProgressScope(null);
+
+    /// <summary>A task whose size is unknown (a spinner and the elapsed time), e.g. hashing a checkpoint.</summary>
+    public ProgressBar Busy(string description)
+    {
+        if (_context is null) return new ProgressBar(null);
+        var task = _context.AddTask(Markup.Escape(description), autoStart: true);
+        task.IsIndeterminate = true;
+        return new ProgressBar(task);
+    }
 
     /// <summary>A task of <paramref name="total"/> <paramref name="unit"/>s (e.g. "prompts").</summary>
     public ProgressBar Add(string description, double total, string unit)
@@ -161,6 +192,8 @@ public sealed class ProgressBar
 
     public void Finish()
     {
-        if (_task is not null) { _task.Value = _task.MaxValue; _task.StopTask(); }
+        if (_task is null) return;
+        if (!_task.IsIndeterminate) _task.Value = _task.MaxValue;
+        _task.StopTask();
     }
 }

@@ -92,7 +92,7 @@ public sealed partial class BenchCommand : IVerb
         SharedOptions.ApplyThreads(parse, _threads);
         void Log(string message) => output.Log("[bench] " + message);
 
-        using var model = SpiffyModel.Load(modelPath);
+        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath));
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();

@@ -88,14 +88,14 @@ public sealed class CalibrateCommand : IVerb
         if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath))) throw new UsageException("missing required option --prompts (or an existing --traces file)");
         SharedOptions.ApplyThreads(parse, _threads);
 
-        using var model = Spiffy.SpiffyModel.Load(modelPath);
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath));
         var options = _decoding.Read(parse, model.Spec);
         var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);
         limits.Check();
         if (limits.MaxPositionRank > options.BlockLength) throw new UsageException($"--max-position-rank {limits.MaxPositionRank} exceeds the block length {options.BlockLength}");
 
         output.Log($"hashing the weights of {modelPath} ...");
-        string hash = ModelWeights.Sha256(modelPath);
+        string hash = output.Busy("hashing the weights", () => ModelWeights.Sha256(modelPath));
         var source = new TraceSource(model, hash, options, template, limits, batch, output);
 
         var traces = source.Obtain(promptsPath, skip, count, tracesPath, "calibration", cancel);
@@ -112,7 +112,7 @@ public sealed class CalibrateCommand : IVerb
         {
             string graphName = name ?? Path.GetFileNameWithoutExtension(outFile);
             var watch = Stopwatch.StartNew();
-            graph = calibration.Calibrate(graphName, objective, nodes, keep, cancel: cancel);
+            graph = output.Busy($"selecting {nodes} nodes by {SelectionObjectives.Name(objective)}", () => calibration.Calibrate(graphName, objective, nodes, keep, cancel: cancel));
             seconds = watch.Elapsed.TotalSeconds;
             replay = calibration.Replay.Replay(graph, keep);
             GraphFileWriter.Write(graph, outFile);

@@ -73,7 +73,7 @@ public sealed class GenerateCommand : IVerb
         bool packed = parse.GetValue(_packed);
         SharedOptions.ApplyThreads(parse, _threads);
 
-        using var model = Spiffy.SpiffyModel.Load(modelPath);
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath));
         long[] prompt = idsFile is not null ? ReadIds(idsFile) : model.EncodePrompt(promptText!, parse.GetValue(_template));
 
         // The graph decides the default decoding configuration (it was calibrated for it).
@@ -89,7 +89,7 @@ public sealed class GenerateCommand : IVerb
         if (graph is not null)
         {
             // Hashing the weights reads the whole checkpoint: only when asked to be strict.
-            string? weightsHash = strict && graph.ModelHash.Length > 0 ? Spiffy.Calibration.ModelWeights.Sha256(modelPath) : null;
+            string? weightsHash = strict && graph.ModelHash.Length > 0 ? output.Busy("hashing the weights (--strict)", () => Spiffy.Calibration.ModelWeights.Sha256(modelPath)) : null;
             var mismatches = GraphFiles.Mismatches(graph, model.Spec, options, weightsHash);
             if (strict && mismatches.Count > 0) throw new ArgumentException($"graph '{graph.Name}' does not match: {string.Join("; ", mismatches)}");
             foreach (var m in mismatches) output.Warn($"graph '{graph.Name}': {m}");

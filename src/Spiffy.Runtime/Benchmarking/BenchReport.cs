@@ -161,7 +161,7 @@ public sealed class BenchReport
             var samples = new StringBuilder();
             foreach (var (rows, ms) in c.Samples) samples.Append(ci, $"{(samples.Length > 0 ? ", " : "")}{rows}: {ms:F1}");
             string ratio = c.Reliable ? string.Create(ci, $"{c.RowCostRatio * 100:F0}% of a 1-row forward") : "-";
-            sb.Append(ci, $"| {c.Configuration} | {c.FixedMs:F2} | {c.PerRowMs:F2} | {ratio} | {samples} | {c.Spread * 100:F0}% | {(c.Reliable ? "used for D*" : c.Verdict)} |\n");
+            sb.Append(ci, $"| {c.Configuration} | {c.FixedMs:F2} | {c.PerRowMs:F2} | {ratio} | {samples} | {c.Spread * 100:F0}% | {(c.Reliable ? "reliable" : c.Verdict)} |\n");
         }
         return sb.ToString();
     }

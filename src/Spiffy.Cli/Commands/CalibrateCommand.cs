@@ -229,7 +229,7 @@ public sealed class CalibrateCommand : IVerb
             }
             if (tracesPath is not null && File.Exists(tracesPath))
             {
-                var loaded = TraceFile.Load(tracesPath);
+                var loaded = _output.Busy($"reading the {what} trajectories", () => TraceFile.Load(tracesPath));
                 var problems = Mismatches(loaded.Header, prompts is null ? null : source, digest);
                 if (problems.Count > 0)
                     throw new ArgumentException($"{tracesPath} was recorded differently ({string.Join("; ", problems)}); delete it or pass another --traces file");

@@ -40,7 +40,7 @@ public sealed class LogitsCommand : IVerb
         int len = rows[0].Length;
         foreach (var r in rows) if (r.Length != len) throw new InvalidDataException($"{idsFile}: rows have different lengths ({len} and {r.Length})");
 
-        using var model = Checkpoint.LoadModel(parse.GetValue(_model)!, float32);
+        using var model = output.Busy("loading the model", () => Checkpoint.LoadModel(parse.GetValue(_model)!, float32));
         var spec = model.Spec;
         if (len > spec.MaxSequenceLength) throw new ArgumentException($"{len} tokens exceed the model's context of {spec.MaxSequenceLength}");
         var flat = new long[rows.Length * len];
@@ -56,7 +56,7 @@ public sealed class LogitsCommand : IVerb
         var tokens = tensor(flat, new long[] { rows.Length, len });
         var positions = arange(len, int64).unsqueeze(0);
         Tensor? mask = spec.Attention == AttentionKind.BlockCausal ? AttentionMasks.BlockCausal(spec.AttentionBlockSize, len, CPU) : null;
-        using var logits = model.Forward(ForwardRequest.Full(tokens, positions, mask));
+        using var logits = output.Busy("forward", () => model.Forward(ForwardRequest.Full(tokens, positions, mask)));
         SafeTensorsFile.Save(outFile, new List<(string, Tensor)> { ("logits", logits) });
         if (output.Json)
             CliOutput.WriteJson(w =>

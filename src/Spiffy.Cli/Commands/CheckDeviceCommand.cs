@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Spiffy.Benchmarking;
 using Spiffy.Checkpoints;
 using Spiffy.Cli.CommandLine;
@@ -12,53 +13,54 @@ using static TorchSharp.torch;
 namespace Spiffy.Cli.Commands;
 
 /// <summary>`spiffy check-device`: does this device compute what the CPU computes (logits and decoded tokens)?</summary>
-public sealed class CheckDeviceCommand : ICommand
+public sealed class CheckDeviceCommand : IVerb
 {
-    public string Help => $"""
-        usage: spiffy check-device [--device D] [options]
+    private readonly DeviceOptionSet _device = new(withDType: false);
+    private readonly Option<string?> _checkpoints = new("--checkpoints") { Description = "checkpoint dirs for the logits check (each may hold io.safetensors with \"input_ids\")", HelpName = "a,b,..." };
+    private readonly Option<string?> _reduced = new("--reduced") { Description = "the reduced dtype of the logits check (default bfloat16)", HelpName = "bfloat16|float16" };
+    private readonly Option<string?> _model = SharedOptions.Model();
+    private readonly Option<string?> _prompts = new("--prompts") { Description = "GSM8K-format JSONL for --model (default bench/problems/gsm-style.jsonl beside models/)", HelpName = "FILE" };
+    private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "prompts of --model (default 2)", HelpName = "N" });
+    private readonly Option<string?> _peaked = new("--peaked") { Description = "also decode random models of this architecture with a sharpened head", HelpName = "model.json" };
+    private readonly Option<double?> _peak = new("--peak") { Description = "head scale of the --peaked models (default 8)", HelpName = "X" };
+    private readonly Option<int?> _seeds = SharedOptions.Positive(new Option<int?>("--seeds") { Description = "--peaked models (default 2)", HelpName = "N" });
+    private readonly Option<int?> _promptLength = SharedOptions.Positive(new Option<int?>("--prompt-length") { Description = "random prompt length of the --peaked models (default 32)", HelpName = "N" });
+    private readonly Option<int?> _gen = SharedOptions.GenLength("64");
+    private readonly Option<int?> _block = SharedOptions.BlockLength("32");
+    private readonly Option<string?> _output = new("--output", "-o") { Description = "also write the JSON here (atomic; rewritten after every phase)", HelpName = "FILE.json" };
 
-        Compares a device with the CPU (TF32 off): logits of small checkpoints in float32 (absolute
-        tolerance {DeviceAgreement.Float32Tolerance}) and in a reduced dtype (relative {DeviceAgreement.ReducedTolerance}), then the tokens
-        decoded by float32 models, plain and with Spiffy, in every cache mode, with the closest
-        decision margin seen. Exit 3 when a check fails.
-          --device D          the device to check (default auto)
-          --checkpoints a,b   checkpoint dirs for the logits check (each may hold io.safetensors with "input_ids")
-          --reduced T         bfloat16 | float16 (default bfloat16)
-          --model M           a trained model to decode with (default: {ModelSources.DefaultModel}; "none" = skip)
-          --prompts FILE      GSM8K-format JSONL for it (default bench/problems/gsm-style.jsonl beside models/)
-          --count N           prompts (default 2)
-          --peaked SPEC.json  also decode random models of this architecture with a sharpened head
-          --peak X            head scale of those models (default 8)   --seeds N (default 2)
-          --prompt-length N   random prompt length for them (default 32)
-          --gen-length N      (default 64)   --block-length N (default 32)
-          -o FILE             also write the JSON here (atomic)   --json   print JSON instead of lines
-        """;
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
-
-    public Task<int> RunAsync(Args args, CancellationToken cancel)
+    public CheckDeviceCommand()
     {
-        var requested = DeviceArgs.Read(args);
-        var checkpoints = (args.String("checkpoints") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var reduced = (args.String("reduced") ?? "bfloat16") switch
-        {
-            "bfloat16" => ScalarType.BFloat16,
-            "float16" => ScalarType.Float16,
-            var other => throw new UsageException($"--reduced must be bfloat16 or float16 (got \"{other}\")"),
-        };
-        string? modelArg = args.String("model");
-        string? promptsArg = args.String("prompts");
-        int count = args.Int("count", 2, 1);
-        string? peaked = args.String("peaked");
-        double peak = args.Double("peak", 8);
-        int seeds = args.Int("seeds", 2, 1), promptLength = args.Int("prompt-length", 32, 1);
-        int gen = args.Int("gen-length", 64, 1), block = args.Int("block-length", 32, 1);
-        string? output = args.String("output");
-        bool json = args.Flag("json");
-        args.EnsureAllUsed(0);
-        void Log(string m) => Console.Error.WriteLine("[check-device] " + m);
+        _reduced.AcceptOnlyFromAmong("bfloat16", "float16");
+        Command = new VerbCommand("check-device",
+            "compare a device (CUDA) with the CPU: logits and decoded tokens",
+            $"Compare a device with the CPU, TF32 off: logits of small checkpoints in float32 (absolute tolerance {DeviceAgreement.Float32Tolerance}) "
+            + $"and in a reduced dtype (relative {DeviceAgreement.ReducedTolerance}), then the tokens decoded by float32 models, plain and with "
+            + "Spiffy, in every cache mode, with the closest decision margin seen (docs/gpu.md). --model none skips the trained model. "
+            + "Exit 3 when a check fails.",
+            "spiffy check-device --device cuda --checkpoints tests/reference/vectors/llada --peaked models/gsm8k-small.json")
+        { _checkpoints, _reduced, _model, _prompts, _count, _peaked, _peak, _seeds, _promptLength, _gen, _block, _output };
+        _device.AddTo(Command);
+    }
 
-        var device = DeviceArgs.Resolve(requested, quiet: json);
+    public VerbCommand Command { get; }
+
+    public Task<int> RunAsync(ParseResult parse, CliOutput output, CancellationToken cancel)
+    {
+        var checkpoints = (parse.GetValue(_checkpoints) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var reduced = parse.GetValue(_reduced) == "float16" ? ScalarType.Float16 : ScalarType.BFloat16;
+        string? modelArg = parse.GetValue(_model);
+        string? promptsArg = parse.GetValue(_prompts);
+        int count = parse.GetValue(_count) ?? 2;
+        string? peaked = parse.GetValue(_peaked);
+        double peak = parse.GetValue(_peak) ?? 8;
+        int seeds = parse.GetValue(_seeds) ?? 2, promptLength = parse.GetValue(_promptLength) ?? 32;
+        int gen = parse.GetValue(_gen) ?? 64, block = parse.GetValue(_block) ?? 32;
+        string? outputFile = parse.GetValue(_output);
+        bool json = output.Json;
+        void Log(string m) => output.Log("[check-device] " + m);
+        var device = _device.Resolve(parse, output);
+
         DeviceAgreement.DisableTf32();
         var logits = new List<LogitsAgreement>();
         var decoding = new List<DecodingAgreement>();
@@ -69,7 +71,7 @@ public sealed class CheckDeviceCommand : ICommand
             return System.Text.Encoding.UTF8.GetString(ms.ToArray());
         }
         // Written after every phase, so a run stopped by a time limit keeps what it measured.
-        void Save() { if (output is not null) AtomicFile.WriteAllText(output, Json() + "\n"); }
+        void Save() { if (outputFile is not null) AtomicFile.WriteAllText(outputFile, Json() + "\n"); }
         foreach (var dir in checkpoints)
         {
             var ids = InputIds(dir);
@@ -92,7 +94,7 @@ public sealed class CheckDeviceCommand : ICommand
             string root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, ".."));
             var problems = PromptAnswerData.Read(promptsArg ?? Path.Combine(root, BenchCommand.DefaultProblems));
             var prompts = problems.Take(count).Select(p => cpu.EncodePrompt(PromptAnswerData.FormatPrompt(p.Prompt))).ToList();
-            GraphSpec GraphFor(DecodingOptions o) => GraphCatalog.FindFor(modelPath, cpu.Spec, o)
+            GraphSpec GraphFor(DecodingOptions o) => GraphCatalog.FindFor(modelPath, cpu.Spec, o, output)
                 ?? DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o));
             decoding.AddRange(DeviceAgreement.CompareDecoding(cpu.Spec.Name, cpu.Transformer, dev, prompts, options, GraphFor, Log, cancel));
             Save();
@@ -124,7 +126,7 @@ public sealed class CheckDeviceCommand : ICommand
         }
 
         Save();
-        if (json) Console.WriteLine(Json());
+        if (json) { Console.Out.Write(Json()); Console.WriteLine(); }
         bool ok = logits.All(l => l.Passed) && decoding.All(d => d.Identical);
         if (decoding.Count > 0)
             Log($"tokens: {decoding.Count(d => d.Identical)}/{decoding.Count} runs identical; closest token margin {decoding.Min(d => d.TokenMargin):E2}, closest selection margin {decoding.Min(d => d.SelectionMargin):E2}");

@@ -11,9 +11,8 @@ namespace Spiffy.Cli.Commands;
 /// <summary>What a model takes on a device (inspect --device), measured by loading it when asked (--load).</summary>
 internal sealed record DeviceMemory(Device Device, ScalarType DType, long WeightBytes, double? LoadSeconds, long PeakHostBytes, long HostBytesBefore)
 {
-    public static DeviceMemory Measure(string source, ModelSpec spec, ComputeDevice requested, ScalarType? dtype, bool load, bool quiet)
+    public static DeviceMemory Measure(string source, ModelSpec spec, Device device, ScalarType? dtype, bool load)
     {
-        var device = DeviceArgs.Resolve(requested, quiet);
         var chosen = dtype ?? ComputeDevice.DefaultDType(device, Checkpoint.ParseDType(spec.DType));
         int elem = chosen == ScalarType.Float32 ? 4 : 2;
         if (!load) return new DeviceMemory(device, chosen, spec.ParameterCount * elem, null, -1, -1);
@@ -38,7 +37,7 @@ internal sealed record DeviceMemory(Device Device, ScalarType DType, long Weight
     public void WriteJson(Utf8JsonWriter w)
     {
         w.WriteStartObject("on_device");
-        DeviceArgs.WriteJson(w, Device, DType);
+        CommandLine.DeviceOptionSet.WriteJson(w, Device, DType);
         w.WriteNumber("weight_bytes", WeightBytes);
         if (LoadSeconds is double t)
         {

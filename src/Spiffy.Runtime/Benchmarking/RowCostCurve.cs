@@ -51,7 +51,7 @@ public static class RowCostBench
     }
 
     /// <summary>
-    /// Measures each layout at <paramref name="rowCounts"/> (median of <paramref name="repeats"/>, the
+    /// Measures each layout at <paramref name="rowCounts"/> (minimum of <paramref name="repeats"/> timings, the
     /// middle block of a generation after a prompt of <paramref name="promptLength"/> tokens) and,
     /// when <paramref name="graphs"/> has a graph with a calibration profile for a layout, the D*
     /// the curve picks for it.

@@ -46,7 +46,6 @@ public class DeviceOptionTests
         Assert.Equal("float32", root.GetProperty("dtype").GetString());
         Assert.Equal(1.0, root.GetProperty("syncs_per_step").GetDouble());
         Assert.True(root.GetProperty("device_to_host_copies").GetInt64() > 0);
-        Assert.Contains("device: cpu", r.StdErr);
     }
 
     [Fact]

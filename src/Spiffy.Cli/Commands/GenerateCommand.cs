@@ -149,7 +149,7 @@ public sealed class GenerateCommand : ICommand
 
     internal static long[] ReadIds(string file)
     {
-        var text = File.ReadAllText(file);
+        var text = Spiffy.Checkpoints.InputFile.ReadAllText(file, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "prompt ids file");
         try
         {
             var ids = JsonSerializer.Deserialize<long[]>(text) ?? throw new InvalidDataException($"{file}: expected a JSON list of token ids");

@@ -27,7 +27,7 @@ public sealed class LogitsCommand : ICommand
         args.EnsureAllUsed(1);
         if (args.Positionals.Count != 1) throw new UsageException("expected a checkpoint directory or model description");
         long[][] rows;
-        try { rows = JsonSerializer.Deserialize<long[][]>(File.ReadAllText(idsFile)) ?? throw new InvalidDataException($"{idsFile}: empty"); }
+        try { rows = JsonSerializer.Deserialize<long[][]>(Spiffy.Checkpoints.InputFile.ReadAllText(idsFile, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "ids file")) ?? throw new InvalidDataException($"{idsFile}: empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{idsFile}: expected a JSON list of equal-length lists of token ids ({e.Message})"); }
         if (rows.Length == 0 || rows[0].Length == 0) throw new InvalidDataException($"{idsFile}: no token ids");
         int len = rows[0].Length;

@@ -119,7 +119,9 @@ public sealed class Checkpoint : IDisposable
         if (problem is not null) throw new CheckpointException($"{indexPath}: {problem}");
         JsonDocument doc;
         // Duplicate keys would make the mapping ambiguous (the first or the last could win).
-        var bytes = File.ReadAllBytes(indexPath);
+        byte[] bytes;
+        try { bytes = InputFile.ReadAllBytes(indexPath, SafeTensorsFile.MaxHeaderBytes, IndexFileName); }
+        catch (InvalidDataException e) { throw new CheckpointException(e.Message, e); }
         if (InputFile.Utf8Problem(bytes, out _, out _) is string bad) throw new CheckpointException($"{indexPath}: not valid UTF-8: {bad}");
         try { doc = JsonDocument.Parse(InputFile.WithoutBom(bytes), new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new CheckpointException($"{indexPath}: not valid JSON: {e.Message}", e); }

@@ -39,7 +39,7 @@ public sealed class BenchCommand : ICommand
           --chart FILE.svg    write the chart (atomic)
         """;
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-oracle" };
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-oracle", "allow-non-finite" };
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
@@ -59,7 +59,7 @@ public sealed class BenchCommand : ICommand
         var sweep = ParseList(sweepText.Replace("all", "", StringComparison.Ordinal), "--sweep");
         void Log(string m) => Console.Error.WriteLine("[bench] " + m);
 
-        using var model = SpiffyModel.Load(modelPath);
+        using var model = SpiffyModel.Load(modelPath, allowNonFinite: args.Flag("allow-non-finite"));
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();

@@ -46,7 +46,7 @@ public sealed class CalibrateCommand : ICommand
         {DecoderArgs.Help}
         """;
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "compare-objectives", "early-stop", "no-trim" };
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "compare-objectives", "early-stop", "no-trim", "allow-non-finite" };
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
@@ -77,7 +77,7 @@ public sealed class CalibrateCommand : ICommand
         if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath))) throw new UsageException("missing required option --prompts (or an existing --traces file)");
         if (output is not null && !output.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) throw new UsageException("the graph file name must end in .json");
 
-        using var model = Spiffy.SpiffyModel.Load(modelPath);
+        using var model = Spiffy.SpiffyModel.Load(modelPath, allowNonFinite: args.Flag("allow-non-finite"));
         var options = DecoderArgs.Read(args, model.Spec);
         args.EnsureAllUsed(0);
         var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);

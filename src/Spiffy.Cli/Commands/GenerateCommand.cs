@@ -33,7 +33,7 @@ public sealed class GenerateCommand : ICommand
         {DecoderArgs.Help}
         """;
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-spiffy", "compare", "strict", "early-stop", "no-trim", "packed" };
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-spiffy", "compare", "strict", "early-stop", "no-trim", "packed", "allow-non-finite" };
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
@@ -50,7 +50,7 @@ public sealed class GenerateCommand : ICommand
         if ((promptText is null) == (idsFile is null)) throw new UsageException("give exactly one of a prompt text or --prompt-ids");
         if (noSpiffy && (graphPath is not null || prune is not null || autoPrune || packed)) throw new UsageException("--no-spiffy cannot be combined with --graph or --prune");
 
-        using var model = Spiffy.SpiffyModel.Load(modelPath);
+        using var model = Spiffy.SpiffyModel.Load(modelPath, allowNonFinite: args.Flag("allow-non-finite"));
         long[] prompt = idsFile is not null ? ReadIds(idsFile) : model.EncodePrompt(promptText!, template);
 
         // The graph decides the default decoding configuration (it was calibrated for it).

@@ -19,7 +19,7 @@ public sealed class LogitsCommand : ICommand
         unshifted (as its model returns them), SDAR's under its block-causal mask.
         """;
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "allow-non-finite" };
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
@@ -33,7 +33,7 @@ public sealed class LogitsCommand : ICommand
         int len = rows[0].Length;
         foreach (var r in rows) if (r.Length != len) throw new InvalidDataException($"{idsFile}: rows have different lengths ({len} and {r.Length})");
 
-        using var model = Checkpoint.LoadModel(args.Positionals[0], float32);
+        using var model = Checkpoint.LoadModel(args.Positionals[0], float32, args.Flag("allow-non-finite"));
         var spec = model.Spec;
         if (len > spec.MaxSequenceLength) throw new ArgumentException($"{len} tokens exceed the model's context of {spec.MaxSequenceLength}");
         var flat = new long[rows.Length * len];

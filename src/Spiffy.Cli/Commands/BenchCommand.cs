@@ -54,12 +54,13 @@ public sealed class BenchCommand : ICommand
         int gen = args.Int("gen-length", 256, 1), block = args.Int("block-length", 32, 1);
         bool json = args.Flag("json"), oracle = !args.Flag("no-oracle");
         string? outMd = args.String("out"), chart = args.String("chart");
+        bool allowNonFinite = args.Flag("allow-non-finite");
         args.EnsureAllUsed(0);
         bool sweepAll = sweepText.Split(',', StringSplitOptions.TrimEntries).Contains("all");
         var sweep = ParseList(sweepText.Replace("all", "", StringComparison.Ordinal), "--sweep");
         void Log(string m) => Console.Error.WriteLine("[bench] " + m);
 
-        using var model = SpiffyModel.Load(modelPath, allowNonFinite: args.Flag("allow-non-finite"));
+        using var model = SpiffyModel.Load(modelPath, allowNonFinite: allowNonFinite);
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();

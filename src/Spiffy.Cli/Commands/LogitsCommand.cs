@@ -24,6 +24,7 @@ public sealed class LogitsCommand : ICommand
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
         string idsFile = args.Required("ids"), output = args.Required("output");
+        bool allowNonFinite = args.Flag("allow-non-finite");
         args.EnsureAllUsed(1);
         if (args.Positionals.Count != 1) throw new UsageException("expected a checkpoint directory or model description");
         long[][] rows;
@@ -33,7 +34,7 @@ public sealed class LogitsCommand : ICommand
         int len = rows[0].Length;
         foreach (var r in rows) if (r.Length != len) throw new InvalidDataException($"{idsFile}: rows have different lengths ({len} and {r.Length})");
 
-        using var model = Checkpoint.LoadModel(args.Positionals[0], float32, args.Flag("allow-non-finite"));
+        using var model = Checkpoint.LoadModel(args.Positionals[0], float32, allowNonFinite);
         var spec = model.Spec;
         if (len > spec.MaxSequenceLength) throw new ArgumentException($"{len} tokens exceed the model's context of {spec.MaxSequenceLength}");
         var flat = new long[rows.Length * len];

@@ -19,6 +19,8 @@ public static class InputFile
     public static long Size(string path, long maxBytes, out string? problem)
     {
         var info = new FileInfo(path);
+        // A symlink's own length is that of its target's name: look at what it leads to (/dev/zero, a FIFO...).
+        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) info = target;
         long length = info.Exists ? info.Length : 0;
         problem = !info.Exists ? (Directory.Exists(path) ? "is a directory, not a file" : "not found (or not a regular file)")
             : length == 0 ? "is empty (or a FIFO, device or other special file, which are not read)"

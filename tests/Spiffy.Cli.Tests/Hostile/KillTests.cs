@@ -64,11 +64,11 @@ public sealed class KillTests(HostileFiles files)
         File.WriteAllText(report, "# old report\n");
         File.WriteAllText(chart, "OLD");
         string[] args = ["bench", "--model", files.TinyJson, "--prompts", files.Data, "--count", "1", "--gen-length", "16", "--block-length", "8",
-            "--no-oracle", "--sweep", "", "--out", report, "--chart", chart];
+            "--modes", "spiffy", "--no-oracle", "--sweep", "", "--out", report, "--chart", chart];
         var log = new List<string>();
         for (int i = 0; i < Kills; i++)
         {
-            var delay = RandomDelay(TimeSpan.FromSeconds(6));
+            var delay = RandomDelay(TimeSpan.FromSeconds(4));
             log.Add($"kill after {delay.TotalMilliseconds} ms: killed {CliProcess.RunAndKill(args, delay, dir)}");
             AssertOldOrComplete(report, chart, string.Join("\n", log));
         }
@@ -92,7 +92,7 @@ public sealed class KillTests(HostileFiles files)
         string dir = files.NewPath("calibrate-out");
         Directory.CreateDirectory(dir);
         string[] Args(string graph, string traces) => ["calibrate", "--model", files.TinyJson, "--prompts", files.Data, "--count", "2",
-            "--gen-length", "16", "--block-length", "8", "--nodes", "3", "-o", graph, "--traces", traces];
+            "--gen-length", "16", "--block-length", "8", "--nodes", "3", "--name", "tiny-calibrated", "-o", graph, "--traces", traces];
         string expectedGraph = Path.Combine(dir, "expected.json");
         var first = CliProcess.Run(Args(expectedGraph, Path.Combine(dir, "expected.traces")), dir, Limit);
         Assert.True(first.ExitCode == 0, first.ToString());

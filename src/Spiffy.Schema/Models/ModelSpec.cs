@@ -60,7 +60,7 @@ public sealed record ModelSpec(
     /// <summary>Query heads per key/value head (grouped-query attention).</summary>
     public int GroupSize => NumHeads / NumKvHeads;
 
-    /// <summary>Total parameter count implied by the description; <see cref="OverflowException"/> when it exceeds a long.</summary>
+    /// <summary>Total parameter count implied by the description; <see cref="System.OverflowException"/> when it exceeds a long.</summary>
     public long ParameterCount
     {
         get

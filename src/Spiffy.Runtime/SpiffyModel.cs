@@ -42,10 +42,11 @@ public sealed class SpiffyModel : IDisposable
     /// present). The weights go from the file straight to the device in <paramref name="dtype"/>
     /// (default: bfloat16 on CUDA, the checkpoint's dtype on the CPU).
     /// </summary>
-    public static SpiffyModel Load(string modelJsonOrCheckpointDir, ScalarType? dtype = null, ComputeDevice? device = null)
+    /// <param name="allowNonFinite">Load NaN or infinite weights instead of refusing them.</param>
+    public static SpiffyModel Load(string modelJsonOrCheckpointDir, ScalarType? dtype = null, ComputeDevice? device = null, bool allowNonFinite = false)
     {
         var resolved = (device ?? ComputeDevice.Cpu).Resolve();
-        var transformer = Checkpoint.LoadModel(modelJsonOrCheckpointDir, dtype, resolved);
+        var transformer = Checkpoint.LoadModel(modelJsonOrCheckpointDir, dtype, resolved, allowNonFinite);
         transformer.eval();
         HfTokenizer? tokenizer = null;
         string? tokPath = null;

@@ -52,6 +52,7 @@ public sealed partial class BenchCommand : IVerb
     private readonly Option<int?> _repeats = SharedOptions.Positive(new Option<int?>("--repeats") { Description = "--row-curve: timed forwards per row count (default 5; the minimum is used)", HelpName = "N" });
     private readonly Option<bool> _randomWeights = new("--random-weights") { Description = "--row-curve: --model is a description (models/*.json); random weights are made on the device, no file" };
     private readonly Option<string?> _graph = new("--graph") { Description = "--row-curve: pick D* for this graph's calibration profile from each measured curve", HelpName = "graph.json" };
+    private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
 
     public BenchCommand()
     {
@@ -76,7 +77,7 @@ public sealed partial class BenchCommand : IVerb
             "spiffy bench --modes spiffy@auto --json > bench.json",
             "spiffy bench --prompts gsm8k/test.jsonl --count 16 --out docs/benchmarks.md --chart docs/img/benchmarks.svg")
         { _model, _prompts, _skip, _count, _modes, _sweep, _paper, _threshold, _gen, _block, _noOracle, _out, _chart, _threads,
-          _rowCurve, _promptLength, _repeats, _randomWeights, _graph };
+          _rowCurve, _promptLength, _repeats, _randomWeights, _graph, _allowNonFinite };
         _device.AddTo(Command);
     }
 
@@ -103,7 +104,7 @@ public sealed partial class BenchCommand : IVerb
         if (parse.GetValue(_randomWeights)) throw new UsageException("--random-weights needs --row-curve (decoding random weights measures nothing)");
 
         _device.Resolve(parse, output);
-        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse)));
+        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse), allowNonFinite: parse.GetValue(_allowNonFinite)));
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();

@@ -35,6 +35,7 @@ public sealed class CalibrateCommand : IVerb
     private readonly Option<string?> _compareKeep = SharedOptions.IntList("--compare-keep", "D* values to compare, 0 = all (default 0,3)", 0);
     private readonly Option<string?> _output = new("--output", "-o") { Description = "the graph file (.json), written atomically (optional with --compare-objectives)", HelpName = "graph.json" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
     private readonly DecodingOptionSet _decoding = new();
 
     public CalibrateCommand()
@@ -56,7 +57,7 @@ public sealed class CalibrateCommand : IVerb
             "spiffy calibrate --prompts gsm8k/train.jsonl --traces runs/cal.trace --compare-objectives --eval-count 30")
         {
             _model, _prompts, _count, _skip, _template, _nodes, _keep, _positionRank, _tokenRank, _maxDepth, _objective, _name, _traces, _batch,
-            _compare, _evalPrompts, _evalCount, _evalSkip, _evalTraces, _compareNodes, _compareKeep, _output, _threads,
+            _compare, _evalPrompts, _evalCount, _evalSkip, _evalTraces, _compareNodes, _compareKeep, _output, _threads, _allowNonFinite,
         };
         _decoding.AddTo(Command);
         _device.AddTo(Command);
@@ -91,7 +92,7 @@ public sealed class CalibrateCommand : IVerb
         SharedOptions.ApplyThreads(parse, _threads);
 
         _device.Resolve(parse, output);
-        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse)));
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse), allowNonFinite: parse.GetValue(_allowNonFinite)));
         var options = _decoding.Read(parse, model.Spec);
         var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);
         limits.Check();

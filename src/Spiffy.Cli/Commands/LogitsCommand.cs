@@ -17,6 +17,7 @@ public sealed class LogitsCommand : IVerb
     private readonly Option<string> _ids = new("--ids") { Description = "JSON list of equal-length lists of token ids", HelpName = "ids.json", Required = true };
     private readonly Option<string> _output = new("--output", "-o") { Description = "the safetensors file to write", HelpName = "out.safetensors", Required = true };
     private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
 
     public LogitsCommand()
     {
@@ -25,7 +26,7 @@ public sealed class LogitsCommand : IVerb
             "Run one float32 forward over the given token ids (positions 0..L-1) and write the model's raw logits as tensor "
             + "\"logits\" [batch, length, vocab]: Dream's unshifted (as its model returns them), SDAR's under its block-causal mask.",
             "spiffy logits checkpoints/gsm8k-small --ids ids.json -o logits.safetensors")
-        { _model, _ids, _output, _threads };
+        { _model, _ids, _output, _threads, _allowNonFinite };
         _device.AddTo(Command);
     }
 
@@ -36,7 +37,7 @@ public sealed class LogitsCommand : IVerb
         string idsFile = parse.GetValue(_ids)!, outFile = parse.GetValue(_output)!;
         SharedOptions.ApplyThreads(parse, _threads);
         long[][] rows;
-        try { rows = JsonSerializer.Deserialize<long[][]>(File.ReadAllText(idsFile)) ?? throw new InvalidDataException($"{idsFile}: empty"); }
+        try { rows = JsonSerializer.Deserialize<long[][]>(InputFile.ReadAllText(idsFile, InputFile.MaxJsonBytes, "ids file")) ?? throw new InvalidDataException($"{idsFile}: empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{idsFile}: expected a JSON list of equal-length lists of token ids ({e.Message})"); }
         if (rows.Length == 0 || rows[0].Length == 0) throw new InvalidDataException($"{idsFile}: no token ids");
         int len = rows[0].Length;
@@ -44,7 +45,7 @@ public sealed class LogitsCommand : IVerb
 
         var device = _device.Resolve(parse, output);
         var dtype = _device.RequestedDType(parse) ?? float32;
-        using var model = output.Busy("loading the model", () => Checkpoint.LoadModel(parse.GetValue(_model)!, dtype, device));
+        using var model = output.Busy("loading the model", () => Checkpoint.LoadModel(parse.GetValue(_model)!, dtype, device, parse.GetValue(_allowNonFinite)));
         var spec = model.Spec;
         if (len > spec.MaxSequenceLength) throw new ArgumentException($"{len} tokens exceed the model's context of {spec.MaxSequenceLength}");
         var flat = new long[rows.Length * len];

@@ -19,6 +19,9 @@ internal static class DecoderArgs
           --temperature X       0 = greedy (default); > 0 samples with float64 Gumbel noise
           --seed N              noise seed (default 0)
           --cache C             none | prefix | dual (default none; block-causal models use their block cache)
+          --schedule S          even | timesteps: tokens per step of the schedule rule (default: the model's; Dream: timesteps)
+          --eps X               last timestep of the timesteps schedule (default: the model's, else 0.001)
+          --block-start B       step | first-position: what a cache's block-start forward commits (default: the model's; Dream: first-position)
           --early-stop          stop once a finished block ends the text
           --no-trim             keep text after the first end-of-text token
         """;
@@ -30,6 +33,13 @@ internal static class DecoderArgs
             GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256,
             BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : 32,
         };
+        if (baseline is null)
+        {
+            // The family's own sampler, as the model file (or the checkpoint's family) names it; the graph schema's spelling maps to the options.
+            var sampler = Speculation.GraphFiles.ToOptions(new Schema.Graphs.GraphDecoding(b.GenLength, b.BlockLength, 0, "schedule", spec.Defaults.Confidence,
+                b.Threshold, b.Factor, b.MinTokensPerStep, 0, "none", spec.Defaults.Schedule, spec.Defaults.Eps, spec.Defaults.BlockStart));
+            b = b with { Schedule = sampler.Schedule, Eps = sampler.Eps, BlockStart = sampler.BlockStart, Confidence = sampler.Confidence };
+        }
         int gen = args.Int("gen-length", b.GenLength, 1);
         int steps = args.Int("steps", args.Has("gen-length") ? 0 : b.Steps, 0);
         return b with
@@ -45,6 +55,9 @@ internal static class DecoderArgs
             Temperature = args.Double("temperature", b.Temperature),
             Seed = args.Long("seed", b.Seed),
             Cache = args.Enum("cache", b.Cache),
+            Schedule = args.Enum("schedule", b.Schedule),
+            Eps = args.Double("eps", b.Eps),
+            BlockStart = args.Enum("block-start", b.BlockStart),
             EarlyStop = args.Flag("early-stop") || b.EarlyStop,
             TrimEos = !args.Flag("no-trim") && b.TrimEos,
         };
@@ -53,7 +66,7 @@ internal static class DecoderArgs
     /// <summary>True when any decoder option was given explicitly.</summary>
     public static bool AnyGiven(Args args)
     {
-        foreach (var name in new[] { "gen-length", "block-length", "steps", "unmasking", "threshold", "factor", "k", "confidence", "temperature", "cache" })
+        foreach (var name in new[] { "gen-length", "block-length", "steps", "unmasking", "threshold", "factor", "k", "confidence", "temperature", "cache", "schedule", "eps", "block-start" })
             if (args.Has(name)) return true;
         return false;
     }

@@ -12,7 +12,8 @@ namespace Spiffy.Calibration;
 public static class TraceFile
 {
     private static readonly byte[] Magic = Encoding.ASCII.GetBytes("SPIFFYTR");
-    public const int Version = 1;
+    /// <summary>2: the decoding header carries schedule, eps and block start.</summary>
+    public const int Version = 2;
 
     public static void Save(TraceSet traces, string path)
         => AtomicFile.Write(path, fs =>
@@ -26,6 +27,7 @@ public static class TraceFile
             var d = h.Decoding;
             w.Write(d.GenLength); w.Write(d.BlockLength); w.Write(d.Steps); w.Write(d.Unmasking); w.Write(d.Confidence);
             w.Write(d.Threshold); w.Write(d.Factor); w.Write(d.K); w.Write(d.Temperature); w.Write(d.Cache);
+            w.Write(d.Schedule); w.Write(d.Eps); w.Write(d.BlockStart);
             w.Write(h.Seed); w.Write(h.EarlyStop); w.Write(h.MaskId); w.Write(h.PositionRanks); w.Write(h.TokenRanks);
             w.Write(h.PromptSource); w.Write(h.PromptSkip); w.Write(h.PromptDigest);
             w.Write(traces.Sequences.Count);
@@ -59,7 +61,7 @@ public static class TraceFile
             if (version != Version) throw new InvalidDataException($"{path}: trace format version {version}, this build reads {Version}");
             string modelName = r.ReadString(), modelHash = r.ReadString();
             var decoding = new GraphDecoding(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadString(), r.ReadString(),
-                r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), r.ReadString());
+                r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), r.ReadString(), r.ReadString(), r.ReadDouble(), r.ReadString());
             var header = new TraceHeader(modelName, modelHash, decoding, r.ReadInt64(), r.ReadBoolean(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(),
                 r.ReadString(), r.ReadInt32(), r.ReadString());
             if (header.BlockLength < 1 || header.PositionRanks < 1 || header.TokenRanks < 1) throw new InvalidDataException($"{path}: invalid header");

@@ -114,14 +114,14 @@ public static class ModelSpecParser
             int block = dec.Int("block_length", min: 1) ?? 0;
             string chat = dec.Choice("chat_template", ChatTemplates, required: false) ?? "none";
             string schedule = dec.Choice("schedule", Graphs.GraphSpecParser.Schedules, required: false) ?? "even";
-            double eps = dec.Number("eps", required: false, min: 0, max: 1, minExclusive: true) ?? 1e-3;
+            double timestepEps = dec.Number("eps", required: false, min: 0, max: 1, minExclusive: true) ?? 1e-3;
             string blockStart = dec.Choice("block_start", Graphs.GraphSpecParser.BlockStarts, required: false) ?? "step";
             string confidence = dec.Choice("confidence", Graphs.GraphSpecParser.ConfidenceKinds, required: false) ?? "probability";
             dec.RejectUnknown();
-            if (eps >= 1) dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "defaults.eps", "eps must be below 1 (the timesteps run from 1 down to eps)");
+            if (timestepEps >= 1) dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "defaults.eps", "eps must be below 1 (the timesteps run from 1 down to eps)");
             if (gen > 0 && block > 0 && gen % block != 0)
                 dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "defaults.block_length", $"block length {block} does not divide the generation length {gen}");
-            defaults = new DecodingDefaults(gen, block, chat, schedule, eps, blockStart, confidence);
+            defaults = new DecodingDefaults(gen, block, chat, schedule, timestepEps, blockStart, confidence);
         }
 
         TensorNames? names = null;

@@ -93,9 +93,6 @@ public sealed partial class SpiffyGenerator
         Const(w, "int", "MinTokensPerStep", Int(d.K), "k of the dynamic rule.");
         Const(w, "double", "Temperature", IndentedWriter.Double(d.Temperature), "Sampling temperature (0 = greedy).");
         Const(w, "string", "Cache", IndentedWriter.String(d.Cache), "K/V cache mode: none, prefix or dual.");
-        Const(w, "string", "Schedule", IndentedWriter.String(d.Schedule), "Schedule of the schedule rule: even (LLaDA, SDAR) or timesteps (Dream).");
-        Const(w, "double", "Eps", IndentedWriter.Double(d.Eps), "eps of the timesteps schedule: its last timestep.");
-        Const(w, "string", "BlockStart", IndentedWriter.String(d.BlockStart), "What a cache's block-start forward commits: step or first_position (Dream).");
         w.Line();
     }
 
@@ -135,6 +132,11 @@ public sealed partial class SpiffyGenerator
         w.Line();
     }
 
+    /// <summary>Dream's sampler details (schedule, eps, block start), written only when they differ from the record's defaults.</summary>
+    private static string SamplerArguments(GraphDecoding d)
+        => d.Schedule == GraphDecoding.EvenSchedule && d.Eps == GraphDecoding.DefaultEps && d.BlockStart == GraphDecoding.StepBlockStart ? ""
+            : $", {IndentedWriter.String(d.Schedule)}, {IndentedWriter.Double(d.Eps)}, {IndentedWriter.String(d.BlockStart)}";
+
     /// <summary>The graph as the runtime's record, built from constants (equal to parsing the file).</summary>
     private static void EmitGraphSpec(IndentedWriter w, GraphSpec g)
     {
@@ -156,8 +158,7 @@ public sealed partial class SpiffyGenerator
         w.Line($"    {IndentedWriter.String(g.Name)}, {IndentedWriter.String(g.ModelName)}, {IndentedWriter.String(g.ModelHash)},");
         w.Line($"    new {Ns}GraphDecoding({Int(d.GenLength)}, {Int(d.BlockLength)}, {Int(d.Steps)}, {IndentedWriter.String(d.Unmasking)}, "
             + $"{IndentedWriter.String(d.Confidence)}, {IndentedWriter.Double(d.Threshold)}, {IndentedWriter.Double(d.Factor)}, {Int(d.K)}, "
-            + $"{IndentedWriter.Double(d.Temperature)}, {IndentedWriter.String(d.Cache)}, {IndentedWriter.String(d.Schedule)}, "
-            + $"{IndentedWriter.Double(d.Eps)}, {IndentedWriter.String(d.BlockStart)}),");
+            + $"{IndentedWriter.Double(d.Temperature)}, {IndentedWriter.String(d.Cache)}{SamplerArguments(d)}),");
         w.Line($"    new {Ns}GraphLimits({Int(l.MaxPositionRank)}, {Int(l.MaxTokenRank)}, {Int(l.MaxDepth)}),");
         w.Line($"    new {Ns}GraphProvenance({IndentedWriter.Bool(p.Calibrated)}, {IndentedWriter.String(p.Objective)}, {IndentedWriter.String(p.PromptSource)}, "
             + $"{Int(p.PromptCount)}, {Int(p.StepsObserved)}L, {IndentedWriter.String(p.Note)}),");

@@ -33,13 +33,8 @@ internal static class DecoderArgs
             GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256,
             BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : 32,
         };
-        if (baseline is null)
-        {
-            // The family's own sampler, as the model file (or the checkpoint's family) names it; the graph schema's spelling maps to the options.
-            var sampler = Speculation.GraphFiles.ToOptions(new Schema.Graphs.GraphDecoding(b.GenLength, b.BlockLength, 0, "schedule", spec.Defaults.Confidence,
-                b.Threshold, b.Factor, b.MinTokensPerStep, 0, "none", spec.Defaults.Schedule, spec.Defaults.Eps, spec.Defaults.BlockStart));
-            b = b with { Schedule = sampler.Schedule, Eps = sampler.Eps, BlockStart = sampler.BlockStart, Confidence = sampler.Confidence };
-        }
+        // The family's own sampler, as the model file (or the checkpoint's family) names it.
+        if (baseline is null) b = b.WithSampler(spec.Defaults);
         int gen = args.Int("gen-length", b.GenLength, 1);
         int steps = args.Int("steps", args.Has("gen-length") ? 0 : b.Steps, 0);
         return b with

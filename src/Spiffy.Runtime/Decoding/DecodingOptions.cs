@@ -113,6 +113,23 @@ public sealed record DecodingOptions
     public bool TrimEos { get; init; } = true;
 
     public int EffectiveSteps => Steps == 0 ? GenLength : Steps;
+
+    /// <summary>These options with a family sampler's details as a model file names them (<see cref="DecodingDefaults"/>).</summary>
+    public DecodingOptions WithSampler(DecodingDefaults d) => this with
+    {
+        Schedule = ParseSchedule(d.Schedule), Eps = d.Eps, BlockStart = ParseBlockStart(d.BlockStart), Confidence = ParseConfidence(d.Confidence),
+    };
+
+    /// <summary>The schema's spelling (graph and model files) of each option, read here once.</summary>
+    public static ScheduleKind ParseSchedule(string s) => s == "timesteps" ? ScheduleKind.Timesteps : ScheduleKind.Even;
+    public static BlockStartRule ParseBlockStart(string s) => s == "first_position" ? BlockStartRule.FirstPosition : BlockStartRule.Step;
+    public static ConfidenceKind ParseConfidence(string s) => s switch
+    {
+        "random" => ConfidenceKind.Random,
+        "margin" => ConfidenceKind.Margin,
+        "negative_entropy" => ConfidenceKind.NegativeEntropy,
+        _ => ConfidenceKind.Probability,
+    };
     public int NumBlocks => GenLength / BlockLength;
 
     /// <summary>Throws <see cref="ArgumentException"/> with a precise message when the options cannot decode with this model.</summary>

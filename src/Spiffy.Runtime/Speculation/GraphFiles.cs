@@ -31,21 +31,15 @@ public static class GraphFiles
             "dynamic_top_k" => UnmaskingRule.DynamicTopK,
             _ => UnmaskingRule.Schedule,
         },
-        Confidence = d.Confidence switch
-        {
-            "random" => ConfidenceKind.Random,
-            "margin" => ConfidenceKind.Margin,
-            "negative_entropy" => ConfidenceKind.NegativeEntropy,
-            _ => ConfidenceKind.Probability,
-        },
+        Confidence = DecodingOptions.ParseConfidence(d.Confidence),
         Threshold = d.Threshold,
         Factor = d.Factor,
         MinTokensPerStep = d.K,
         Temperature = d.Temperature,
         Cache = d.Cache switch { "prefix" => CacheMode.Prefix, "dual" => CacheMode.Dual, _ => CacheMode.None },
-        Schedule = d.Schedule == "timesteps" ? ScheduleKind.Timesteps : ScheduleKind.Even,
+        Schedule = DecodingOptions.ParseSchedule(d.Schedule),
         Eps = d.Eps,
-        BlockStart = d.BlockStart == "first_position" ? BlockStartRule.FirstPosition : BlockStartRule.Step,
+        BlockStart = DecodingOptions.ParseBlockStart(d.BlockStart),
         Seed = seed,
     };
 

@@ -57,10 +57,10 @@ public class StepRuleProperties
             Assert.Equal(ranked.Take(count), chosen.Take(count));
             int expected = c.Rule switch
             {
-                UnmaskingRule.Schedule => rule.ScheduledCount(initial, c.StepInBlock),
+                UnmaskingRule.Schedule => rule.ScheduledCount(c.B, c.StepInBlock), // the block length's share (SDAR; LLaDA's blocks start full)
                 UnmaskingRule.Threshold => 1 + ranked.Skip(1).Count(i => c.Confidence[i] >= c.Tau),
                 UnmaskingRule.Factor => FactorPrefix(c, ranked),
-                _ => Math.Max(ranked.Count(i => c.Confidence[i] >= c.Tau), c.K),
+                _ => Math.Max(ranked.Count(i => c.Confidence[i] > c.Tau), Math.Max(c.K, rule.ScheduledCount(c.B, c.StepInBlock))),
             };
             Assert.Equal(Math.Clamp(expected, 1, ranked.Length), count);
             if (c.Rule == UnmaskingRule.Threshold)

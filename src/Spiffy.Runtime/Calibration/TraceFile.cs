@@ -12,7 +12,7 @@ namespace Spiffy.Calibration;
 public static class TraceFile
 {
     private static readonly byte[] Magic = Encoding.ASCII.GetBytes("SPIFFYTR");
-    /// <summary>2: the decoding header carries schedule, eps and block start.</summary>
+    /// <summary>2: the decoding header carries schedule, eps and block start; a sequence carries the prompt's tail in block 0 (SDAR).</summary>
     public const int Version = 2;
 
     public static void Save(TraceSet traces, string path)
@@ -44,6 +44,7 @@ public static class TraceFile
                 w.Write(s.RankProb.Length);
                 foreach (double p in s.RankProb) w.Write(p);
                 Ints(w, s.RankTok);
+                Ints(w, s.Head);
             }
             w.Flush();
         });
@@ -79,9 +80,10 @@ public static class TraceFile
                 var probs = new double[Count(r, fs)];
                 for (int k = 0; k < probs.Length; k++) probs[k] = r.ReadDouble();
                 var rankTok = Ints(r, fs);
+                var head = Ints(r, fs);
                 if (commitStart.Length == 0 || blockStepStart.Length == 0) throw new InvalidDataException($"{path}: sequence {i} is empty");
                 sequences.Add(new SequenceTrace(prompt, nfe, blockStepStart, blockFixed, blockStart, commitStart, commitPos, commitTok,
-                    rankStart, rankPos, probs, rankTok));
+                    rankStart, rankPos, probs, rankTok, head));
             }
             if (fs.Position != fs.Length) throw new InvalidDataException($"{path}: trailing bytes after the last sequence");
             return new TraceSet(header, sequences);

@@ -198,7 +198,7 @@ internal sealed class DecodeLoop
             int at = blk * _b - _tail + head;
             block.CopyTo(_generated.AsSpan(r * _genLength + at, block.Length));
             Stats[r].TokensCommitted += block.Length;
-            _onBlock?.Invoke(r, blk, _state.AsSpan(r * _b, _b));
+            _onBlock?.Invoke(r, blk, block);
             if (_o.EarlyStop && EndsText(block))
             {
                 _finished[r] = true;

@@ -43,7 +43,9 @@ internal static class CalibrationTestSupport
     /// <summary>Generation 32, block 8 (SDAR: its attention block of 4), one token per step unless configured otherwise.</summary>
     public static DecodingOptions Options(ModelSpec spec, string kind)
     {
-        var o = new DecodingOptions { GenLength = 32, BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 8 };
+        // The family's own sampler (Dream: timesteps, first-position block start, entropy).
+        var o = new DecodingOptions { GenLength = 32, BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 8 }
+            .WithSampler(DecodingDefaults.ForFamily(spec.Family, 0, 0, "none"));
         return kind switch
         {
             "schedule" => o,

@@ -62,7 +62,7 @@ public class StepRuleProperties
                 UnmaskingRule.Schedule => LladaTransferCounts(c.B, c.StepsPerBlock)[c.StepInBlock],
                 UnmaskingRule.Threshold => 1 + ranked.Skip(1).Count(i => c.Confidence[i] >= c.Tau),
                 UnmaskingRule.Factor => FactorPrefix(c, ranked),
-                _ => Math.Max(ranked.Count(i => c.Confidence[i] > c.Tau), Math.Max(c.K, rule.ScheduledCount(c.B, c.StepInBlock))),
+                _ => Math.Max(ranked.Count(i => c.Confidence[i] > c.Tau), Math.Max(c.K, LladaTransferCounts(c.B, c.StepsPerBlock)[c.StepInBlock])),
             };
             Assert.Equal(Math.Clamp(expected, 1, ranked.Length), count);
             if (c.Rule == UnmaskingRule.Threshold)

@@ -46,7 +46,9 @@ internal static class DecoderArgs
             Threshold = args.Double("threshold", b.Threshold),
             Factor = args.Double("factor", b.Factor),
             MinTokensPerStep = args.Int("k", b.MinTokensPerStep, 1),
-            Confidence = args.Enum("confidence", b.Confidence),
+            // The model's default confidence belongs to its schedule; threshold rules compare probabilities with tau
+            // (Fast-dLLM's confidence_threshold, Dream's included).
+            Confidence = args.Enum("confidence", baseline is null && args.Enum("unmasking", b.Unmasking) != UnmaskingRule.Schedule ? ConfidenceKind.Probability : b.Confidence),
             Temperature = args.Double("temperature", b.Temperature),
             Seed = args.Long("seed", b.Seed),
             Cache = args.Enum("cache", b.Cache),

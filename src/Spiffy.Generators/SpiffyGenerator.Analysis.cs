@@ -180,6 +180,9 @@ public sealed partial class SpiffyGenerator
             if (steps % blocks != 0 || steps > dec.GenLength)
                 Add(DiagnosticDescriptors.ContradictoryValues, "decoding.steps",
                     $"{Inv(steps)} steps must be a multiple of the {Inv(blocks)} blocks and at most the generation length {Inv(dec.GenLength)}");
+            else if (dec.BlockStart == "first_position" && dec.Cache != "none" && (dec.BlockLength < 2 || (dec.Unmasking == "schedule" && steps / blocks < 2)))
+                Add(DiagnosticDescriptors.ContradictoryValues, "decoding.block_start",
+                    "the first_position block start needs blocks of at least 2 positions and at least 2 steps per block");
         }
         if (dec.Unmasking == "dynamic_top_k" && dec.K > dec.BlockLength)
             Add(DiagnosticDescriptors.ContradictoryValues, "decoding.k", $"k = {Inv(dec.K)} exceeds the block length {Inv(dec.BlockLength)}");

@@ -132,6 +132,11 @@ public sealed partial class SpiffyGenerator
         w.Line();
     }
 
+    /// <summary>Dream's sampler details (schedule, eps, block start), written only when they differ from the record's defaults.</summary>
+    private static string SamplerArguments(GraphDecoding d)
+        => d.Schedule == GraphDecoding.EvenSchedule && d.Eps == GraphDecoding.DefaultEps && d.BlockStart == GraphDecoding.StepBlockStart ? ""
+            : $", {IndentedWriter.String(d.Schedule)}, {IndentedWriter.Double(d.Eps)}, {IndentedWriter.String(d.BlockStart)}";
+
     /// <summary>The graph as the runtime's record, built from constants (equal to parsing the file).</summary>
     private static void EmitGraphSpec(IndentedWriter w, GraphSpec g)
     {
@@ -153,7 +158,7 @@ public sealed partial class SpiffyGenerator
         w.Line($"    {IndentedWriter.String(g.Name)}, {IndentedWriter.String(g.ModelName)}, {IndentedWriter.String(g.ModelHash)},");
         w.Line($"    new {Ns}GraphDecoding({Int(d.GenLength)}, {Int(d.BlockLength)}, {Int(d.Steps)}, {IndentedWriter.String(d.Unmasking)}, "
             + $"{IndentedWriter.String(d.Confidence)}, {IndentedWriter.Double(d.Threshold)}, {IndentedWriter.Double(d.Factor)}, {Int(d.K)}, "
-            + $"{IndentedWriter.Double(d.Temperature)}, {IndentedWriter.String(d.Cache)}),");
+            + $"{IndentedWriter.Double(d.Temperature)}, {IndentedWriter.String(d.Cache)}{SamplerArguments(d)}),");
         w.Line($"    new {Ns}GraphLimits({Int(l.MaxPositionRank)}, {Int(l.MaxTokenRank)}, {Int(l.MaxDepth)}),");
         w.Line($"    new {Ns}GraphProvenance({IndentedWriter.Bool(p.Calibrated)}, {IndentedWriter.String(p.Objective)}, {IndentedWriter.String(p.PromptSource)}, "
             + $"{Int(p.PromptCount)}, {Int(p.StepsObserved)}L, {IndentedWriter.String(p.Note)}),");

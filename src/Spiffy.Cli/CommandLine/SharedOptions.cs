@@ -147,10 +147,13 @@ public sealed class DecodingOptionSet
     public Option<double?> Temperature { get; } = new("--temperature") { Description = "0 = greedy (default); > 0 samples with float64 Gumbel noise", HelpName = "X" };
     public Option<long?> Seed { get; } = new("--seed") { Description = "noise seed (default 0)", HelpName = "N" };
     public Option<CacheMode?> Cache { get; } = SharedOptions.Enum<CacheMode>("--cache", "K/V cache (default none; block-causal models use their block cache)");
+    public Option<ScheduleKind?> Schedule { get; } = SharedOptions.Enum<ScheduleKind>("--schedule", "tokens per step of the schedule rule: even or timesteps (default: the model's; Dream: timesteps)");
+    public Option<double?> Eps { get; } = new("--eps") { Description = "last timestep of the timesteps schedule (default: the model's, else 0.001)", HelpName = "X" };
+    public Option<BlockStartRule?> BlockStart { get; } = SharedOptions.Enum<BlockStartRule>("--block-start", "what a cache's block-start forward commits: step or first-position (default: the model's; Dream: first-position)");
     public Option<bool> EarlyStop { get; } = new("--early-stop") { Description = "stop once a finished block ends the text" };
     public Option<bool> NoTrim { get; } = new("--no-trim") { Description = "keep text after the first end-of-text token" };
 
-    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Seed, Cache, EarlyStop, NoTrim };
+    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, NoTrim };
 
     public void AddTo(Command command)
     {
@@ -164,22 +167,28 @@ public sealed class DecodingOptionSet
         {
             GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256,
             BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : 32,
-        };
+        }.WithSampler(spec.Defaults); // the family's own sampler, as the model file (or the checkpoint's family) names it
         int? gen = parse.GetValue(GenLength);
+        var unmasking = parse.GetValue(Unmasking) ?? b.Unmasking;
         return b with
         {
             GenLength = gen ?? b.GenLength,
             BlockLength = parse.GetValue(BlockLength) ?? b.BlockLength,
             // A new generation length resets the steps to one token per step unless --steps says otherwise.
             Steps = parse.GetValue(Steps) ?? (gen is null ? b.Steps : 0),
-            Unmasking = parse.GetValue(Unmasking) ?? b.Unmasking,
+            Unmasking = unmasking,
             Threshold = parse.GetValue(Threshold) ?? b.Threshold,
             Factor = parse.GetValue(Factor) ?? b.Factor,
             MinTokensPerStep = parse.GetValue(K) ?? b.MinTokensPerStep,
-            Confidence = parse.GetValue(Confidence) ?? b.Confidence,
+            // The model's default confidence belongs to its schedule; threshold rules compare probabilities with tau
+            // (Fast-dLLM's confidence_threshold, Dream's included).
+            Confidence = parse.GetValue(Confidence) ?? (baseline is null && unmasking != UnmaskingRule.Schedule ? ConfidenceKind.Probability : b.Confidence),
             Temperature = parse.GetValue(Temperature) ?? b.Temperature,
             Seed = parse.GetValue(Seed) ?? b.Seed,
             Cache = parse.GetValue(Cache) ?? b.Cache,
+            Schedule = parse.GetValue(Schedule) ?? b.Schedule,
+            Eps = parse.GetValue(Eps) ?? b.Eps,
+            BlockStart = parse.GetValue(BlockStart) ?? b.BlockStart,
             EarlyStop = parse.GetValue(EarlyStop) || b.EarlyStop,
             TrimEos = !parse.GetValue(NoTrim) && b.TrimEos,
         };

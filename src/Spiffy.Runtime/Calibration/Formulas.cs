@@ -138,6 +138,9 @@ public sealed class FormulaChains
                     for (int d = 1; d <= _dmax && t + d < m; d++)
                     {
                         int step = first + t + d - 1;
+                        // A step that commits nothing (Dream's timesteps) leaves the state as it was: no draft
+                        // matches it (each holds a pair more than its parent), so the live walk stops there too.
+                        if (s.CommitStart[step] == s.CommitStart[step + 1]) break;
                         bool ok = true;
                         for (int c = s.CommitStart[step]; c < s.CommitStart[step + 1] && ok; c++)
                         {

@@ -63,7 +63,9 @@ public static class GraphFileWriter
         sb.Append(Inv($"  \"decoding\": {{ \"gen_length\": {d.GenLength}, \"block_length\": {d.BlockLength}, \"steps\": {d.Steps}, "))
           .Append("\"unmasking\": ").Append(Str(d.Unmasking)).Append(", \"confidence\": ").Append(Str(d.Confidence))
           .Append(", \"threshold\": ").Append(Num(d.Threshold)).Append(", \"factor\": ").Append(Num(d.Factor))
-          .Append(Inv($", \"k\": {d.K}, \"temperature\": ")).Append(Num(d.Temperature)).Append(", \"cache\": ").Append(Str(d.Cache)).Append(" },\n");
+          .Append(Inv($", \"k\": {d.K}, \"temperature\": ")).Append(Num(d.Temperature)).Append(", \"cache\": ").Append(Str(d.Cache))
+          .Append(", \"schedule\": ").Append(Str(d.Schedule)).Append(", \"eps\": ").Append(Num(d.Eps))
+          .Append(", \"block_start\": ").Append(Str(d.BlockStart)).Append(" },\n");
         sb.Append(Inv($"  \"limits\": {{ \"max_position_rank\": {l.MaxPositionRank}, \"max_token_rank\": {l.MaxTokenRank}, \"max_depth\": {l.MaxDepth} }},\n"));
         sb.Append("  \"calibration\": {\n");
         sb.Append("    \"calibrated\": ").Append(p.Calibrated ? "true" : "false").Append(",\n");

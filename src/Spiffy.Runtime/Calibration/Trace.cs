@@ -35,13 +35,16 @@ public sealed record TraceHeader(
 public sealed class SequenceTrace
 {
     internal SequenceTrace(int promptIndex, int baselineNfe, int[] blockStepStart, int[] blockFixedForwards, bool[] blockStartForward,
-        int[] commitStart, int[] commitPos, int[] commitTok, int[] rankStart, int[] rankPos, double[] rankProb, int[] rankTok)
+        int[] commitStart, int[] commitPos, int[] commitTok, int[] rankStart, int[] rankPos, double[] rankProb, int[] rankTok, int[]? head = null)
     {
+        Head = head ?? Array.Empty<int>();
         PromptIndex = promptIndex; BaselineNfe = baselineNfe; BlockStepStart = blockStepStart; BlockFixedForwards = blockFixedForwards;
         BlockStartForward = blockStartForward; CommitStart = commitStart; CommitPos = commitPos; CommitTok = commitTok;
         RankStart = rankStart; RankPos = rankPos; RankProb = rankProb; RankTok = rankTok;
     }
 
+    /// <summary>SDAR: the prompt's tail that fills the head of block 0 before its first step (empty otherwise).</summary>
+    public int[] Head { get; }
     /// <summary>Index of the prompt among the recorded ones (0-based, after --skip).</summary>
     public int PromptIndex { get; }
     /// <summary>The plain decoder's forwards on this prompt (checked against the trace when recorded).</summary>
@@ -80,6 +83,9 @@ public sealed class SequenceTrace
         for (int s = 0; s < StepCount; s++)
             if (CommitStart[s + 1] < CommitStart[s] || RankStart[s + 1] < RankStart[s] || RankStart[s + 1] - RankStart[s] > h.PositionRanks) Fail($"step {s} ranges are invalid");
         foreach (int p in CommitPos) if (p < 0 || p >= h.BlockLength) Fail("a committed position lies outside the block");
+        if (Head.Length >= h.BlockLength) Fail("the prompt's tail fills the whole first block");
+        for (int c = CommitStart[0]; c < CommitStart[Math.Min(StepCount, BlockStepStart[Math.Min(1, BlockCount)])]; c++)
+            if (CommitPos[c] < Head.Length) Fail("a step of block 0 commits a position of the prompt's tail");
         foreach (int p in RankPos) if (p < 0 || p >= h.BlockLength) Fail("a ranked position lies outside the block");
         int nfe = 0;
         for (int b = 0; b < BlockCount; b++) nfe += BaselineBlockForwards(b);
@@ -147,6 +153,7 @@ public sealed class SequenceTraceBuilder
     private readonly List<int> _commitStart = new() { 0 }, _commitPos = new(), _commitTok = new();
     private readonly List<int> _rankStart = new() { 0 }, _rankPos = new(), _rankTok = new();
     private readonly List<double> _rankProb = new();
+    private int[] _head = Array.Empty<int>();
     private int _pendingFixed, _pendingSteps, _block = -1;
     private bool _pendingBlockStart;
 
@@ -195,7 +202,12 @@ public sealed class SequenceTraceBuilder
         if (block != _block)
         {
             if (block < _block) throw new InvalidOperationException("blocks must arrive in order");
-            for (int i = 0; i < _b; i++) if (before[i] != _mask) throw new InvalidOperationException("a block must start fully masked");
+            // SDAR's first decoded block may start with the prompt's tail (a prefix); every other block starts fully masked.
+            int head = 0;
+            while (head < _b && before[head] != _mask) head++;
+            for (int i = head; i < _b; i++) if (before[i] != _mask) throw new InvalidOperationException("a block must start masked after the prompt's tail");
+            if (head > 0 && _block >= 0) throw new InvalidOperationException("only the first block may start with the prompt's tail");
+            if (head > 0) { _head = new int[head]; for (int i = 0; i < head; i++) _head[i] = checked((int)before[i]); }
             _block = block;
             _blockStepStart.Add(_commitStart.Count - 1);
             _blockFixed.Add(_pendingFixed);
@@ -250,6 +262,6 @@ public sealed class SequenceTraceBuilder
         if (baselineNfe is not null && baselineNfe.Value != nfe)
             throw new InvalidOperationException($"the decoder counted {baselineNfe} forwards but the trace accounts for {nfe}");
         return new SequenceTrace(promptIndex, nfe, stepStart, _blockFixed.ToArray(), _blockStart.ToArray(), _commitStart.ToArray(),
-            _commitPos.ToArray(), _commitTok.ToArray(), _rankStart.ToArray(), _rankPos.ToArray(), _rankProb.ToArray(), _rankTok.ToArray());
+            _commitPos.ToArray(), _commitTok.ToArray(), _rankStart.ToArray(), _rankPos.ToArray(), _rankProb.ToArray(), _rankTok.ToArray(), _head);
     }
 }

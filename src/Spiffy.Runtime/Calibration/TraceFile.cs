@@ -12,7 +12,8 @@ namespace Spiffy.Calibration;
 public static class TraceFile
 {
     private static readonly byte[] Magic = Encoding.ASCII.GetBytes("SPIFFYTR");
-    public const int Version = 1;
+    /// <summary>2: the decoding header carries schedule, eps and block start; a sequence carries the prompt's tail in block 0 (SDAR).</summary>
+    public const int Version = 2;
 
     public static void Save(TraceSet traces, string path)
         => AtomicFile.Write(path, fs =>
@@ -26,6 +27,7 @@ public static class TraceFile
             var d = h.Decoding;
             w.Write(d.GenLength); w.Write(d.BlockLength); w.Write(d.Steps); w.Write(d.Unmasking); w.Write(d.Confidence);
             w.Write(d.Threshold); w.Write(d.Factor); w.Write(d.K); w.Write(d.Temperature); w.Write(d.Cache);
+            w.Write(d.Schedule); w.Write(d.Eps); w.Write(d.BlockStart);
             w.Write(h.Seed); w.Write(h.EarlyStop); w.Write(h.MaskId); w.Write(h.PositionRanks); w.Write(h.TokenRanks);
             w.Write(h.PromptSource); w.Write(h.PromptSkip); w.Write(h.PromptDigest);
             w.Write(traces.Sequences.Count);
@@ -42,6 +44,7 @@ public static class TraceFile
                 w.Write(s.RankProb.Length);
                 foreach (double p in s.RankProb) w.Write(p);
                 Ints(w, s.RankTok);
+                Ints(w, s.Head);
             }
             w.Flush();
         });
@@ -58,7 +61,7 @@ public static class TraceFile
             if (version != Version) throw new InvalidDataException($"{path}: trace format version {version}, this build reads {Version}");
             string modelName = r.ReadString(), modelHash = r.ReadString();
             var decoding = new GraphDecoding(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadString(), r.ReadString(),
-                r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), r.ReadString());
+                r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), r.ReadString(), r.ReadString(), r.ReadDouble(), r.ReadString());
             var header = new TraceHeader(modelName, modelHash, decoding, r.ReadInt64(), r.ReadBoolean(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(),
                 r.ReadString(), r.ReadInt32(), r.ReadString());
             if (header.BlockLength < 1 || header.PositionRanks < 1 || header.TokenRanks < 1) throw new InvalidDataException($"{path}: invalid header");
@@ -76,9 +79,10 @@ public static class TraceFile
                 var probs = new double[Count(r, fs)];
                 for (int k = 0; k < probs.Length; k++) probs[k] = r.ReadDouble();
                 var rankTok = Ints(r, fs);
+                var head = Ints(r, fs);
                 if (commitStart.Length == 0 || blockStepStart.Length == 0) throw new InvalidDataException($"{path}: sequence {i} is empty");
                 sequences.Add(new SequenceTrace(prompt, nfe, blockStepStart, blockFixed, blockStart, commitStart, commitPos, commitTok,
-                    rankStart, rankPos, probs, rankTok));
+                    rankStart, rankPos, probs, rankTok, head));
             }
             if (fs.Position != fs.Length) throw new InvalidDataException($"{path}: trailing bytes after the last sequence");
             return new TraceSet(header, sequences);

@@ -125,6 +125,7 @@ public sealed class TraceReplay
                 nfe += s.BlockFixedForwards[blk];
                 if (!s.BlockStartForward[blk]) { nfe++; result.StepForwards++; result.RowsTotal++; }
                 _state.AsSpan().Fill(_mask);
+                if (blk == 0) for (int i = 0; i < s.Head.Length; i++) _state[i] = s.Head[i];
                 Apply(s, first);
                 int t = 1;
                 while (t < m)

@@ -82,7 +82,7 @@ public static class HfConfig
         if (gen < 0 || block < 0 || (gen > 0) != (block > 0) || (block > 0 && gen % block != 0))
             throw e.Error("block_length", $"block length {block} must divide the generation length {gen}");
         if (Array.IndexOf(ModelSpecParser.ChatTemplates, chat) < 0) throw e.Error("chat_template", $"unknown chat template \"{chat}\"");
-        return spec with { Name = name, Tokens = spec.Tokens with { EndOfTurn = eot }, Defaults = new DecodingDefaults(gen, block, chat) };
+        return spec with { Name = name, Tokens = spec.Tokens with { EndOfTurn = eot }, Defaults = d with { GenLength = gen, BlockLength = block, ChatTemplate = chat } };
     }
 
     private static ModelSpec ParseLlada(Fields c, string name)
@@ -164,7 +164,7 @@ public static class HfConfig
         string dtype = c.String("torch_dtype") ?? c.String("dtype") ?? "bfloat16";
         if (dtype is not ("float32" or "bfloat16" or "float16")) throw c.Error("torch_dtype", $"unsupported dtype \"{dtype}\"");
         return new ModelSpec(name, family, hidden, layers, heads, kvHeads, headDim, mlp, vocab, maxLen, theta, eps, qkvBias, qkNorm,
-            attention, blockSize, shift, tie, tokens, dtype, "", "", new DecodingDefaults(256, 32, chatTemplate),
+            attention, blockSize, shift, tie, tokens, dtype, "", "", DecodingDefaults.ForFamily(family, 256, 32, chatTemplate),
             StandardNames(family, qkvBias, qkNorm, tie));
     }
 

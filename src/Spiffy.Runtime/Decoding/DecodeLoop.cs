@@ -19,6 +19,10 @@ internal sealed class DecodeLoop
     private readonly CancellationToken _cancel;
     private readonly StepRule _rule;
     private readonly int _batch, _b, _region, _mask, _eos, _topJ, _maxRows;
+    private readonly int _genLength;       // generated positions per sequence (SDAR: its canvas rounded up to whole blocks)
+    private readonly int _blocks;          // decoded blocks
+    private readonly int _tail;            // SDAR: prompt tokens at the head of the first decoded block
+    private readonly long[] _tailTokens;
     private readonly long[] _state;        // [Bt x B] block states, mask id where masked
     private readonly long[] _rows;         // [maxRows x B] rows fed to a step forward
     private readonly long[] _x0;           // [maxRows x B]
@@ -39,7 +43,10 @@ internal sealed class DecodeLoop
 
     public DecodingStatistics[] Stats { get; }
 
-    public DecodeLoop(DiffusionTransformer model, DecodingOptions options, IReadOnlyList<long[]> prompts, int region,
+    /// <param name="region">Canvas positions before the first decoded block: the (left-padded) prompt, or for SDAR
+    /// the prompt's whole blocks only (one prompt; its tail is decoded with the first masks).</param>
+    /// <param name="length">Canvas length: region + the decoded blocks.</param>
+    public DecodeLoop(DiffusionTransformer model, DecodingOptions options, IReadOnlyList<long[]> prompts, int region, int length,
         IStepSpeculator? speculator, BlockFinished? onBlock, CancellationToken cancel, IDecodeObserver? observer = null)
     {
         _model = model; _o = options; _spec = speculator; _onBlock = onBlock; _cancel = cancel; _observer = observer;
@@ -65,24 +72,27 @@ internal sealed class DecodeLoop
         _stepInBlock = new int[_batch];
         _globalStep = new int[_batch];
         _finished = new bool[_batch];
-        _generated = new long[_batch * options.GenLength];
+        _blocks = (length - region) / _b;
+        _tail = prompts.Count == 1 ? Math.Max(0, prompts[0].Length - region) : 0;
+        _tailTokens = prompts[0].AsSpan(prompts[0].Length - _tail).ToArray();
+        _genLength = _blocks * _b - _tail;
+        _generated = new long[_batch * _genLength];
         _pTopP = new double[Math.Max(1, _b * _topJ)];
         _pTopTok = new long[Math.Max(1, _b * _topJ)];
         Stats = new DecodingStatistics[_batch];
         for (int r = 0; r < _batch; r++) Stats[r] = new DecodingStatistics();
 
-        int length = region + options.GenLength;
         var tokens = new long[_batch * length];
         var positions = new long[_batch * length];
         var valid = new bool[_batch * length];
         for (int r = 0; r < _batch; r++)
         {
             var p = prompts[r];
-            int pad = region - p.Length;
+            int pad = Math.Max(0, region - p.Length);
             for (int i = 0; i < length; i++)
             {
                 int o = r * length + i;
-                tokens[o] = i < pad ? model.Spec.Tokens.Pad : i < region ? p[i - pad] : _mask;
+                tokens[o] = i < pad ? model.Spec.Tokens.Pad : i < pad + p.Length ? p[i - pad] : _mask;
                 positions[o] = Math.Max(0, i - pad);
                 valid[o] = i >= pad;
             }
@@ -92,14 +102,14 @@ internal sealed class DecodeLoop
             tensor(positions, new long[] { _batch, length }).to(dev), tensor(valid, new long[] { _batch, 1, 1, length }).to(dev), region);
     }
 
-    public long[] Generated(int r) => _generated.AsSpan(r * _o.GenLength, _o.GenLength).ToArray();
+    public long[] Generated(int r) => _generated.AsSpan(r * _genLength, _genLength).ToArray();
 
     public void Run()
     {
         try
         {
             if (_runner.Prefill()) CountForward(ForwardKind.Prefill, 1);
-            for (int blk = 0; blk < _o.NumBlocks; blk++)
+            for (int blk = 0; blk < _blocks; blk++)
             {
                 _cancel.ThrowIfCancellationRequested();
                 RunBlock(blk);
@@ -134,8 +144,9 @@ internal sealed class DecodeLoop
         _currentBlock = blk;
         for (int r = 0; r < _batch; r++)
         {
-            for (int i = 0; i < _b; i++) _state[r * _b + i] = _finished[r] ? _eos : _mask;
-            _initialMasks[r] = _finished[r] ? 0 : _b;
+            int head = blk == 0 ? _tail : 0;
+            for (int i = 0; i < _b; i++) _state[r * _b + i] = _finished[r] ? _eos : i < head ? _tailTokens[i] : _mask;
+            _initialMasks[r] = _finished[r] ? 0 : _b - head;
             _stepInBlock[r] = 0;
         }
         _pValid = false;
@@ -151,8 +162,8 @@ internal sealed class DecodeLoop
         while (AnyMasked())
         {
             _cancel.ThrowIfCancellationRequested();
-            // Every step commits at least one token, so a block needs at most B step forwards.
-            if (++guard > _b + 1) throw new InvalidOperationException($"decoder made no progress in block {blk} (a step committed nothing)");
+            // Every step commits at least one token, except Dream's timestep steps, which are at most the steps per block.
+            if (++guard > _b + _rule.StepsPerBlock + 1) throw new InvalidOperationException($"decoder made no progress in block {blk} (a step committed nothing)");
             int perSequence = 1;
             for (int r = 0; r < _batch; r++) _state.AsSpan(r * _b, _b).CopyTo(_rows.AsSpan(r * _b, _b));
             if (_spec is not null && _pValid)
@@ -183,14 +194,17 @@ internal sealed class DecodeLoop
         for (int r = 0; r < _batch; r++)
         {
             if (_finished[r]) continue;
-            var block = _state.AsSpan(r * _b, _b);
-            block.CopyTo(_generated.AsSpan(r * _o.GenLength + blk * _b, _b));
-            Stats[r].TokensCommitted += _b;
+            int head = blk == 0 ? _tail : 0;
+            var block = _state.AsSpan(r * _b + head, _b - head);
+            int at = blk * _b - _tail + head;
+            block.CopyTo(_generated.AsSpan(r * _genLength + at, block.Length));
+            Stats[r].TokensCommitted += block.Length;
             _onBlock?.Invoke(r, blk, block);
             if (_o.EarlyStop && EndsText(block))
             {
                 _finished[r] = true;
-                _generated.AsSpan(r * _o.GenLength + (blk + 1) * _b).Slice(0, _o.GenLength - (blk + 1) * _b).Fill(_eos);
+                int done = at + block.Length;
+                _generated.AsSpan(r * _genLength + done, _genLength - done).Fill(_eos);
             }
         }
     }

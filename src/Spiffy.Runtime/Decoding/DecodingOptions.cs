@@ -25,8 +25,32 @@ public enum UnmaskingRule
     Threshold,
     /// <summary>Fast-dLLM factor rule: the longest confidence-sorted prefix with c_k >= 1 - f / (k + 2).</summary>
     Factor,
-    /// <summary>SDAR "dynamic": all candidates above tau if there are at least k of them, else the top k.</summary>
+    /// <summary>SDAR "dynamic": all candidates strictly above tau if there are at least k of them, else the top k; k is the step's even share of the block (SDAR's denoising steps), at least <see cref="DecodingOptions.MinTokensPerStep"/>.</summary>
     DynamicTopK,
+}
+
+/// <summary>How many tokens a step of <see cref="UnmaskingRule.Schedule"/> commits.</summary>
+public enum ScheduleKind
+{
+    /// <summary>LLaDA / SDAR: the block's positions split evenly over its steps, the earlier steps take the remainder (k per step).</summary>
+    Even,
+    /// <summary>
+    /// Dream: timesteps t = linspace(1, eps, steps per block + 1) in float32; step i commits
+    /// int(n * (1 - t[i+1] / t[i])) of the n masked positions (possibly none), the last step all that remain.
+    /// </summary>
+    Timesteps,
+}
+
+/// <summary>What the block-start forward of a prefix/dual cache commits.</summary>
+public enum BlockStartRule
+{
+    /// <summary>An ordinary step of the unmasking rule (Fast-dLLM's LLaDA decoders).</summary>
+    Step,
+    /// <summary>
+    /// The block's first position only, whatever its confidence; the schedule then continues at its
+    /// second step (Fast-dLLM's Dream block decoder, <c>generation_utils_block.py</c>).
+    /// </summary>
+    FirstPosition,
 }
 
 /// <summary>Which K/V cache the decoder keeps (block-causal models always use their exact block cache).</summary>
@@ -61,6 +85,12 @@ public sealed record DecodingOptions
     public int BlockLength { get; init; } = 32;
     /// <summary>Total steps over the generation for <see cref="UnmaskingRule.Schedule"/>; 0 = one token per step (steps = gen length).</summary>
     public int Steps { get; init; }
+    /// <summary>How <see cref="UnmaskingRule.Schedule"/> counts the tokens of a step.</summary>
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.Even;
+    /// <summary>eps of <see cref="ScheduleKind.Timesteps"/>: the last timestep (Dream's default 1e-3).</summary>
+    public double Eps { get; init; } = 1e-3;
+    /// <summary>What a prefix/dual cache's block-start forward commits (no effect without a cache).</summary>
+    public BlockStartRule BlockStart { get; init; } = BlockStartRule.Step;
     public ConfidenceKind Confidence { get; init; } = ConfidenceKind.Probability;
     public UnmaskingRule Unmasking { get; init; } = UnmaskingRule.Schedule;
     public double Threshold { get; init; } = 0.9;
@@ -83,6 +113,23 @@ public sealed record DecodingOptions
     public bool TrimEos { get; init; } = true;
 
     public int EffectiveSteps => Steps == 0 ? GenLength : Steps;
+
+    /// <summary>These options with a family sampler's details as a model file names them (<see cref="DecodingDefaults"/>).</summary>
+    public DecodingOptions WithSampler(DecodingDefaults d) => this with
+    {
+        Schedule = ParseSchedule(d.Schedule), Eps = d.Eps, BlockStart = ParseBlockStart(d.BlockStart), Confidence = ParseConfidence(d.Confidence),
+    };
+
+    /// <summary>The schema's spelling (graph and model files) of each option, read here once.</summary>
+    public static ScheduleKind ParseSchedule(string s) => s == "timesteps" ? ScheduleKind.Timesteps : ScheduleKind.Even;
+    public static BlockStartRule ParseBlockStart(string s) => s == "first_position" ? BlockStartRule.FirstPosition : BlockStartRule.Step;
+    public static ConfidenceKind ParseConfidence(string s) => s switch
+    {
+        "random" => ConfidenceKind.Random,
+        "margin" => ConfidenceKind.Margin,
+        "negative_entropy" => ConfidenceKind.NegativeEntropy,
+        _ => ConfidenceKind.Probability,
+    };
     public int NumBlocks => GenLength / BlockLength;
 
     /// <summary>Throws <see cref="ArgumentException"/> with a precise message when the options cannot decode with this model.</summary>
@@ -93,6 +140,15 @@ public sealed record DecodingOptions
         if (BlockLength < 1 || GenLength % BlockLength != 0) throw new ArgumentException($"block length {BlockLength} must divide the generation length {GenLength}");
         if (Steps < 0 || EffectiveSteps % NumBlocks != 0) throw new ArgumentException($"steps ({EffectiveSteps}) must be a multiple of the number of blocks ({NumBlocks})");
         if (EffectiveSteps > GenLength) throw new ArgumentException($"steps ({EffectiveSteps}) cannot exceed the generation length ({GenLength})");
+        if (Schedule == ScheduleKind.Timesteps && !(Eps > 0 && Eps < 1)) throw new ArgumentException($"eps of the timesteps schedule must be in (0, 1) (got {Fmt(Eps)})");
+        if (BlockStart == BlockStartRule.FirstPosition && Cache != CacheMode.None)
+        {
+            // The block-start forward takes the schedule's first step; the authors' loop then runs at least one
+            // more forward, which a one-position block or a one-step block would not have (their NFE would differ).
+            if (BlockLength < 2) throw new ArgumentException("the first-position block start needs blocks of at least 2 positions");
+            if (Unmasking == UnmaskingRule.Schedule && EffectiveSteps / NumBlocks < 2)
+                throw new ArgumentException($"the first-position block start needs at least 2 steps per block (got {EffectiveSteps / NumBlocks})");
+        }
         if (Unmasking == UnmaskingRule.Threshold || Unmasking == UnmaskingRule.DynamicTopK)
             if (!(Threshold > 0 && Threshold <= 1)) throw new ArgumentException($"threshold tau must be in (0, 1] (got {Fmt(Threshold)})");
         if (Unmasking == UnmaskingRule.Factor && !(Factor > 0)) throw new ArgumentException($"factor must be positive (got {Fmt(Factor)})");
@@ -113,5 +169,5 @@ public sealed record DecodingOptions
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
+        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
 }

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace Spiffy.Decoding;
 
-/// <summary>Called when a block of a sequence is final: (sequence index, block index, the block's token ids).</summary>
+/// <summary>Called when a block of a sequence is final: (sequence index, block index, the block's generated token ids; SDAR's first block without the prompt's tail).</summary>
 public delegate void BlockFinished(int sequence, int block, ReadOnlySpan<long> tokens);
 
 /// <summary>
@@ -34,6 +34,8 @@ public sealed class DiffusionDecoder
         if (prompts.Count == 0) throw new ArgumentException("no prompts");
         if (speculator is not null && prompts.Count != 1) throw new ArgumentException("speculative decoding takes one sequence at a time; call Generate per prompt");
         var spec = _model.Spec;
+        if (spec.Attention == AttentionKind.BlockCausal && prompts.Count > 1)
+            return GenerateEach(prompts, options, detokenize, onBlock, cancel, observer);
         int maxPrompt = 0;
         foreach (var p in prompts)
         {
@@ -42,9 +44,16 @@ public sealed class DiffusionDecoder
                 if (id < 0 || id >= spec.VocabSize) throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {spec.VocabSize})");
             maxPrompt = Math.Max(maxPrompt, p.Length);
         }
-        // Block-causal models decode in their attention blocks: the prompt region is padded to a block boundary.
-        int region = maxPrompt;
-        if (spec.Attention == AttentionKind.BlockCausal) region = (maxPrompt + spec.AttentionBlockSize - 1) / spec.AttentionBlockSize * spec.AttentionBlockSize;
+        // SDAR (JetAstra/SDAR generate.py): the prompt stays at position 0, only its whole blocks are
+        // prefilled, the block holding its tail is decoded together with the first masks, and the
+        // canvas is rounded up to whole blocks (so a few more than GenLength positions are generated).
+        int region = maxPrompt, length = maxPrompt + options.GenLength;
+        if (spec.Attention == AttentionKind.BlockCausal)
+        {
+            int a = spec.AttentionBlockSize;
+            region = maxPrompt / a * a;
+            length = (maxPrompt + options.GenLength + a - 1) / a * a;
+        }
 
         // Fail with the estimate and what would fit, before the cache and verification batch are allocated.
         var layout = spec.Attention == AttentionKind.BlockCausal && !options.UncachedBlockCausal ? Limits.CacheLayout.BlockCausal
@@ -62,7 +71,7 @@ public sealed class DiffusionDecoder
         DecodeLoop loop;
         try
         {
-            loop = new DecodeLoop(_model, options, prompts, region, speculator, onBlock, cancel, observer);
+            loop = new DecodeLoop(_model, options, prompts, region, length, speculator, onBlock, cancel, observer);
             loop.Run();
         }
         finally { graphSpeculator?.Exit(); }
@@ -85,5 +94,32 @@ public sealed class DiffusionDecoder
             results[r] = new GenerationResult(text, ids, stats, options);
         }
         return results;
+    }
+
+    /// <summary>
+    /// SDAR decodes one prompt at a time: its blocks start where the prompt's tail lies, so prompts of
+    /// different lengths share no block boundaries. Sequence indices seen by callbacks stay the batch's.
+    /// </summary>
+    private GenerationResult[] GenerateEach(IReadOnlyList<long[]> prompts, DecodingOptions options, Func<long[], string>? detokenize,
+        BlockFinished? onBlock, CancellationToken cancel, IDecodeObserver? observer)
+    {
+        var results = new GenerationResult[prompts.Count];
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            int index = i;
+            BlockFinished? block = onBlock is null ? null : (_, b, t) => onBlock(index, b, t);
+            var watch = observer is null ? null : new ShiftedObserver(observer, index);
+            results[i] = Generate(new[] { prompts[i] }, options, detokenize, null, block, cancel, watch)[0];
+        }
+        return results;
+    }
+
+    private sealed class ShiftedObserver(IDecodeObserver inner, int sequence) : IDecodeObserver
+    {
+        public int TopTokenRanks => inner.TopTokenRanks;
+        public void OnForward(int s, int block, ForwardKind kind, int rows) => inner.OnForward(sequence + s, block, kind, rows);
+        public void OnStep(int s, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs,
+            ReadOnlySpan<long> topTokens, ReadOnlySpan<long> after, bool free)
+            => inner.OnStep(sequence + s, block, stepInBlock, before, topProbs, topTokens, after, free);
     }
 }

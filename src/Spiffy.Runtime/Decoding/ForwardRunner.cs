@@ -52,10 +52,10 @@ internal sealed class ForwardRunner : IDisposable
     public int Batch { get; }
     public long CacheBytes => _cache?.Bytes ?? 0;
 
-    /// <summary>SDAR: one forward over the prompt region writing its K/V (counts as a forward). Returns false when there is nothing to do.</summary>
+    /// <summary>SDAR: one forward over the prompt's whole blocks writing their K/V (counts as a forward). Returns false when there is nothing to do.</summary>
     public bool Prefill()
     {
-        if (!_blockCache) return false;
+        if (!_blockCache || PromptRegion == 0) return false;
         using var scope = NewDisposeScope();
         var req = new ForwardRequest
         {

@@ -16,6 +16,7 @@ public sealed class StepRule : IDisposable
     private readonly int _blockLength;
     private readonly int _stepsPerBlock;
     private readonly int[] _order;
+    private readonly float[] _timesteps;
     private readonly Generator _noise = new Generator(0, CPU);
 
     private readonly long _maskId;
@@ -31,16 +32,48 @@ public sealed class StepRule : IDisposable
         _blockLength = options.BlockLength;
         _stepsPerBlock = options.EffectiveSteps / options.NumBlocks;
         _order = new int[options.BlockLength];
+        _timesteps = options.Schedule == ScheduleKind.Timesteps ? Timesteps(_stepsPerBlock + 1, options.Eps) : Array.Empty<float>();
     }
 
     public DecodingOptions Options => _o;
     public int StepsPerBlock => _stepsPerBlock;
 
-    /// <summary>Tokens to commit at step <paramref name="stepInBlock"/> of a block that started with <paramref name="initialMasks"/> masks (LLaDA's schedule).</summary>
+    /// <summary>Tokens to commit at step <paramref name="stepInBlock"/> of an even split of <paramref name="initialMasks"/> positions (LLaDA's schedule).</summary>
     public int ScheduledCount(int initialMasks, int stepInBlock)
     {
         int baseCount = initialMasks / _stepsPerBlock, remainder = initialMasks % _stepsPerBlock;
         return baseCount + (stepInBlock < remainder ? 1 : 0);
+    }
+
+    /// <summary>
+    /// Dream's count at step <paramref name="stepInBlock"/> with <paramref name="masked"/> masked positions:
+    /// int(n * (1 - s / t)) with t, s consecutive timesteps, in float32 as the authors' tensors compute it;
+    /// every remaining position at the block's last step.
+    /// </summary>
+    public int TimestepCount(int masked, int stepInBlock)
+    {
+        if (stepInBlock >= _stepsPerBlock - 1) return masked;
+        float t = _timesteps[stepInBlock], s = _timesteps[stepInBlock + 1];
+        float fraction = 1f - s / t;
+        return (int)((float)masked * fraction);
+    }
+
+    /// <summary>
+    /// torch.linspace(1, eps, count) in float32 as ATen defines it: step = (end - start) / (count - 1);
+    /// the first half counts up from start, the second half down from end (each a float32 multiply and add).
+    /// tests/reference/reference_sampler.py checks that the schedule's counts agree with torch's own
+    /// linspace and with a fused multiply-add variant, so no count depends on which one a device uses.
+    /// </summary>
+    public static float[] Timesteps(int count, double eps)
+    {
+        var t = new float[count];
+        float start = 1f, end = (float)eps;
+        if (count == 1) { t[0] = start; return t; }
+        float step = (end - start) / (count - 1);
+        int halfway = count / 2;
+        for (int i = 0; i < count; i++)
+            t[i] = i < halfway ? start + step * i : end - step * (count - i - 1);
+        return t;
     }
 
     /// <summary>
@@ -145,13 +178,24 @@ public sealed class StepRule : IDisposable
     /// <summary>
     /// Chooses the positions (block offsets) to commit for one row. <paramref name="masked"/> marks the
     /// block's still-masked positions; ties break toward the lower position. Returns how many were
-    /// written to <paramref name="chosen"/>, in commit order; at least one while any mask remains.
+    /// written to <paramref name="chosen"/>, in commit order: at least one while any mask remains,
+    /// except for a <see cref="ScheduleKind.Timesteps"/> step, which may commit none (Dream's early steps).
+    /// <paramref name="initialMasks"/> is kept for callers; the even schedule splits the block length
+    /// (LLaDA's blocks start fully masked; SDAR splits the block length even when the prompt's tail fills part of it).
     /// </summary>
     public int Select(ReadOnlySpan<bool> masked, ReadOnlySpan<double> confidence, int initialMasks, int stepInBlock, Span<int> chosen)
     {
+        _ = initialMasks;
         int n = 0;
         for (int i = 0; i < _blockLength; i++) if (masked[i]) _order[n++] = i;
         if (n == 0) return 0;
+        if (_o.BlockStart == BlockStartRule.FirstPosition && stepInBlock == 0 && _o.Cache != CacheMode.None)
+        {
+            // Fast-dLLM's Dream block decoder: the block-start forward writes the block's first position only.
+            if (!masked[0]) return 0;
+            chosen[0] = 0;
+            return 1;
+        }
         // Insertion sort by (confidence desc, position asc): n <= block length, and it is allocation-free and stable.
         for (int i = 1; i < n; i++)
         {
@@ -160,11 +204,16 @@ public sealed class StepRule : IDisposable
             while (j >= 0 && confidence[_order[j]] < cv) { _order[j + 1] = _order[j]; j--; }
             _order[j + 1] = v;
         }
-        int count;
+        int count, least = 1;
         switch (_o.Unmasking)
         {
+            case UnmaskingRule.Schedule when _o.Schedule == ScheduleKind.Timesteps:
+                count = TimestepCount(n, stepInBlock);
+                least = 0;
+                break;
             case UnmaskingRule.Schedule:
-                count = ScheduledCount(initialMasks, stepInBlock);
+                // More than remain (a block the prompt's tail fills in part): only masked positions are written.
+                count = ScheduledCount(_blockLength, stepInBlock);
                 break;
             case UnmaskingRule.Threshold:
                 count = 1;
@@ -174,13 +223,13 @@ public sealed class StepRule : IDisposable
                 count = 1;
                 while (count < n && confidence[_order[count]] >= 1.0 - _o.Factor / (count + 2)) count++;
                 break;
-            default: // DynamicTopK
+            default: // DynamicTopK (SDAR): the candidates strictly above tau, or at least the step's even share of the block (and k)
                 int above = 0;
-                while (above < n && confidence[_order[above]] >= _o.Threshold) above++;
-                count = Math.Max(above, _o.MinTokensPerStep);
+                while (above < n && confidence[_order[above]] > _o.Threshold) above++;
+                count = Math.Max(above, Math.Max(_o.MinTokensPerStep, ScheduledCount(_blockLength, stepInBlock)));
                 break;
         }
-        count = Math.Clamp(count, 1, n);
+        count = Math.Clamp(count, least, n);
         _order.AsSpan(0, count).CopyTo(chosen);
         return count;
     }

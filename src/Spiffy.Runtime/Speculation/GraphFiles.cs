@@ -31,18 +31,15 @@ public static class GraphFiles
             "dynamic_top_k" => UnmaskingRule.DynamicTopK,
             _ => UnmaskingRule.Schedule,
         },
-        Confidence = d.Confidence switch
-        {
-            "random" => ConfidenceKind.Random,
-            "margin" => ConfidenceKind.Margin,
-            "negative_entropy" => ConfidenceKind.NegativeEntropy,
-            _ => ConfidenceKind.Probability,
-        },
+        Confidence = DecodingOptions.ParseConfidence(d.Confidence),
         Threshold = d.Threshold,
         Factor = d.Factor,
         MinTokensPerStep = d.K,
         Temperature = d.Temperature,
         Cache = d.Cache switch { "prefix" => CacheMode.Prefix, "dual" => CacheMode.Dual, _ => CacheMode.None },
+        Schedule = DecodingOptions.ParseSchedule(d.Schedule),
+        Eps = d.Eps,
+        BlockStart = DecodingOptions.ParseBlockStart(d.BlockStart),
         Seed = seed,
     };
 
@@ -62,7 +59,9 @@ public static class GraphFiles
             _ => "probability",
         },
         o.Threshold, o.Factor, o.MinTokensPerStep, o.Temperature,
-        o.Cache switch { CacheMode.Prefix => "prefix", CacheMode.Dual => "dual", _ => "none" });
+        o.Cache switch { CacheMode.Prefix => "prefix", CacheMode.Dual => "dual", _ => "none" },
+        o.Schedule == ScheduleKind.Timesteps ? "timesteps" : GraphDecoding.EvenSchedule, o.Eps,
+        o.BlockStart == BlockStartRule.FirstPosition ? "first_position" : GraphDecoding.StepBlockStart);
 
     /// <summary>
     /// Differences between what a graph was calibrated for and how it is about to be served. Any
@@ -80,7 +79,10 @@ public static class GraphFiles
         Cmp("gen_length", have.GenLength, want.GenLength);
         Cmp("block_length", have.BlockLength, want.BlockLength);
         Cmp("unmasking", have.Unmasking, want.Unmasking);
-        if (want.Unmasking == "schedule") Cmp("steps", have.Steps, want.Steps);
+        if (want.Unmasking is "schedule" or "dynamic_top_k") Cmp("steps", have.Steps, want.Steps);
+        if (want.Unmasking == "schedule") Cmp("schedule", have.Schedule, want.Schedule);
+        if (want.Unmasking == "schedule" && want.Schedule == "timesteps") Cmp("eps", have.Eps, want.Eps);
+        if (want.Cache != "none") Cmp("block_start", have.BlockStart, want.BlockStart);
         if (want.Unmasking is "threshold" or "dynamic_top_k") Cmp("threshold", have.Threshold, want.Threshold);
         if (want.Unmasking == "factor") Cmp("factor", have.Factor, want.Factor);
         Cmp("confidence", have.Confidence, want.Confidence);

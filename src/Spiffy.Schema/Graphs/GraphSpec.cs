@@ -10,9 +10,20 @@ public sealed record NodeSpec(int Id, int Depth, EquatableArray<int> PositionRan
     public int PairCount => PositionRanks.Count;
 }
 
-/// <summary>The decoding configuration a graph was calibrated for (and is served with).</summary>
+/// <summary>
+/// The decoding configuration a graph was calibrated for (and is served with). <see cref="Schedule"/>
+/// ("even" or Dream's "timesteps"), <see cref="Eps"/> (the timesteps' end) and <see cref="BlockStart"/>
+/// ("step" or Dream's "first_position") name the family sampler's details (docs/decoding.md).
+/// </summary>
 public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, string Unmasking, string Confidence,
-    double Threshold, double Factor, int K, double Temperature, string Cache);
+    double Threshold, double Factor, int K, double Temperature, string Cache,
+    string Schedule = GraphDecoding.EvenSchedule, double Eps = GraphDecoding.DefaultEps, string BlockStart = GraphDecoding.StepBlockStart)
+{
+    public const string EvenSchedule = "even";
+    public const string StepBlockStart = "step";
+    /// <summary>Dream's default eps (DreamGenerationConfig).</summary>
+    public const double DefaultEps = 1e-3;
+}
 
 /// <summary>Rank and depth limits declared by a graph; every node must stay within them.</summary>
 public sealed record GraphLimits(int MaxPositionRank, int MaxTokenRank, int MaxDepth);

@@ -16,6 +16,8 @@ public static class GraphSpecParser
     public static readonly string[] UnmaskingRules = { "schedule", "threshold", "factor", "dynamic_top_k" };
     public static readonly string[] ConfidenceKinds = { "probability", "random", "margin", "negative_entropy" };
     public static readonly string[] CacheModes = { "none", "prefix", "dual" };
+    public static readonly string[] Schedules = { "even", "timesteps" };
+    public static readonly string[] BlockStarts = { "step", "first_position" };
 
     /// <summary>Parses a file's raw bytes: invalid UTF-8 is a located error, not silently replaced.</summary>
     public static GraphSpec? Parse(byte[] utf8, string file, List<SchemaError> errors)
@@ -74,10 +76,15 @@ public static class GraphSpecParser
             int k = dec.Int("k", required: false, min: 1) ?? 1;
             double temperature = dec.Number("temperature", required: false, min: 0, max: 1e6) ?? 0;
             string cache = dec.Choice("cache", CacheModes, required: false) ?? "none";
+            string schedule = dec.Choice("schedule", Schedules, required: false) ?? GraphDecoding.EvenSchedule;
+            double eps = dec.Number("eps", required: false, min: 0, max: 1, minExclusive: true) ?? GraphDecoding.DefaultEps;
+            string blockStart = dec.Choice("block_start", BlockStarts, required: false) ?? GraphDecoding.StepBlockStart;
             dec.RejectUnknown();
+            if (eps >= 1)
+                dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "decoding.eps", $"eps must be below 1 (the timesteps run from 1 down to eps)");
             if (gen > 0 && block > 0 && gen % block != 0)
                 dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "decoding.block_length", $"block length {block} does not divide the generation length {gen}");
-            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache);
+            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache, schedule, eps, blockStart);
         }
 
         GraphLimits? limits = null;

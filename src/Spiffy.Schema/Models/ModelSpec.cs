@@ -23,8 +23,19 @@ public sealed record TensorNames(
     string QBias, string KBias, string VBias, string QNorm, string KNorm,
     string MlpNorm, string GateProj, string UpProj, string DownProj);
 
-/// <summary>Decoding defaults a model file may carry (used when the CLI is not told otherwise).</summary>
-public sealed record DecodingDefaults(int GenLength, int BlockLength, string ChatTemplate);
+/// <summary>
+/// Decoding defaults a model file may carry (used when the CLI is not told otherwise), including the
+/// details of the family's own sampler: schedule ("even" or Dream's "timesteps"), eps, block start
+/// ("step" or Dream's "first_position") and confidence (graph-schema spelling).
+/// </summary>
+public sealed record DecodingDefaults(int GenLength, int BlockLength, string ChatTemplate,
+    string Schedule = "even", double Eps = 1e-3, string BlockStart = "step", string Confidence = "probability")
+{
+    /// <summary>The sampler details of a family's authors (docs/decoding.md): Dream's timesteps, first-position block start and entropy.</summary>
+    public static DecodingDefaults ForFamily(string family, int genLength, int blockLength, string chatTemplate) => family == "dream"
+        ? new DecodingDefaults(genLength, blockLength, chatTemplate, "timesteps", 1e-3, "first_position", "negative_entropy")
+        : new DecodingDefaults(genLength, blockLength, chatTemplate);
+}
 
 /// <summary>
 /// Everything that differs between diffusion LMs of the supported families, as read from

@@ -106,17 +106,23 @@ public static class ModelSpecParser
             }
         }
 
-        DecodingDefaults defaults = new DecodingDefaults(0, 0, "none");
+        // The family's sampler unless the file says otherwise (Dream: timesteps, first position, entropy).
+        DecodingDefaults defaults = DecodingDefaults.ForFamily(family ?? "", 0, 0, "none");
         var dec = r.Object("defaults", required: false);
         if (dec is not null)
         {
             int gen = dec.Int("gen_length", min: 1) ?? 0;
             int block = dec.Int("block_length", min: 1) ?? 0;
             string chat = dec.Choice("chat_template", ChatTemplates, required: false) ?? "none";
+            string schedule = dec.Choice("schedule", Graphs.GraphSpecParser.Schedules, required: false) ?? defaults.Schedule;
+            double timestepEps = dec.Number("eps", required: false, min: 0, max: 1, minExclusive: true) ?? defaults.Eps;
+            string blockStart = dec.Choice("block_start", Graphs.GraphSpecParser.BlockStarts, required: false) ?? defaults.BlockStart;
+            string confidence = dec.Choice("confidence", Graphs.GraphSpecParser.ConfidenceKinds, required: false) ?? defaults.Confidence;
             dec.RejectUnknown();
+            if (timestepEps >= 1) dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "defaults.eps", "eps must be below 1 (the timesteps run from 1 down to eps)");
             if (gen > 0 && block > 0 && gen % block != 0)
                 dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "defaults.block_length", $"block length {block} does not divide the generation length {gen}");
-            defaults = new DecodingDefaults(gen, block, chat);
+            defaults = new DecodingDefaults(gen, block, chat, schedule, timestepEps, blockStart, confidence);
         }
 
         TensorNames? names = null;

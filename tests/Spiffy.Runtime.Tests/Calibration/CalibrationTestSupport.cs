@@ -43,14 +43,16 @@ internal static class CalibrationTestSupport
     /// <summary>Generation 32, block 8 (SDAR: its attention block of 4), one token per step unless configured otherwise.</summary>
     public static DecodingOptions Options(ModelSpec spec, string kind)
     {
-        var o = new DecodingOptions { GenLength = 32, BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 8 };
+        // The family's own sampler (Dream: timesteps, first-position block start, entropy).
+        var o = new DecodingOptions { GenLength = 32, BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 8 }
+            .WithSampler(DecodingDefaults.ForFamily(spec.Family, 0, 0, "none"));
         return kind switch
         {
             "schedule" => o,
             "schedule-2" => o with { Steps = 16 },
             "threshold" => o with { Unmasking = UnmaskingRule.Threshold, Threshold = 0.3 },
             "prefix" => o with { Cache = CacheMode.Prefix },
-            "dual-threshold" => o with { Cache = CacheMode.Dual, Unmasking = UnmaskingRule.Threshold, Threshold = 0.3 },
+            "dual-threshold" => o with { Cache = CacheMode.Dual, Unmasking = UnmaskingRule.Threshold, Threshold = 0.3, Confidence = ConfidenceKind.Probability },
             "sampled" => o with { Temperature = 0.8, Seed = 5 },
             "dynamic" => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.3, MinTokensPerStep = 1 },
             _ => throw new ArgumentException(kind),

@@ -24,7 +24,10 @@ public class ReplayTests(ITestOutputHelper output)
         { "llada", "dual-threshold" },
         { "llada", "sampled" },
         { "dream", "dual-threshold" },
+        { "dream", "schedule" },
+        { "dream", "prefix" },
         { "sdar", "dynamic" },
+        { "sdar", "schedule" },
     };
 
     /// <summary>Second-ranked positions and tokens as well as the rank-1 chain.</summary>

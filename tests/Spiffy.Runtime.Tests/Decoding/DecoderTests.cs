@@ -14,13 +14,24 @@ public class DecoderTests
     {
         var model = Model(family);
         var o = Options(model.Spec);
-        var r = new DiffusionDecoder(model).Generate(Prompts(1, 1)[0], o);
-        Assert.Equal(o.GenLength, r.TokenIds.Length);
-        Assert.DoesNotContain((long)model.Spec.Tokens.Mask, r.TokenIds);
-        Assert.Equal(o.GenLength, r.Statistics.Steps);
-        int extra = family == "sdar" ? 1 + o.NumBlocks : 0; // prefill + one K/V-writing forward per block
-        Assert.Equal(o.GenLength + extra, r.Statistics.Nfe);
-        Assert.All(r.Statistics.StepsPerBlock, s => Assert.Equal(o.BlockLength, s));
+        foreach (var prompt in new[] { Prompts(1, 1)[0], new long[] { 3, 4, 5, 6, 7, 8, 9 }, new long[] { 3, 4, 5, 6, 7, 8, 9, 10 } })
+        {
+            var r = new DiffusionDecoder(model).Generate(prompt, o);
+            // SDAR: the prompt stays at position 0 and the canvas is rounded up to whole blocks; the block
+            // holding the prompt's tail is decoded with the first masks; a prefill forward stores the prompt's
+            // whole blocks (when it has one) and one forward per decoded block stores its K/V.
+            int p = prompt.Length, b = o.BlockLength;
+            bool sdar = family == "sdar";
+            int generated = sdar ? (p + o.GenLength + b - 1) / b * b - p : o.GenLength;
+            int blocks = sdar ? (p + o.GenLength + b - 1) / b - p / b : o.NumBlocks;
+            Assert.Equal(generated, r.TokenIds.Length);
+            Assert.DoesNotContain((long)model.Spec.Tokens.Mask, r.TokenIds);
+            Assert.Equal(generated, r.Statistics.Steps);
+            int extra = sdar ? (p >= b ? 1 : 0) + blocks : 0;
+            Assert.Equal(generated + extra, r.Statistics.Nfe);
+            Assert.Equal(blocks, r.Statistics.StepsPerBlock.Count);
+            Assert.Equal(generated, r.Statistics.StepsPerBlock.Sum());
+        }
     }
 
     [Fact]
@@ -129,7 +140,8 @@ public class DecoderTests
         var model = Model("dream");
         var observer = new ConfidenceObserver(kind, Vocab, model.Spec.Tokens.Mask);
         foreach (var prompt in Prompts(3, 9))
-            new DiffusionDecoder(model).Generate(prompt, Options(model.Spec, x => x with { Confidence = kind, Seed = 1 }), observer: observer);
+            // The even schedule (one token every step); Dream's own timesteps schedule may commit none at a step.
+            new DiffusionDecoder(model).Generate(prompt, Options(model.Spec, x => x with { Confidence = kind, Seed = 1, Schedule = ScheduleKind.Even }), observer: observer);
         Assert.True(observer.Checked >= 3 * 32, $"only {observer.Checked} steps checked");
         Assert.True(observer.Decisive >= observer.Checked / 4, $"only {observer.Decisive} of {observer.Checked} steps told the kinds apart");
     }

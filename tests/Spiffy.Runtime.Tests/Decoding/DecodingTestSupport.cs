@@ -35,14 +35,17 @@ internal static class DecodingTestSupport
         return result;
     }
 
-    /// <summary>Decoding options sized for tiny models: block 8 (SDAR: its attention block), generation 32.</summary>
+    /// <summary>
+    /// Decoding options sized for tiny models: block 8 (SDAR: its attention block), generation 32, with
+    /// the family's own sampler (Dream: timesteps, first-position block start, entropy).
+    /// </summary>
     public static DecodingOptions Options(ModelSpec spec, Func<DecodingOptions, DecodingOptions>? tweak = null)
     {
         var o = new DecodingOptions
         {
             GenLength = 32,
             BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 8,
-        };
+        }.WithSampler(DecodingDefaults.ForFamily(spec.Family, 0, 0, "none"));
         return tweak is null ? o : tweak(o);
     }
 

@@ -77,6 +77,43 @@ public class StepRuleTests
         Assert.Equal(new[] { 0, 6 }, chosen[..n]);
     }
 
+    [Theory]
+    // Dream's rule, worked by hand: t = linspace(1, 0.001, 9), step i commits int(n * (1 - t[i+1] / t[i])).
+    // 8 masks over 8 steps: 8 * 0.1249 = 0.999 -> 0 first, then 1 each, the last step the remaining 2.
+    [InlineData(8, 8, new[] { 0, 1, 1, 1, 1, 1, 1, 2 })]
+    // 8 masks over 4 steps: 8 * 0.24975 = 1.998 -> 1, 7 * 0.333 -> 2, 5 * 0.4995 -> 2, then the remaining 3.
+    [InlineData(8, 4, new[] { 1, 2, 2, 3 })]
+    public void Timesteps_FollowsDreamsSchedule(int masks, int stepsPerBlock, int[] expected)
+    {
+        var rule = new StepRule(new DecodingOptions { GenLength = 8, BlockLength = 8, Steps = stepsPerBlock, Schedule = ScheduleKind.Timesteps });
+        var got = new int[stepsPerBlock];
+        int n = masks;
+        for (int i = 0; i < stepsPerBlock; i++) { got[i] = rule.TimestepCount(n, i); n -= got[i]; }
+        Assert.Equal(expected, got);
+    }
+
+    [Fact]
+    public void Timesteps_MayCommitNothing_AndFirstPositionBlockStartCommitsPositionZeroOnly()
+    {
+        var masked = Enumerable.Repeat(true, 8).ToArray();
+        var conf = new double[] { 0.1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3 };
+        var chosen = new int[8];
+        var plain = new StepRule(new DecodingOptions { GenLength = 8, BlockLength = 8, Schedule = ScheduleKind.Timesteps });
+        Assert.Equal(0, plain.Select(masked, conf, 8, 0, chosen));
+        var cached = new StepRule(new DecodingOptions { GenLength = 8, BlockLength = 8, Schedule = ScheduleKind.Timesteps, Cache = CacheMode.Dual, BlockStart = BlockStartRule.FirstPosition });
+        Assert.Equal(1, cached.Select(masked, conf, 8, 0, chosen));
+        Assert.Equal(0, chosen[0]);
+        Assert.Equal(1, cached.Select(masked, conf, 8, 1, chosen)); // step 1 of 8 with 8 masks: int(8 * (1 - t2 / t1)) = 1
+        Assert.Equal(1, chosen[0]);
+    }
+
+    [Fact]
+    public void Timesteps_EqualTorchLinspaceValues()
+    {
+        // torch.linspace(1, 0.001, 5) in float32.
+        Assert.Equal(new[] { 1f, 0.75025f, 0.5005f, 0.25075f, 0.001f }, StepRule.Timesteps(5, 1e-3));
+    }
+
     [Fact]
     public void NoiseSeed_DependsOnSeedAndStepOnly()
     {

@@ -57,10 +57,12 @@ public class StepRuleProperties
             Assert.Equal(ranked.Take(count), chosen.Take(count));
             int expected = c.Rule switch
             {
-                UnmaskingRule.Schedule => LladaTransferCounts(initial, c.StepsPerBlock)[c.StepInBlock],
+                // The even split of the block length (an independent oracle: LLaDA's get_num_transfer_tokens), which
+                // SDAR applies even when the prompt's tail fills part of the block; LLaDA's blocks start fully masked.
+                UnmaskingRule.Schedule => LladaTransferCounts(c.B, c.StepsPerBlock)[c.StepInBlock],
                 UnmaskingRule.Threshold => 1 + ranked.Skip(1).Count(i => c.Confidence[i] >= c.Tau),
                 UnmaskingRule.Factor => FactorPrefix(c, ranked),
-                _ => Math.Max(ranked.Count(i => c.Confidence[i] >= c.Tau), c.K),
+                _ => Math.Max(ranked.Count(i => c.Confidence[i] > c.Tau), Math.Max(c.K, LladaTransferCounts(c.B, c.StepsPerBlock)[c.StepInBlock])),
             };
             Assert.Equal(Math.Clamp(expected, 1, ranked.Length), count);
             if (c.Rule == UnmaskingRule.Threshold)

@@ -33,12 +33,13 @@ public class SpiffyLosslessTests(ITestOutputHelper output)
     {
         "schedule" => o,
         "schedule-2" => o with { Steps = o.GenLength / 2 },
-        "threshold" => o with { Unmasking = UnmaskingRule.Threshold, Threshold = 0.3 },
+        // Threshold rules compare probabilities with tau (Fast-dLLM's confidence_threshold, also for Dream).
+        "threshold" => o with { Unmasking = UnmaskingRule.Threshold, Threshold = 0.3, Confidence = ConfidenceKind.Probability },
         "factor" => o with { Unmasking = UnmaskingRule.Factor, Factor = 1.5 },
         "prefix" => o with { Cache = CacheMode.Prefix },
         "dual" => o with { Cache = CacheMode.Dual },
-        "dual-threshold" => o with { Cache = CacheMode.Dual, Unmasking = UnmaskingRule.Threshold, Threshold = 0.3 },
-        "prefix-threshold" => o with { Cache = CacheMode.Prefix, Unmasking = UnmaskingRule.Threshold, Threshold = 0.3 },
+        "dual-threshold" => o with { Cache = CacheMode.Dual, Unmasking = UnmaskingRule.Threshold, Threshold = 0.3, Confidence = ConfidenceKind.Probability },
+        "prefix-threshold" => o with { Cache = CacheMode.Prefix, Unmasking = UnmaskingRule.Threshold, Threshold = 0.3, Confidence = ConfidenceKind.Probability },
         "dynamic" => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.3, MinTokensPerStep = 1 },
         _ => throw new ArgumentException(kind),
     };

@@ -22,8 +22,20 @@ public static class CliApp
           graph      draw a draft graph (Graphviz) or replay it against recorded trajectories
           bench      every decoder with and without Spiffy on the same prompts: NFE, speed, losslessness
 
-        'spiffy <verb> --help' shows a verb's options.
+        'spiffy <verb> --help' shows a verb's options; 'spiffy --version' prints the version.
         """;
+
+    /// <summary>The package version (informational version without build metadata).</summary>
+    public static string Version { get; } = ReadVersion();
+
+    private static string ReadVersion()
+    {
+        var assembly = typeof(CliApp).Assembly;
+        string? v = System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(assembly)?.InformationalVersion;
+        v ??= assembly.GetName().Version?.ToString() ?? "0.0.0";
+        int plus = v.IndexOf('+', StringComparison.Ordinal);
+        return plus >= 0 ? v[..plus] : v;
+    }
 
     public static async Task<int> RunAsync(string[] argv)
     {
@@ -35,6 +47,11 @@ public static class CliApp
             Console.Error.WriteLine("spiffy: stopping after the current step (Ctrl-C again to abort)...");
             cts.Cancel();
         };
+        if (argv.Length == 1 && argv[0] == "--version")
+        {
+            Console.WriteLine(Version);
+            return 0;
+        }
         if (argv.Length == 0 || argv[0] is "-h" or "--help" or "help")
         {
             Console.WriteLine(Usage);

@@ -3,7 +3,8 @@
 # artifacts/packages (version 0.1.0-local), restores samples/GsmDecoder from that folder feed
 # (samples/nuget.config), builds it (the generator runs as a packaged analyzer) and runs it on the
 # shipped gsm8k-small model with the shipped calibrated graph. Arguments go to the sample.
-# With SPIFFY_FEED and SPIFFY_VERSION set (the packaging tests), it uses that feed and version and packs nothing.
+# With SPIFFY_FEED and SPIFFY_VERSION set (the packaging tests), it uses that feed and version and packs nothing;
+# with SPIFFY_SAMPLE_BUILD_ONLY=1 it stops after the build (CI decodes the same graph in the packaging tests).
 # Exit status: the sample's (2 = no checkpoint yet).
 set -euo pipefail
 
@@ -50,6 +51,11 @@ echo "== restore and build $sample ($version)"
 rm -rf "$sample/bin" "$sample/obj"
 "${quiet[@]}" dotnet restore "$sample/GsmDecoder.csproj" --configfile "$config" -p:SpiffyPackageVersion="$version"
 "${quiet[@]}" dotnet build "$sample/GsmDecoder.csproj" -c Release --no-restore -nologo -p:SpiffyPackageVersion="$version"
+
+if [ "${SPIFFY_SAMPLE_BUILD_ONLY:-}" = "1" ]; then
+  echo "== built (SPIFFY_SAMPLE_BUILD_ONLY=1: not run)"
+  exit 0
+fi
 
 echo "== run"
 cd "$root"

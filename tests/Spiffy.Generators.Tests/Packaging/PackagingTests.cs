@@ -123,15 +123,19 @@ public sealed partial class PackagingTests(PackagedFeed packages)
         Assert.Contains(GraphFile, tool.Select(e => e.Replace("tools/net10.0/any/", "", StringComparison.Ordinal)));
     }
 
+    /// <summary>
+    /// The sample builds from the feed with nothing but its package references and the shipped
+    /// calibrated graph (its class exists only if the graph compiled). Running it decodes the same
+    /// graph twice more, which the first test already covers, so CI stops after the build;
+    /// samples/run-sample.sh runs it in full.
+    /// </summary>
     [FactWhenEnv("SPIFFY_RUN_SAMPLE")]
-    public void TheSampleRunsFromTheFeedWithTheShippedCalibratedGraph()
+    public void TheSampleBuildsFromTheFeedWithTheShippedCalibratedGraph()
     {
-        var env = new Dictionary<string, string> { ["SPIFFY_FEED"] = packages.Feed, ["SPIFFY_VERSION"] = packages.Version, ["SPIFFY_SAMPLE_OUT"] = packages.NewFolder("sample") };
+        var env = new Dictionary<string, string> { ["SPIFFY_FEED"] = packages.Feed, ["SPIFFY_VERSION"] = packages.Version, ["SPIFFY_SAMPLE_BUILD_ONLY"] = "1" };
         var r = PackagedFeed.Run("bash", Harness.RepoRoot, BuildTimeout, env, Path.Combine(Harness.RepoRoot, "samples", "run-sample.sh"));
-        Assert.True(r.ExitCode != 2, "the sample found no trained checkpoint (checkpoints/gsm8k-small):\n" + r);
         Ok(r, "samples/run-sample.sh");
-        Assert.Contains("graph gsm8k-small-dual (calibrated)", r.StdOut);
-        Assert.Contains("token-identical to plain decoding", r.StdOut);
+        Assert.Contains("== built", r.StdOut);
     }
 
     private List<string> Entries(string nupkg)

@@ -15,7 +15,8 @@ namespace Spiffy.Generators.Tests.Packaging;
 public sealed partial class PackagingTests(PackagedFeed packages)
 {
     private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(10);
-    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(10);
+    // Generous: one 256-token decode of the guide's program took 10 minutes on the shared, overloaded development machine.
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(20);
     private const string GraphFile = "graphs/gsm8k-small-dual.json";
 
     private static string Guide => File.ReadAllText(Path.Combine(Harness.RepoRoot, "docs", "library.md"));
@@ -59,6 +60,19 @@ public sealed partial class PackagingTests(PackagedFeed packages)
         long[] cliIds = json.RootElement.GetProperty("token_ids").EnumerateArray().Select(e => e.GetInt64()).ToArray();
         Assert.Equal(cliIds, appIds);
         Assert.Equal(json.RootElement.GetProperty("text").GetString()!.TrimEnd(), run.StdOut.TrimEnd());
+
+        // SpiffyTorchBackend=external in the consumer: the package's targets leave every libtorch native
+        // file out of the output and keep TorchSharp's own binding (evaluated, not built).
+        var external = PackagedFeed.Dotnet(app, BuildTimeout, "msbuild", "-t:ResolvePackageAssets;SpiffyLeaveOutBundledLibTorch", "-p:Configuration=Release",
+            "-p:SpiffyTorchBackend=external", "-getItem:RuntimeTargetsCopyLocalItems", "-nologo");
+        Ok(external, "msbuild -p:SpiffyTorchBackend=external");
+        using (var items = JsonDocument.Parse(external.StdOut))
+        {
+            var natives = items.RootElement.GetProperty("Items").GetProperty("RuntimeTargetsCopyLocalItems").EnumerateArray()
+                .Select(e => (Package: e.GetProperty("NuGetPackageId").GetString()!, File: Path.GetFileName(e.GetProperty("Identity").GetString()!))).ToList();
+            Assert.DoesNotContain(natives, n => n.Package.StartsWith("libtorch-", StringComparison.Ordinal));
+            Assert.Contains(natives, n => n.File == "libLibTorchSharp.so");
+        }
 
         // Break the graph: the build fails with exactly its SPF error, at the value, and no CS error.
         string graphPath = Path.Combine(app, GraphFile);

@@ -191,6 +191,6 @@ public sealed partial class PackagingTests(PackagedFeed packages)
     private static partial Regex Question();
 
     /// <summary>An MSBuild error line: file(line,col[,endline,endcol]): error ID: message.</summary>
-    [GeneratedRegex(@"^\s*(?<file>[^\s(][^(]*)\((?<line>\d+),(?<col>\d+)(?:,\d+,\d+)?\): error (?<id>[A-Z]+\d+):", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^[ \t]*(?<file>[^\s(][^(\n]*)\((?<line>\d+),(?<col>\d+)(?:,\d+,\d+)?\): error (?<id>[A-Z]+\d+):", RegexOptions.Multiline)]
     private static partial Regex BuildError();
 }

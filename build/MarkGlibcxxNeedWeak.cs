@@ -15,6 +15,8 @@ public sealed class SpiffyMarkGlibcxxNeedWeak : Task
 
     [Required] public string[] Directories { get; set; } = Array.Empty<string>();
     [Required] public string VersionName { get; set; } = "";
+    /// <summary>Patch even when this machine's libstdc++ has the version (published output runs elsewhere).</summary>
+    public bool Force { get; set; }
 
     private static readonly string[] SystemLibStdCxx =
     {
@@ -24,18 +26,21 @@ public sealed class SpiffyMarkGlibcxxNeedWeak : Task
 
     public override bool Execute()
     {
-        string? libstdcxx = null;
-        foreach (var candidate in SystemLibStdCxx)
-            if (File.Exists(candidate)) { libstdcxx = candidate; break; }
-        if (libstdcxx == null)
+        if (!Force)
         {
-            Log.LogMessage(MessageImportance.Low, "Spiffy: no system libstdc++ found; libLibTorchSharp.so left as is.");
-            return true;
-        }
-        if (Contains(File.ReadAllBytes(libstdcxx), Encoding.ASCII.GetBytes(VersionName + "\0")))
-        {
-            Log.LogMessage(MessageImportance.Low, $"Spiffy: {libstdcxx} provides {VersionName}; nothing to patch.");
-            return true;
+            string? libstdcxx = null;
+            foreach (var candidate in SystemLibStdCxx)
+                if (File.Exists(candidate)) { libstdcxx = candidate; break; }
+            if (libstdcxx == null)
+            {
+                Log.LogMessage(MessageImportance.Low, "Spiffy: no system libstdc++ found; libLibTorchSharp.so left as is.");
+                return true;
+            }
+            if (Contains(File.ReadAllBytes(libstdcxx), Encoding.ASCII.GetBytes(VersionName + "\0")))
+            {
+                Log.LogMessage(MessageImportance.Low, $"Spiffy: {libstdcxx} provides {VersionName}; nothing to patch.");
+                return true;
+            }
         }
         foreach (var dir in Directories)
         {
@@ -43,7 +48,7 @@ public sealed class SpiffyMarkGlibcxxNeedWeak : Task
             foreach (var path in Directory.GetFiles(dir, "libLibTorchSharp.so", SearchOption.AllDirectories))
             {
                 try { Patch(path); }
-                catch (Exception e) { Log.LogError($"Spiffy: could not patch {path}: {e.Message}"); return false; }
+                catch (Exception e) { Log.LogWarning($"Spiffy: could not patch {path}: {e.Message}"); }
             }
         }
         return true;
@@ -116,7 +121,7 @@ public sealed class SpiffyMarkGlibcxxNeedWeak : Task
         File.WriteAllBytes(temp, elf);
         File.Delete(path);
         File.Move(temp, path);
-        Log.LogMessage(MessageImportance.Normal, $"Spiffy: marked {VersionName} weak in {path} (system libstdc++ lacks it).");
+        Log.LogMessage(MessageImportance.Normal, $"Spiffy: marked {VersionName} weak in {path}.");
     }
 
     private static long VirtualToFile(byte[] elf, long phoff, int phentsize, int phnum, long vaddr)

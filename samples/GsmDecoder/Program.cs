@@ -1,14 +1,9 @@
-using GsmDecoder.Spiffy;
-using Spiffy.Checkpoints;
-using Spiffy.Decoding;
-using Spiffy.Modeling;
-using Spiffy.Speculation;
-using Spiffy.Tokenization;
-using Spiffy.Training;
+using GsmDecoder.SpiffyDecoders;
 
-// Runs GsmSampleDecoder, generated at build time from graphs/gsm-sample.json and the shipped
-// models/gsm8k-small.json, on the trained gsm8k-small checkpoint, and checks that speculative
-// decoding is lossless: the same tokens as plain decoding, in fewer forwards.
+// Gsm8kSmallDualDecoder is generated at build time from the shipped calibrated graph
+// graphs/gsm8k-small-dual.json and models/gsm8k-small.json. This sample decodes a held-out GSM8K
+// question with it and checks that speculative decoding is lossless: the same tokens as plain
+// decoding with the same configuration, in fewer forwards.
 //   usage: GsmDecoder [path/to/models/gsm8k-small.json]
 // Exit codes: 0 identical output, 1 outputs differ, 2 model or checkpoint missing, 3 wrong model.
 
@@ -18,43 +13,34 @@ if (modelJson is null || !File.Exists(modelJson))
     Console.Error.WriteLine("models/gsm8k-small.json not found: pass its path as the first argument.");
     return 2;
 }
-var description = ModelDescription.Load(modelJson);
-string checkpoint = description.Checkpoint.Length == 0 ? "" : ModelDescription.ResolveRelative(modelJson, description.Checkpoint);
-if (checkpoint.Length == 0 || !File.Exists(Path.Combine(checkpoint, Checkpoint.ConfigFileName)))
+
+Spiffy.SpiffyDecoder decoder;
+try { decoder = Gsm8kSmallDualDecoder.Load(modelJson); }
+catch (Spiffy.Compiled.ModelMismatchException e) { Console.Error.WriteLine(e.Message); return 3; }
+catch (FileNotFoundException e)
 {
-    Console.Error.WriteLine($"The gsm8k-small checkpoint is not there yet ({(checkpoint.Length == 0 ? "the description names none" : checkpoint + " has no " + Checkpoint.ConfigFileName)}).");
+    Console.Error.WriteLine($"The gsm8k-small checkpoint is not there yet ({e.Message}).");
     Console.Error.WriteLine("Train it first (spiffy train --model models/gsm8k-small.json ...), then rerun this sample.");
     return 2;
 }
-if (description.Name != GsmSampleDecoder.ModelName || description.VocabSize != GsmSampleDecoder.VocabSize || description.Tokens.Mask != GsmSampleDecoder.MaskTokenId)
-{
-    Console.Error.WriteLine($"{modelJson} describes '{description.Name}', but GsmSampleDecoder was generated for '{GsmSampleDecoder.ModelName}'.");
-    return 3;
-}
-
-using var model = Checkpoint.LoadModel(modelJson);
-var tokenizer = HfTokenizer.Load(ModelDescription.ResolveRelative(modelJson, description.Tokenizer.Length > 0 ? description.Tokenizer : checkpoint));
-string Detokenize(long[] ids) => tokenizer.Decode(Array.ConvertAll(ids, id => (int)id));
+using var _ = decoder;
 
 // A held-out GSM8K problem (the last of the training file, never trained on).
 const string question = "At 30, Anika is 4/3 the age of Maddie. What would be their average age in 15 years?";
-long[] prompt = Array.ConvertAll(tokenizer.Encode(PromptAnswerData.FormatPrompt(question)), id => (long)id);
+Console.WriteLine($"model {Gsm8kSmallDualDecoder.ModelName} ({Gsm8kSmallDualDecoder.NumLayers} layers, vocab {Gsm8kSmallDualDecoder.VocabSize}); "
+    + $"graph {Gsm8kSmallDualDecoder.GraphName} ({(Gsm8kSmallDualDecoder.Graph.Provenance.Calibrated ? "calibrated" : "uncalibrated")}): "
+    + $"{Gsm8kSmallDualDecoder.NodeCount} nodes, D* {decoder.Keep}, unrolled {Gsm8kSmallDualDecoder.IsUnrolled}");
+Console.WriteLine($"options (as calibrated): {decoder.Options}");
+Console.WriteLine($"question: {question}");
 
-// Serve the configuration the graph was calibrated for, from the generated constants.
-var options = GraphFiles.ToOptions(GsmSampleDecoder.Graph.Decoding);
-
-var decoder = new DiffusionDecoder(model);
-Console.WriteLine($"model {GsmSampleDecoder.ModelName} ({GsmSampleDecoder.NumLayers} layers, vocab {GsmSampleDecoder.VocabSize}); graph {GsmSampleDecoder.GraphName}: "
-    + $"{GsmSampleDecoder.NodeCount} nodes, keep {GsmSampleDecoder.DefaultKeep}, unrolled {GsmSampleDecoder.IsUnrolled}");
-Console.WriteLine($"options: {options}");
-Console.WriteLine($"prompt ({prompt.Length} tokens): {question}");
-
-var plain = decoder.Generate(prompt, options, Detokenize);
-Console.WriteLine($"plain:       {plain.Statistics}");
-var speculative = decoder.Generate(prompt, options, Detokenize, new GsmSampleDecoder());
-Console.WriteLine($"speculative: {speculative.Statistics}");
 Console.WriteLine("answer:");
-Console.WriteLine(speculative.Text);
+var speculative = decoder.Generate(question, text => Console.Write(text));
+Console.WriteLine();
+Console.WriteLine($"speculative: {speculative.Statistics}");
+
+// The same prompt and configuration without drafts: the baseline Spiffy must reproduce exactly.
+var plain = decoder.Model.Generate(decoder.Model.EncodePrompt(question), decoder.Options);
+Console.WriteLine($"plain:       {plain.Statistics}");
 
 if (!plain.TokenIds.AsSpan().SequenceEqual(speculative.TokenIds))
 {

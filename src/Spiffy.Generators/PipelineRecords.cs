@@ -79,5 +79,11 @@ internal sealed record DecoderPlan(string Namespace, string ClassName, string So
     public string HintName => ClassName + ".g.cs";
 }
 
-/// <summary>The result of checking one graph against the project: a plan (or none) and its diagnostics.</summary>
-internal sealed record GraphAnalysis(DecoderPlan? Plan, EquatableArray<DiagnosticInfo> Diagnostics);
+/// <summary>A placeholder class for a graph that cannot be emitted (its file or its model has errors).</summary>
+internal sealed record StubPlan(string Namespace, string ClassName, string SourceFile)
+{
+    public string HintName => ClassName + ".g.cs";
+}
+
+/// <summary>The result of checking one graph against the project: a plan, or a stub, or neither, and its diagnostics.</summary>
+internal sealed record GraphAnalysis(DecoderPlan? Plan, StubPlan? Stub, EquatableArray<DiagnosticInfo> Diagnostics);

@@ -24,8 +24,14 @@ public sealed partial class SpiffyGenerator
     /// <summary>Total (position rank, token rank) pairs over all nodes that may still be unrolled.</summary>
     public const int MaxUnrolledPairs = 512;
 
+    /// <summary>
+    /// Default namespace: <c>$(RootNamespace).SpiffyDecoders</c>. Never a segment named <c>Spiffy</c>: inside
+    /// <c>namespace App;</c> a namespace <c>App.Spiffy</c> would hide the runtime's <c>Spiffy</c> (CS0234 on <c>Spiffy.Decoding</c>).
+    /// </summary>
+    public const string DefaultNamespaceSuffix = "SpiffyDecoders";
+
     /// <summary>Namespace used when neither SpiffyGeneratedNamespace nor RootNamespace is set.</summary>
-    public const string FallbackNamespace = "Spiffy.Generated";
+    public const string FallbackNamespace = DefaultNamespaceSuffix;
 
     internal static string Inv(long value) => value.ToString(CultureInfo.InvariantCulture);
 
@@ -45,13 +51,17 @@ public sealed partial class SpiffyGenerator
         return sb.Append("Decoder").ToString();
     }
 
+    /// <summary>What a graph file's class is named after: its declared name, else (unreadable file) its file name without extension.</summary>
+    internal static string DecoderNameSource(ParsedFile file)
+        => file.DeclaredName.Length > 0 ? file.DeclaredName : System.IO.Path.GetFileNameWithoutExtension(file.Path);
+
     internal static OutputOptions ReadOptions(AnalyzerConfigOptions options)
     {
         string ns = Property(options, "SpiffyGeneratedNamespace");
         if (ns.Length == 0)
         {
             string root = Property(options, "RootNamespace");
-            ns = root.Length > 0 ? root + ".Spiffy" : FallbackNamespace;
+            ns = root.Length > 0 ? root + "." + DefaultNamespaceSuffix : FallbackNamespace;
         }
         return new OutputOptions(ns, IsValidNamespace(ns));
     }
@@ -103,9 +113,20 @@ public sealed partial class SpiffyGenerator
     internal static GraphAnalysis Analyze(ParsedFile file, ModelIndex models, EquatableArray<DecoderName> names, OutputOptions options)
     {
         var diagnostics = new List<DiagnosticInfo>();
-        GraphAnalysis Result(DecoderPlan? plan) => new GraphAnalysis(plan, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
+        GraphAnalysis Result(DecoderPlan? plan) => new GraphAnalysis(plan, null, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
+        // A graph that has errors of its own, or whose model has, still yields its class (a placeholder
+        // without behaviour), so code using it compiles and the build reports only the SPF diagnostics.
+        GraphAnalysis Stub()
+        {
+            string name = ClassNameFor(DecoderNameSource(file));
+            bool unique = name.Length > 0 && options.IsValid;
+            foreach (var n in names)
+                if (n.ClassName == name && n.Path != file.Path) unique = false;
+            return new GraphAnalysis(null, unique ? new StubPlan(options.Namespace, name, file.FileName) : null,
+                new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
+        }
         var graph = file.Graph;
-        if (graph is null) return Result(null); // the file's own errors say why
+        if (graph is null) return Stub(); // the file's own errors say why
 
         string className = ClassNameFor(graph.Name);
         if (className.Length == 0)
@@ -121,9 +142,9 @@ public sealed partial class SpiffyGenerator
         if (model is null)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownModel, file.Find("model.name", "model"), graph.Name, graph.ModelName, KnownModels(models)));
-            return Result(null);
+            return Stub();
         }
-        if (model.Spec is null) return Result(null); // the model file's own errors say why
+        if (model.Spec is null) return Stub(); // the model file's own errors say why
 
         var others = new List<string>();
         foreach (var n in names)

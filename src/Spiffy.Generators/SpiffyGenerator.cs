@@ -39,7 +39,7 @@ public sealed partial class SpiffyGenerator : IIncrementalGenerator
             .WithTrackingName(TrackingNames.Models);
         IncrementalValueProvider<EquatableArray<DecoderName>> names = files
             .Where(static f => f.Kind == SpiffyFileKind.Graph)
-            .Select(static (f, _) => new DecoderName(ClassNameFor(f.DeclaredName), f.Path))
+            .Select(static (f, _) => new DecoderName(ClassNameFor(DecoderNameSource(f)), f.Path))
             .Collect()
             .Select(static (all, _) => SortNames(all))
             .WithTrackingName(TrackingNames.DecoderNames);
@@ -61,6 +61,8 @@ public sealed partial class SpiffyGenerator : IIncrementalGenerator
             .Select(static (a, _) => a.Plan!)
             .WithTrackingName(TrackingNames.Plans);
         context.RegisterSourceOutput(plans, static (spc, plan) => spc.AddSource(plan.HintName, Emit(plan)));
+        context.RegisterSourceOutput(analyses.Where(static a => a.Stub is not null).Select(static (a, _) => a.Stub!),
+            static (spc, stub) => spc.AddSource(stub.HintName, EmitStub(stub)));
 
         // 4. Diagnostics travel in outputs of their own: a changed message or location never
         //    invalidates a plan, and a plan never waits on diagnostics.

@@ -64,10 +64,10 @@ public class CompileTests
     public void NamespaceComesFromSpiffyGeneratedNamespaceThenRootNamespace()
     {
         var files = Inputs.With(("tiny.json", Inputs.TinyJson));
-        Assert.Contains("namespace TestApp.Spiffy\n", Harness.Run(files).Source("TinyDecoder.g.cs"));
+        Assert.Contains("namespace TestApp.SpiffyDecoders\n", Harness.Run(files).Source("TinyDecoder.g.cs"));
         var custom = new Dictionary<string, string> { ["RootNamespace"] = "TestApp", ["SpiffyGeneratedNamespace"] = "My.Decoders" };
         Assert.Contains("namespace My.Decoders\n", Harness.Run(files, custom).Source("TinyDecoder.g.cs"));
-        Assert.Contains("namespace Spiffy.Generated\n", Harness.Run(files, new Dictionary<string, string>()).Source("TinyDecoder.g.cs"));
+        Assert.Contains("namespace SpiffyDecoders\n", Harness.Run(files, new Dictionary<string, string>()).Source("TinyDecoder.g.cs"));
     }
 
     [Fact]
@@ -88,5 +88,56 @@ public class CompileTests
         var run = Harness.Run(files);
         Assert.Empty(run.Diagnostics);
         Assert.Single(run.Result.GeneratedSources);
+    }
+    /// <summary>User code touching a decoder's whole surface: Load, Generate, constants, the speculator.</summary>
+    private const string UsesTinyDecoder = """
+        namespace TestApp;
+        internal static class Use
+        {
+            public static string Run(string path)
+            {
+                using var d = global::TestApp.SpiffyDecoders.TinyDecoder.Load(path);
+                var r = d.Generate("question", text => System.Console.Write(text));
+                var s = new global::TestApp.SpiffyDecoders.TinyDecoder(global::TestApp.SpiffyDecoders.TinyDecoder.DefaultKeep);
+                return r.Text + global::TestApp.SpiffyDecoders.TinyDecoder.ModelName + s.Keep + global::TestApp.SpiffyDecoders.TinyDecoder.Graph.Name;
+            }
+        }
+        """;
+
+    [Theory]
+    [InlineData("{ \"format\": ")] // malformed JSON
+    [InlineData(null)] // valid JSON, invalid value
+    [InlineData("unknown-model")] // names no known model
+    public void AnInvalidGraphGivesOnlyItsSpfDiagnosticsNotFollowOnCompilerErrors(string? broken)
+    {
+        string json = broken switch
+        {
+            null => Inputs.TinyJson.Replace("\"block_length\": 32", "\"block_length\": \"x\"", StringComparison.Ordinal),
+            "unknown-model" => Inputs.TinyJson.Replace("\"name\": \"gsm8k-small\"", "\"name\": \"gsm8k-huge\"", StringComparison.Ordinal),
+            _ => broken,
+        };
+        Assert.NotEqual(Inputs.TinyJson, json);
+        var files = Inputs.With(("tiny.json", json));
+        var run = Harness.Run(Harness.CreateDriver(files), Harness.Compilation("TestApp", UsesTinyDecoder));
+        Assert.NotEmpty(run.Diagnostics);
+        Assert.All(run.Diagnostics, d => Assert.StartsWith("SPF", d.Id, StringComparison.Ordinal));
+        Assert.Contains(run.Diagnostics, d => d.Severity == DiagnosticSeverity.Error);
+        Assert.Empty(Harness.CompileErrors(run.Output));
+        Assert.Contains("placeholder", run.Source("TinyDecoder.g.cs"));
+    }
+
+    [Fact]
+    public void APlaceholderHasTheSamePublicMembersAsARealDecoder()
+    {
+        static List<string> Members(GeneratorRun run)
+        {
+            var type = run.Output.GetTypeByMetadataName("TestApp.SpiffyDecoders.TinyDecoder")!;
+            return type.GetMembers().Where(m => m.DeclaredAccessibility == Accessibility.Public)
+                .Select(m => m.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat)).Order(StringComparer.Ordinal).ToList();
+        }
+        var real = Harness.Run(Harness.CreateDriver(Inputs.With(("tiny.json", Inputs.TinyJson))), Harness.Compilation("TestApp", UsesTinyDecoder));
+        var stub = Harness.Run(Harness.CreateDriver(Inputs.With(("tiny.json", "{"))), Harness.Compilation("TestApp", UsesTinyDecoder));
+        Assert.Empty(Harness.CompileErrors(real.Output));
+        Assert.Equal(Members(real), Members(stub));
     }
 }

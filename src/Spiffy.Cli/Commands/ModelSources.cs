@@ -16,7 +16,10 @@ internal static class ModelSources
         return ModelDescription.Load(path);
     }
 
-    /// <summary>Resolves --model: as given, else the shipped model found from the working directory or the program's folder upwards.</summary>
+    /// <summary>
+    /// Resolves --model: as given, else the shipped model found from the working directory upwards,
+    /// else from the program's folder upwards (the installed dotnet tool carries it beside spiffy.dll).
+    /// </summary>
     public static string Resolve(string? model)
     {
         if (model is not null) return model;
@@ -28,6 +31,6 @@ internal static class ModelSources
                 if (File.Exists(candidate)) return candidate;
             }
         }
-        throw new FileNotFoundException($"no --model given and the shipped model ({DefaultModel}) was not found from {Directory.GetCurrentDirectory()}");
+        throw new FileNotFoundException($"no --model given and the shipped model ({DefaultModel}) was found neither above {Directory.GetCurrentDirectory()} nor above {AppContext.BaseDirectory}; pass --model <model.json | checkpoint dir>");
     }
 }

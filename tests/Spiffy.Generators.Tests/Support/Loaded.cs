@@ -20,7 +20,7 @@ public sealed class LoadedDecoders
         using var pe = new MemoryStream();
         var emit = run.Output.Emit(pe);
         Assert.True(emit.Success, string.Join("\n", emit.Diagnostics));
-        return new LoadedDecoders(Assembly.Load(pe.ToArray()), "TestApp.Spiffy");
+        return new LoadedDecoders(Assembly.Load(pe.ToArray()), "TestApp.SpiffyDecoders");
     }
 
     public Type Type(string className) => _assembly.GetType(_namespace + "." + className, throwOnError: true)!;

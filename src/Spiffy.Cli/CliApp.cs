@@ -18,6 +18,7 @@ public static class CliApp
           tokenize   print token ids of a text (or --decode ids)
           logits     write raw float32 logits of a forward over given ids (safetensors)
           train      train a LLaDA-style diffusion LM with the masked-diffusion objective
+          augment    numeric-perturbation variants of GSM8K training problems (held-out never used)
           calibrate  record baseline trajectories and select a calibrated draft graph (graphs/*.json)
           graph      draw a draft graph (Graphviz) or replay it against recorded trajectories
           bench      every decoder with and without Spiffy on the same prompts: NFE, speed, losslessness
@@ -49,6 +50,7 @@ public static class CliApp
             "tokenize" => new TokenizeCommand(),
             "logits" => new LogitsCommand(),
             "train" => new TrainCommand(),
+            "augment" => new AugmentCommand(),
             "calibrate" => new CalibrateCommand(),
             "graph" => new GraphCommand(),
             "bench" => new BenchCommand(),

@@ -18,6 +18,10 @@ public sealed class TrainCommand : ICommand
         masked positions / t / answer length). The last --holdout problems of the file are never
         trained on: the first --eval-problems of them give the validation loss. Re-running with the
         same --out resumes from the last checkpoint (same batches, same masks).
+          --eval-data <file>   validate on this file's problems instead (e.g. the held-out file of
+                               `spiffy augment`); --data is then trained on whole unless --holdout is
+                               given, and a question found in both files is an error
+          --init <checkpoint>  start a new run from these weights (same architecture) instead of random
           --tokenizer <tokenizer.json>  use this tokenizer (default: train a byte-level BPE of the
                                         model's vocabulary size on the training part, saved in --out)
           --holdout N          problems held out at the end of the file (default 500)
@@ -36,7 +40,8 @@ public sealed class TrainCommand : ICommand
     {
         string modelPath = args.Required("model"), dataPath = args.Required("data"), outDir = args.Required("out");
         string? tokenizerPath = args.String("tokenizer");
-        int holdout = args.Int("holdout", 500, 0);
+        string? evalPath = args.String("eval-data"), initPath = args.String("init");
+        int holdout = args.Int("holdout", evalPath is null ? 500 : 0, 0);
         var spec = ModelDescription.Load(modelPath);
         var options = new TrainingOptions
         {
@@ -57,8 +62,16 @@ public sealed class TrainCommand : ICommand
         if (threads > 0) torch.set_num_threads(threads);
 
         var all = PromptAnswerData.Read(dataPath);
-        var (trainSet, heldOut) = PromptAnswerData.Split(all, holdout);
+        var (trainSet, heldOut) = holdout == 0 ? (all, new List<PromptAnswer>()) : PromptAnswerData.Split(all, holdout);
         Console.WriteLine($"data: {all.Count} problems in {dataPath}; training on {trainSet.Count}, holding out the last {heldOut.Count}");
+        string validationFile = dataPath;
+        if (evalPath is not null)
+        {
+            heldOut = PromptAnswerData.Read(evalPath);
+            validationFile = evalPath;
+            PromptAnswerData.EnsureDisjoint(trainSet, dataPath, heldOut, evalPath);
+            Console.WriteLine($"validation: {Math.Min(options.EvalProblems, heldOut.Count)} of the {heldOut.Count} problems in {evalPath}");
+        }
         Directory.CreateDirectory(outDir);
 
         string tokFile = Path.Combine(outDir, "tokenizer.json");
@@ -78,10 +91,17 @@ public sealed class TrainCommand : ICommand
         if (tokenizer.VocabSize > spec.VocabSize) throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary is {spec.VocabSize}");
 
         var train = Tokenize(trainSet, tokenizer, options, "training", dataPath);
-        var validation = Tokenize(heldOut, tokenizer, options, "held-out", dataPath);
+        var validation = Tokenize(heldOut, tokenizer, options, "held-out", validationFile);
 
         var model = new DiffusionTransformer(spec, torch.float32);
         model.InitializeRandom(options.Seed);
+        if (initPath is not null)
+        {
+            // A resumed run overwrites these with its own checkpoint; --init only seeds a new one.
+            using var init = Spiffy.Checkpoints.Checkpoint.Open(initPath);
+            init.LoadInto(model);
+            Console.WriteLine($"init: weights from {initPath}");
+        }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"model: {spec.Name}, {spec.ParameterCount:N0} parameters; {options.Steps} steps of {options.BatchSize} (about {(double)options.Steps * options.BatchSize / train.Count:F1} epochs)"));
         var trainer = new MaskedDiffusionTrainer(model, options, train, validation, outDir);
         var progress = new ProgressPrinter();

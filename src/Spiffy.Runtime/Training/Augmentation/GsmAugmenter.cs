@@ -68,7 +68,7 @@ public static class GsmAugmenter
         return (output, report);
     }
 
-    private static string Normalize(string question) => string.Join(' ', question.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).ToLowerInvariant();
+    private static string Normalize(string question) => PromptAnswerData.NormalizeQuestion(question);
 
     private static string ToJsonl(IEnumerable<AugmentedProblem> problems)
     {

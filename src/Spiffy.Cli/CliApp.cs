@@ -18,6 +18,7 @@ public static class CliApp
           tokenize   print token ids of a text (or --decode ids)
           logits     write raw float32 logits of a forward over given ids (safetensors)
           train      train a LLaDA-style diffusion LM with the masked-diffusion objective
+          eval       a checkpoint on held-out GSM8K problems: accuracy, masked loss, oracle, Spiffy, threshold
           augment    numeric-perturbation variants of GSM8K training problems (held-out never used)
           calibrate  record baseline trajectories and select a calibrated draft graph (graphs/*.json)
           graph      draw a draft graph (Graphviz) or replay it against recorded trajectories
@@ -51,6 +52,7 @@ public static class CliApp
             "logits" => new LogitsCommand(),
             "train" => new TrainCommand(),
             "augment" => new AugmentCommand(),
+            "eval" => new EvalCommand(),
             "calibrate" => new CalibrateCommand(),
             "graph" => new GraphCommand(),
             "bench" => new BenchCommand(),

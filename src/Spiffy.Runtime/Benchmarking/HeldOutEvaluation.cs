@@ -27,6 +27,8 @@ public sealed record HeldOutEvaluationOptions
 public sealed record HeldOutEvaluationResult
 {
     public int Problems { get; init; }
+    /// <summary>The cache of every run (none = the plain decoder).</summary>
+    public CacheMode Cache { get; init; }
     public int Correct { get; init; }
     public double Accuracy => Problems == 0 ? double.NaN : (double)Correct / Problems;
     public (double Low, double High) AccuracyInterval { get; init; }
@@ -114,7 +116,7 @@ public static class HeldOutEvaluation
 
         return new HeldOutEvaluationResult
         {
-            Problems = problems.Count, Correct = correct, AccuracyInterval = Wilson(correct, problems.Count, o.WilsonZ),
+            Problems = problems.Count, Cache = plain.Cache, Correct = correct, AccuracyInterval = Wilson(correct, problems.Count, o.WilsonZ),
             MaskedLoss = loss, LossProblems = tokenized.Count,
             BaselineNfe = set.BaselineNfe, OracleNfe = oracle.Nfe, SpiffyNfe = spiffyNfe, SpiffyMismatches = mismatches,
             ThresholdNfe = thresholdNfe, ThresholdSteps = thresholdSteps, ThresholdMultiTokenSteps = multi, FinalLines = finals,
@@ -158,10 +160,10 @@ public static class HeldOutEvaluation
     {
         var ci = CultureInfo.InvariantCulture;
         return string.Create(ci,
-            $"| {checkpoint} | {r.Problems} | {r.Correct}/{r.Problems} = {100 * r.Accuracy:F1}% [{100 * r.AccuracyInterval.Low:F1}, {100 * r.AccuracyInterval.High:F1}] | {r.MaskedLoss:F3} ({r.LossProblems}) | {r.OracleReduction:F2}x | {r.SpiffyReduction:F2}x ({r.SpiffyMismatches} mismatches) | {100 * r.MultiTokenShare:F1}% | {r.FinalLines}/{r.Problems} |");
+            $"| {checkpoint} | {r.Cache.ToString().ToLowerInvariant()} | {r.Problems} | {r.Correct}/{r.Problems} = {100 * r.Accuracy:F1}% [{100 * r.AccuracyInterval.Low:F1}, {100 * r.AccuracyInterval.High:F1}] | {r.MaskedLoss:F3} ({r.LossProblems}) | {r.OracleReduction:F2}x | {r.SpiffyReduction:F2}x ({r.SpiffyMismatches} mismatches) | {100 * r.MultiTokenShare:F1}% | {r.FinalLines}/{r.Problems} |");
     }
 
     public const string MarkdownHeader =
-        "| checkpoint | problems | exact answer (95% Wilson) | masked loss (problems) | oracle bound | spiffy | threshold 0.9 steps with >1 token | outputs with `####` |\n" +
-        "|---|---|---|---|---|---|---|---|";
+        "| checkpoint | cache | problems | exact answer (95% Wilson) | masked loss (problems) | oracle bound | spiffy | threshold 0.9 steps with >1 token | outputs with `####` |\n" +
+        "|---|---|---|---|---|---|---|---|---|";
 }

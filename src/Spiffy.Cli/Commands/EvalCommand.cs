@@ -27,6 +27,8 @@ public sealed class EvalCommand : ICommand
           --count N          held-out problems to evaluate (default: all)
           --graph FILE       Spiffy's graph (default: the calibrated graph for plain decoding in graphs/ beside the model)
           --keep N           D* (default: the graph's)
+          --replay-spiffy    replay the graph over the recorded plain trajectories instead of running
+                             Spiffy (the same forwards at no model cost; losslessness is then not re-checked)
           --threshold X      tau of the threshold run (default 0.9)
           --cache C          none | prefix | dual: the cache of every run (default none, the plain decoder;
                              dual is several times cheaper on a CPU, its graph is the dual one)
@@ -37,7 +39,7 @@ public sealed class EvalCommand : ICommand
           --json             print one JSON object instead of the table row
         """;
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "replay-spiffy" };
 
     public Task<int> RunAsync(Args args, CancellationToken cancel)
     {
@@ -51,13 +53,13 @@ public sealed class EvalCommand : ICommand
         var defaults = new TrainingOptions();
         var plain = new DecodingOptions
         {
-            GenLength = args.Int("gen-length", spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256, 1),
-            BlockLength = args.Int("block-length", spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : 32, 1),
+            GenLength = args.Int("gen-length", ModelGenLength(spec), 1),
+            BlockLength = args.Int("block-length", ModelBlockLength(spec), 1),
             Cache = args.Enum("cache", CacheMode.None),
         };
         var loss = defaults with { GenLength = plain.GenLength, MaxPromptLength = args.Int("max-prompt", defaults.MaxPromptLength, 1), Seed = args.Long("loss-seed", defaults.Seed) };
         string label = args.String("label") ?? modelPath;
-        bool json = args.Flag("json");
+        bool json = args.Flag("json"), replay = args.Flag("replay-spiffy");
         args.EnsureAllUsed(0);
 
         var all = PromptAnswerData.Read(data);
@@ -65,7 +67,10 @@ public sealed class EvalCommand : ICommand
         if (skip >= heldOut.Count) throw new UsageException($"--skip {skip} leaves none of the {heldOut.Count} held-out problems");
         var problems = heldOut.Skip(skip).Take(count).ToList();
         GraphSpec graph = graphPath is not null ? GraphFiles.Load(graphPath)
-            : GraphCatalog.FindFor(modelPath, spec, plain) ?? throw new UsageException($"no calibrated graph for one-token-per-step decoding (cache {plain.Cache}) of {spec.Name} beside {modelPath}; give --graph");
+            : GraphCatalog.FindFor(modelPath, spec, plain)
+              // A graph calibrated at the model's own lengths still serves other lengths losslessly (warned below).
+              ?? GraphCatalog.FindFor(modelPath, spec, plain with { GenLength = ModelGenLength(spec), BlockLength = ModelBlockLength(spec) })
+              ?? throw new UsageException($"no calibrated graph for one-token-per-step decoding (cache {plain.Cache}) of {spec.Name} beside {modelPath}; give --graph");
         void Log(string m) => Console.Error.WriteLine("[eval] " + m);
         // Any graph stays lossless; a graph calibrated for other weights or settings only drafts worse (reported, not refused).
         foreach (var m in GraphFiles.Mismatches(graph, spec, plain, graph.ModelHash.Length > 0 ? Spiffy.Calibration.ModelWeights.Sha256(modelPath) : null))
@@ -73,7 +78,7 @@ public sealed class EvalCommand : ICommand
         Log(string.Create(CultureInfo.InvariantCulture, $"{problems.Count} held-out problems (lines {problems[0].Line}-{problems[^1].Line} of {data}); cache {plain.Cache}; graph {graph.Name} (calibrated for {graph.ModelName}), D* {keep ?? graph.Keep}"));
 
         using var model = SpiffyModel.Load(modelPath);
-        var options = new HeldOutEvaluationOptions { Plain = plain, Graph = graph, Keep = keep ?? graph.Keep, Threshold = tau, Loss = loss };
+        var options = new HeldOutEvaluationOptions { Plain = plain, Graph = graph, Keep = keep ?? graph.Keep, Threshold = tau, Loss = loss, RunSpiffy = !replay };
         var r = HeldOutEvaluation.Run(model, problems, options, Log, cancel);
         if (json)
         {
@@ -86,7 +91,7 @@ public sealed class EvalCommand : ICommand
                 spiffy_nfe = r.SpiffyNfe, spiffy_reduction = r.SpiffyReduction, spiffy_mismatches = r.SpiffyMismatches,
                 threshold = tau, threshold_nfe = r.ThresholdNfe, threshold_steps = r.ThresholdSteps,
                 threshold_multi_token_steps = r.ThresholdMultiTokenSteps, multi_token_share = r.MultiTokenShare, final_lines = r.FinalLines,
-            }));
+            }, new JsonSerializerOptions { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
         }
         else
         {
@@ -96,4 +101,7 @@ public sealed class EvalCommand : ICommand
         if (r.SpiffyMismatches > 0) Console.Error.WriteLine($"error: Spiffy changed the output of {r.SpiffyMismatches} problem(s)");
         return Task.FromResult(r.SpiffyMismatches > 0 ? 3 : 0);
     }
+
+    private static int ModelGenLength(Spiffy.Schema.Models.ModelSpec spec) => spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : new DecodingOptions().GenLength;
+    private static int ModelBlockLength(Spiffy.Schema.Models.ModelSpec spec) => spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : new DecodingOptions().BlockLength;
 }

@@ -15,6 +15,12 @@ public sealed record HeldOutEvaluationOptions
     /// <summary>Spiffy's graph for <see cref="Plain"/> and its D* (0 = every node).</summary>
     public required GraphSpec Graph { get; init; }
     public int Keep { get; init; }
+    /// <summary>
+    /// Run Spiffy for real and compare its output with the plain one (default); false replays the graph
+    /// against the recorded plain trajectories instead, which gives the same forwards (Spiffy is lossless
+    /// and its forwards are a function of the trajectory; ReplayTests checks the equality) at no model cost.
+    /// </summary>
+    public bool RunSpiffy { get; init; } = true;
     /// <summary>Tau of the threshold run (the share of its steps that commit more than one token is reported).</summary>
     public double Threshold { get; init; } = 0.9;
     /// <summary>The masked-token loss's settings (generation length, prompt limit, batch, mask seed, eps).</summary>
@@ -40,8 +46,8 @@ public sealed record HeldOutEvaluationResult
     public double OracleReduction => OracleNfe == 0 ? double.NaN : (double)BaselineNfe / OracleNfe;
     public long SpiffyNfe { get; init; }
     public double SpiffyReduction => SpiffyNfe == 0 ? double.NaN : (double)BaselineNfe / SpiffyNfe;
-    /// <summary>Problems whose Spiffy output differs from the plain decoder's (0 when lossless).</summary>
-    public int SpiffyMismatches { get; init; }
+    /// <summary>Problems whose Spiffy output differs from the plain decoder's (0 when lossless; null when replayed, not run).</summary>
+    public int? SpiffyMismatches { get; init; }
     public long ThresholdNfe { get; init; }
     public long ThresholdSteps { get; init; }
     public long ThresholdMultiTokenSteps { get; init; }
@@ -81,17 +87,25 @@ public static class HeldOutEvaluation
         {
             cancel.ThrowIfCancellationRequested();
             var prompt = model.EncodePrompt(PromptAnswerData.FormatPrompt(problems[i].Prompt));
+            var watch = System.Diagnostics.Stopwatch.StartNew();
             var trace = plainRecorder.Record(model.Decoder, new[] { prompt }, plain, i, cancel)[0];
+            var plainTime = watch.Elapsed;
             traces.Add(trace);
             var ids = OutputOf(trace, plain, model.Spec.Tokens.Eos);
             string text = model.Decode(TrimAtEos(ids, model.Spec.Tokens.Eos));
             if (text.Contains("####", StringComparison.Ordinal)) finals++;
             if (GsmAnswer.Matches(text, problems[i].Answer)) correct++;
 
-            var spiffy = model.Generate(prompt, plain, speculator, null, cancel);
-            spiffyNfe += spiffy.Statistics.Nfe;
-            if (!spiffy.TokenIds.AsSpan().SequenceEqual(ids)) mismatches++;
+            long thisSpiffy = -1;
+            if (o.RunSpiffy)
+            {
+                var spiffy = model.Generate(prompt, plain, speculator, null, cancel);
+                thisSpiffy = spiffy.Statistics.Nfe;
+                spiffyNfe += thisSpiffy;
+                if (!spiffy.TokenIds.AsSpan().SequenceEqual(ids)) mismatches++;
+            }
 
+            var spiffyTime = watch.Elapsed - plainTime;
             var th = thresholdRecorder.Record(model.Decoder, new[] { prompt }, threshold, i, cancel)[0];
             thresholdNfe += th.BaselineNfe;
             for (int s = 0; s < th.StepCount; s++)
@@ -100,10 +114,12 @@ public static class HeldOutEvaluation
                 if (th.CommitStart[s + 1] - th.CommitStart[s] > 1) multi++;
             }
             progress?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                $"problem {i + 1}/{problems.Count}: {(GsmAnswer.Matches(text, problems[i].Answer) ? "right" : "wrong")}, plain NFE {trace.BaselineNfe}, spiffy NFE {spiffy.Statistics.Nfe}, threshold NFE {th.BaselineNfe}"));
+                $"problem {i + 1}/{problems.Count}: {(GsmAnswer.Matches(text, problems[i].Answer) ? "right" : "wrong")}, plain NFE {trace.BaselineNfe}, spiffy NFE {(o.RunSpiffy ? thisSpiffy.ToString(CultureInfo.InvariantCulture) : "replayed")}, threshold NFE {th.BaselineNfe} ({plainTime.TotalSeconds:F1} / {spiffyTime.TotalSeconds:F1} / {(watch.Elapsed - plainTime - spiffyTime).TotalSeconds:F1} s)"));
         }
+        progress?.Invoke("decoding done; oracle, replay and masked loss");
         var set = new TraceSet(plainHeader, traces);
         var oracle = BenchOracle.FromTraces(set, limits);
+        if (!o.RunSpiffy) spiffyNfe = new TraceReplay(set).Replay(speculator).Nfe;
 
         var tokenized = new List<TokenizedExample>();
         foreach (var p in problems)
@@ -118,7 +134,7 @@ public static class HeldOutEvaluation
         {
             Problems = problems.Count, Cache = plain.Cache, Correct = correct, AccuracyInterval = Wilson(correct, problems.Count, o.WilsonZ),
             MaskedLoss = loss, LossProblems = tokenized.Count,
-            BaselineNfe = set.BaselineNfe, OracleNfe = oracle.Nfe, SpiffyNfe = spiffyNfe, SpiffyMismatches = mismatches,
+            BaselineNfe = set.BaselineNfe, OracleNfe = oracle.Nfe, SpiffyNfe = spiffyNfe, SpiffyMismatches = o.RunSpiffy ? mismatches : null,
             ThresholdNfe = thresholdNfe, ThresholdSteps = thresholdSteps, ThresholdMultiTokenSteps = multi, FinalLines = finals,
         };
     }
@@ -160,7 +176,7 @@ public static class HeldOutEvaluation
     {
         var ci = CultureInfo.InvariantCulture;
         return string.Create(ci,
-            $"| {checkpoint} | {r.Cache.ToString().ToLowerInvariant()} | {r.Problems} | {r.Correct}/{r.Problems} = {100 * r.Accuracy:F1}% [{100 * r.AccuracyInterval.Low:F1}, {100 * r.AccuracyInterval.High:F1}] | {r.MaskedLoss:F3} ({r.LossProblems}) | {r.OracleReduction:F2}x | {r.SpiffyReduction:F2}x ({r.SpiffyMismatches} mismatches) | {100 * r.MultiTokenShare:F1}% | {r.FinalLines}/{r.Problems} |");
+            $"| {checkpoint} | {r.Cache.ToString().ToLowerInvariant()} | {r.Problems} | {r.Correct}/{r.Problems} = {100 * r.Accuracy:F1}% [{100 * r.AccuracyInterval.Low:F1}, {100 * r.AccuracyInterval.High:F1}] | {r.MaskedLoss:F3} ({r.LossProblems}) | {r.OracleReduction:F2}x | {r.SpiffyReduction:F2}x ({(r.SpiffyMismatches is int m ? $"run, {m} mismatches" : "replayed")}) | {100 * r.MultiTokenShare:F1}% | {r.FinalLines}/{r.Problems} |");
     }
 
     public const string MarkdownHeader =

@@ -1,6 +1,7 @@
 using System.Text;
 using Spiffy.Checkpoints;
 using Spiffy.Cli.CommandLine;
+using Spiffy.Cli.Commands;
 using Spiffy.Decoding;
 using Spiffy.Schema;
 using Spiffy.Schema.Graphs;
@@ -112,37 +113,16 @@ internal static class Targets
             _ = tok.Decode(tok.Encode(text));
     }
 
-    /// <summary>Arguments separated by NUL or newline, parsed as the generate verb reads them.</summary>
+    /// <summary>Arguments separated by NUL or newline, parsed by the real generate command and read as it reads them.</summary>
     private static void Cli(byte[] input)
     {
         var argv = Encoding.UTF8.GetString(input).Split('\0', '\n');
-        try
-        {
-            var a = new Args(argv, new HashSet<string>(StringComparer.Ordinal) { "compare", "json", "no-spiffy", "early-stop", "no-trim", "strict", "help" });
-            var o = new DecodingOptions
-            {
-                GenLength = a.Int("gen-length", 256, 1),
-                BlockLength = a.Int("block-length", 32, 1),
-                Steps = a.Int("steps", 0, 0),
-                Unmasking = a.Enum("unmasking", UnmaskingRule.Schedule),
-                Threshold = a.Double("threshold", 0.9),
-                Factor = a.Double("factor", 1.0),
-                MinTokensPerStep = a.Int("k", 1, 1),
-                Confidence = a.Enum("confidence", ConfidenceKind.Probability),
-                Temperature = a.Double("temperature", 0),
-                Seed = a.Long("seed", 0),
-                Cache = a.Enum("cache", CacheMode.None),
-                EarlyStop = a.Flag("early-stop"),
-                TrimEos = !a.Flag("no-trim"),
-            };
-            _ = a.Flag("compare") | a.Flag("json") | a.Flag("no-spiffy") | a.Flag("strict") | a.Flag("help");
-            _ = a.String("model");
-            _ = a.String("graph");
-            _ = a.Int("keep", 0, 0);
-            a.EnsureAllUsed(1);
-            o.Validate(Seeds.ModelSpec, promptLength: 10);
-        }
-        catch (UsageException) { }
+        var generate = new GenerateCommand();
+        var parse = generate.Command.Parse(argv);
+        _ = OptionLikeArguments.Find(parse);
+        if (parse.Errors.Count > 0) return; // a usage error, reported by the parser
+        var o = generate.Decoding.Read(parse, Seeds.ModelSpec);
+        try { o.Validate(Seeds.ModelSpec, promptLength: 10); }
         catch (ArgumentException) { } // DecodingOptions.Validate: options that cannot decode with the model
     }
 }

@@ -1,4 +1,7 @@
+using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Spiffy.Benchmarking;
 using Spiffy.Calibration;
 using Spiffy.Checkpoints;
@@ -11,55 +14,85 @@ using Spiffy.Training;
 namespace Spiffy.Cli.Commands;
 
 /// <summary>`spiffy bench`: every base decoder with and without Spiffy, on the same prompts, in one process.</summary>
-public sealed class BenchCommand : ICommand
+public sealed partial class BenchCommand : IVerb
 {
     public const string DefaultProblems = "bench/problems/gsm-style.jsonl";
+    private const string AutoSuffix = "@auto";
+    private const string PaperMode = "spiffy-paper";
+    private const string PackedMode = "spiffy-packed";
 
-    public string Help => $"""
-        usage: spiffy bench [--model <model.json | checkpoint dir>] [options]
-
-        Runs every mode on the same prompts in one process (a warm-up per mode, then the modes
-        interleaved per prompt) and reports NFE, tokens per forward, tokens/s, acceptance, rows per
-        forward, managed bytes per step, ratios against `baseline` and against each mode's own base,
-        and the outputs that differ from that base (0 for every lossless mode). Spiffy modes use the
-        calibrated graph in graphs/ for their configuration (else the uncalibrated chain), at the
-        graph's D*; `<mode>@auto` rows use the D* chosen from the forward cost measured here.
-          --model M           (default: {ModelSources.DefaultModel})
-          --prompts FILE      GSM8K-format JSONL (question/answer) (default: {DefaultProblems} beside models/)
-          --skip N            problems to skip first (default 0)
-          --count N           problems to run (default 8)
-          --modes a,b,...     run only these modes (their bases are added)
-          --sweep 1,2,4,...   D* values for the spiffy@D*=k sweep, "all" for every node (default 1,2,3,4,6,8; empty = none)
-          --paper-graph FILE  the paper's configuration graph (default graphs/paper/<model>-degree1.json)
-          --threshold X       tau of the threshold modes (default 0.9)
-          --gen-length N      (default 256)   --block-length N (default 32)
-          --no-oracle         skip the replay oracle bound (it decodes each prompt once more)
-          --json              print one JSON object instead of the table
-          --out FILE.md       write the report between the bench markers of this Markdown file (atomic)
-          --chart FILE.svg    write the chart (atomic)
-        """;
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-oracle" };
-
-    public Task<int> RunAsync(Args args, CancellationToken cancel)
+    /// <summary>The base modes, in the order of the report; each has a Spiffy twin (<see cref="SpiffyName"/>).</summary>
+    private static readonly (string Name, bool Threshold, CacheMode Cache)[] Bases =
     {
-        string modelPath = ModelSources.Resolve(args.String("model"));
-        string repoRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, ".."));
-        string problems = args.String("prompts") ?? Path.Combine(repoRoot, DefaultProblems);
-        int skip = args.Int("skip", 0, 0), count = args.Int("count", 8, 1);
-        string? only = args.String("modes");
-        string sweepText = args.String("sweep") ?? "1,2,3,4,6,8";
-        string? paperPath = args.String("paper-graph");
-        double tau = args.Double("threshold", 0.9);
-        int gen = args.Int("gen-length", 256, 1), block = args.Int("block-length", 32, 1);
-        bool json = args.Flag("json"), oracle = !args.Flag("no-oracle");
-        string? outMd = args.String("out"), chart = args.String("chart");
-        args.EnsureAllUsed(0);
-        bool sweepAll = sweepText.Split(',', StringSplitOptions.TrimEntries).Contains("all");
-        var sweep = ParseList(sweepText.Replace("all", "", StringComparison.Ordinal), "--sweep");
-        void Log(string m) => Console.Error.WriteLine("[bench] " + m);
+        (BenchRunner.BaselineName, false, CacheMode.None),
+        ("threshold", true, CacheMode.None),
+        ("prefix-cache", false, CacheMode.Prefix),
+        ("prefix-cache+threshold", true, CacheMode.Prefix),
+        ("dual-cache", false, CacheMode.Dual),
+        ("dual-cache+threshold", true, CacheMode.Dual),
+    };
 
-        using var model = SpiffyModel.Load(modelPath);
+    private readonly Option<string?> _model = SharedOptions.Model();
+    private readonly Option<string?> _prompts = new("--prompts") { Description = $"GSM8K-format JSONL (question/answer) (default: {DefaultProblems} beside models/)", HelpName = "FILE" };
+    private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip") { Description = "problems to skip first (default 0)", HelpName = "N" }, 0);
+    private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "problems to run (default 8)", HelpName = "N" });
+    private readonly Option<string?> _modes = new("--modes") { Description = "run only these modes (their bases are added); checked before anything is loaded", HelpName = "a,b,..." };
+    private readonly Option<string?> _sweep = SharedOptions.IntList("--sweep", "D* values for the spiffy@D*=k sweep, \"all\" for every node (default 1,2,3,4,6,8; \"\" = none)", 1, allowAll: true);
+    private readonly Option<string?> _paper = new("--paper-graph") { Description = "the paper's configuration graph (default graphs/paper/<model>-degree1.json)", HelpName = "FILE" };
+    private readonly Option<double?> _threshold = SharedOptions.Threshold("tau of the threshold modes (default 0.9)");
+    private readonly Option<int?> _gen = SharedOptions.GenLength("256");
+    private readonly Option<int?> _block = SharedOptions.BlockLength("32");
+    private readonly Option<bool> _noOracle = new("--no-oracle") { Description = "skip the replay oracle bound (it decodes each prompt once more)" };
+    private readonly Option<string?> _out = new("--out") { Description = "write the report between the bench markers of this Markdown file (atomic)", HelpName = "FILE.md" };
+    private readonly Option<string?> _chart = new("--chart") { Description = "write the chart (atomic)", HelpName = "FILE.svg" };
+    private readonly Option<int?> _threads = SharedOptions.Threads();
+
+    public BenchCommand()
+    {
+        _modes.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is not string text) return;
+            var names = ModeList(text);
+            if (names.Count == 0) r.AddError("--modes is empty");
+            foreach (var name in names)
+                if (!IsModeName(name)) r.AddError($"unknown mode \"{name}\"; modes: {string.Join(", ", ModeNamePatterns())}");
+        });
+        Command = new VerbCommand("bench",
+            "every decoder with and without Spiffy on the same prompts: NFE, speed, losslessness",
+            "Run every mode on the same prompts in one process (a warm-up per mode, then the modes interleaved per prompt) and "
+            + "report NFE, tokens per forward, tokens/s, acceptance, rows per forward, managed bytes per step, ratios against "
+            + "`baseline` and against each mode's own base, and the outputs that differ from that base (0 for every lossless "
+            + "mode). Spiffy modes use the calibrated graph in graphs/ for their configuration (else the uncalibrated chain), at "
+            + "the graph's D*; `<mode>@auto` rows use the D* chosen from the forward cost measured here (interleaved repeated "
+            + "timings, minimum of each; no row when the fit is noise).",
+            "spiffy bench                                            # every mode on the repository's problems",
+            "spiffy bench --modes spiffy,dual-cache+spiffy --count 2 --no-oracle --threads 2",
+            "spiffy bench --modes spiffy@auto --json > bench.json",
+            "spiffy bench --prompts gsm8k/test.jsonl --count 16 --out docs/benchmarks.md --chart docs/img/benchmarks.svg")
+        { _model, _prompts, _skip, _count, _modes, _sweep, _paper, _threshold, _gen, _block, _noOracle, _out, _chart, _threads };
+    }
+
+    public VerbCommand Command { get; }
+
+    public Task<int> RunAsync(ParseResult parse, CliOutput output, CancellationToken cancel)
+    {
+        string modelPath = ModelSources.Resolve(parse.GetValue(_model));
+        string repoRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, ".."));
+        string problems = parse.GetValue(_prompts) ?? Path.Combine(repoRoot, DefaultProblems);
+        int skip = parse.GetValue(_skip) ?? 0, count = parse.GetValue(_count) ?? 8;
+        var only = parse.GetValue(_modes) is string m ? ModeList(m) : null;
+        string sweepText = parse.GetValue(_sweep) ?? "1,2,3,4,6,8";
+        string? paperPath = parse.GetValue(_paper);
+        double tau = parse.GetValue(_threshold) ?? 0.9;
+        int gen = parse.GetValue(_gen) ?? 256, block = parse.GetValue(_block) ?? 32;
+        bool oracle = !parse.GetValue(_noOracle);
+        string? outMd = parse.GetValue(_out), chart = parse.GetValue(_chart);
+        bool sweepAll = sweepText.Split(',', StringSplitOptions.TrimEntries).Contains("all");
+        var sweep = SharedOptions.ParseIntList(sweepText);
+        SharedOptions.ApplyThreads(parse, _threads);
+        void Log(string message) => output.Log("[bench] " + message);
+
+        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath));
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();
@@ -71,20 +104,11 @@ public sealed class BenchCommand : ICommand
         }
 
         var plain = new DecodingOptions { GenLength = gen, BlockLength = block };
-        var threshold = plain with { Unmasking = UnmaskingRule.Threshold, Threshold = tau };
-        GraphSpec GraphFor(DecodingOptions o) => GraphCatalog.FindFor(modelPath, model.Spec, o)
+        GraphSpec GraphFor(DecodingOptions o) => GraphCatalog.FindFor(modelPath, model.Spec, o, output)
             ?? DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o));
 
         // Base configurations and their Spiffy twins, in the order of the report.
-        var bases = new (string Name, DecodingOptions Options)[]
-        {
-            (BenchRunner.BaselineName, plain),
-            ("threshold", threshold),
-            ("prefix-cache", plain with { Cache = CacheMode.Prefix }),
-            ("prefix-cache+threshold", threshold with { Cache = CacheMode.Prefix }),
-            ("dual-cache", plain with { Cache = CacheMode.Dual }),
-            ("dual-cache+threshold", threshold with { Cache = CacheMode.Dual }),
-        };
+        var bases = Bases.Select(b => (b.Name, Options: (b.Threshold ? plain with { Unmasking = UnmaskingRule.Threshold, Threshold = tau } : plain) with { Cache = b.Cache })).ToList();
         var modes = new List<BenchMode>();
         var graphs = new Dictionary<string, GraphSpec>(StringComparer.Ordinal);
         foreach (var (name, o) in bases)
@@ -92,55 +116,104 @@ public sealed class BenchCommand : ICommand
             var g = GraphFor(o);
             graphs[name] = g;
             modes.Add(new BenchMode(name, o));
-            string spiffyName = name == BenchRunner.BaselineName ? "spiffy" : name + "+spiffy";
-            modes.Add(new BenchMode(spiffyName, o, g, g.Keep, name, Note: g.Provenance.Calibrated ? "" : "uncalibrated chain"));
+            modes.Add(new BenchMode(SpiffyName(name), o, g, g.Keep, name, Note: g.Provenance.Calibrated ? "" : "uncalibrated chain"));
         }
         string paperFile = paperPath ?? Path.Combine(repoRoot, "graphs", "paper", model.Spec.Name + "-degree1.json");
         if (File.Exists(paperFile))
         {
             var paper = GraphFiles.Load(paperFile);
-            modes.Add(new BenchMode("spiffy-paper", plain, paper, paper.Keep, BenchRunner.BaselineName, Note: "degree-1 accumulation, D = " + paper.Nodes.Count.ToString(CultureInfo.InvariantCulture)));
+            modes.Add(new BenchMode(PaperMode, plain, paper, paper.Keep, BenchRunner.BaselineName, Note: "degree-1 accumulation, D = " + paper.Nodes.Count.ToString(CultureInfo.InvariantCulture)));
         }
         else if (paperPath is not null) throw new FileNotFoundException($"paper graph not found: {paperFile}");
-        else Log($"no paper graph at {paperFile}; spiffy-paper skipped");
+        else Log($"no paper graph at {paperFile}; {PaperMode} skipped");
         var baseGraph = graphs[BenchRunner.BaselineName];
         foreach (int k in sweep)
             if (k < baseGraph.Nodes.Count && k != baseGraph.Keep)
                 modes.Add(new BenchMode(string.Create(CultureInfo.InvariantCulture, $"spiffy@D*={k}"), plain, baseGraph, k, BenchRunner.BaselineName));
         if (sweepAll && baseGraph.Keep != 0)
             modes.Add(new BenchMode("spiffy@D*=all", plain, baseGraph, 0, BenchRunner.BaselineName));
-        modes.Add(new BenchMode("spiffy-packed", plain with { Layout = VerificationLayout.Packed }, baseGraph, baseGraph.Keep, BenchRunner.BaselineName,
+        modes.Add(new BenchMode(PackedMode, plain with { Layout = VerificationLayout.Packed }, baseGraph, baseGraph.Keep, BenchRunner.BaselineName,
             Lossless: false, Note: "near-lossless packed layout"));
 
-        // The machine's cost of a forward by rows, per verification layout: D* follows it.
+        // Every named mode must exist before minutes of timing start.
+        bool Autoable(BenchMode x) => x.Graph is not null && !x.Name.Contains('@', StringComparison.Ordinal) && x.Name != PaperMode;
+        if (only is not null)
+            foreach (var w in only)
+            {
+                string target = w.EndsWith(AutoSuffix, StringComparison.Ordinal) ? w[..^AutoSuffix.Length] : w;
+                if (!modes.Any(x => x.Name == target && (target == w || Autoable(x))))
+                    throw new UsageException($"mode \"{w}\" is not available with this model and options; available: {string.Join(", ", modes.Select(x => x.Name))} and <spiffy mode>{AutoSuffix}");
+            }
+        var autoCandidates = modes.Where(x => Autoable(x) && (only is null || only.Contains(x.Name + AutoSuffix))).ToList();
+        var selected = only is null ? modes : modes.Where(x => only.Contains(x.Name)).ToList();
+
+        // The machine's cost of a forward by rows, only for the layouts the chosen modes verify with: D* follows it.
         int maxRows = 1;
-        foreach (var m in modes) if (m.Graph is not null) maxRows = Math.Max(maxRows, 1 + (m.Keep == 0 ? m.Graph.Nodes.Count : m.Keep));
-        var rowCounts = new List<int>();
-        foreach (int r in new[] { 1, 2, 3, 4, 6, 8, 12, 16 }) if (r <= Math.Max(4, maxRows)) rowCounts.Add(r);
+        foreach (var x in selected.Concat(autoCandidates))
+            if (x.Graph is not null) maxRows = Math.Max(maxRows, 1 + (x.Keep == 0 ? x.Graph.Nodes.Count : x.Keep));
+        var rowCounts = ForwardCostModel.RowCounts(Math.Max(4, maxRows));
         int typical = (int)prompts.Average(p => p.Length);
+        var layouts = selected.Concat(autoCandidates).Where(x => x.Graph is not null).Select(x => plain with { Cache = x.Options.Cache, Layout = x.Options.Layout })
+            .Select(o => (Key: LayoutKey(o), Options: o)).DistinctBy(l => l.Key).ToList();
         var costs = new Dictionary<string, ForwardCost>(StringComparer.Ordinal);
-        foreach (var (key, o) in new[] { ("none", plain), ("prefix", plain with { Cache = CacheMode.Prefix }), ("dual", plain with { Cache = CacheMode.Dual }), ("packed", plain with { Layout = VerificationLayout.Packed }) })
+        output.WithProgress(progress =>
         {
-            costs[key] = ForwardCostModel.Measure(model.Transformer, o, typical, rowCounts, cancel: cancel);
-            Log(costs[key].ToString());
-        }
-        foreach (var m in modes.ToArray())
+            var bars = layouts.Select(l => progress.Add("timing forwards, " + ForwardCostModel.Describe(l.Options), ForwardCostModel.Forwards(rowCounts.Count, ForwardCostModel.DefaultRepeats), "forwards")).ToList();
+            for (int i = 0; i < layouts.Count; i++)
+            {
+                costs[layouts[i].Key] = ForwardCostModel.Measure(model.Transformer, layouts[i].Options, typical, rowCounts, cancel: cancel, progress: () => bars[i].Advance());
+                bars[i].Finish();
+                Log(costs[layouts[i].Key].ToString() + (costs[layouts[i].Key].Reliable ? "" : "; " + costs[layouts[i].Key].Verdict));
+            }
+        });
+        foreach (var x in autoCandidates)
         {
-            if (m.Graph is null || m.Name.Contains('@', StringComparison.Ordinal) || m.Name == "spiffy-paper") continue;
-            string key = m.Options.Layout == VerificationLayout.Packed ? "packed" : m.Options.Cache.ToString().ToLowerInvariant();
-            var choice = KeepChooser.Choose(m.Graph, costs[key]);
-            if (choice is null) continue;
-            int keep = choice.Keep >= m.Graph.Nodes.Count ? 0 : choice.Keep;
-            if (keep == m.Keep) continue;
+            var cost = costs[LayoutKey(x.Options)];
+            bool asked = only is not null;
+            if (!cost.Reliable)
+            {
+                (asked ? (Action<string>)output.Warn : Log)($"{x.Name}{AutoSuffix}: no D* chosen for {cost.Configuration}: {cost.Verdict}");
+                continue;
+            }
+            var choice = KeepChooser.Choose(x.Graph!, cost);
+            if (choice is null)
+            {
+                (asked ? (Action<string>)output.Warn : Log)($"{x.Name}{AutoSuffix}: graph '{x.Graph!.Name}' has no calibration profile (keep_profile)");
+                continue;
+            }
+            int keep = choice.Keep >= x.Graph!.Nodes.Count ? 0 : choice.Keep;
+            if (keep == x.Keep && !asked) continue; // the same row as the mode itself
             string note = string.Create(CultureInfo.InvariantCulture, $"D* chosen by the cost model (predicted {choice.PredictedSpeedup:F2}x on the step forwards)");
             modes.Add(choice.Keep == 0
-                ? new BenchMode(m.Name + "@auto", m.Options, null, 0, m.Base, m.Lossless, note + ": no drafts")
-                : new BenchMode(m.Name + "@auto", m.Options, m.Graph, keep, m.Base, m.Lossless, note));
+                ? new BenchMode(x.Name + AutoSuffix, x.Options, null, 0, x.Base, x.Lossless, note + ": no drafts")
+                : new BenchMode(x.Name + AutoSuffix, x.Options, x.Graph, keep, x.Base, x.Lossless, note));
         }
         if (only is not null) modes = Filter(modes, only);
+        if (modes.Count == 0) throw new UsageException("no mode left to run");
 
         Log(string.Create(CultureInfo.InvariantCulture, $"{modes.Count} modes x {prompts.Count} prompts from {problems} (skip {skip})"));
-        var results = BenchRunner.Run(model, prompts, modes, Log, cancel);
+        var (results, oracles) = output.WithProgress(progress =>
+        {
+            int total = BenchRunner.Generations(prompts.Count, modes.Count), done = 0;
+            var bar = progress.Add($"{modes.Count} modes x {prompts.Count} prompts", total, "generations");
+            var watch = Stopwatch.StartNew();
+            void Milestone(string message) => Log(message + (done == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
+                $" ({watch.Elapsed.TotalMinutes:F1} min elapsed, about {watch.Elapsed.TotalMinutes / done * (total - done):F1} min left)")));
+            var results = BenchRunner.Run(model, prompts, modes, Milestone, cancel, () => { done++; bar.Advance(); });
+            var oracleBases = oracle ? bases.Where(b => modes.Any(x => x.Base == b.Name && x.Graph is not null)).ToList() : new();
+            var oracles = new Dictionary<string, ReplayResult>(StringComparer.Ordinal);
+            if (oracleBases.Count > 0)
+            {
+                var oracleBar = progress.Add("oracle bound (replay)", oracleBases.Count, "base modes");
+                foreach (var (name, o) in oracleBases)
+                {
+                    oracles[name] = BenchOracle.Compute(model, prompts, o, graphs[name].Limits, cancel);
+                    oracleBar.Advance();
+                    Log($"oracle for {name}: {oracles[name]}");
+                }
+            }
+            return (results, oracles);
+        });
         if (model.Tokenizer is not null)
             foreach (var r in results)
             {
@@ -153,14 +226,6 @@ public sealed class BenchCommand : ICommand
                 }
                 r.Accuracy = (double)right / prompts.Count;
             }
-        var oracles = new Dictionary<string, ReplayResult>(StringComparer.Ordinal);
-        if (oracle)
-            foreach (var (name, o) in bases)
-                if (modes.Any(m => m.Base == name && m.Graph is not null))
-                {
-                    oracles[name] = BenchOracle.Compute(model, prompts, o, graphs[name].Limits, cancel);
-                    Log($"oracle for {name}: {oracles[name]}");
-                }
 
         var report = new BenchReport
         {
@@ -168,19 +233,19 @@ public sealed class BenchCommand : ICommand
             PromptSource = string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(problems)}[{skip}:{skip + prompts.Count}]"),
             Prompts = prompts.Count, GenLength = gen, BlockLength = block,
             Command = "spiffy bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2)),
-            Modes = results, Costs = costs.Values.ToList(), Oracles = oracles,
+            Modes = results, Costs = layouts.Select(l => costs[l.Key]).ToList(), Oracles = oracles,
         };
-        if (json)
+        if (output.Json)
         {
-            using var stdout = Console.OpenStandardOutput();
-            report.WriteJson(stdout);
-            Console.WriteLine();
+            Console.Out.Flush();
+            using (var stdout = Console.OpenStandardOutput()) report.WriteJson(stdout);
+            Console.Out.WriteLine();
         }
         else
         {
-            Console.WriteLine(report.ToMarkdownTable());
-            Console.WriteLine(report.CostTable());
-            if (oracles.Count > 0) Console.WriteLine(report.OracleTable());
+            output.Result(report.ToMarkdownTable());
+            if (report.Costs.Count > 0) output.Result(report.CostTable());
+            if (oracles.Count > 0) output.Result(report.OracleTable());
         }
         if (chart is not null) AtomicFile.WriteAllText(chart, BenchChart.ToSvg(report));
         if (outMd is not null) BenchMarkdown.WriteSection(outMd, report, chart);
@@ -189,25 +254,35 @@ public sealed class BenchCommand : ICommand
         return Task.FromResult(failures > 0 ? 3 : 0);
     }
 
-    private static List<int> ParseList(string text, string option)
+    private static string SpiffyName(string baseName) => baseName == BenchRunner.BaselineName ? "spiffy" : baseName + "+spiffy";
+
+    private static string LayoutKey(DecodingOptions o) => o.Layout == VerificationLayout.Packed ? "packed" : o.Cache.ToString().ToLowerInvariant();
+
+    private static List<string> ModeList(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToList();
+
+    /// <summary>Whether <paramref name="name"/> is a mode bench can build (whether it exists also depends on the model's graphs).</summary>
+    private static bool IsModeName(string name)
     {
-        var list = new List<int>();
-        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v < 1)
-                throw new UsageException($"{option} expects positive integers separated by commas, got \"{part}\"");
-            list.Add(v);
-        }
-        return list;
+        string stem = name.EndsWith(AutoSuffix, StringComparison.Ordinal) ? name[..^AutoSuffix.Length] : name;
+        bool auto = stem.Length != name.Length;
+        bool spiffy = stem == PackedMode || Bases.Any(b => SpiffyName(b.Name) == stem);
+        if (auto) return spiffy;
+        return spiffy || stem == PaperMode || Bases.Any(b => b.Name == stem) || SweepName().IsMatch(stem);
     }
 
-    private static List<BenchMode> Filter(List<BenchMode> modes, string only)
+    private static IEnumerable<string> ModeNamePatterns() =>
+        Bases.Select(b => b.Name).Concat(Bases.Select(b => SpiffyName(b.Name))).Append(PaperMode).Append(PackedMode)
+            .Append("spiffy@D*=<k>").Append("spiffy@D*=all").Append("<spiffy mode>" + AutoSuffix);
+
+    [GeneratedRegex(@"^spiffy@D\*=([1-9][0-9]*|all)$")]
+    private static partial Regex SweepName();
+
+    private static List<BenchMode> Filter(List<BenchMode> modes, IReadOnlyCollection<string> only)
     {
-        var wanted = new HashSet<string>(only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.Ordinal);
-        foreach (var w in wanted)
-            if (!modes.Any(m => m.Name == w)) throw new UsageException($"unknown mode \"{w}\"; modes: {string.Join(", ", modes.Select(m => m.Name))}");
-        foreach (var m in modes.ToArray()) if (wanted.Contains(m.Name) && m.Base is not null) wanted.Add(m.Base);
-        if (modes.Any(m => m.Name == BenchRunner.BaselineName)) wanted.Add(BenchRunner.BaselineName);
-        return modes.Where(m => wanted.Contains(m.Name)).ToList();
+        var wanted = new HashSet<string>(only.Where(w => modes.Any(x => x.Name == w)), StringComparer.Ordinal);
+        foreach (var x in modes.ToArray()) if (wanted.Contains(x.Name) && x.Base is not null) wanted.Add(x.Base);
+        if (wanted.Count > 0 && modes.Any(x => x.Name == BenchRunner.BaselineName)) wanted.Add(BenchRunner.BaselineName);
+        return modes.Where(x => wanted.Contains(x.Name)).ToList();
     }
 }

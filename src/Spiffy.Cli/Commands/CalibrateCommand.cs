@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Spiffy.Calibration;
+using System.CommandLine;
 using Spiffy.Cli.CommandLine;
 using Spiffy.Decoding;
 using Spiffy.Training;
@@ -8,134 +9,193 @@ using Spiffy.Training;
 namespace Spiffy.Cli.Commands;
 
 /// <summary>`spiffy calibrate`: record baseline trajectories, count draft formulas, select and write a graph.</summary>
-public sealed class CalibrateCommand : ICommand
+public sealed class CalibrateCommand : IVerb
 {
-    public string Help => $"""
-        usage: spiffy calibrate [--model M] --prompts <problems.jsonl> -o graphs/<name>.json [options]
+    private readonly Option<string?> _model = SharedOptions.Model();
+    private readonly Option<string?> _prompts = new("--prompts") { Description = "JSONL problems (question/answer or prompt/answer); the question is the prompt", HelpName = "FILE" };
+    private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "problems to use (default 50)", HelpName = "N" });
+    private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip") { Description = "skip the first N problems (default 0)", HelpName = "N" }, 0);
+    private readonly Option<string?> _template = SharedOptions.ChatTemplate();
+    private readonly Option<int?> _nodes = SharedOptions.AtLeast(new Option<int?>("--nodes") { Description = "draft nodes to select (default 10)", HelpName = "D" }, 1);
+    private readonly Option<int?> _keep = SharedOptions.AtLeast(new Option<int?>("--keep") { Description = "D*: drafts kept per forward by dynamic pruning, stored in the graph (default 0 = all)", HelpName = "N" }, 0);
+    private readonly Option<int?> _positionRank = SharedOptions.AtLeast(new Option<int?>("--max-position-rank") { Description = "highest position rank a node may use (default 8, at most the block length)", HelpName = "I" }, 1);
+    private readonly Option<int?> _tokenRank = SharedOptions.AtLeast(new Option<int?>("--max-token-rank") { Description = "highest token rank a node may use (default 4)", HelpName = "J" }, 1);
+    private readonly Option<int?> _maxDepth = SharedOptions.AtLeast(new Option<int?>("--max-depth") { Description = "deepest node, in steps ahead (default 8)", HelpName = "d" }, 1);
+    private readonly Option<string?> _objective = new("--objective") { Description = "how nodes are selected (default replay-greedy)", HelpName = string.Join('|', SelectionObjectives.All.Select(SelectionObjectives.Name)) };
+    private readonly Option<string?> _name = new("--name") { Description = "graph name (default: the output file's name)", HelpName = "NAME" };
+    private readonly Option<string?> _traces = new("--traces") { Description = "reuse the trajectories in FILE when it exists, else record them and save them there", HelpName = "FILE" };
+    private readonly Option<int?> _batch = SharedOptions.Positive(new Option<int?>("--batch") { Description = "problems decoded together while recording (default 1: the exact rows a Spiffy run computes)", HelpName = "N" });
+    private readonly Option<bool> _compare = new("--compare-objectives") { Description = "also print a Markdown table: every objective x --compare-nodes x --compare-keep, replayed on held-out problems, against the oracle bound" };
+    private readonly Option<string?> _evalPrompts = new("--eval-prompts") { Description = "held-out problems (default: --prompts, the problems after the calibration range)", HelpName = "FILE" };
+    private readonly Option<int?> _evalCount = SharedOptions.Positive(new Option<int?>("--eval-count") { Description = "held-out problems to use (default 30)", HelpName = "N" });
+    private readonly Option<int?> _evalSkip = SharedOptions.AtLeast(new Option<int?>("--eval-skip") { Description = "skip the first N held-out problems (default: after the calibration range, or 0)", HelpName = "N" }, 0);
+    private readonly Option<string?> _evalTraces = new("--eval-traces") { Description = "like --traces, for the held-out problems", HelpName = "FILE" };
+    private readonly Option<string?> _compareNodes = SharedOptions.IntList("--compare-nodes", "D values to compare (default 3,5,10,16)", 1);
+    private readonly Option<string?> _compareKeep = SharedOptions.IntList("--compare-keep", "D* values to compare, 0 = all (default 0,3)", 0);
+    private readonly Option<string?> _output = new("--output", "-o") { Description = "the graph file (.json), written atomically (optional with --compare-objectives)", HelpName = "graph.json" };
+    private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly DecodingOptionSet _decoding = new();
 
-        Runs the plain decoder, with exactly the decoding configuration the graph will be served with,
-        on --count problems; records each step (the tokens committed and the top ranks of the
-        distribution that produced the state); counts every step's true future states as draft
-        formulas relative to the drafting distribution; connects them by the parent rule and selects
-        --nodes root-connected nodes. Replaying the recorded trajectories gives the exact forwards
-        Spiffy needs with any graph, so selection and comparisons need no further model calls.
-        Deterministic: the same model, problems and options give a byte-identical graph file.
-          --model M               model description or checkpoint dir (default: {ModelSources.DefaultModel})
-          --prompts FILE          JSONL problems (question/answer or prompt/answer); the question is the prompt
-          --count N               problems to use (default 50)
-          --skip N                skip the first N problems (default 0)
-          --chat-template K       none | llada | qwen (default: the model's)
-          --nodes D               draft nodes to select (default 10)
-          --keep N                D*: drafts kept per forward by dynamic pruning, stored in the graph (default 0 = all)
-          --max-position-rank I   highest position rank a node may use (default 8, at most the block length)
-          --max-token-rank J      highest token rank a node may use (default 4)
-          --max-depth d           deepest node, in steps ahead (default 8)
-          --objective O           degree1 | frequency | ancestors | replay-greedy (default replay-greedy)
-          --name NAME             graph name (default: the output file's name)
-          --traces FILE           reuse the trajectories in FILE when it exists, else record them and save them there
-          --batch N               problems decoded together while recording (default 1: the exact rows a Spiffy run computes)
-          --compare-objectives    also print a Markdown table: every objective x --compare-nodes x --compare-keep,
-                                  replayed on held-out problems, against the oracle bound
-          --eval-prompts FILE     held-out problems (default: --prompts, the problems after the calibration range)
-          --eval-count N          held-out problems to use (default 30)
-          --eval-skip N           skip the first N held-out problems (default: after the calibration range, or 0)
-          --eval-traces FILE      like --traces, for the held-out problems
-          --compare-nodes LIST    D values to compare (default 3,5,10,16)
-          --compare-keep LIST     D* values to compare, 0 = all (default 0,3)
-          -o FILE                 the graph file, written atomically (optional with --compare-objectives)
-        {DecoderArgs.Help}
-        """;
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "compare-objectives", "early-stop", "no-trim" };
-
-    public Task<int> RunAsync(Args args, CancellationToken cancel)
+    public CalibrateCommand()
     {
-        string modelPath = ModelSources.Resolve(args.String("model"));
-        string? promptsPath = args.String("prompts");
-        int count = args.Int("count", 50, 1);
-        int skip = args.Int("skip", 0, 0);
-        string? template = args.String("chat-template");
-        int nodes = args.Int("nodes", 10, 1, 4096);
-        int keep = args.Int("keep", 0, 0, 4096);
-        int? positionRank = args.Has("max-position-rank") ? args.Int("max-position-rank", 8, 1, 4096) : null;
-        int tokenRank = args.Int("max-token-rank", 4, 1, 4096), maxDepth = args.Int("max-depth", 8, 1, 4096);
-        SelectionObjective objective;
-        try { objective = SelectionObjectives.Parse(args.String("objective") ?? "replay-greedy"); }
-        catch (ArgumentException e) { throw new UsageException(e.Message); }
-        string? output = args.String("output");
-        string? name = args.String("name");
-        string? tracesPath = args.String("traces");
-        int batch = args.Int("batch", 1, 1);
-        bool compare = args.Flag("compare-objectives");
-        string? evalPrompts = args.String("eval-prompts");
-        int evalCount = args.Int("eval-count", 30, 1);
-        int? evalSkip = args.Has("eval-skip") ? args.Int("eval-skip", 0, 0) : null;
-        string? evalTraces = args.String("eval-traces");
-        var compareNodes = IntList(args.String("compare-nodes") ?? "3,5,10,16", "compare-nodes", 1);
-        var compareKeep = IntList(args.String("compare-keep") ?? "0,3", "compare-keep", 0);
-        if (output is null && !compare) throw new UsageException("give -o <graph.json> (or --compare-objectives)");
-        if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath))) throw new UsageException("missing required option --prompts (or an existing --traces file)");
-        if (output is not null && !output.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) throw new UsageException("the graph file name must end in .json");
+        _objective.AcceptOnlyFromAmong(SelectionObjectives.All.Select(SelectionObjectives.Name).ToArray());
+        _output.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is string f && !f.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) r.AddError("the graph file name must end in .json");
+        });
+        Command = new VerbCommand("calibrate",
+            "record baseline trajectories and select a calibrated draft graph (graphs/*.json)",
+            "Run the plain decoder, with exactly the decoding configuration the graph will be served with, on --count problems; "
+            + "record each step (the tokens committed and the top ranks of the distribution that produced the state); count "
+            + "every step's true future states as draft formulas relative to the drafting distribution; connect them by the "
+            + "parent rule and select --nodes root-connected nodes. Replaying the recorded trajectories gives the exact forwards "
+            + "Spiffy needs with any graph, so selection and comparisons need no further model calls. Deterministic: the same "
+            + "model, problems and options give a byte-identical graph file.",
+            "spiffy calibrate --prompts gsm8k/train.jsonl --count 50 --nodes 10 --keep 3 --cache dual --unmasking threshold -o graphs/gsm8k-small-dual-threshold.json",
+            "spiffy calibrate --prompts gsm8k/train.jsonl --traces runs/cal.trace --compare-objectives --eval-count 30")
+        {
+            _model, _prompts, _count, _skip, _template, _nodes, _keep, _positionRank, _tokenRank, _maxDepth, _objective, _name, _traces, _batch,
+            _compare, _evalPrompts, _evalCount, _evalSkip, _evalTraces, _compareNodes, _compareKeep, _output, _threads,
+        };
+        _decoding.AddTo(Command);
+        Command.Validators.Add(r =>
+        {
+            if (r.GetValue(_output) is null && !r.GetValue(_compare)) r.AddError("give -o <graph.json> (or --compare-objectives)");
+            if (r.GetValue(_prompts) is null && r.GetValue(_traces) is null) r.AddError("missing --prompts (or an existing --traces file)");
+        });
+    }
 
-        using var model = Spiffy.SpiffyModel.Load(modelPath);
-        var options = DecoderArgs.Read(args, model.Spec);
-        args.EnsureAllUsed(0);
+    public VerbCommand Command { get; }
+
+    public Task<int> RunAsync(ParseResult parse, CliOutput output, CancellationToken cancel)
+    {
+        string modelPath = ModelSources.Resolve(parse.GetValue(_model));
+        string? promptsPath = parse.GetValue(_prompts);
+        int count = parse.GetValue(_count) ?? 50, skip = parse.GetValue(_skip) ?? 0;
+        string? template = parse.GetValue(_template);
+        int nodes = parse.GetValue(_nodes) ?? 10, keep = parse.GetValue(_keep) ?? 0;
+        int? positionRank = parse.GetValue(_positionRank);
+        int tokenRank = parse.GetValue(_tokenRank) ?? 4, maxDepth = parse.GetValue(_maxDepth) ?? 8;
+        var objective = SelectionObjectives.Parse(parse.GetValue(_objective) ?? "replay-greedy");
+        string? outFile = parse.GetValue(_output), name = parse.GetValue(_name), tracesPath = parse.GetValue(_traces);
+        int batch = parse.GetValue(_batch) ?? 1;
+        bool compare = parse.GetValue(_compare);
+        string? evalPrompts = parse.GetValue(_evalPrompts), evalTraces = parse.GetValue(_evalTraces);
+        int evalCount = parse.GetValue(_evalCount) ?? 30;
+        int? evalSkip = parse.GetValue(_evalSkip);
+        var compareNodes = SharedOptions.ParseIntList(parse.GetValue(_compareNodes) ?? "3,5,10,16");
+        var compareKeep = SharedOptions.ParseIntList(parse.GetValue(_compareKeep) ?? "0,3");
+        if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath))) throw new UsageException("missing required option --prompts (or an existing --traces file)");
+        SharedOptions.ApplyThreads(parse, _threads);
+
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath));
+        var options = _decoding.Read(parse, model.Spec);
         var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);
         limits.Check();
         if (limits.MaxPositionRank > options.BlockLength) throw new UsageException($"--max-position-rank {limits.MaxPositionRank} exceeds the block length {options.BlockLength}");
 
-        Console.WriteLine($"hashing the weights of {modelPath} ...");
-        string hash = ModelWeights.Sha256(modelPath);
-        var source = new TraceSource(model, hash, options, template, limits, batch);
+        output.Log($"hashing the weights of {modelPath} ...");
+        string hash = output.Busy("hashing the weights", () => ModelWeights.Sha256(modelPath));
+        var source = new TraceSource(model, hash, options, template, limits, batch, output);
 
         var traces = source.Obtain(promptsPath, skip, count, tracesPath, "calibration", cancel);
         var calibration = new Calibrator(traces, limits);
         var ci = CultureInfo.InvariantCulture;
         var oracle = calibration.Oracle();
-        Console.WriteLine(string.Create(ci, $"{traces.Sequences.Count} problems, {calibration.StepsObserved} draftable steps, {calibration.Dag.NodeCount} distinct formulas observed (position rank <= {limits.MaxPositionRank}, token rank <= {limits.MaxTokenRank}, depth <= {limits.MaxDepth})"));
-        Console.WriteLine(string.Create(ci, $"plain decoder: {oracle.BaselineNfe} forwards; oracle bound: {oracle.Nfe} ({oracle.Speedup:F2}x fewer)"));
+        output.Result(string.Create(ci, $"{traces.Sequences.Count} problems, {calibration.StepsObserved} draftable steps, {calibration.Dag.NodeCount} distinct formulas observed (position rank <= {limits.MaxPositionRank}, token rank <= {limits.MaxTokenRank}, depth <= {limits.MaxDepth})"));
+        output.Result(string.Create(ci, $"plain decoder: {oracle.BaselineNfe} forwards; oracle bound: {oracle.Nfe} ({oracle.Speedup:F2}x fewer)"));
 
-        if (output is not null)
+        Spiffy.Schema.Graphs.GraphSpec? graph = null;
+        ReplayResult? replay = null;
+        double seconds = 0;
+        if (outFile is not null)
         {
-            string graphName = name ?? Path.GetFileNameWithoutExtension(output);
+            string graphName = name ?? Path.GetFileNameWithoutExtension(outFile);
             var watch = Stopwatch.StartNew();
-            var graph = calibration.Calibrate(graphName, objective, nodes, keep, cancel: cancel);
-            var replay = calibration.Replay.Replay(graph, keep);
-            GraphFileWriter.Write(graph, output);
-            Console.WriteLine(string.Create(ci, $"selected {graph.Nodes.Count} nodes by {SelectionObjectives.Name(objective)} in {watch.Elapsed.TotalSeconds:F1} s; D* {(keep == 0 ? "all" : keep.ToString(ci))}"));
-            Console.WriteLine($"replayed on the calibration problems: {replay}");
-            Console.WriteLine("accepted chain length per verification forward: " + replay.Histogram());
-            Console.WriteLine($"wrote {output}");
+            graph = output.Busy($"selecting {nodes} nodes by {SelectionObjectives.Name(objective)}", () => calibration.Calibrate(graphName, objective, nodes, keep, cancel: cancel));
+            seconds = watch.Elapsed.TotalSeconds;
+            replay = calibration.Replay.Replay(graph, keep);
+            GraphFileWriter.Write(graph, outFile);
+            output.Result(string.Create(ci, $"selected {graph.Nodes.Count} nodes by {SelectionObjectives.Name(objective)} in {seconds:F1} s; D* {(keep == 0 ? "all" : keep.ToString(ci))}"));
+            output.Result($"replayed on the calibration problems: {replay}");
+            output.Result("accepted chain length per verification forward: " + replay.Histogram());
+            output.Result($"wrote {outFile}");
         }
 
+        ObjectiveComparison? table = null;
+        TraceSet? heldOut = null;
         if (compare)
         {
             string? heldOutFile = evalPrompts ?? promptsPath;
             int heldOutSkip = evalSkip ?? (evalPrompts is null ? source.LastEnd : 0);
             if (heldOutFile is null && (evalTraces is null || !File.Exists(evalTraces))) throw new UsageException("--compare-objectives needs --eval-prompts (or an existing --eval-traces file)");
             if (evalPrompts is null && evalSkip is null && promptsPath is null) throw new UsageException("--compare-objectives needs --eval-prompts when calibrating from --traces alone");
-            var heldOut = source.Obtain(heldOutFile, heldOutSkip, evalCount, evalTraces, "held-out", cancel);
-            Console.WriteLine();
-            var table = ObjectiveComparison.Run(calibration, heldOut, SelectionObjectives.All, compareNodes, compareKeep, line => Console.WriteLine("  " + line), cancel);
-            Console.WriteLine();
-            Console.WriteLine(string.Create(ci, $"Calibrated on {traces.Header.PromptSource} ({traces.Sequences.Count} problems), measured on {heldOut.Header.PromptSource} ({heldOut.Sequences.Count} problems); [{options}]"));
-            Console.WriteLine();
-            Console.Write(table.ToMarkdown());
+            heldOut = source.Obtain(heldOutFile, heldOutSkip, evalCount, evalTraces, "held-out", cancel);
+            var held = heldOut;
+            table = output.WithProgress(progress =>
+            {
+                var bar = progress.Add("comparing objectives", SelectionObjectives.All.Length * compareNodes.Count * compareKeep.Count, "graphs");
+                return ObjectiveComparison.Run(calibration, held, SelectionObjectives.All, compareNodes, compareKeep, line => { bar.Advance(); output.Log("  " + line); }, cancel);
+            });
+            output.Result("");
+            output.Result(string.Create(ci, $"Calibrated on {traces.Header.PromptSource} ({traces.Sequences.Count} problems), measured on {heldOut.Header.PromptSource} ({heldOut.Sequences.Count} problems); [{options}]"));
+            output.Result("");
+            if (!output.Json) Console.Out.Write(table.ToMarkdown());
         }
+        if (output.Json)
+            CliOutput.WriteJson(w =>
+            {
+                w.WriteString("model", model.Spec.Name);
+                w.WriteString("prompt_source", traces.Header.PromptSource);
+                w.WriteNumber("problems", traces.Sequences.Count);
+                w.WriteNumber("steps_observed", calibration.StepsObserved);
+                w.WriteNumber("formulas", calibration.Dag.NodeCount);
+                w.WriteStartObject("limits");
+                w.WriteNumber("max_position_rank", limits.MaxPositionRank);
+                w.WriteNumber("max_token_rank", limits.MaxTokenRank);
+                w.WriteNumber("max_depth", limits.MaxDepth);
+                w.WriteEndObject();
+                JsonFields.Options(w, options);
+                w.WriteStartObject("oracle");
+                JsonFields.Replay(w, oracle);
+                w.WriteEndObject();
+                if (graph is not null && replay is not null)
+                {
+                    w.WriteStartObject("graph");
+                    w.WriteString("output", outFile);
+                    w.WriteString("name", graph.Name);
+                    w.WriteString("objective", SelectionObjectives.Name(objective));
+                    w.WriteNumber("nodes", graph.Nodes.Count);
+                    w.WriteNumber("keep", keep);
+                    w.WriteNumber("seconds", seconds);
+                    w.WriteStartObject("replay");
+                    JsonFields.Replay(w, replay);
+                    w.WriteEndObject();
+                    w.WriteEndObject();
+                }
+                if (table is not null && heldOut is not null)
+                {
+                    w.WriteStartObject("comparison");
+                    w.WriteString("prompt_source", heldOut.Header.PromptSource);
+                    w.WriteNumber("problems", heldOut.Sequences.Count);
+                    w.WriteStartObject("oracle");
+                    JsonFields.Replay(w, table.Oracle);
+                    w.WriteEndObject();
+                    w.WriteStartArray("rows");
+                    foreach (var row in table.Rows)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("objective", SelectionObjectives.Name(row.Objective));
+                        w.WriteNumber("nodes", row.Nodes);
+                        w.WriteNumber("keep", row.Keep);
+                        JsonFields.Replay(w, row.Result);
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+            });
         return Task.FromResult(0);
-    }
-
-    private static List<int> IntList(string s, string option, int min)
-    {
-        var list = new List<int>();
-        foreach (var part in s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v < min)
-                throw new UsageException($"--{option} expects a comma-separated list of integers >= {min}, got \"{s}\"");
-            list.Add(v);
-        }
-        if (list.Count == 0) throw new UsageException($"--{option} is empty");
-        return list;
     }
 
     /// <summary>Loads trajectories from a trace file or records them with the model, with a progress display.</summary>
@@ -148,9 +208,11 @@ public sealed class CalibrateCommand : ICommand
         private readonly FormulaLimits _limits;
         private readonly int _batch;
 
-        public TraceSource(Spiffy.SpiffyModel model, string hash, DecodingOptions options, string? template, FormulaLimits limits, int batch)
+        private readonly CliOutput _output;
+
+        public TraceSource(Spiffy.SpiffyModel model, string hash, DecodingOptions options, string? template, FormulaLimits limits, int batch, CliOutput output)
         {
-            _model = model; _hash = hash; _options = options; _template = template; _limits = limits; _batch = batch;
+            _model = model; _hash = hash; _options = options; _template = template; _limits = limits; _batch = batch; _output = output;
         }
 
         /// <summary>Index one past the last problem used by the latest <see cref="Obtain"/> that read a problem file.</summary>
@@ -167,35 +229,38 @@ public sealed class CalibrateCommand : ICommand
             }
             if (tracesPath is not null && File.Exists(tracesPath))
             {
-                var loaded = TraceFile.Load(tracesPath);
+                var loaded = _output.Busy($"reading the {what} trajectories", () => TraceFile.Load(tracesPath));
                 var problems = Mismatches(loaded.Header, prompts is null ? null : source, digest);
                 if (problems.Count > 0)
                     throw new ArgumentException($"{tracesPath} was recorded differently ({string.Join("; ", problems)}); delete it or pass another --traces file");
-                Console.WriteLine($"using {loaded.Sequences.Count} recorded {what} trajectories from {tracesPath} ({loaded.Header.PromptSource})");
+                _output.Log($"using {loaded.Sequences.Count} recorded {what} trajectories from {tracesPath} ({loaded.Header.PromptSource})");
                 return loaded;
             }
             if (prompts is null) throw new UsageException($"no problems to record the {what} trajectories from");
             var header = TraceRecorder.HeaderFor(_options, _model.Spec.Tokens.Mask, _limits.MaxPositionRank, _limits.MaxTokenRank, _model.Spec.Name, _hash, source, skip, digest);
             var recorder = new TraceRecorder(header);
             var sequences = new List<SequenceTrace>();
-            var progress = new ProgressLine($"recording {what} trajectories", prompts.Count);
             long steps = 0;
-            for (int i = 0; i < prompts.Count; i += _batch)
+            _output.WithProgress(progress =>
             {
-                var chunk = prompts.GetRange(i, Math.Min(_batch, prompts.Count - i));
-                foreach (var s in recorder.Record(_model.Decoder, chunk, _options, i, cancel))
+                var bar = progress.Add($"recording {what} trajectories", prompts.Count, "problems");
+                for (int i = 0; i < prompts.Count; i += _batch)
                 {
-                    sequences.Add(s);
-                    steps += s.StepCount;
+                    var chunk = prompts.GetRange(i, Math.Min(_batch, prompts.Count - i));
+                    foreach (var s in recorder.Record(_model.Decoder, chunk, _options, i, cancel))
+                    {
+                        sequences.Add(s);
+                        steps += s.StepCount;
+                        bar.Advance();
+                    }
+                    if (!_output.ShowsProgress) _output.Log(string.Create(CultureInfo.InvariantCulture, $"recording {what} trajectories: {sequences.Count}/{prompts.Count} problems, {steps} steps"));
                 }
-                progress.Report(sequences.Count, steps);
-            }
-            progress.Done();
+            });
             var traces = new TraceSet(header, sequences);
             if (tracesPath is not null)
             {
                 TraceFile.Save(traces, tracesPath);
-                Console.WriteLine($"saved the {what} trajectories to {tracesPath}");
+                _output.Log($"saved the {what} trajectories to {tracesPath}");
             }
             return traces;
         }
@@ -230,55 +295,15 @@ public sealed class CalibrateCommand : ICommand
                 try { _options.Validate(_model.Spec, ids.Length); }
                 catch (ArgumentException e)
                 {
-                    Console.Error.WriteLine($"warning: {path}:{all[i].Line}: skipped: {e.Message}");
+                    _output.Warn($"{path}:{all[i].Line}: skipped: {e.Message}");
                     continue;
                 }
                 prompts.Add(ids);
             }
-            if (prompts.Count < count) Console.Error.WriteLine($"warning: {path}: only {prompts.Count} usable problems after --skip {skip} (asked for {count})");
+            if (prompts.Count < count) _output.Warn($"{path}: only {prompts.Count} usable problems after --skip {skip} (asked for {count})");
             if (prompts.Count == 0) throw new UsageException($"no usable problems in {path}");
             LastEnd = i;
             return (prompts, string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(path)}[{skip}:{i}]"));
         }
-    }
-
-    /// <summary>Prompts done, steps, elapsed and ETA: one rewritten line on a terminal, plain lines when redirected.</summary>
-    private sealed class ProgressLine
-    {
-        private readonly string _what;
-        private readonly int _total;
-        private readonly bool _interactive = !Console.IsOutputRedirected;
-        private readonly Stopwatch _watch = Stopwatch.StartNew();
-        private int _width;
-
-        public ProgressLine(string what, int total)
-        {
-            _what = what;
-            _total = total;
-            if (!_interactive) Console.WriteLine($"{what}: {total} problems");
-        }
-
-        public void Report(int done, long steps)
-        {
-            var elapsed = _watch.Elapsed;
-            var eta = done == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(elapsed.Ticks / done * (_total - done));
-            string line = string.Create(CultureInfo.InvariantCulture,
-                $"{_what}: {done}/{_total} problems, {steps} steps, {Format(elapsed)} elapsed, ETA {Format(eta)}");
-            if (_interactive)
-            {
-                Console.Write("\r" + line.PadRight(_width));
-                _width = line.Length;
-            }
-            else Console.WriteLine(line);
-        }
-
-        public void Done()
-        {
-            if (_interactive) Console.WriteLine();
-        }
-
-        private static string Format(TimeSpan t) => t.TotalHours >= 1
-            ? string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalHours}:{t.Minutes:D2}:{t.Seconds:D2}")
-            : string.Create(CultureInfo.InvariantCulture, $"{t.Minutes}:{t.Seconds:D2}");
     }
 }

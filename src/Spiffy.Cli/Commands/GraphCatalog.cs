@@ -1,3 +1,4 @@
+using Spiffy.Cli.CommandLine;
 using Spiffy.Decoding;
 using Spiffy.Schema.Graphs;
 using Spiffy.Schema.Models;
@@ -11,7 +12,7 @@ internal static class GraphCatalog
     /// <summary>Length of the uncalibrated rank-1 chain used when no calibrated graph matches.</summary>
     public const int DefaultChainLength = 4;
 
-    public static GraphSpec? FindFor(string modelPath, ModelSpec model, DecodingOptions options)
+    public static GraphSpec? FindFor(string modelPath, ModelSpec model, DecodingOptions options, CliOutput output)
     {
         string? dir = Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath));
         if (dir is null) return null;
@@ -23,7 +24,7 @@ internal static class GraphCatalog
             try { g = GraphFiles.Load(file); }
             catch (Spiffy.Schema.SchemaException e)
             {
-                Console.Error.WriteLine($"warning: skipping invalid graph: {e.Message}");
+                output.Warn($"skipping invalid graph: {e.Message}");
                 continue;
             }
             if (g.ModelName == model.Name && g.Provenance.Calibrated && GraphFiles.Mismatches(g, model, options).Count == 0) return g;

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using Spiffy.Calibration;
 using Spiffy.Cli.CommandLine;
@@ -6,64 +7,86 @@ using Spiffy.Speculation;
 namespace Spiffy.Cli.Commands;
 
 /// <summary>`spiffy graph`: draw a draft graph (Graphviz), or replay it against recorded trajectories.</summary>
-public sealed class GraphCommand : ICommand
+public sealed class GraphCommand : IVerb
 {
-    public string Help => """
-        usage: spiffy graph <graph.json> [-o picture.svg | picture.png | picture.pdf | graph.dot] [--traces FILE [--keep N]]
+    private static readonly string[] Formats = { "svg", "png", "pdf", "dot", "gv" };
 
-        Draws a draft graph by depth, the root on top, each node labelled with its (position rank,
-        token rank) pairs and calibration count. A .dot output is Graphviz source (no Graphviz
-        needed); .svg, .png and .pdf are rendered with Graphviz's `dot` (Debian/Ubuntu:
-        apt-get install -y graphviz). Without -o (and without --traces) the DOT source is printed.
-          -o FILE        picture or DOT file, written atomically
-          --traces FILE  replay the graph against trajectories recorded by `spiffy calibrate --traces`
-                         and print its exact forwards, acceptance and rows per forward
-          --keep N       D* for the replay (default: the graph's; 0 = all)
-        """;
+    private readonly Argument<string> _graph = new("graph") { Description = "draft graph file (graphs/*.json)", HelpName = "graph.json" };
+    private readonly Option<string?> _output = new("--output", "-o") { Description = "picture (.svg, .png, .pdf: rendered with Graphviz's dot) or DOT source (.dot, .gv: no Graphviz needed), written atomically", HelpName = "FILE" };
+    private readonly Option<string?> _traces = new("--traces") { Description = "replay the graph against trajectories recorded by `spiffy calibrate --traces` and print its exact forwards, acceptance and rows per forward", HelpName = "FILE" };
+    private readonly Option<int?> _keep = SharedOptions.AtLeast(new Option<int?>("--keep") { Description = "D* for the replay (default: the graph's; 0 = all)", HelpName = "N" }, 0);
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
-
-    public Task<int> RunAsync(Args args, CancellationToken cancel)
+    public GraphCommand()
     {
-        string? output = args.String("output");
-        string? tracesPath = args.String("traces");
-        int? keep = args.Has("keep") ? args.Int("keep", 0, 0) : null;
-        args.EnsureAllUsed(1);
-        if (args.Positionals.Count != 1) throw new UsageException("give one graph file");
-        if (keep is not null && tracesPath is null) throw new UsageException("--keep only applies to a replay (--traces)");
-        var graph = GraphFiles.Load(args.Positionals[0]);
-
-        if (output is not null)
+        _output.Validators.Add(r =>
         {
-            string ext = Path.GetExtension(output).TrimStart('.').ToLowerInvariant();
-            switch (ext)
-            {
-                case "dot":
-                case "gv":
-                    GraphDot.WriteDot(graph, output);
-                    break;
-                case "svg":
-                case "png":
-                case "pdf":
-                    GraphDot.Render(GraphDot.ToDot(graph), output, ext);
-                    break;
-                default:
-                    throw new UsageException($"cannot tell the picture format from \"{output}\" (use .svg, .png, .pdf or .dot)");
-            }
-            Console.WriteLine($"wrote {output} ({graph.Nodes.Count} nodes, depth {graph.MaxDepth})");
+            if (r.GetValueOrDefault<string?>() is string file && !Formats.Contains(Extension(file)))
+                r.AddError($"cannot tell the picture format from \"{file}\" (use .svg, .png, .pdf or .dot)");
+        });
+        Command = new VerbCommand("graph",
+            "draw a draft graph (Graphviz) or replay it against recorded trajectories",
+            "Draw a draft graph by depth, the root on top, each node labelled with its (position rank, token rank) pairs and "
+            + "calibration count; without -o (and without --traces) the DOT source is printed. Pictures need Graphviz's `dot` "
+            + "on PATH (Debian/Ubuntu: apt-get install -y graphviz; macOS: brew install graphviz).",
+            "spiffy graph graphs/gsm8k-small-schedule.json -o schedule.svg     # needs Graphviz",
+            "spiffy graph graphs/gsm8k-small-schedule.json -o schedule.dot     # DOT source, no Graphviz",
+            "spiffy graph graphs/gsm8k-small-schedule.json --traces runs/cal.trace --keep 3")
+        { _graph, _output, _traces, _keep };
+        Command.Validators.Add(r =>
+        {
+            if (r.GetValue(_keep) is not null && r.GetValue(_traces) is null) r.AddError("--keep only applies to a replay (--traces)");
+        });
+    }
+
+    public VerbCommand Command { get; }
+
+    public Task<int> RunAsync(ParseResult parse, CliOutput output, CancellationToken cancel)
+    {
+        string? outFile = parse.GetValue(_output), tracesPath = parse.GetValue(_traces);
+        var graph = GraphFiles.Load(parse.GetValue(_graph)!);
+        var ci = CultureInfo.InvariantCulture;
+        ReplayResult? replay = null;
+        int keep = parse.GetValue(_keep) ?? graph.Keep;
+        string? dotText = outFile is null && tracesPath is null ? GraphDot.ToDot(graph) : null;
+
+        if (outFile is not null)
+        {
+            string ext = Extension(outFile);
+            if (ext is "dot" or "gv") GraphDot.WriteDot(graph, outFile);
+            else GraphDot.Render(GraphDot.ToDot(graph), outFile, ext);
+            output.Result(string.Create(ci, $"wrote {outFile} ({graph.Nodes.Count} nodes, depth {graph.MaxDepth})"));
         }
+        string source = "";
         if (tracesPath is not null)
         {
-            var traces = TraceFile.Load(tracesPath);
+            var traces = output.Busy("reading the trajectories", () => TraceFile.Load(tracesPath));
             if (traces.Header.Decoding != graph.Decoding)
-                Console.Error.WriteLine($"warning: graph '{graph.Name}' was calibrated for another decoding configuration than the traces were recorded with");
-            int d = keep ?? graph.Keep;
-            var r = new TraceReplay(traces).Replay(graph, d);
-            var ci = CultureInfo.InvariantCulture;
-            Console.WriteLine(string.Create(ci, $"{graph.Name} on {traces.Header.PromptSource} ({traces.Sequences.Count} problems), D* {(d == 0 ? "all" : d.ToString(ci))}: {r}"));
-            Console.WriteLine("accepted chain length per verification forward: " + r.Histogram());
+                output.Warn($"graph '{graph.Name}' was calibrated for another decoding configuration than the traces were recorded with");
+            replay = output.Busy("replaying", () => new TraceReplay(traces).Replay(graph, keep));
+            source = string.Create(ci, $"{traces.Header.PromptSource} ({traces.Sequences.Count} problems)");
+            output.Result(string.Create(ci, $"{graph.Name} on {source}, D* {(keep == 0 ? "all" : keep.ToString(ci))}: {replay}"));
+            output.Result("accepted chain length per verification forward: " + replay.Histogram());
         }
-        if (output is null && tracesPath is null) Console.Write(GraphDot.ToDot(graph));
+        if (output.Json)
+            CliOutput.WriteJson(w =>
+            {
+                w.WriteString("graph", graph.Name);
+                w.WriteNumber("nodes", graph.Nodes.Count);
+                w.WriteNumber("depth", graph.MaxDepth);
+                if (outFile is not null) w.WriteString("output", outFile);
+                if (dotText is not null) w.WriteString("dot", dotText);
+                if (replay is not null)
+                {
+                    w.WriteStartObject("replay");
+                    w.WriteString("traces", source);
+                    w.WriteNumber("keep", keep);
+                    JsonFields.Replay(w, replay);
+                    w.WriteEndObject();
+                }
+            });
+        else if (dotText is not null) Console.Out.Write(dotText);
         return Task.FromResult(0);
     }
+
+    private static string Extension(string file) => Path.GetExtension(file).TrimStart('.').ToLowerInvariant();
 }

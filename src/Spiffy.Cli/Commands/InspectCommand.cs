@@ -1,73 +1,73 @@
 using System.Globalization;
-using System.Text.Json;
+using System.CommandLine;
 using Spiffy.Cli.CommandLine;
 using Spiffy.Schema.Models;
 
 namespace Spiffy.Cli.Commands;
 
 /// <summary>`spiffy inspect`: architecture, parameter count, memory per dtype, tensor-name table.</summary>
-public sealed class InspectCommand : ICommand
+public sealed class InspectCommand : IVerb
 {
-    public string Help => """
-        usage: spiffy inspect <model.json | checkpoint dir> [--json]
+    private readonly Argument<string> _model = new("model") { Description = "model description (models/*.json) or checkpoint directory", HelpName = "model.json|checkpoint-dir" };
 
-        Prints the architecture a model description (or a Hugging Face checkpoint's config.json)
-        defines, its parameter count, the memory its weights take at each dtype, and the mapping
-        from the runtime's tensor names to the checkpoint's. No weights are read.
-          --json   one JSON object (fields: name, family, parameters, bytes, layers, ...)
-        """;
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
-
-    public Task<int> RunAsync(Args args, CancellationToken cancel)
+    public InspectCommand()
     {
-        bool json = args.Flag("json");
-        args.EnsureAllUsed(1);
-        if (args.Positionals.Count != 1) throw new UsageException("expected one model description or checkpoint directory");
-        var spec = ModelSources.LoadSpec(args.Positionals[0]);
+        Command = new VerbCommand("inspect",
+            "print a model's architecture, parameter count, memory and tensor names",
+            "Print the architecture a model description (or a Hugging Face checkpoint's config.json) defines, its parameter "
+            + "count, the memory its weights take at each dtype, and the mapping from the runtime's tensor names to the "
+            + "checkpoint's. No weights are read.",
+            "spiffy inspect models/llada-8b-instruct.json          # 8.02B parameters, memory, tensor names",
+            "spiffy inspect checkpoints/gsm8k-small --json         # the same as one JSON object")
+        { _model };
+    }
+
+    public VerbCommand Command { get; }
+
+    public Task<int> RunAsync(ParseResult parse, CliOutput output, CancellationToken cancel)
+    {
+        bool json = output.Json;
+        var spec = ModelSources.LoadSpec(parse.GetValue(_model)!);
         long n = spec.ParameterCount;
         var table = TensorTable(spec);
         if (json)
         {
-            using var stream = Console.OpenStandardOutput();
-            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
-            w.WriteStartObject();
-            w.WriteString("name", spec.Name);
-            w.WriteString("family", spec.Family);
-            w.WriteNumber("parameters", n);
-            w.WriteStartObject("bytes");
-            w.WriteNumber("float32", n * 4);
-            w.WriteNumber("bfloat16", n * 2);
-            w.WriteNumber("float16", n * 2);
-            w.WriteEndObject();
-            w.WriteNumber("hidden_size", spec.HiddenSize);
-            w.WriteNumber("num_layers", spec.NumLayers);
-            w.WriteNumber("num_heads", spec.NumHeads);
-            w.WriteNumber("num_kv_heads", spec.NumKvHeads);
-            w.WriteNumber("head_dim", spec.HeadDim);
-            w.WriteNumber("intermediate_size", spec.IntermediateSize);
-            w.WriteNumber("vocab_size", spec.VocabSize);
-            w.WriteString("attention", spec.Attention == AttentionKind.BlockCausal ? "block_causal" : "bidirectional");
-            w.WriteNumber("logit_shift", spec.LogitShift);
-            w.WriteStartObject("tensors");
-            foreach (var (internalName, checkpointName, shape) in table) w.WriteString(internalName, checkpointName);
-            w.WriteEndObject();
-            w.WriteEndObject();
-            w.Flush();
-            Console.WriteLine();
+            CliOutput.WriteJson(w =>
+            {
+                w.WriteString("name", spec.Name);
+                w.WriteString("family", spec.Family);
+                w.WriteNumber("parameters", n);
+                w.WriteStartObject("bytes");
+                w.WriteNumber("float32", n * 4);
+                w.WriteNumber("bfloat16", n * 2);
+                w.WriteNumber("float16", n * 2);
+                w.WriteEndObject();
+                w.WriteNumber("hidden_size", spec.HiddenSize);
+                w.WriteNumber("num_layers", spec.NumLayers);
+                w.WriteNumber("num_heads", spec.NumHeads);
+                w.WriteNumber("num_kv_heads", spec.NumKvHeads);
+                w.WriteNumber("head_dim", spec.HeadDim);
+                w.WriteNumber("intermediate_size", spec.IntermediateSize);
+                w.WriteNumber("vocab_size", spec.VocabSize);
+                w.WriteString("attention", spec.Attention == AttentionKind.BlockCausal ? "block_causal" : "bidirectional");
+                w.WriteNumber("logit_shift", spec.LogitShift);
+                w.WriteStartObject("tensors");
+                foreach (var (internalName, checkpointName, shape) in table) w.WriteString(internalName, checkpointName);
+                w.WriteEndObject();
+            });
             return Task.FromResult(0);
         }
         var ci = CultureInfo.InvariantCulture;
-        Console.WriteLine($"{spec.Name} ({spec.Family})");
-        Console.WriteLine(string.Create(ci, $"  hidden {spec.HiddenSize}, layers {spec.NumLayers}, heads {spec.NumHeads} (kv {spec.NumKvHeads}, head dim {spec.HeadDim}), MLP {spec.IntermediateSize}, vocab {spec.VocabSize}"));
-        Console.WriteLine(string.Create(ci, $"  RoPE theta {spec.RopeTheta}, RMSNorm eps {spec.NormEps}, q/k/v bias {spec.QkvBias}, q/k norm {spec.QkNorm}, tied head {spec.TieEmbeddings}"));
-        Console.WriteLine(string.Create(ci, $"  attention {(spec.Attention == AttentionKind.BlockCausal ? $"block-causal (block {spec.AttentionBlockSize})" : "bidirectional")}, logit shift {spec.LogitShift}, context {spec.MaxSequenceLength}"));
-        Console.WriteLine(string.Create(ci, $"  tokens: mask {spec.Tokens.Mask}, eos {spec.Tokens.Eos}, pad {spec.Tokens.Pad}"));
-        Console.WriteLine(string.Create(ci, $"  parameters {n:N0} ({n / 1e9:F2}B)"));
-        Console.WriteLine(string.Create(ci, $"  memory: float32 {Gib(n * 4)}, bfloat16 {Gib(n * 2)}, float16 {Gib(n * 2)}"));
-        Console.WriteLine("  tensors (runtime name -> checkpoint name, shape; per layer shown for layer 0):");
+        output.Result($"{spec.Name} ({spec.Family})");
+        output.Result(string.Create(ci, $"  hidden {spec.HiddenSize}, layers {spec.NumLayers}, heads {spec.NumHeads} (kv {spec.NumKvHeads}, head dim {spec.HeadDim}), MLP {spec.IntermediateSize}, vocab {spec.VocabSize}"));
+        output.Result(string.Create(ci, $"  RoPE theta {spec.RopeTheta}, RMSNorm eps {spec.NormEps}, q/k/v bias {spec.QkvBias}, q/k norm {spec.QkNorm}, tied head {spec.TieEmbeddings}"));
+        output.Result(string.Create(ci, $"  attention {(spec.Attention == AttentionKind.BlockCausal ? $"block-causal (block {spec.AttentionBlockSize})" : "bidirectional")}, logit shift {spec.LogitShift}, context {spec.MaxSequenceLength}"));
+        output.Result(string.Create(ci, $"  tokens: mask {spec.Tokens.Mask}, eos {spec.Tokens.Eos}, pad {spec.Tokens.Pad}"));
+        output.Result(string.Create(ci, $"  parameters {n:N0} ({n / 1e9:F2}B)"));
+        output.Result(string.Create(ci, $"  memory: float32 {Gib(n * 4)}, bfloat16 {Gib(n * 2)}, float16 {Gib(n * 2)}"));
+        output.Result("  tensors (runtime name -> checkpoint name, shape; per layer shown for layer 0):");
         foreach (var (internalName, checkpointName, shape) in table)
-            Console.WriteLine($"    {internalName,-22} {checkpointName,-55} {shape}");
+            output.Result($"    {internalName,-22} {checkpointName,-55} {shape}");
         return Task.FromResult(0);
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Spiffy.Checkpoints;
+using System.CommandLine;
 using Spiffy.Cli.CommandLine;
 using Spiffy.Modeling;
 using Spiffy.Schema.Models;
@@ -9,23 +10,29 @@ using static TorchSharp.torch;
 namespace Spiffy.Cli.Commands;
 
 /// <summary>`spiffy logits`: raw float32 logits of one forward, for comparing with other implementations.</summary>
-public sealed class LogitsCommand : ICommand
+public sealed class LogitsCommand : IVerb
 {
-    public string Help => """
-        usage: spiffy logits <checkpoint dir | model.json> --ids <ids.json> -o <out.safetensors>
+    private readonly Argument<string> _model = new("model") { Description = "checkpoint directory or model description", HelpName = "checkpoint-dir|model.json" };
+    private readonly Option<string> _ids = new("--ids") { Description = "JSON list of equal-length lists of token ids", HelpName = "ids.json", Required = true };
+    private readonly Option<string> _output = new("--output", "-o") { Description = "the safetensors file to write", HelpName = "out.safetensors", Required = true };
+    private readonly Option<int?> _threads = SharedOptions.Threads();
 
-        Runs one float32 forward over the given token ids (a JSON list of equal-length lists; positions
-        0..L-1) and writes the model's raw logits as tensor "logits" [batch, length, vocab]: Dream's
-        unshifted (as its model returns them), SDAR's under its block-causal mask.
-        """;
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
-
-    public Task<int> RunAsync(Args args, CancellationToken cancel)
+    public LogitsCommand()
     {
-        string idsFile = args.Required("ids"), output = args.Required("output");
-        args.EnsureAllUsed(1);
-        if (args.Positionals.Count != 1) throw new UsageException("expected a checkpoint directory or model description");
+        Command = new VerbCommand("logits",
+            "write raw float32 logits of a forward over given ids (safetensors)",
+            "Run one float32 forward over the given token ids (positions 0..L-1) and write the model's raw logits as tensor "
+            + "\"logits\" [batch, length, vocab]: Dream's unshifted (as its model returns them), SDAR's under its block-causal mask.",
+            "spiffy logits checkpoints/gsm8k-small --ids ids.json -o logits.safetensors")
+        { _model, _ids, _output, _threads };
+    }
+
+    public VerbCommand Command { get; }
+
+    public Task<int> RunAsync(ParseResult parse, CliOutput output, CancellationToken cancel)
+    {
+        string idsFile = parse.GetValue(_ids)!, outFile = parse.GetValue(_output)!;
+        SharedOptions.ApplyThreads(parse, _threads);
         long[][] rows;
         try { rows = JsonSerializer.Deserialize<long[][]>(File.ReadAllText(idsFile)) ?? throw new InvalidDataException($"{idsFile}: empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{idsFile}: expected a JSON list of equal-length lists of token ids ({e.Message})"); }
@@ -33,7 +40,7 @@ public sealed class LogitsCommand : ICommand
         int len = rows[0].Length;
         foreach (var r in rows) if (r.Length != len) throw new InvalidDataException($"{idsFile}: rows have different lengths ({len} and {r.Length})");
 
-        using var model = Checkpoint.LoadModel(args.Positionals[0], float32);
+        using var model = output.Busy("loading the model", () => Checkpoint.LoadModel(parse.GetValue(_model)!, float32));
         var spec = model.Spec;
         if (len > spec.MaxSequenceLength) throw new ArgumentException($"{len} tokens exceed the model's context of {spec.MaxSequenceLength}");
         var flat = new long[rows.Length * len];
@@ -49,9 +56,20 @@ public sealed class LogitsCommand : ICommand
         var tokens = tensor(flat, new long[] { rows.Length, len });
         var positions = arange(len, int64).unsqueeze(0);
         Tensor? mask = spec.Attention == AttentionKind.BlockCausal ? AttentionMasks.BlockCausal(spec.AttentionBlockSize, len, CPU) : null;
-        using var logits = model.Forward(ForwardRequest.Full(tokens, positions, mask));
-        SafeTensorsFile.Save(output, new List<(string, Tensor)> { ("logits", logits) });
-        Console.WriteLine($"wrote logits [{rows.Length}, {len}, {spec.VocabSize}] to {output}");
+        using var logits = output.Busy("forward", () => model.Forward(ForwardRequest.Full(tokens, positions, mask)));
+        SafeTensorsFile.Save(outFile, new List<(string, Tensor)> { ("logits", logits) });
+        if (output.Json)
+            CliOutput.WriteJson(w =>
+            {
+                w.WriteString("output", outFile);
+                w.WriteString("tensor", "logits");
+                w.WriteStartArray("shape");
+                w.WriteNumberValue(rows.Length);
+                w.WriteNumberValue(len);
+                w.WriteNumberValue(spec.VocabSize);
+                w.WriteEndArray();
+            });
+        else output.Result($"wrote logits [{rows.Length}, {len}, {spec.VocabSize}] to {outFile}");
         return Task.FromResult(0);
     }
 }

@@ -55,6 +55,9 @@ public sealed class BenchReport
             w.WriteString("configuration", c.Configuration);
             w.WriteNumber("fixed_ms", Round(c.FixedMs));
             w.WriteNumber("per_row_ms", Round(c.PerRowMs));
+            w.WriteBoolean("reliable", c.Reliable);
+            w.WriteNumber("spread", Round(c.Spread));
+            if (!c.Reliable) w.WriteString("problem", c.Verdict);
             w.WriteStartArray("samples");
             foreach (var (rows, ms) in c.Samples) { w.WriteStartObject(); w.WriteNumber("rows", rows); w.WriteNumber("ms", Round(ms)); w.WriteEndObject(); }
             w.WriteEndArray();
@@ -152,12 +155,13 @@ public sealed class BenchReport
     {
         var ci = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.Append("| configuration | fixed ms | ms per row | a second row costs | samples (rows: ms) |\n|---|---:|---:|---:|---|\n");
+        sb.Append("| configuration | fixed ms | ms per row | a second row costs | samples (rows: min ms) | spread | fit |\n|---|---:|---:|---:|---|---:|---|\n");
         foreach (var c in Costs)
         {
             var samples = new StringBuilder();
             foreach (var (rows, ms) in c.Samples) samples.Append(ci, $"{(samples.Length > 0 ? ", " : "")}{rows}: {ms:F1}");
-            sb.Append(ci, $"| {c.Configuration} | {c.FixedMs:F2} | {c.PerRowMs:F2} | {c.RowCostRatio * 100:F0}% of a 1-row forward | {samples} |\n");
+            string ratio = c.Reliable ? string.Create(ci, $"{c.RowCostRatio * 100:F0}% of a 1-row forward") : "-";
+            sb.Append(ci, $"| {c.Configuration} | {c.FixedMs:F2} | {c.PerRowMs:F2} | {ratio} | {samples} | {c.Spread * 100:F0}% | {(c.Reliable ? "reliable" : c.Verdict)} |\n");
         }
         return sb.ToString();
     }

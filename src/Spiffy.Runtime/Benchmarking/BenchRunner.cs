@@ -70,8 +70,13 @@ public static class BenchRunner
 {
     public const string BaselineName = "baseline";
 
+    /// <summary>Generations one <see cref="Run"/> decodes (one warm-up per mode included), for a progress display.</summary>
+    public static int Generations(int prompts, int modes) => modes * (prompts + 1);
+
+    /// <param name="log">Milestones (warm-up done, each prompt done).</param>
+    /// <param name="generationDone">Called after every generation, warm-ups included (<see cref="Generations"/> calls in all).</param>
     public static List<ModeResult> Run(SpiffyModel model, IReadOnlyList<long[]> prompts, IReadOnlyList<BenchMode> modes,
-        Action<string>? progress = null, CancellationToken cancel = default)
+        Action<string>? log = null, CancellationToken cancel = default, Action? generationDone = null)
     {
         if (prompts.Count == 0) throw new ArgumentException("no prompts to benchmark");
         var results = new List<ModeResult>(modes.Count);
@@ -94,8 +99,9 @@ public static class BenchRunner
         {
             cancel.ThrowIfCancellationRequested();
             model.Generate(prompts[0], modes[i].Options, speculators[i], null, cancel); // warm-up, not counted
+            generationDone?.Invoke();
         }
-        progress?.Invoke($"warm-up done ({modes.Count} modes)");
+        log?.Invoke($"warm-up done ({modes.Count} modes)");
         for (int p = 0; p < prompts.Count; p++)
         {
             for (int k = 0; k < modes.Count; k++)
@@ -104,8 +110,9 @@ public static class BenchRunner
                 int i = (k + p) % modes.Count;
                 var gen = model.Generate(prompts[p], modes[i].Options, speculators[i], null, cancel);
                 Add(results[i], p, gen);
+                generationDone?.Invoke();
             }
-            progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"prompt {p + 1}/{prompts.Count} done"));
+            log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"prompt {p + 1}/{prompts.Count} done"));
         }
         Compare(results, byName);
         return results;

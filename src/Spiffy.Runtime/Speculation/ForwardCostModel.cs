@@ -9,11 +9,24 @@ namespace Spiffy.Speculation;
 /// <summary>
 /// The measured wall-clock cost of one step forward as a function of the rows it carries, for one
 /// decoding configuration on this machine: cost(rows) ~ FixedMs + PerRowMs x rows (least squares
-/// over the samples). On a CPU a verification row costs nearly a full row, on a GPU nearly nothing;
-/// D* must follow the machine, not a constant (docs/benchmarks.md).
+/// over the per-row-count minimum times). On a CPU a verification row costs nearly a full row, on a
+/// GPU nearly nothing; D* must follow the machine, not a constant (docs/benchmarks.md). A fit with a
+/// negative fixed cost or a cost that does not grow with the rows is noise, not a machine: it carries
+/// a <see cref="Problem"/> and no D* may be chosen from it.
 /// </summary>
 public sealed record ForwardCost(string Configuration, double FixedMs, double PerRowMs, IReadOnlyList<(int Rows, double Ms)> Samples)
 {
+    /// <summary>The noise of the timings: the largest (median - minimum) / minimum over the row counts.</summary>
+    public double Spread { get; init; }
+
+    /// <summary>Why the fit cannot be used (null when it can).</summary>
+    public string? Problem { get; init; }
+
+    public bool Reliable => Problem is null;
+
+    /// <summary>What a reader is told instead of a D* when the fit is unreliable.</summary>
+    public string Verdict => Reliable ? "reliable" : string.Create(CultureInfo.InvariantCulture, $"noise: the fit is unreliable (spread {Spread * 100:F0}%; {Problem})");
+
     /// <summary>Predicted milliseconds of a forward with <paramref name="rows"/> rows.</summary>
     public double Ms(double rows) => FixedMs + PerRowMs * rows;
 
@@ -21,20 +34,39 @@ public sealed record ForwardCost(string Configuration, double FixedMs, double Pe
     public double RowCostRatio => PerRowMs / Math.Max(1e-9, Ms(1));
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Configuration}: {FixedMs:F2} ms + {PerRowMs:F2} ms/row ({string.Join(", ", Samples.Select(s => $"{s.Rows} rows {s.Ms:F2} ms"))})");
+        $"{Configuration}: {FixedMs:F2} ms + {PerRowMs:F2} ms/row ({string.Join(", ", Samples.Select(s => $"{s.Rows} rows {s.Ms:F2} ms"))}; spread {Spread * 100:F0}%)");
 }
 
 /// <summary>Measures <see cref="ForwardCost"/> with the decoder's own forward code (ForwardRunner).</summary>
 public static class ForwardCostModel
 {
+    /// <summary>Timed forwards per row count (after one warm-up each); the estimate is their minimum.</summary>
+    public const int DefaultRepeats = 5;
+
+    /// <summary>The row counts worth timing for forwards of up to <paramref name="maxRows"/> rows: 1, 2, 4, 8, ... and maxRows.</summary>
+    public static List<int> RowCounts(int maxRows)
+    {
+        var rows = new List<int>();
+        for (int r = 1; r < Math.Max(2, maxRows); r *= 2) rows.Add(r);
+        rows.Add(Math.Max(2, maxRows));
+        return rows;
+    }
+
+    /// <summary>Forwards one <see cref="Measure"/> runs (warm-ups included), for a progress display.</summary>
+    public static int Forwards(int rowCounts, int repeats) => rowCounts * (Math.Max(1, repeats) + 1);
+
     /// <summary>
-    /// Times step forwards of 1..max rows (median of <paramref name="repeats"/> after a warm-up) at
-    /// the middle block of a generation with a prompt of <paramref name="promptLength"/> tokens.
+    /// Times step forwards of each row count at the middle block of a generation with a prompt of
+    /// <paramref name="promptLength"/> tokens: one warm-up per row count, then <paramref name="repeats"/>
+    /// rounds, each timing every row count once in a rotated order (so drift and bursts of load hit every
+    /// row count alike). <paramref name="progress"/> is called after each forward.
     /// </summary>
     public static ForwardCost Measure(DiffusionTransformer model, DecodingOptions options, int promptLength, IReadOnlyList<int> rowCounts,
-        int repeats = 5, CancellationToken cancel = default)
+        int repeats = DefaultRepeats, CancellationToken cancel = default, Action? progress = null)
     {
         if (rowCounts.Count == 0) throw new ArgumentException("no row counts to measure");
+        foreach (int rows in rowCounts)
+            if (rows < 1) throw new ArgumentException($"row count {rows} must be positive");
         var spec = model.Spec;
         options.Validate(spec, promptLength);
         int region = promptLength;
@@ -50,48 +82,76 @@ public static class ForwardCostModel
             positions[i] = i;
         }
         int start = region + options.NumBlocks / 2 * b; // the middle block: average prefix and suffix lengths
-        var samples = new List<(int, double)>();
         using var inference = inference_mode();
         using var runner = new ForwardRunner(model, options, tensor(tokens, new long[] { 1, length }).to(model.Device),
             tensor(positions, new long[] { 1, length }).to(model.Device), ones(new long[] { 1, 1, 1, length }, ScalarType.Bool, model.Device), region);
         runner.Prefill();
         runner.BeginBlock(start)?.Dispose();
-        var times = new double[Math.Max(1, repeats)];
-        foreach (int rows in rowCounts)
+
+        double Time(int rows)
         {
-            if (rows < 1) throw new ArgumentException($"row count {rows} must be positive");
+            cancel.ThrowIfCancellationRequested();
             var block = new long[rows * b];
             Array.Fill(block, (long)spec.Tokens.Mask);
-            for (int w = -1; w < times.Length; w++)
-            {
-                cancel.ThrowIfCancellationRequested();
-                using var scope = NewDisposeScope();
-                var rowT = tensor(block, new long[] { rows, b }).to(model.Device);
-                var watch = Stopwatch.StartNew();
-                var logits = runner.Step(start, rowT);
-                logits[0, 0, 0].item<float>(); // waits for the device
-                if (w >= 0) times[w] = watch.Elapsed.TotalMilliseconds;
-            }
-            Array.Sort(times);
-            samples.Add((rows, times[times.Length / 2]));
+            using var scope = NewDisposeScope();
+            var rowT = tensor(block, new long[] { rows, b }).to(model.Device);
+            var watch = Stopwatch.StartNew();
+            var logits = runner.Step(start, rowT);
+            logits[0, 0, 0].item<float>(); // waits for the device
+            double ms = watch.Elapsed.TotalMilliseconds;
+            progress?.Invoke();
+            return ms;
         }
-        var (a, slope) = Fit(samples);
-        return new ForwardCost(Describe(options), a, slope, samples);
+
+        foreach (int rows in rowCounts) Time(rows); // warm-up, not counted
+        int n = Math.Max(1, repeats);
+        var timings = rowCounts.Select(r => (r, new double[n])).ToList();
+        for (int round = 0; round < n; round++)
+            for (int k = 0; k < timings.Count; k++)
+            {
+                var (rows, times) = timings[(k + round) % timings.Count];
+                times[round] = Time(rows);
+            }
+        return FromTimings(Describe(options), timings);
     }
 
-    /// <summary>Least-squares line through (rows, ms); a negative slope (noise) is clamped to 0.</summary>
+    /// <summary>
+    /// The cost model from repeated timings per row count: the minimum of each (noise only ever adds
+    /// time), a least-squares line through the minima, the spread of the repeats, and the verdict.
+    /// </summary>
+    public static ForwardCost FromTimings(string configuration, IReadOnlyList<(int Rows, double[] Ms)> timings)
+    {
+        if (timings.Count < 2) throw new ArgumentException("the cost of a row needs timings of at least two row counts");
+        var samples = new List<(int, double)>();
+        double spread = 0;
+        foreach (var (rows, ms) in timings)
+        {
+            if (ms.Length == 0) throw new ArgumentException($"no timings for {rows} rows");
+            var sorted = ms.Order().ToArray();
+            double min = sorted[0], median = sorted[sorted.Length / 2];
+            samples.Add((rows, min));
+            if (min > 0) spread = Math.Max(spread, (median - min) / min);
+        }
+        var (a, slope) = Fit(samples);
+        string? problem = a < 0 ? string.Create(CultureInfo.InvariantCulture, $"negative fixed cost {a:F2} ms")
+            : slope <= 0 ? "the cost does not increase with the rows"
+            : null;
+        return new ForwardCost(configuration, a, slope, samples) { Spread = spread, Problem = problem };
+    }
+
+    /// <summary>Least-squares line through (rows, ms), unclamped: <see cref="FromTimings"/> judges it.</summary>
     public static (double FixedMs, double PerRowMs) Fit(IReadOnlyList<(int Rows, double Ms)> samples)
     {
         double n = samples.Count, sx = 0, sy = 0, sxx = 0, sxy = 0;
         foreach (var (x, y) in samples) { sx += x; sy += y; sxx += (double)x * x; sxy += x * y; }
         double den = n * sxx - sx * sx;
         double slope = den == 0 ? 0 : (n * sxy - sx * sy) / den;
-        if (slope < 0) slope = 0;
         double a = (sy - slope * sx) / n;
         return (a, slope);
     }
 
-    private static string Describe(DecodingOptions o) =>
+    /// <summary>"cache none", "cache dual", "cache none, packed layout".</summary>
+    public static string Describe(DecodingOptions o) =>
         $"cache {o.Cache.ToString().ToLowerInvariant()}{(o.Layout == VerificationLayout.Packed ? ", packed layout" : "")}";
 }
 
@@ -101,12 +161,13 @@ public static class KeepChooser
     /// <summary>
     /// The D* whose step forwards take the least predicted time: FixedMs x forwards + PerRowMs x rows
     /// over the calibration prompts. Returns 0 when drafting does not pay on this machine (decode
-    /// plainly), the node count when keeping all is best. Null when the graph has no profile.
+    /// plainly), the node count when keeping all is best. Null when the graph has no profile or the
+    /// cost fit is unreliable (<see cref="ForwardCost.Verdict"/> says why): noise must not choose D*.
     /// </summary>
     public static KeepChoice? Choose(Schema.Graphs.GraphSpec graph, ForwardCost cost)
     {
         var profile = graph.Provenance.KeepProfile;
-        if (profile.Count == 0) return null;
+        if (profile.Count == 0 || !cost.Reliable) return null;
         Schema.Graphs.KeepCost? best = null, plain = null;
         double bestMs = double.PositiveInfinity, plainMs = double.NaN;
         foreach (var k in profile)

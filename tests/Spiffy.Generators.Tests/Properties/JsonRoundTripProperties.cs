@@ -216,6 +216,64 @@ public class JsonRoundTripProperties
     }
 
     [Fact]
+    public void CutContainerOrString_IsAlwaysRejected()
+    {
+        // A document whose value is an object, array or string, cut anywhere before its last character,
+        // has lost its closing bracket or quote: it must be rejected, at a position inside the text.
+        Gen.Select(Value, Gen.Int[0, int.MaxValue]).Sample((doc, at) =>
+        {
+            var printer = new Printer(new Random(at), false);
+            printer.Print(doc);
+            string text = printer.ToString().TrimEnd();
+            int start = text.Length - text.TrimStart().Length;
+            if (text.Length == 0 || text[start] is not ('{' or '[' or '"')) return;
+            string bad = text[..(start + at % (text.Length - start))];
+            var e = Assert.Throws<JsonSyntaxException>(() => JsonReader.Parse(bad));
+            Assert.InRange(e.Line, 1, bad.Count(ch => ch == '\n') + 1);
+        }, iter: 3000, threads: 1);
+    }
+
+    [Fact]
+    public void ForeignCharacterOutsideStrings_IsAlwaysRejected_OnItsLine()
+    {
+        // '#', '@', a quote mark JSON does not use, or a control character may appear only inside a string:
+        // inserted anywhere else, the document must be rejected, and the error must point at the line.
+        Gen.Select(Value, Gen.Int[0, int.MaxValue], Gen.Int[0, 3].Select(k => "#@'\u0001"[k])).Sample((doc, at, c) =>
+        {
+            var printer = new Printer(new Random(at), false);
+            printer.Print(doc);
+            string text = printer.ToString();
+            var outside = OutsideStrings(text);
+            var candidates = Enumerable.Range(0, text.Length + 1).Where(i => outside[i]).ToArray();
+            int i = candidates[at % candidates.Length];
+            string bad = text[..i] + c + text[i..];
+            var e = Assert.Throws<JsonSyntaxException>(() => JsonReader.Parse(bad));
+            Assert.Equal(text[..i].Count(ch => ch == '\n') + 1, e.Line);
+        }, iter: 3000, threads: 1);
+    }
+
+    /// <summary>outside[i]: a character inserted before text[i] (or at the end) would sit outside every string literal.</summary>
+    private static bool[] OutsideStrings(string text)
+    {
+        var outside = new bool[text.Length + 1];
+        bool inString = false, escaped = false;
+        for (int i = 0; i < text.Length; i++)
+        {
+            outside[i] = !inString;
+            char ch = text[i];
+            if (inString)
+            {
+                if (escaped) escaped = false;
+                else if (ch == '\\') escaped = true;
+                else if (ch == '"') inString = false;
+            }
+            else if (ch == '"') inString = true;
+        }
+        outside[text.Length] = !inString;
+        return outside;
+    }
+
+    [Fact]
     public void DeepNesting_IsRejectedAtTheLimit_WithoutStackOverflow()
     {
         Gen.Int[1, 200_000].Sample(depth =>

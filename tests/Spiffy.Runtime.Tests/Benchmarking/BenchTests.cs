@@ -64,13 +64,51 @@ public class BenchTests
     }
 
     [Fact]
-    public void CostFit_RecoversALine_AndClampsANegativeSlope()
+    public void CostFit_RecoversALine()
     {
         var (a, b) = ForwardCostModel.Fit(new[] { (1, 12.0), (2, 14.0), (4, 18.0), (8, 26.0) });
         Assert.Equal(10.0, a, 9);
         Assert.Equal(2.0, b, 9);
-        var (_, flat) = ForwardCostModel.Fit(new[] { (1, 12.0), (2, 11.0) });
-        Assert.Equal(0.0, flat);
+    }
+
+    [Fact]
+    public void CostModel_TakesTheMinimumOfTheRepeats_AndReportsTheirSpread()
+    {
+        // A burst of load on some repeats must not move the estimate: noise only ever adds time.
+        var cost = ForwardCostModel.FromTimings("t", new[] { (1, new[] { 12.0, 30.0, 12.5 }), (2, new[] { 14.0, 14.2, 40.0 }), (4, new[] { 18.0, 18.9, 18.1 }) });
+        Assert.True(cost.Reliable, cost.Verdict);
+        Assert.Equal(10.0, cost.FixedMs, 9);
+        Assert.Equal(2.0, cost.PerRowMs, 9);
+        Assert.Equal(new[] { (1, 12.0), (2, 14.0), (4, 18.0) }, cost.Samples);
+        // The spread is the largest (median - minimum) / minimum: 12.5 vs 12 for one row.
+        Assert.Equal(0.5 / 12.0, cost.Spread, 9);
+    }
+
+    [Fact]
+    public void CostModel_RefusesANegativeFixedCost_AndACostThatDoesNotGrow()
+    {
+        // The loaded-machine fits of issue 18: "-51.81 ms fixed" and "696.61 ms + 0.00 ms/row".
+        var negative = ForwardCostModel.FromTimings("cache prefix", new[] { (1, new[] { 5.0, 9.0 }), (2, new[] { 60.0, 70.0 }), (4, new[] { 170.0, 171.0 }) });
+        Assert.False(negative.Reliable);
+        Assert.True(negative.FixedMs < 0);
+        Assert.StartsWith("noise: the fit is unreliable (spread 80%", negative.Verdict);
+        var flat = ForwardCostModel.FromTimings("cache dual", new[] { (1, new[] { 700.0, 710.0 }), (2, new[] { 690.0, 720.0 }), (4, new[] { 650.0, 700.0 }) });
+        Assert.False(flat.Reliable);
+        Assert.Contains("does not increase", flat.Verdict);
+
+        // No D* is chosen from either, whatever the profile says.
+        var graph = DraftGraph.Chain(2, GraphFiles.FromOptions(new DecodingOptions()), 1);
+        graph = graph with { Provenance = graph.Provenance with { KeepProfile = new EquatableArray<KeepCost>(new[] { new KeepCost(0, 100, 100), new KeepCost(1, 80, 160), new KeepCost(2, 70, 200) }) } };
+        Assert.Null(KeepChooser.Choose(graph, negative));
+        Assert.Null(KeepChooser.Choose(graph, flat));
+    }
+
+    [Fact]
+    public void CostModel_RowCounts_CoverOneToTheWidestForward()
+    {
+        Assert.Equal(new[] { 1, 2 }, ForwardCostModel.RowCounts(1));
+        Assert.Equal(new[] { 1, 2, 4, 5 }, ForwardCostModel.RowCounts(5));
+        Assert.Equal(new[] { 1, 2, 4, 8 }, ForwardCostModel.RowCounts(8));
     }
 
     [Fact]

@@ -62,15 +62,12 @@ public class DecoderTests
         var model = Model("llada", layers: 3);
         var decoder = new DiffusionDecoder(model);
         var prompt = Prompts(1, 4)[0];
-        var plain = decoder.Generate(prompt, Options(model.Spec, x => x with { GenLength = 8, BlockLength = 8 }));
-        var dual = decoder.Generate(prompt, Options(model.Spec, x => x with { GenLength = 8, BlockLength = 8, Cache = CacheMode.Dual }));
         var first = new FirstStepObserver();
         var firstDual = new FirstStepObserver();
         decoder.Generate(prompt, Options(model.Spec, x => x with { GenLength = 8, BlockLength = 8 }), observer: first);
         decoder.Generate(prompt, Options(model.Spec, x => x with { GenLength = 8, BlockLength = 8, Cache = CacheMode.Dual }), observer: firstDual);
         Assert.Equal(first.After, firstDual.After);
         Assert.Equal(first.TopProbs!, firstDual.TopProbs!, new ToleranceComparer(1e-5));
-        Assert.Equal(plain.TokenIds.Length, dual.TokenIds.Length);
     }
 
     [Fact]
@@ -122,14 +119,35 @@ public class DecoderTests
     }
 
     [Theory]
-    [InlineData(ConfidenceKind.Random)]
+    [InlineData(ConfidenceKind.Probability)]
     [InlineData(ConfidenceKind.Margin)]
     [InlineData(ConfidenceKind.NegativeEntropy)]
-    public void EveryConfidenceKind_Decodes(ConfidenceKind kind)
+    public void EveryConfidenceKind_CommitsThePositionItsOwnScoreRanksFirst(ConfidenceKind kind)
+    {
+        // One token per step, greedy: each step must commit the masked position whose confidence, computed
+        // here from the step's full distribution, is highest. A kind that fell back to another score fails.
+        var model = Model("dream");
+        var observer = new ConfidenceObserver(kind, Vocab, model.Spec.Tokens.Mask);
+        foreach (var prompt in Prompts(3, 9))
+            new DiffusionDecoder(model).Generate(prompt, Options(model.Spec, x => x with { Confidence = kind, Seed = 1 }), observer: observer);
+        Assert.True(observer.Checked >= 3 * 32, $"only {observer.Checked} steps checked");
+        Assert.True(observer.Decisive >= observer.Checked / 4, $"only {observer.Decisive} of {observer.Checked} steps told the kinds apart");
+    }
+
+    [Fact]
+    public void RandomConfidence_DecodesAndDiffersFromProbability()
     {
         var model = Model("dream");
-        var r = new DiffusionDecoder(model).Generate(Prompts(1, 9)[0], Options(model.Spec, x => x with { Confidence = kind, Seed = 1 }));
-        Assert.DoesNotContain((long)model.Spec.Tokens.Mask, r.TokenIds);
+        var decoder = new DiffusionDecoder(model);
+        int differ = 0;
+        foreach (var prompt in Prompts(3, 9))
+        {
+            var random = decoder.Generate(prompt, Options(model.Spec, x => x with { Confidence = ConfidenceKind.Random, Seed = 1 }));
+            var probability = decoder.Generate(prompt, Options(model.Spec, x => x with { Confidence = ConfidenceKind.Probability, Seed = 1 }));
+            Assert.DoesNotContain((long)model.Spec.Tokens.Mask, random.TokenIds);
+            if (FirstDifference(random.TokenIds, probability.TokenIds) >= 0) differ++;
+        }
+        Assert.True(differ > 0, "random remasking decoded exactly as probability remasking on every prompt");
     }
 
     [Theory]
@@ -211,6 +229,36 @@ public class DecoderTests
             if (After is not null) return;
             After = after.ToArray();
             TopProbs = topProbs.ToArray();
+        }
+    }
+
+    /// <summary>
+    /// Recomputes each step's confidence of <paramref name="kind"/> from its full distribution and checks the
+    /// committed position ranks first. Counts the steps where probability, margin and entropy disagree on it.
+    /// </summary>
+    private sealed class ConfidenceObserver(ConfidenceKind kind, int vocab, long mask) : IDecodeObserver
+    {
+        public int Checked, Decisive;
+        public int TopTokenRanks => vocab;
+        public void OnForward(int sequence, int block, ForwardKind kind, int rows) { }
+        public void OnStep(int sequence, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens, ReadOnlySpan<long> after, bool free)
+        {
+            int committed = -1;
+            var best = new Dictionary<ConfidenceKind, (int Position, double Score)>();
+            for (int i = 0; i < before.Length; i++)
+            {
+                if (before[i] != mask) continue;
+                if (after[i] != mask) { Assert.Equal(-1, committed); committed = i; }
+                var p = topProbs.Slice(i * vocab, vocab);
+                double entropy = 0;
+                foreach (double q in p) if (q > 0) entropy -= q * Math.Log(q);
+                foreach (var (k, score) in new[] { (ConfidenceKind.Probability, p[0]), (ConfidenceKind.Margin, p[0] - p[1]), (ConfidenceKind.NegativeEntropy, -entropy) })
+                    if (!best.TryGetValue(k, out var b) || score > b.Score) best[k] = (i, score);
+            }
+            Assert.True(committed >= 0, "a step committed nothing");
+            Assert.Equal(best[kind].Position, committed);
+            Checked++;
+            if (best.Values.Select(b => b.Position).Distinct().Count() > 1) Decisive++;
         }
     }
 

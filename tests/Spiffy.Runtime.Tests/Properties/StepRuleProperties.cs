@@ -57,7 +57,7 @@ public class StepRuleProperties
             Assert.Equal(ranked.Take(count), chosen.Take(count));
             int expected = c.Rule switch
             {
-                UnmaskingRule.Schedule => rule.ScheduledCount(initial, c.StepInBlock),
+                UnmaskingRule.Schedule => LladaTransferCounts(initial, c.StepsPerBlock)[c.StepInBlock],
                 UnmaskingRule.Threshold => 1 + ranked.Skip(1).Count(i => c.Confidence[i] >= c.Tau),
                 UnmaskingRule.Factor => FactorPrefix(c, ranked),
                 _ => Math.Max(ranked.Count(i => c.Confidence[i] >= c.Tau), c.K),
@@ -70,6 +70,31 @@ public class StepRuleProperties
                 Assert.True(set.SetEquals(chosen.Take(count)));
             }
         }, iter: 5000, threads: 1);
+    }
+
+    /// <summary>
+    /// The oracle, written as ML-GSAI's get_num_transfer_tokens builds it: every step of the block gets
+    /// masks // steps tokens, and the first masks % steps steps one more.
+    /// </summary>
+    private static int[] LladaTransferCounts(int masks, int steps)
+    {
+        var counts = new int[steps];
+        for (int s = 0; s < steps; s++) counts[s] = masks / steps;
+        for (int s = 0; s < masks % steps; s++) counts[s] += 1;
+        return counts;
+    }
+
+    [Fact]
+    public void ScheduledCounts_OfABlock_SumToItsMasks()
+    {
+        Gen.Select(Gen.Int[0, 256], Gen.Int[1, 64]).Sample((masks, steps) =>
+        {
+            // One block of 256 positions decoded in `steps` steps.
+            var rule = new StepRule(new DecodingOptions { Unmasking = UnmaskingRule.Schedule, GenLength = 256, BlockLength = 256, Steps = steps });
+            int total = 0;
+            for (int s = 0; s < steps; s++) total += rule.ScheduledCount(masks, s);
+            Assert.Equal(masks, total);
+        }, iter: 2000, threads: 1);
     }
 
     private static int FactorPrefix(Case c, int[] ranked)

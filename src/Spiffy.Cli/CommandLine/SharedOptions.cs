@@ -1,0 +1,184 @@
+using System.CommandLine;
+using System.Globalization;
+using Spiffy.Decoding;
+using Spiffy.Schema.Models;
+
+namespace Spiffy.Cli.CommandLine;
+
+/// <summary>
+/// The options several verbs share, defined once: the model, threads, output switches (--json,
+/// --quiet, --verbose: on the root, recursive, so they work before or after the verb) and the
+/// decoding options. Each factory returns a new instance (an option belongs to one command); the
+/// name, help text, parsing and range checks live here only.
+/// </summary>
+public static class SharedOptions
+{
+    /// <summary>--json: one JSON object on stdout (errors too), no progress.</summary>
+    public static readonly Option<bool> Json = new("--json") { Description = "print one JSON object on stdout (errors as {\"error\": {...}}); no progress display", Recursive = true };
+
+    /// <summary>--quiet: results and errors only (warnings stay); no progress, no log lines.</summary>
+    public static readonly Option<bool> Quiet = new("--quiet", "-q") { Description = "print results, warnings and errors only: no progress display, no log lines", Recursive = true };
+
+    /// <summary>--verbose: the exception trace after an error message.</summary>
+    public static readonly Option<bool> Verbose = new("--verbose") { Description = "on an error, also print the exception's trace", Recursive = true };
+
+    /// <summary>--model: a model description or checkpoint directory; null = the shipped default.</summary>
+    public static Option<string?> Model(string? defaultText = null) => new("--model")
+    {
+        Description = $"model description (models/*.json) or checkpoint directory (default: {defaultText ?? Commands.ModelSources.DefaultModel})",
+        HelpName = "model.json|checkpoint-dir",
+    };
+
+    /// <summary>--threads: torch CPU threads (default: torch's choice, one per core).</summary>
+    public static Option<int?> Threads() => Positive(new Option<int?>("--threads") { Description = "torch CPU threads (default: one per core)", HelpName = "N" });
+
+    /// <summary>Applies --threads when given.</summary>
+    public static void ApplyThreads(ParseResult parse, Option<int?> threads)
+    {
+        if (parse.GetValue(threads) is int n) TorchSharp.torch.set_num_threads(n);
+    }
+
+    /// <summary>--chat-template: one of the templates the runtime knows (default: the model's).</summary>
+    public static Option<string?> ChatTemplate(string description = "wrap the prompt as a single user turn (default: the model's)")
+    {
+        var option = new Option<string?>("--chat-template") { Description = description, HelpName = string.Join('|', Spiffy.Tokenization.ChatTemplate.Kinds) };
+        option.AcceptOnlyFromAmong(Spiffy.Tokenization.ChatTemplate.Kinds.ToArray());
+        return option;
+    }
+
+    public static Option<int?> GenLength(string defaultText) => Positive(new Option<int?>("--gen-length") { Description = $"generation length in tokens (default: {defaultText})", HelpName = "N" });
+
+    public static Option<int?> BlockLength(string defaultText) => Positive(new Option<int?>("--block-length") { Description = $"block length (default: {defaultText})", HelpName = "N" });
+
+    public static Option<double?> Threshold(string description) => new("--threshold")
+    {
+        Description = description, HelpName = "X",
+        Validators = { r => { if (r.GetValueOrDefault<double?>() is double v && !(v > 0 && v <= 1)) r.AddError($"--threshold must be in (0, 1], got {Fmt(v)}"); } },
+    };
+
+    /// <summary>An option value that must be at least 1.</summary>
+    public static Option<int?> Positive(Option<int?> option) => AtLeast(option, 1);
+
+    public static Option<int?> AtLeast(Option<int?> option, int min)
+    {
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is int v && v < min) r.AddError($"{option.Name} must be at least {min}, got {v}");
+        });
+        return option;
+    }
+
+    /// <summary>An enum option written in kebab case (dynamic-top-k); snake case and any letter case are accepted too.</summary>
+    public static Option<T?> Enum<T>(string name, string description) where T : struct, System.Enum
+    {
+        var names = System.Enum.GetValues<T>().Select(Kebab).ToArray();
+        var option = new Option<T?>(name)
+        {
+            Description = description,
+            HelpName = string.Join('|', names),
+            CustomParser = r =>
+            {
+                string text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                foreach (var v in System.Enum.GetValues<T>())
+                    if (Normalize(Kebab(v)) == Normalize(text)) return v;
+                r.AddError($"{name} must be one of {string.Join(", ", names)} (got \"{text}\")");
+                return null;
+            },
+        };
+        option.CompletionSources.Add(names);
+        return option;
+    }
+
+    /// <summary>"DynamicTopK" -> "dynamic-top-k": how enum values are written on the command line.</summary>
+    public static string Kebab<T>(T value) where T : struct, System.Enum
+    {
+        string s = value.ToString();
+        var sb = new System.Text.StringBuilder(s.Length + 4);
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (char.IsUpper(s[i]) && i > 0) sb.Append('-');
+            sb.Append(char.ToLowerInvariant(s[i]));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>A comma-separated list of integers, each at least <paramref name="min"/> ("all" allowed when <paramref name="allowAll"/>).</summary>
+    public static Option<string?> IntList(string name, string description, int min, bool allowAll = false)
+    {
+        var option = new Option<string?>(name) { Description = description, HelpName = allowAll ? "N,N,...|all" : "N,N,..." };
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is not string text) return;
+            foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                if (!(allowAll && part == "all") && !(int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min))
+                {
+                    r.AddError($"{name} expects integers >= {min} separated by commas{(allowAll ? " (or \"all\")" : "")}, got \"{part}\"");
+                    return;
+                }
+        });
+        return option;
+    }
+
+    /// <summary>Parses a list validated by <see cref="IntList"/> ("all" entries dropped).</summary>
+    public static List<int> ParseIntList(string text) => text
+        .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Where(p => p != "all")
+        .Select(p => int.Parse(p, NumberStyles.Integer, CultureInfo.InvariantCulture)).ToList();
+
+    private static string Normalize(string s) => s.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal).ToLowerInvariant();
+
+    private static string Fmt(double v) => v.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>The decoder options of generate and calibrate, added to a command and read back into <see cref="DecodingOptions"/>.</summary>
+public sealed class DecodingOptionSet
+{
+    public Option<int?> GenLength { get; } = SharedOptions.GenLength("the model's, else 256");
+    public Option<int?> BlockLength { get; } = SharedOptions.BlockLength("the model's, else 32");
+    public Option<int?> Steps { get; } = SharedOptions.AtLeast(new Option<int?>("--steps") { Description = "total steps of the schedule rule (default: the generation length, one token per step)", HelpName = "N" }, 0);
+    public Option<UnmaskingRule?> Unmasking { get; } = SharedOptions.Enum<UnmaskingRule>("--unmasking", "how many tokens a step commits (default schedule)");
+    public Option<double?> Threshold { get; } = SharedOptions.Threshold("tau of threshold / dynamic-top-k (default 0.9)");
+    public Option<double?> Factor { get; } = new("--factor") { Description = "f of the factor rule (default 1.0)", HelpName = "X" };
+    public Option<int?> K { get; } = SharedOptions.Positive(new Option<int?>("--k") { Description = "k of dynamic-top-k (default 1)", HelpName = "N" });
+    public Option<ConfidenceKind?> Confidence { get; } = SharedOptions.Enum<ConfidenceKind>("--confidence", "how a candidate's confidence is scored (default probability)");
+    public Option<double?> Temperature { get; } = new("--temperature") { Description = "0 = greedy (default); > 0 samples with float64 Gumbel noise", HelpName = "X" };
+    public Option<long?> Seed { get; } = new("--seed") { Description = "noise seed (default 0)", HelpName = "N" };
+    public Option<CacheMode?> Cache { get; } = SharedOptions.Enum<CacheMode>("--cache", "K/V cache (default none; block-causal models use their block cache)");
+    public Option<bool> EarlyStop { get; } = new("--early-stop") { Description = "stop once a finished block ends the text" };
+    public Option<bool> NoTrim { get; } = new("--no-trim") { Description = "keep text after the first end-of-text token" };
+
+    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Seed, Cache, EarlyStop, NoTrim };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in All) command.Options.Add(o);
+    }
+
+    /// <summary>The options given on the command line over <paramref name="baseline"/> (default: the model's defaults).</summary>
+    public DecodingOptions Read(ParseResult parse, ModelSpec spec, DecodingOptions? baseline = null)
+    {
+        var b = baseline ?? new DecodingOptions
+        {
+            GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256,
+            BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : 32,
+        };
+        int? gen = parse.GetValue(GenLength);
+        return b with
+        {
+            GenLength = gen ?? b.GenLength,
+            BlockLength = parse.GetValue(BlockLength) ?? b.BlockLength,
+            // A new generation length resets the steps to one token per step unless --steps says otherwise.
+            Steps = parse.GetValue(Steps) ?? (gen is null ? b.Steps : 0),
+            Unmasking = parse.GetValue(Unmasking) ?? b.Unmasking,
+            Threshold = parse.GetValue(Threshold) ?? b.Threshold,
+            Factor = parse.GetValue(Factor) ?? b.Factor,
+            MinTokensPerStep = parse.GetValue(K) ?? b.MinTokensPerStep,
+            Confidence = parse.GetValue(Confidence) ?? b.Confidence,
+            Temperature = parse.GetValue(Temperature) ?? b.Temperature,
+            Seed = parse.GetValue(Seed) ?? b.Seed,
+            Cache = parse.GetValue(Cache) ?? b.Cache,
+            EarlyStop = parse.GetValue(EarlyStop) || b.EarlyStop,
+            TrimEos = !parse.GetValue(NoTrim) && b.TrimEos,
+        };
+    }
+}

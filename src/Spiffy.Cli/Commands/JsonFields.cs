@@ -1,0 +1,47 @@
+using System.Text.Json;
+using Spiffy.Calibration;
+using Spiffy.Decoding;
+using Spiffy.Speculation;
+
+namespace Spiffy.Cli.Commands;
+
+/// <summary>
+/// JSON fields several verbs write, in one place so they read alike: snake_case names, and enum
+/// values spelled as in the graph and model files ("schedule", "dynamic_top_k", "none").
+/// </summary>
+internal static class JsonFields
+{
+    /// <summary>The decoding configuration as an "options" object.</summary>
+    public static void Options(Utf8JsonWriter w, DecodingOptions o, string name = "options")
+    {
+        var d = GraphFiles.FromOptions(o); // the graph files' spelling of every enum
+        w.WriteStartObject(name);
+        w.WriteNumber("gen_length", o.GenLength);
+        w.WriteNumber("block_length", o.BlockLength);
+        w.WriteNumber("steps", o.EffectiveSteps);
+        w.WriteString("unmasking", d.Unmasking);
+        w.WriteNumber("threshold", o.Threshold);
+        w.WriteNumber("factor", o.Factor);
+        w.WriteNumber("k", o.MinTokensPerStep);
+        w.WriteString("confidence", d.Confidence);
+        w.WriteNumber("temperature", o.Temperature);
+        w.WriteNumber("seed", o.Seed);
+        w.WriteString("cache", d.Cache);
+        w.WriteBoolean("early_stop", o.EarlyStop);
+        w.WriteString("layout", o.Layout == VerificationLayout.Packed ? "packed" : "rows");
+        w.WriteEndObject();
+    }
+
+    /// <summary>The fields of a trace replay (inside an object the caller opened).</summary>
+    public static void Replay(Utf8JsonWriter w, ReplayResult r)
+    {
+        w.WriteNumber("nfe", r.Nfe);
+        w.WriteNumber("baseline_nfe", r.BaselineNfe);
+        w.WriteNumber("nfe_reduction", r.Speedup);
+        w.WriteNumber("accept_mean", r.AcceptMean);
+        w.WriteNumber("rows_per_forward", r.RowsPerForward);
+        w.WriteStartArray("accept_histogram");
+        foreach (var n in r.AcceptedByDepth) w.WriteNumberValue(n);
+        w.WriteEndArray();
+    }
+}

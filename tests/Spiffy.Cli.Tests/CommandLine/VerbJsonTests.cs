@@ -1,0 +1,102 @@
+using System.Text.Json;
+using Spiffy.Cli.Tests.Support;
+
+namespace Spiffy.Cli.Tests.CommandLine;
+
+/// <summary>
+/// --json of the verbs that run the shipped model, on the smallest jobs they accept (one 32-token
+/// block, one problem, two training steps): one object on stdout, lower-case enum values, nothing on
+/// stderr with --quiet.
+/// </summary>
+public class VerbJsonTests
+{
+    private const string Problems = "bench/problems/gsm-style.jsonl";
+
+    private static JsonElement Json(CliResult r)
+    {
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var doc = JsonDocument.Parse(r.StdOut);
+        return doc.RootElement.Clone();
+    }
+
+    [Fact]
+    public void Generate_Json_SpellsOptionsAsTheFilesDo()
+    {
+        var r = CliProcess.Run("generate", "What is 2+2?", "--no-spiffy", "--gen-length", "32", "--threads", "1", "--json", "--quiet");
+        var json = Json(r);
+        var options = json.GetProperty("options");
+        Assert.Equal("schedule", options.GetProperty("unmasking").GetString());
+        Assert.Equal("none", options.GetProperty("cache").GetString());
+        Assert.Equal("probability", options.GetProperty("confidence").GetString());
+        Assert.Equal(32, json.GetProperty("nfe").GetInt32());
+        Assert.Equal(32, json.GetProperty("token_ids").GetArrayLength());
+        Assert.Equal("", r.StdErr);
+    }
+
+    [Fact]
+    public void Generate_Quiet_PrintsTheTextAndStatisticsOnly()
+    {
+        var r = CliProcess.Run("generate", "What is 2+2?", "--no-spiffy", "--gen-length", "32", "--threads", "1", "--quiet", "--unmasking", "dynamic_top_k");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.StartsWith("What is 2+2?", r.StdOut);
+        Assert.Contains("NFE ", r.StdOut); // the statistics line
+        Assert.DoesNotContain("warning", r.StdOut);
+        Assert.Equal("", r.StdErr);
+    }
+
+    [Fact]
+    public void Calibrate_Json_DescribesTheGraphItWrote()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"spiffy-cal-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string graph = Path.Combine(dir, "tiny.json");
+            var json = Json(CliProcess.Run("calibrate", "--prompts", Problems, "--count", "1", "--gen-length", "32", "--nodes", "2",
+                "--threads", "1", "-o", graph, "--json", "--quiet"));
+            Assert.Equal(1, json.GetProperty("problems").GetInt32());
+            Assert.Equal("schedule", json.GetProperty("options").GetProperty("unmasking").GetString());
+            var g = json.GetProperty("graph");
+            Assert.Equal("tiny", g.GetProperty("name").GetString());
+            Assert.True(g.GetProperty("nodes").GetInt32() <= 2);
+            Assert.True(g.GetProperty("replay").GetProperty("nfe").GetInt32() <= 32);
+            Assert.True(File.Exists(graph));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void Train_Json_ReportsTheStepAndLoss()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"spiffy-train-{Guid.NewGuid():N}");
+        try
+        {
+            var json = Json(CliProcess.Run("train", "--model", "models/gsm8k-small.json", "--data", Problems, "--out", dir,
+                "--tokenizer", "checkpoints/gsm8k-small/tokenizer.json", "--holdout", "4", "--eval-problems", "2",
+                "--steps", "2", "--batch", "2", "--threads", "1", "--json", "--quiet"));
+            Assert.Equal(dir, json.GetProperty("checkpoint").GetString());
+            Assert.Equal(2, json.GetProperty("step").GetInt32());
+            Assert.True(double.IsFinite(json.GetProperty("loss").GetDouble()));
+            Assert.True(json.GetProperty("validation_loss").GetDouble() > 0);
+            Assert.False(json.GetProperty("cancelled").GetBoolean());
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
+    // The slowest test here (cost timing + 4 generations of one block): a few seconds on an idle
+    // 2-core machine; it is the only end-to-end check of bench's JSON and of layout selection.
+    [Fact]
+    public void Bench_Json_MeasuresOnlyTheLayoutItsModesUse()
+    {
+        var json = Json(CliProcess.Run("bench", "--modes", "spiffy", "--count", "1", "--gen-length", "32", "--sweep", "", "--no-oracle",
+            "--threads", "1", "--json", "--quiet"));
+        var costs = json.GetProperty("cost_models");
+        Assert.Equal(1, costs.GetArrayLength()); // spiffy verifies without a cache: one layout, not four
+        Assert.Equal("cache none", costs[0].GetProperty("configuration").GetString());
+        Assert.Equal(JsonValueKind.Number, costs[0].GetProperty("spread").ValueKind);
+        Assert.True(costs[0].GetProperty("reliable").ValueKind is JsonValueKind.True or JsonValueKind.False);
+        var modes = json.GetProperty("modes").EnumerateArray().Select(m => m.GetProperty("name").GetString()).ToList();
+        Assert.Equal(new[] { "baseline", "spiffy" }, modes);
+        Assert.Equal(0, json.GetProperty("modes")[1].GetProperty("mismatches").GetInt32());
+    }
+}

@@ -102,7 +102,7 @@ public static class CliApp
     /// <summary>Renders a failure: the exit code and kind come from <see cref="Failures.Classify"/> only.</summary>
     private static int Fail(Exception e, CliOutput output, string verbPath)
     {
-        var failure = Failures.Classify(e) ?? new Failure(Failures.Internal, "internal", e.Message);
+        var failure = Failures.Classify(e);
         if (output.Json)
         {
             CliOutput.WriteJson(w =>

@@ -30,9 +30,10 @@ public sealed class SpiffyModel : IDisposable
     public string Source { get; }
 
     /// <summary>Loads a model description that names a checkpoint, or a checkpoint directory.</summary>
-    public static SpiffyModel Load(string modelJsonOrCheckpointDir, ScalarType? dtype = null)
+    /// <param name="allowNonFinite">Load NaN or infinite weights instead of refusing them.</param>
+    public static SpiffyModel Load(string modelJsonOrCheckpointDir, ScalarType? dtype = null, bool allowNonFinite = false)
     {
-        var transformer = Checkpoint.LoadModel(modelJsonOrCheckpointDir, dtype);
+        var transformer = Checkpoint.LoadModel(modelJsonOrCheckpointDir, dtype, allowNonFinite);
         transformer.eval();
         HfTokenizer? tokenizer = null;
         string? tokPath = null;

@@ -32,6 +32,9 @@ public static class SharedOptions
     /// <summary>--threads: torch CPU threads (default: torch's choice, one per core).</summary>
     public static Option<int?> Threads() => Positive(new Option<int?>("--threads") { Description = "torch CPU threads (default: one per core)", HelpName = "N" });
 
+    /// <summary>--allow-non-finite: load NaN or infinite weights instead of refusing the checkpoint (verbs that load weights).</summary>
+    public static Option<bool> AllowNonFinite() => new("--allow-non-finite") { Description = "load NaN or infinite weights instead of refusing the checkpoint" };
+
     /// <summary>Applies --threads when given.</summary>
     public static void ApplyThreads(ParseResult parse, Option<int?> threads)
     {

@@ -46,6 +46,7 @@ public sealed partial class BenchCommand : IVerb
     private readonly Option<string?> _out = new("--out") { Description = "write the report between the bench markers of this Markdown file (atomic)", HelpName = "FILE.md" };
     private readonly Option<string?> _chart = new("--chart") { Description = "write the chart (atomic)", HelpName = "FILE.svg" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
 
     public BenchCommand()
     {
@@ -69,7 +70,7 @@ public sealed partial class BenchCommand : IVerb
             "spiffy bench --modes spiffy,dual-cache+spiffy --count 2 --no-oracle --threads 2",
             "spiffy bench --modes spiffy@auto --json > bench.json",
             "spiffy bench --prompts gsm8k/test.jsonl --count 16 --out docs/benchmarks.md --chart docs/img/benchmarks.svg")
-        { _model, _prompts, _skip, _count, _modes, _sweep, _paper, _threshold, _gen, _block, _noOracle, _out, _chart, _threads };
+        { _model, _prompts, _skip, _count, _modes, _sweep, _paper, _threshold, _gen, _block, _noOracle, _out, _chart, _threads, _allowNonFinite };
     }
 
     public VerbCommand Command { get; }
@@ -92,7 +93,7 @@ public sealed partial class BenchCommand : IVerb
         SharedOptions.ApplyThreads(parse, _threads);
         void Log(string message) => output.Log("[bench] " + message);
 
-        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath));
+        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath, allowNonFinite: parse.GetValue(_allowNonFinite)));
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();

@@ -34,6 +34,7 @@ public sealed class CalibrateCommand : IVerb
     private readonly Option<string?> _compareKeep = SharedOptions.IntList("--compare-keep", "D* values to compare, 0 = all (default 0,3)", 0);
     private readonly Option<string?> _output = new("--output", "-o") { Description = "the graph file (.json), written atomically (optional with --compare-objectives)", HelpName = "graph.json" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
     private readonly DecodingOptionSet _decoding = new();
 
     public CalibrateCommand()
@@ -55,7 +56,7 @@ public sealed class CalibrateCommand : IVerb
             "spiffy calibrate --prompts gsm8k/train.jsonl --traces runs/cal.trace --compare-objectives --eval-count 30")
         {
             _model, _prompts, _count, _skip, _template, _nodes, _keep, _positionRank, _tokenRank, _maxDepth, _objective, _name, _traces, _batch,
-            _compare, _evalPrompts, _evalCount, _evalSkip, _evalTraces, _compareNodes, _compareKeep, _output, _threads,
+            _compare, _evalPrompts, _evalCount, _evalSkip, _evalTraces, _compareNodes, _compareKeep, _output, _threads, _allowNonFinite,
         };
         _decoding.AddTo(Command);
         Command.Validators.Add(r =>
@@ -88,7 +89,7 @@ public sealed class CalibrateCommand : IVerb
         if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath))) throw new UsageException("missing required option --prompts (or an existing --traces file)");
         SharedOptions.ApplyThreads(parse, _threads);
 
-        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath));
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, allowNonFinite: parse.GetValue(_allowNonFinite)));
         var options = _decoding.Read(parse, model.Spec);
         var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);
         limits.Check();

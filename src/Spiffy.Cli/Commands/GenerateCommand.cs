@@ -23,6 +23,7 @@ public sealed class GenerateCommand : IVerb
     private readonly Option<bool> _compare = new("--compare") { Description = "also run the plain decoder; report identity and wall-clock speedup (exit 3 if the outputs differ)" };
     private readonly Option<bool> _strict = new("--strict") { Description = "a graph calibrated for another model or configuration is an error" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
     private readonly DecodingOptionSet _decoding = new();
 
     public GenerateCommand()
@@ -44,7 +45,7 @@ public sealed class GenerateCommand : IVerb
             "spiffy generate --cache dual --unmasking threshold \"...\"",
             "spiffy generate --graph graphs/gsm8k-small-schedule.json --prune auto \"...\"",
             "spiffy generate --json --threads 2 \"...\"                   # one JSON object: text, ids, NFE, acceptance")
-        { _model, _promptArg, _prompt, _promptIds, _template, _graph, _prune, _packed, _noSpiffy, _compare, _strict, _threads };
+        { _model, _promptArg, _prompt, _promptIds, _template, _graph, _prune, _packed, _noSpiffy, _compare, _strict, _threads, _allowNonFinite };
         _decoding.AddTo(Command);
         Command.Validators.Add(r =>
         {
@@ -73,7 +74,7 @@ public sealed class GenerateCommand : IVerb
         bool packed = parse.GetValue(_packed);
         SharedOptions.ApplyThreads(parse, _threads);
 
-        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath));
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, allowNonFinite: parse.GetValue(_allowNonFinite)));
         long[] prompt = idsFile is not null ? ReadIds(idsFile) : model.EncodePrompt(promptText!, parse.GetValue(_template));
 
         // The graph decides the default decoding configuration (it was calibrated for it).
@@ -193,7 +194,7 @@ public sealed class GenerateCommand : IVerb
 
     internal static long[] ReadIds(string file)
     {
-        var text = File.ReadAllText(file);
+        var text = Spiffy.Checkpoints.InputFile.ReadAllText(file, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "prompt ids file");
         try
         {
             var ids = JsonSerializer.Deserialize<long[]>(text) ?? throw new InvalidDataException($"{file}: expected a JSON list of token ids");

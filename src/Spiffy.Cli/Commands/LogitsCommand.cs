@@ -16,6 +16,7 @@ public sealed class LogitsCommand : IVerb
     private readonly Option<string> _ids = new("--ids") { Description = "JSON list of equal-length lists of token ids", HelpName = "ids.json", Required = true };
     private readonly Option<string> _output = new("--output", "-o") { Description = "the safetensors file to write", HelpName = "out.safetensors", Required = true };
     private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
 
     public LogitsCommand()
     {
@@ -24,7 +25,7 @@ public sealed class LogitsCommand : IVerb
             "Run one float32 forward over the given token ids (positions 0..L-1) and write the model's raw logits as tensor "
             + "\"logits\" [batch, length, vocab]: Dream's unshifted (as its model returns them), SDAR's under its block-causal mask.",
             "spiffy logits checkpoints/gsm8k-small --ids ids.json -o logits.safetensors")
-        { _model, _ids, _output, _threads };
+        { _model, _ids, _output, _threads, _allowNonFinite };
     }
 
     public VerbCommand Command { get; }
@@ -34,13 +35,13 @@ public sealed class LogitsCommand : IVerb
         string idsFile = parse.GetValue(_ids)!, outFile = parse.GetValue(_output)!;
         SharedOptions.ApplyThreads(parse, _threads);
         long[][] rows;
-        try { rows = JsonSerializer.Deserialize<long[][]>(File.ReadAllText(idsFile)) ?? throw new InvalidDataException($"{idsFile}: empty"); }
+        try { rows = JsonSerializer.Deserialize<long[][]>(InputFile.ReadAllText(idsFile, InputFile.MaxJsonBytes, "ids file")) ?? throw new InvalidDataException($"{idsFile}: empty"); }
         catch (JsonException e) { throw new InvalidDataException($"{idsFile}: expected a JSON list of equal-length lists of token ids ({e.Message})"); }
         if (rows.Length == 0 || rows[0].Length == 0) throw new InvalidDataException($"{idsFile}: no token ids");
         int len = rows[0].Length;
         foreach (var r in rows) if (r.Length != len) throw new InvalidDataException($"{idsFile}: rows have different lengths ({len} and {r.Length})");
 
-        using var model = output.Busy("loading the model", () => Checkpoint.LoadModel(parse.GetValue(_model)!, float32));
+        using var model = output.Busy("loading the model", () => Checkpoint.LoadModel(parse.GetValue(_model)!, float32, parse.GetValue(_allowNonFinite)));
         var spec = model.Spec;
         if (len > spec.MaxSequenceLength) throw new ArgumentException($"{len} tokens exceed the model's context of {spec.MaxSequenceLength}");
         var flat = new long[rows.Length * len];

@@ -87,7 +87,11 @@ public sealed class TrainCommand : IVerb
         string tokFile = Path.Combine(outDir, "tokenizer.json");
         if (tokenizerPath is not null)
         {
-            if (Path.GetFullPath(tokenizerPath) != Path.GetFullPath(tokFile)) File.Copy(tokenizerPath, tokFile, overwrite: true);
+            if (Path.GetFullPath(tokenizerPath) != Path.GetFullPath(tokFile))
+            {
+                HfTokenizer.Load(tokenizerPath); // checked (special files, format) before it is copied into the run
+                Spiffy.Checkpoints.AtomicFile.Write(tokFile, fs => { using var src = File.OpenRead(tokenizerPath); src.CopyTo(fs); });
+            }
         }
         else if (!File.Exists(tokFile))
         {

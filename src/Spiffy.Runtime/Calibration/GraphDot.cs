@@ -81,36 +81,30 @@ public static class GraphDot
     public static void Render(string dotText, string output, string format, string? dotPath = null)
     {
         string dot = dotPath ?? FindDot() ?? throw new InvalidOperationException(MissingDotMessage);
-        string full = Path.GetFullPath(output);
-        string dir = Path.GetDirectoryName(full) ?? ".";
-        Directory.CreateDirectory(dir);
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.spiffy-tmp");
         try
         {
-            var psi = new ProcessStartInfo(dot)
+            // dot writes the picture to its stdout, straight into the atomic file: it appears only when dot succeeded.
+            Spiffy.Checkpoints.AtomicFile.Write(output, fs =>
             {
-                RedirectStandardInput = true, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
-            };
-            psi.ArgumentList.Add("-T" + format);
-            psi.ArgumentList.Add("-o");
-            psi.ArgumentList.Add(temp);
-            using var proc = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {dot}");
-            var stderr = proc.StandardError.ReadToEndAsync();
-            proc.StandardInput.Write(dotText);
-            proc.StandardInput.Close();
-            proc.StandardOutput.ReadToEnd();
-            proc.WaitForExit();
-            if (proc.ExitCode != 0 || !File.Exists(temp))
-                throw new InvalidOperationException($"{dot} -T{format} failed (exit {proc.ExitCode}): {stderr.Result.Trim()}");
-            File.Move(temp, full, overwrite: true);
+                var psi = new ProcessStartInfo(dot)
+                {
+                    RedirectStandardInput = true, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
+                };
+                psi.ArgumentList.Add("-T" + format);
+                using var proc = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {dot}");
+                var stderr = proc.StandardError.ReadToEndAsync();
+                var copy = proc.StandardOutput.BaseStream.CopyToAsync(fs);
+                proc.StandardInput.Write(dotText);
+                proc.StandardInput.Close();
+                copy.GetAwaiter().GetResult();
+                proc.WaitForExit();
+                if (proc.ExitCode != 0 || fs.Length == 0)
+                    throw new InvalidOperationException($"{dot} -T{format} failed (exit {proc.ExitCode}): {stderr.Result.Trim()}");
+            });
         }
         catch (System.ComponentModel.Win32Exception e)
         {
             throw new InvalidOperationException($"{MissingDotMessage} ({e.Message})");
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
         }
     }
 }

@@ -48,8 +48,7 @@ public static class TraceFile
 
     public static TraceSet Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"trace file not found: {path}", path);
-        using var fs = File.OpenRead(path);
+        using var fs = Spiffy.Checkpoints.InputFile.OpenRead(path, Spiffy.Checkpoints.InputFile.MaxDataBytes, "trace file");
         using var r = new BinaryReader(fs, new UTF8Encoding(false));
         try
         {

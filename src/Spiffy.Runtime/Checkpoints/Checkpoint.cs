@@ -119,7 +119,9 @@ public sealed class Checkpoint : IDisposable
         if (problem is not null) throw new CheckpointException($"{indexPath}: {problem}");
         JsonDocument doc;
         // Duplicate keys would make the mapping ambiguous (the first or the last could win).
-        var bytes = File.ReadAllBytes(indexPath);
+        byte[] bytes;
+        try { bytes = InputFile.ReadAllBytes(indexPath, SafeTensorsFile.MaxHeaderBytes, IndexFileName); }
+        catch (InvalidDataException e) { throw new CheckpointException(e.Message, e); }
         if (InputFile.Utf8Problem(bytes, out _, out _) is string bad) throw new CheckpointException($"{indexPath}: not valid UTF-8: {bad}");
         try { doc = JsonDocument.Parse(InputFile.WithoutBom(bytes), new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new CheckpointException($"{indexPath}: not valid JSON: {e.Message}", e); }
@@ -143,8 +145,10 @@ public sealed class Checkpoint : IDisposable
     /// finding each by <see cref="ModelSpec.Names"/> of the model's spec. Everything is checked before
     /// any weight is written, so a failed load leaves the model untouched. Strict: a missing tensor
     /// or one the model has no parameter for is an error. A shape mismatch is always an error.
+    /// A NaN or infinite weight is an error naming the tensor (found while reading, so the model is
+    /// then partly written) unless <paramref name="allowNonFinite"/>: such a model only produces garbage.
     /// </summary>
-    public void LoadInto(DiffusionTransformer model, bool strict = true)
+    public void LoadInto(DiffusionTransformer model, bool strict = true, bool allowNonFinite = false)
     {
         var plan = new List<(string Name, SafeTensorsFile File, Tensor Param)>();
         var problems = new List<string>();
@@ -174,16 +178,33 @@ public sealed class Checkpoint : IDisposable
             throw new CheckpointException(sb.ToString());
         }
         using var _ = no_grad();
-        foreach (var (name, file, p) in plan) file.ReadInto(name, p);
+        foreach (var (name, file, p) in plan)
+        {
+            file.ReadInto(name, p);
+            if (!allowNonFinite) EnsureFinite(name, file.Path, p);
+        }
+    }
+
+    private static void EnsureFinite(string name, string file, Tensor p)
+    {
+        if (!p.is_floating_point()) return;
+        using var finite = isfinite(p);
+        if (finite.all().item<bool>()) return;
+        using var bad = finite.logical_not();
+        long count = bad.sum().item<long>();
+        using var nan = isnan(p);
+        long nans = nan.sum().item<long>();
+        throw new CheckpointException($"{file}: tensor '{name}' holds {count} non-finite value(s) ({nans} NaN, {count - nans} infinite); " +
+            "the model would produce garbage (pass --allow-non-finite to load it anyway)");
     }
 
     private string Describe() => _files.Count == 1 ? _files[0].Path : $"{Directory} ({_files.Count} shards)";
 
     /// <summary>Builds a model of this checkpoint's architecture and loads the weights.</summary>
-    public DiffusionTransformer CreateModel(ScalarType? dtype = null, Device? device = null)
+    public DiffusionTransformer CreateModel(ScalarType? dtype = null, Device? device = null, bool allowNonFinite = false)
     {
         var model = new DiffusionTransformer(Spec, dtype ?? ParseDType(Spec.DType), device);
-        try { LoadInto(model); }
+        try { LoadInto(model, allowNonFinite: allowNonFinite); }
         catch { model.Dispose(); throw; }
         return model;
     }
@@ -193,13 +214,13 @@ public sealed class Checkpoint : IDisposable
     /// "checkpoint" field names one (relative to the description). The description then fixes the
     /// architecture and tensor names; it must agree with the checkpoint's config.json.
     /// </summary>
-    public static DiffusionTransformer LoadModel(string modelJsonOrCheckpointDir, ScalarType? dtype = null)
+    public static DiffusionTransformer LoadModel(string modelJsonOrCheckpointDir, ScalarType? dtype = null, bool allowNonFinite = false)
     {
         string path = modelJsonOrCheckpointDir;
         if (System.IO.Directory.Exists(path))
         {
             using var ck = Open(path);
-            return ck.CreateModel(dtype);
+            return ck.CreateModel(dtype, allowNonFinite: allowNonFinite);
         }
         if (!File.Exists(path)) throw new FileNotFoundException($"neither a checkpoint directory nor a model description: {path}", path);
         var spec = ModelDescription.Load(path);
@@ -212,7 +233,7 @@ public sealed class Checkpoint : IDisposable
             if (diffs.Count > 0)
                 throw new CheckpointException($"{path}: the description disagrees with {Path.Combine(ck.Directory, ConfigFileName)}: {string.Join("; ", diffs)}");
             var model = new DiffusionTransformer(spec, dtype ?? ParseDType(spec.DType));
-            try { ck.LoadInto(model); }
+            try { ck.LoadInto(model, allowNonFinite: allowNonFinite); }
             catch { model.Dispose(); throw; }
             return model;
         }

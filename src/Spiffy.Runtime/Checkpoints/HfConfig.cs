@@ -26,7 +26,10 @@ public static class HfConfig
         string fallback = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? "model";
         InputFile.Size(path, MaxConfigBytes, out var problem);
         if (problem is not null) throw new CheckpointException($"{path}: {problem}");
-        return ParseWith(File.ReadAllBytes(path), path, name, fallback);
+        byte[] bytes;
+        try { bytes = InputFile.ReadAllBytes(path, MaxConfigBytes, "config.json"); }
+        catch (InvalidDataException e) { throw new CheckpointException(e.Message, e); }
+        return ParseWith(bytes, path, name, fallback);
     }
 
     /// <summary>Configs are a few kilobytes; anything this large is not one.</summary>
@@ -96,19 +99,20 @@ public static class HfConfig
         c.Reject("input_emb_norm", v => v.ValueKind == JsonValueKind.True, "an embedding norm is not supported");
         c.Reject("layer_norm_with_affine", v => v.ValueKind == JsonValueKind.False, "norms without weights are not supported");
 
-        int hidden = c.Int("d_model");
-        int heads = c.Int("n_heads");
+        int hidden = c.Positive("d_model");
+        int heads = c.Positive("n_heads");
         // OLMo: n_kv_heads null means multi-head, or one kv head when multi_query_attention is set.
-        int kvHeads = c.IntOrNull("n_kv_heads") ?? (c.Bool("multi_query_attention", false) ? 1 : heads);
+        int kvHeads = c.PositiveOrNull("n_kv_heads") ?? (c.Bool("multi_query_attention", false) ? 1 : heads);
+        if (heads % kvHeads != 0) throw c.Error("n_kv_heads", $"{kvHeads} key/value heads do not divide {heads} query heads");
         if (hidden % heads != 0) throw c.Error("n_heads", $"{heads} heads do not divide d_model {hidden}");
-        int vocab = c.IntOrNull("embedding_size") ?? c.Int("vocab_size");
+        int vocab = c.PositiveOrNull("embedding_size") ?? c.Positive("vocab_size");
         bool tie = c.Bool("weight_tying", false);
         bool qkvBias = c.Bool("include_qkv_bias", false);
         var tokens = Tokens(c, vocab, mask: c.IntOrNull("mask_token_id") ?? 126336, eos: c.IntOrNull("eos_token_id") ?? 126081,
             pad: c.IntOrNull("pad_token_id") ?? 126081, bos: c.IntOrNull("bos_token_id") ?? 126080, eot: 126348);
-        return Build(c, name, "llada", hidden, c.Int("n_layers"), heads, kvHeads, hidden / heads, c.Int("mlp_hidden_size"), vocab,
-            c.IntOrNull("max_sequence_length") ?? c.IntOrNull("max_position_embeddings") ?? 4096,
-            c.Double("rope_theta", 10000), c.Double("rms_norm_eps", 1e-5), qkvBias, false, AttentionKind.Bidirectional, 0, 0, tie, tokens, "llada");
+        return Build(c, name, "llada", hidden, c.Positive("n_layers"), heads, kvHeads, hidden / heads, c.Positive("mlp_hidden_size"), vocab,
+            c.PositiveOrNull("max_sequence_length") ?? c.PositiveOrNull("max_position_embeddings") ?? 4096,
+            c.PositiveDouble("rope_theta", 10000), c.PositiveDouble("rms_norm_eps", 1e-5), qkvBias, false, AttentionKind.Bidirectional, 0, 0, tie, tokens, "llada");
     }
 
     private static ModelSpec ParseQwen(Fields c, string name, string family)
@@ -120,19 +124,19 @@ public static class HfConfig
         // Qwen3's attention_bias also adds an o_proj bias, which this transformer does not have.
         if (sdar) c.Reject("attention_bias", v => v.ValueKind == JsonValueKind.True, "attention biases are not supported for SDAR");
 
-        int hidden = c.Int("hidden_size");
-        int heads = c.Int("num_attention_heads");
-        int kvHeads = c.IntOrNull("num_key_value_heads") ?? heads;
+        int hidden = c.Positive("hidden_size");
+        int heads = c.Positive("num_attention_heads");
+        int kvHeads = c.PositiveOrNull("num_key_value_heads") ?? heads;
         if (heads % kvHeads != 0) throw c.Error("num_key_value_heads", $"{kvHeads} key/value heads do not divide {heads} query heads");
         int headDim;
-        if (sdar) headDim = c.IntOrNull("head_dim") ?? hidden / heads;
+        if (sdar) headDim = c.PositiveOrNull("head_dim") ?? hidden / heads;
         else
         {
             // Qwen2 derives the head size; it has no head_dim field.
             if (hidden % heads != 0) throw c.Error("num_attention_heads", $"{heads} heads do not divide hidden_size {hidden}");
             headDim = hidden / heads;
         }
-        int vocab = c.Int("vocab_size");
+        int vocab = c.Positive("vocab_size");
         int blockSize = 0;
         if (sdar)
         {
@@ -142,9 +146,9 @@ public static class HfConfig
         int eos = c.IntOrNull("eos_token_id") ?? 151643;
         var tokens = Tokens(c, vocab, mask: c.IntOrNull("mask_token_id") ?? (sdar ? 151669 : 151666), eos: eos,
             pad: c.IntOrNull("pad_token_id") ?? eos, bos: c.IntOrNull("bos_token_id") ?? 151643, eot: sdar ? 151645 : -1);
-        return Build(c, name, family, hidden, c.Int("num_hidden_layers"), heads, kvHeads, headDim, c.Int("intermediate_size"), vocab,
-            c.IntOrNull("max_position_embeddings") ?? c.IntOrNull("max_sequence_length") ?? 32768,
-            c.Double("rope_theta", 10000), c.Double("rms_norm_eps", 1e-6), qkvBias: !sdar, qkNorm: sdar,
+        return Build(c, name, family, hidden, c.Positive("num_hidden_layers"), heads, kvHeads, headDim, c.Positive("intermediate_size"), vocab,
+            c.PositiveOrNull("max_position_embeddings") ?? c.PositiveOrNull("max_sequence_length") ?? 32768,
+            c.PositiveDouble("rope_theta", 10000), c.PositiveDouble("rms_norm_eps", 1e-6), qkvBias: !sdar, qkNorm: sdar,
             sdar ? AttentionKind.BlockCausal : AttentionKind.Bidirectional, blockSize, sdar ? 0 : 1,
             c.Bool("tie_word_embeddings", false), tokens, "qwen");
     }
@@ -335,6 +339,24 @@ public static class HfConfig
             // Some exporters write integral floats ("n_heads": 32.0).
             if (v.Value.ValueKind == JsonValueKind.Number && v.Value.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue) return (int)d;
             throw Error(key, $"expected an integer, found {v.Value.GetRawText()}");
+        }
+
+        public int Positive(string key) => PositiveOrNull(key) ?? throw Error(key, "missing");
+
+        /// <summary>A size or count: must be at least 1 (0 would divide by zero or build an empty model).</summary>
+        public int? PositiveOrNull(string key)
+        {
+            int? v = IntOrNull(key);
+            if (v is int i && i < 1) throw Error(key, $"must be a positive integer, found {i}");
+            return v;
+        }
+
+        /// <summary>An epsilon or a rotary base: finite and above zero.</summary>
+        public double PositiveDouble(string key, double fallback)
+        {
+            double v = Double(key, fallback);
+            if (!double.IsFinite(v) || v <= 0) throw Error(key, $"must be a positive number, found {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+            return v;
         }
 
         public double Double(string key, double fallback)

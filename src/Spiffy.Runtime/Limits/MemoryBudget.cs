@@ -65,6 +65,38 @@ public static class MemoryBudget
 
     public static long WeightBytes(ModelSpec spec, int elementBytes) => checked(spec.ParameterCount * elementBytes);
 
+    /// <summary>
+    /// Host bytes each parameter tensor costs beyond its elements: the TorchSharp Parameter and module
+    /// objects and libtorch's tensor bookkeeping. Matters only for absurd layer counts (a million tiny
+    /// layers allocate gigabytes of bookkeeping and no weights). Measured: about 20 KiB per layer of
+    /// 9-10 tensors (docs/reliability.md), so 4 KiB per tensor is a safe upper bound.
+    /// </summary>
+    public const long TensorOverheadBytes = 4 << 10;
+
+    /// <summary>Parameter tensors per transformer layer, at most (norms, q/k/v/o, biases, q/k norms, MLP).</summary>
+    private const int MaxTensorsPerLayer = 14;
+
+    /// <summary>Bytes a model of <paramref name="spec"/> takes in memory before any generation: weights plus per-tensor overhead.</summary>
+    public static long ModelBytes(ModelSpec spec, int elementBytes)
+        => checked(WeightBytes(spec, elementBytes) + ((long)spec.NumLayers * MaxTensorsPerLayer + 3) * TensorOverheadBytes);
+
+    /// <summary>
+    /// Throws <see cref="InsufficientMemoryException"/> before a model is built when its description
+    /// needs more memory than <paramref name="available"/> (default: <see cref="AvailableBytes"/>).
+    /// </summary>
+    public static void EnsureModelFits(ModelSpec spec, int elementBytes, long? available = null)
+    {
+        long avail = available ?? AvailableBytes();
+        long need;
+        try { need = ModelBytes(spec, elementBytes); }
+        catch (OverflowException) { need = long.MaxValue; }
+        if (need <= avail) return;
+        string size = need == long.MaxValue ? "more bytes than a 64-bit count holds" : $"about {Format(need)}";
+        throw new InsufficientMemoryException(
+            $"not enough memory for model '{spec.Name}': {spec.NumLayers} layers, hidden size {spec.HiddenSize}, vocabulary {spec.VocabSize} need {size} " +
+            $"for the weights alone but {Format(avail)} is available (check the sizes in the model description or config.json)");
+    }
+
     public static long KvCacheBytes(ModelSpec spec, int batch, long length, int elementBytes)
         => checked((long)spec.NumLayers * 2 * batch * length * spec.NumKvHeads * spec.HeadDim * elementBytes);
 

@@ -23,6 +23,8 @@ public sealed class DiffusionTransformer : nn.Module
 
     public DiffusionTransformer(ModelSpec spec, ScalarType dtype, Device? device = null) : base("DiffusionTransformer")
     {
+        // Before anything is allocated: a description with absurd sizes fails here, not inside torch.
+        if ((device ?? CPU).type == DeviceType.CPU) Spiffy.Limits.MemoryBudget.EnsureModelFits(spec, ElementBytes(dtype));
         Spec = spec;
         DType = dtype;
         Device = device ?? CPU;
@@ -35,6 +37,12 @@ public sealed class DiffusionTransformer : nn.Module
         using (no_grad())
             _invFreq = pow(spec.RopeTheta, arange(0, spec.HeadDim, 2, float64, Device).div(spec.HeadDim)).reciprocal().to(float32);
         RegisterComponents();
+    }
+
+    private static int ElementBytes(ScalarType dtype)
+    {
+        using var probe = empty(0, dtype);
+        return (int)probe.ElementSize;
     }
 
     public ModelSpec Spec { get; }

@@ -9,10 +9,10 @@ public static class ModelDescription
     /// <summary>Reads and validates a model description; throws <see cref="SchemaException"/> naming file, line and field.</summary>
     public static ModelSpec Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"model description not found: {path}", path);
+        var bytes = Spiffy.Checkpoints.InputFile.ReadAllBytes(path, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "model description");
         // Bytes, so invalid UTF-8 is reported with its line and column instead of silently replaced.
         var errors = new List<SchemaError>();
-        var spec = ModelSpecParser.Parse(File.ReadAllBytes(path), path, errors);
+        var spec = ModelSpecParser.Parse(bytes, path, errors);
         if (spec is null || errors.Count > 0) throw new SchemaException(errors);
         return spec;
     }

@@ -11,9 +11,9 @@ public static class GraphFiles
 {
     public static GraphSpec Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"draft graph not found: {path}", path);
+        var bytes = Spiffy.Checkpoints.InputFile.ReadAllBytes(path, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "draft graph");
         var errors = new List<SchemaError>();
-        var spec = GraphSpecParser.Parse(File.ReadAllBytes(path), path, errors);
+        var spec = GraphSpecParser.Parse(bytes, path, errors);
         if (spec is null || errors.Count > 0) throw new SchemaException(errors);
         return spec;
     }

@@ -92,27 +92,8 @@ public static class BpeTrainer
         return (words, freq, total);
     }
 
-    private static void WriteAtomically(string path, Action<Stream> write)
-    {
-        string directory = Path.GetDirectoryName(path) ?? ".";
-        Directory.CreateDirectory(directory);
-        // Same directory, so the final move is a rename and readers never see a half-written file.
-        string temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.spiffy-tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
-    }
+    // Readers never see a half-written file (symlinks and permissions kept, see AtomicFile).
+    private static void WriteAtomically(string path, Action<Stream> write) => Spiffy.Checkpoints.AtomicFile.Write(path, fs => write(fs));
 
     /// <summary>The BPE merge loop with incremental pair counts.</summary>
     private sealed class MergeState

@@ -17,21 +17,31 @@ internal sealed class HfPreTokenizer : PreTokenizer
 
     private const RegexOptions Options = RegexOptions.Compiled | RegexOptions.CultureInvariant;
 
+    /// <summary>
+    /// Patterns come from files, and .NET's backtracking engine (needed: HF patterns use lookarounds,
+    /// which the non-backtracking engine lacks) can take exponential time on a bad one, e.g. (a|aa)+$.
+    /// Real split patterns take microseconds per piece; a match running this long is a hostile or broken pattern.
+    /// </summary>
+    public static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(1);
+
     private readonly Regex? _specials;
     private readonly Regex[] _splits;
+    private readonly string _source;
 
     /// <param name="specialTokens">Strings recognised as whole pieces wherever they occur.</param>
     /// <param name="patterns">Split patterns as written in tokenizer.json, applied in order.</param>
     /// <exception cref="ArgumentException">A pattern is not a valid regular expression.</exception>
-    public HfPreTokenizer(IEnumerable<string> specialTokens, IReadOnlyList<string> patterns)
+    /// <param name="source">The file the patterns came from, named when a pattern times out.</param>
+    public HfPreTokenizer(IEnumerable<string> specialTokens, IReadOnlyList<string> patterns, string source = "pre-tokenizer")
     {
+        _source = source;
         // Longest first, so a special token that is a prefix of another never wins the alternation.
         string[] specials = specialTokens.Where(s => s.Length > 0).Distinct(StringComparer.Ordinal)
             .OrderByDescending(s => s.Length).ThenBy(s => s, StringComparer.Ordinal).ToArray();
         if (specials.Length > 0)
-            _specials = new Regex(string.Join("|", specials.Select(Regex.Escape)), Options);
+            _specials = new Regex(string.Join("|", specials.Select(Regex.Escape)), Options, MatchTimeout);
         Patterns = patterns.ToArray();
-        _splits = patterns.Select(p => new Regex(p, Options)).ToArray();
+        _splits = patterns.Select(p => new Regex(p, Options, MatchTimeout)).ToArray();
     }
 
     public IReadOnlyList<string> Patterns { get; }
@@ -102,12 +112,19 @@ internal sealed class HfPreTokenizer : PreTokenizer
         // The slice bounds the regex, like HF: lookarounds never see past a special token.
         ReadOnlySpan<char> segment = text.Slice(start, length);
         int pos = 0;
-        foreach (ValueMatch m in _splits[k].EnumerateMatches(segment))
+        try
         {
-            if (m.Length == 0) continue;
-            SplitWith(k + 1, text, start + pos, m.Index - pos, origin, pieces); // text between matches is kept ("Isolated")
-            SplitWith(k + 1, text, start + m.Index, m.Length, origin, pieces);
-            pos = m.Index + m.Length;
+            foreach (ValueMatch m in _splits[k].EnumerateMatches(segment))
+            {
+                if (m.Length == 0) continue;
+                SplitWith(k + 1, text, start + pos, m.Index - pos, origin, pieces); // text between matches is kept ("Isolated")
+                SplitWith(k + 1, text, start + m.Index, m.Length, origin, pieces);
+                pos = m.Index + m.Length;
+            }
+        }
+        catch (RegexMatchTimeoutException e) when (e.Pattern == _splits[k].ToString())
+        {
+            throw new TokenizerFormatException(_source, $"pre_tokenizer pattern /{Patterns[k]}/ took longer than {MatchTimeout.TotalSeconds:0.#} s on a piece of {segment.Length} characters (catastrophic backtracking); fix the pattern", inner: e);
         }
         SplitWith(k + 1, text, start + pos, length - pos, origin, pieces);
     }

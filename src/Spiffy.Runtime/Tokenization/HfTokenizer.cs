@@ -75,7 +75,7 @@ public sealed class HfTokenizer
 
         try
         {
-            _preTokenizer = new HfPreTokenizer(_added.Keys, def.SplitPatterns);
+            _preTokenizer = new HfPreTokenizer(_added.Keys, def.SplitPatterns, path);
         }
         catch (ArgumentException ex)
         {

@@ -45,7 +45,9 @@ internal sealed class HfTokenizerFile
         // Before opening: a FIFO or device would block or stream; a huge file would be parsed whole.
         Spiffy.Checkpoints.InputFile.Size(path, MaxFileBytes, out var problem);
         if (problem is not null) throw new TokenizerFormatException(path, problem);
-        var bytes = File.ReadAllBytes(path);
+        byte[] bytes;
+        try { bytes = Spiffy.Checkpoints.InputFile.ReadAllBytes(path, MaxFileBytes, "tokenizer"); }
+        catch (InvalidDataException e) { throw new TokenizerFormatException(path, e.Message); }
         // Checked up front: JsonDocument would throw InvalidOperationException only when a bad string is read.
         if (Spiffy.Checkpoints.InputFile.Utf8Problem(bytes, out int badLine, out int badColumn) is string bad)
             throw new TokenizerFormatException(path, $"not valid UTF-8: {bad}", badLine, badColumn);

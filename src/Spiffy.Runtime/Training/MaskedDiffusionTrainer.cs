@@ -40,8 +40,6 @@ public sealed class MaskedDiffusionTrainer
         if (train.Count < options.BatchSize) throw new ArgumentException($"{train.Count} training problems are fewer than one batch of {options.BatchSize}");
     }
 
-    private string StatePath => Path.Combine(_runDir, "trainer_state.json");
-    private string OptimizerPath => Path.Combine(_runDir, "optimizer.bin");
 
     /// <summary>Runs until <see cref="TrainingOptions.Steps"/> (resuming from the run folder if it holds a checkpoint).</summary>
     public void Run(Action<TrainingProgress> report, CancellationToken cancel = default)
@@ -50,13 +48,14 @@ public sealed class MaskedDiffusionTrainer
         var spec = _model.Spec;
         var opt = torch.optim.AdamW(_model.parameters(), _options.LearningRate, 0.9, 0.95, 1e-8, _options.WeightDecay);
         int step = 0;
-        if (File.Exists(StatePath))
+        var folder = new RunFolder(_runDir);
+        folder.CleanUp(); // what a killed save left behind
+        if (folder.FindResume() is { } resume)
         {
-            var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(StatePath)) ?? throw new InvalidDataException($"{StatePath}: empty trainer state");
-            using (var checkpoint = Checkpoint.Open(_runDir)) checkpoint.LoadInto(_model);
-            if (File.Exists(OptimizerPath)) opt.load_state_dict(OptimizerPath);
-            step = state.Step;
-            report(new TrainingProgress(step, _options.Steps, double.NaN, 0, TimeSpan.Zero, TimeSpan.Zero, 0, state.ValidationLoss));
+            using (var checkpoint = Checkpoint.Open(resume.ModelDirectory)) checkpoint.LoadInto(_model);
+            if (resume.OptimizerPath is not null) opt.load_state_dict(resume.OptimizerPath);
+            step = resume.Step;
+            report(new TrainingProgress(step, _options.Steps, double.NaN, 0, TimeSpan.Zero, TimeSpan.Zero, 0, resume.ValidationLoss));
         }
 
         var watch = Stopwatch.StartNew();
@@ -84,8 +83,12 @@ public sealed class MaskedDiffusionTrainer
             step++;
             lossEma = double.IsNaN(lossEma) ? loss : 0.95 * lossEma + 0.05 * loss;
             double? val = null;
-            if (step % _options.EvalEvery == 0 || step == _options.Steps) val = ValidationLoss();
-            if (step % _options.CheckpointEvery == 0 || step == _options.Steps) Save(opt, step, val);
+            if (step % _options.EvalEvery == 0 || step == _options.Steps)
+            {
+                double v = ValidationLoss();
+                val = double.IsFinite(v) ? v : null; // NaN without validation problems (--eval-problems 0)
+            }
+            if (step % _options.CheckpointEvery == 0 || step == _options.Steps) Save(folder, opt, step, val);
             if (step % _options.LogEvery == 0 || val.HasValue)
             {
                 double secs = watch.Elapsed.TotalSeconds;
@@ -94,7 +97,7 @@ public sealed class MaskedDiffusionTrainer
                     TimeSpan.FromSeconds(perStep * (_options.Steps - step)), lr, val));
             }
         }
-        if (step % _options.CheckpointEvery != 0 && step != _options.Steps) Save(opt, step, null);
+        if (step % _options.CheckpointEvery != 0 && step != _options.Steps) Save(folder, opt, step, null);
     }
 
     /// <summary>Cosine decay after a linear warmup.</summary>
@@ -158,27 +161,13 @@ public sealed class MaskedDiffusionTrainer
         return result;
     }
 
-    private void Save(OptimizerHelper opt, int step, double? val)
+    private void Save(RunFolder folder, OptimizerHelper opt, int step, double? val)
     {
         var meta = new Dictionary<string, string>
         {
             ["step"] = step.ToString(CultureInfo.InvariantCulture),
             ["objective"] = "llada-sft-masked-diffusion",
         };
-        Checkpoint.Save(_model, _runDir, meta);
-        string tmp = OptimizerPath + ".spiffy-tmp";
-        opt.save_state_dict(tmp);
-        File.Move(tmp, OptimizerPath, overwrite: true);
-        var state = new TrainerState { Step = step, ValidationLoss = val, Options = _options.ToString() };
-        string stateTmp = StatePath + ".spiffy-tmp";
-        File.WriteAllText(stateTmp, JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(stateTmp, StatePath, overwrite: true);
-    }
-
-    private sealed class TrainerState
-    {
-        public int Step { get; set; }
-        public double? ValidationLoss { get; set; }
-        public string Options { get; set; } = "";
+        folder.Save(step, val, _options.ToString(), dir => Checkpoint.Save(_model, dir, meta), path => opt.save_state_dict(path));
     }
 }

@@ -13,10 +13,11 @@ public static class PromptAnswerData
 {
     public static List<PromptAnswer> Read(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"data file not found: {path}", path);
+        using var reader = new StreamReader(Spiffy.Checkpoints.InputFile.OpenRead(path, Spiffy.Checkpoints.InputFile.MaxDataBytes, "data file"),
+            new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true));
         var result = new List<PromptAnswer>();
         int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        while (ReadLine(reader, path, lineNo + 1) is { } line)
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
@@ -33,6 +34,27 @@ public static class PromptAnswerData
         }
         if (result.Count == 0) throw new InvalidDataException($"{path}: no problems in the file");
         return result;
+    }
+
+    /// <summary>Longest line accepted: a problem is a few kilobytes; a file without newlines is not JSONL.</summary>
+    public const int MaxLineChars = 1 << 20;
+
+    // One line, bounded: ReadLine would buffer a newline-free file whole.
+    private static string? ReadLine(StreamReader reader, string path, int lineNo)
+    {
+        var sb = new System.Text.StringBuilder();
+        try
+        {
+            while (true)
+            {
+                int c = reader.Read();
+                if (c < 0) return sb.Length == 0 ? null : sb.ToString();
+                if (c == '\n') return sb.Length > 0 && sb[^1] == '\r' ? sb.ToString(0, sb.Length - 1) : sb.ToString();
+                if (sb.Length >= MaxLineChars) throw new InvalidDataException($"{path}:{lineNo}: line longer than {MaxLineChars} characters");
+                sb.Append((char)c);
+            }
+        }
+        catch (System.Text.DecoderFallbackException) { throw new InvalidDataException($"{path}:{lineNo}: not valid UTF-8"); }
     }
 
     private static string Field(JsonElement obj, string path, int line, string name, string alternative)

@@ -230,6 +230,12 @@ public static class GraphSpecParser
             if (formulas.TryGetValue(key, out int other)) Err(SchemaErrorKind.InvalidValue, $"same formula as node {other}");
             else formulas[key] = node.Id;
         }
+        var byDepth = new Dictionary<int, List<NodeSpec>>();
+        foreach (var node in g.Nodes)
+        {
+            if (!byDepth.TryGetValue(node.Depth, out var level)) byDepth[node.Depth] = level = new List<NodeSpec>();
+            level.Add(node);
+        }
         foreach (var node in g.Nodes)
         {
             int n = node.Id - 1;
@@ -251,24 +257,75 @@ public static class GraphSpecParser
                 if (!IsStrictSubset(parent, node)) Err(SchemaErrorKind.GraphParentRule, $"parent {pid}'s pairs are not a strict subset of this node's pairs");
             }
             // The listed parents must be all of them: the walk follows these edges only.
-            foreach (var other in g.Nodes)
+            foreach (var other in ParentCandidates(node, byDepth, formulas, byId))
             {
-                if (other.Depth != node.Depth - 1 || !IsStrictSubset(other, node)) continue;
-                bool listed = false;
-                foreach (int pid in node.Parents) listed |= pid == other.Id;
-                if (!listed) Err(SchemaErrorKind.GraphParentRule, $"node {other.Id} satisfies the parent rule but is not listed among the parents");
+                if (!seenParents.Contains(other.Id)) Err(SchemaErrorKind.GraphParentRule, $"node {other.Id} satisfies the parent rule but is not listed among the parents");
             }
         }
+    }
+
+    /// <summary>
+    /// Every node one level up whose pairs are a strict subset of <paramref name="node"/>'s, in id order.
+    /// Scanning the whole level for every node is quadratic (a 100,000-node graph took minutes), so
+    /// when the node has few pairs its subsets are enumerated and looked up by formula instead; the
+    /// cheaper of the two is used.
+    /// </summary>
+    private static List<NodeSpec> ParentCandidates(NodeSpec node, Dictionary<int, List<NodeSpec>> byDepth,
+        Dictionary<string, int> formulas, Dictionary<int, NodeSpec> byId)
+    {
+        var found = new List<NodeSpec>();
+        if (!byDepth.TryGetValue(node.Depth - 1, out var level)) return found;
+        int k = node.PairCount, minSize = 1;
+        double subsets = 0;
+        for (int size = minSize; size < k && subsets <= level.Count; size++) subsets += Binomial(k, size);
+        if (subsets > level.Count)
+        {
+            foreach (var other in level)
+                if (IsStrictSubset(other, node)) found.Add(other);
+            return found;
+        }
+        var sorted = SortedPairs(node);
+        var pick = new int[k];
+        for (int size = minSize; size < k; size++)
+        {
+            // Index combinations of 'size' out of k, in lexicographic order.
+            for (int i = 0; i < size; i++) pick[i] = i;
+            while (true)
+            {
+                var sb = new StringBuilder();
+                for (int i = 0; i < size; i++) sb.Append(sorted[pick[i]]).Append(';');
+                if (formulas.TryGetValue(sb.ToString(), out int id) && byId.TryGetValue(id, out var other) && other.Depth == node.Depth - 1) found.Add(other);
+                int j = size - 1;
+                while (j >= 0 && pick[j] == k - size + j) j--;
+                if (j < 0) break;
+                pick[j]++;
+                for (int i = j + 1; i < size; i++) pick[i] = pick[i - 1] + 1;
+            }
+        }
+        found.Sort((a, b) => a.Id.CompareTo(b.Id));
+        return found;
+    }
+
+    private static double Binomial(int n, int r)
+    {
+        double c = 1;
+        for (int i = 1; i <= r; i++) c = c * (n - r + i) / i;
+        return c;
+    }
+
+    private static List<long> SortedPairs(NodeSpec node)
+    {
+        var pairs = new List<long>(node.PairCount);
+        for (int p = 0; p < node.PairCount; p++) pairs.Add(((long)node.PositionRanks[p] << 32) | (uint)node.TokenRanks[p]);
+        pairs.Sort();
+        return pairs;
     }
 
     /// <summary>A canonical text of a node's pair set (sorted), for duplicate detection.</summary>
     public static string FormulaKey(NodeSpec node)
     {
-        var pairs = new List<long>();
-        for (int p = 0; p < node.PairCount; p++) pairs.Add(((long)node.PositionRanks[p] << 32) | (uint)node.TokenRanks[p]);
-        pairs.Sort();
         var sb = new StringBuilder();
-        foreach (var v in pairs) sb.Append(v).Append(';');
+        foreach (var v in SortedPairs(node)) sb.Append(v).Append(';');
         return sb.ToString();
     }
 

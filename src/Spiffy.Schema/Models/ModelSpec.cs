@@ -60,17 +60,21 @@ public sealed record ModelSpec(
     /// <summary>Query heads per key/value head (grouped-query attention).</summary>
     public int GroupSize => NumHeads / NumKvHeads;
 
-    /// <summary>Total parameter count implied by the description.</summary>
+    /// <summary>Total parameter count implied by the description; <see cref="System.OverflowException"/> when it exceeds a long.</summary>
     public long ParameterCount
     {
         get
         {
-            long h = HiddenSize, q = (long)NumHeads * HeadDim, kv = (long)NumKvHeads * HeadDim;
-            long attn = h * q + 2 * h * kv + q * h + (QkvBias ? q + 2 * kv : 0) + (QkNorm ? 2L * HeadDim : 0);
-            long mlp = 3 * h * IntermediateSize;
-            long layer = attn + mlp + 2 * h;
-            long embed = (long)VocabSize * h;
-            return embed + (TieEmbeddings ? 0 : embed) + NumLayers * layer + h;
+            // Checked: an absurd description (vocab 2^31 x hidden 2^31 x ...) must not wrap around into a small count.
+            checked
+            {
+                long h = HiddenSize, q = (long)NumHeads * HeadDim, kv = (long)NumKvHeads * HeadDim;
+                long attn = h * q + 2 * h * kv + q * h + (QkvBias ? q + 2 * kv : 0) + (QkNorm ? 2L * HeadDim : 0);
+                long mlp = 3 * h * IntermediateSize;
+                long layer = attn + mlp + 2 * h;
+                long embed = (long)VocabSize * h;
+                return embed + (TieEmbeddings ? 0 : embed) + NumLayers * layer + h;
+            }
         }
     }
 }

@@ -62,6 +62,35 @@ public static class CliProcess
 
     public static CliResult Run(params string[] args) => Run((IEnumerable<string>)args);
 
+    /// <summary>
+    /// Starts the command and kills it (SIGKILL, no chance to clean up) after <paramref name="killAfter"/>,
+    /// unless it ends first. True when it was killed, false when it had already exited.
+    /// </summary>
+    public static bool RunAndKill(IEnumerable<string> args, TimeSpan killAfter, string? workingDirectory = null)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory ?? RepoRoot,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(SpiffyDll);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        bool exited = process.WaitForExit(killAfter);
+        if (!exited)
+        {
+            try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { exited = true; }
+        }
+        process.WaitForExit();
+        _ = stdout.Result + stderr.Result;
+        return !exited;
+    }
+
     private static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

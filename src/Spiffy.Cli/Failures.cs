@@ -42,6 +42,8 @@ public static class Failures
         {
             UsageException => new Failure(Usage, "usage", e.Message, e),
             OperationCanceledException => new Failure(Cancelled, "cancelled", "cancelled", e),
+            // A device that is not there, or a libtorch that cannot be loaded: the message names what was looked for.
+            Devices.DeviceUnavailableException => new Failure(Input, "device", e.Message, e),
             // Bad input: the message already names the file (and field, tensor or line).
             SchemaException or CheckpointException or JsonSyntaxException or InvalidDataException or FormatException
                 or JsonException or IOException or ArgumentException or InvalidOperationException or NotSupportedException

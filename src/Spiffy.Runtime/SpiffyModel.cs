@@ -1,5 +1,6 @@
 using Spiffy.Checkpoints;
 using Spiffy.Decoding;
+using Spiffy.Devices;
 using Spiffy.Modeling;
 using Spiffy.Schema.Models;
 using Spiffy.Tokenization;
@@ -29,11 +30,23 @@ public sealed class SpiffyModel : IDisposable
     /// <summary>The model description file or checkpoint directory it was loaded from.</summary>
     public string Source { get; }
 
-    /// <summary>Loads a model description that names a checkpoint, or a checkpoint directory.</summary>
+    /// <summary>The device the weights live on and every forward runs on.</summary>
+    public Device Device => Transformer.Device;
+
+    /// <summary>The user-facing name of <see cref="Device"/> ("cpu", "cuda:0").</summary>
+    public string DeviceName => ComputeDevice.Name(Transformer.Device);
+
+    /// <summary>
+    /// Loads a model description that names a checkpoint, or a checkpoint directory, onto
+    /// <paramref name="device"/> (default: the CPU; <see cref="ComputeDevice.Auto"/> picks CUDA when
+    /// present). The weights go from the file straight to the device in <paramref name="dtype"/>
+    /// (default: bfloat16 on CUDA, the checkpoint's dtype on the CPU).
+    /// </summary>
     /// <param name="allowNonFinite">Load NaN or infinite weights instead of refusing them.</param>
-    public static SpiffyModel Load(string modelJsonOrCheckpointDir, ScalarType? dtype = null, bool allowNonFinite = false)
+    public static SpiffyModel Load(string modelJsonOrCheckpointDir, ScalarType? dtype = null, ComputeDevice? device = null, bool allowNonFinite = false)
     {
-        var transformer = Checkpoint.LoadModel(modelJsonOrCheckpointDir, dtype, allowNonFinite);
+        var resolved = (device ?? ComputeDevice.Cpu).Resolve();
+        var transformer = Checkpoint.LoadModel(modelJsonOrCheckpointDir, dtype, resolved, allowNonFinite);
         transformer.eval();
         HfTokenizer? tokenizer = null;
         string? tokPath = null;

@@ -46,6 +46,12 @@ public sealed partial class BenchCommand : IVerb
     private readonly Option<string?> _out = new("--out") { Description = "write the report between the bench markers of this Markdown file (atomic)", HelpName = "FILE.md" };
     private readonly Option<string?> _chart = new("--chart") { Description = "write the chart (atomic)", HelpName = "FILE.svg" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly DeviceOptionSet _device = new();
+    private readonly Option<string?> _rowCurve = SharedOptions.IntList("--row-curve", "instead of the modes: step-forward time by rows (e.g. 1,2,4,8,16,32) with the dual cache and with no cache (docs/gpu.md)", 1);
+    private readonly Option<int?> _promptLength = SharedOptions.Positive(new Option<int?>("--prompt-length") { Description = "--row-curve: prompt of the measured generation (default 256)", HelpName = "N" });
+    private readonly Option<int?> _repeats = SharedOptions.Positive(new Option<int?>("--repeats") { Description = "--row-curve: timed forwards per row count (default 5; the minimum is used)", HelpName = "N" });
+    private readonly Option<bool> _randomWeights = new("--random-weights") { Description = "--row-curve: --model is a description (models/*.json); random weights are made on the device, no file" };
+    private readonly Option<string?> _graph = new("--graph") { Description = "--row-curve: pick D* for this graph's calibration profile from each measured curve", HelpName = "graph.json" };
     private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
 
     public BenchCommand()
@@ -70,7 +76,9 @@ public sealed partial class BenchCommand : IVerb
             "spiffy bench --modes spiffy,dual-cache+spiffy --count 2 --no-oracle --threads 2",
             "spiffy bench --modes spiffy@auto --json > bench.json",
             "spiffy bench --prompts gsm8k/test.jsonl --count 16 --out docs/benchmarks.md --chart docs/img/benchmarks.svg")
-        { _model, _prompts, _skip, _count, _modes, _sweep, _paper, _threshold, _gen, _block, _noOracle, _out, _chart, _threads, _allowNonFinite };
+        { _model, _prompts, _skip, _count, _modes, _sweep, _paper, _threshold, _gen, _block, _noOracle, _out, _chart, _threads,
+          _rowCurve, _promptLength, _repeats, _randomWeights, _graph, _allowNonFinite };
+        _device.AddTo(Command);
     }
 
     public VerbCommand Command { get; }
@@ -92,8 +100,11 @@ public sealed partial class BenchCommand : IVerb
         var sweep = SharedOptions.ParseIntList(sweepText);
         SharedOptions.ApplyThreads(parse, _threads);
         void Log(string message) => output.Log("[bench] " + message);
+        if (parse.GetValue(_rowCurve) is string curveText) return Task.FromResult(RowCurve(parse, output, modelPath, SharedOptions.ParseIntList(curveText), gen, block, cancel));
+        if (parse.GetValue(_randomWeights)) throw new UsageException("--random-weights needs --row-curve (decoding random weights measures nothing)");
 
-        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath, allowNonFinite: parse.GetValue(_allowNonFinite)));
+        _device.Resolve(parse, output);
+        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse), allowNonFinite: parse.GetValue(_allowNonFinite)));
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();
@@ -235,6 +246,7 @@ public sealed partial class BenchCommand : IVerb
             Prompts = prompts.Count, GenLength = gen, BlockLength = block,
             Command = "spiffy bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2)),
             Modes = results, Costs = layouts.Select(l => costs[l.Key]).ToList(), Oracles = oracles,
+            Device = model.DeviceName, DType = Checkpoint.DTypeName(model.Transformer.DType),
         };
         if (output.Json)
         {
@@ -253,6 +265,53 @@ public sealed partial class BenchCommand : IVerb
         int failures = results.Count(r => r.Mode.Lossless && r.Mismatches > 0);
         if (failures > 0) Console.Error.WriteLine($"error: {failures} lossless mode(s) changed the output");
         return Task.FromResult(failures > 0 ? 3 : 0);
+    }
+
+    /// <summary>--row-curve: the step-forward cost by rows for the dual-cache and no-cache layouts, and D* picked from each curve.</summary>
+    private int RowCurve(ParseResult parse, CliOutput output, string modelPath, List<int> rowCounts, int gen, int block, CancellationToken cancel)
+    {
+        if (rowCounts.Count == 0) throw new UsageException("--row-curve needs at least one row count");
+        bool random = parse.GetValue(_randomWeights);
+        int promptLength = parse.GetValue(_promptLength) ?? 256, repeats = parse.GetValue(_repeats) ?? ForwardCostModel.DefaultRepeats;
+        var graph = parse.GetValue(_graph) is string g ? GraphFiles.Load(g) : null;
+        var device = _device.Resolve(parse, output);
+        var dtype = _device.RequestedDType(parse);
+        Spiffy.Modeling.DiffusionTransformer model;
+        if (random)
+        {
+            if (Directory.Exists(modelPath)) throw new UsageException("--random-weights takes a model description (models/*.json), not a checkpoint directory");
+            var spec = Spiffy.Modeling.ModelDescription.Load(modelPath);
+            var chosen = dtype ?? Devices.ComputeDevice.DefaultDType(device, Checkpoint.ParseDType(spec.DType));
+            output.Log($"[bench] {spec.Name}: {spec.ParameterCount:N0} parameters, random {Checkpoint.DTypeName(chosen)} weights on {Devices.ComputeDevice.Name(device)}");
+            model = output.Busy("making random weights", () => RowCostBench.RandomModel(spec, chosen, device, seed: 1));
+        }
+        else
+        {
+            model = output.Busy("loading the model", () => Checkpoint.LoadModel(modelPath, dtype, device));
+            model.eval();
+        }
+        using (model)
+        {
+            var spec = model.Spec;
+            var options = new DecodingOptions { GenLength = gen, BlockLength = block };
+            var curves = output.Busy("timing forwards", () => RowCostBench.Measure(model, options, promptLength, rowCounts,
+                o => graph ?? GraphCatalog.FindFor(modelPath, spec, o, output), repeats, m => output.Log("[bench] " + m), cancel));
+            if (output.Json)
+            {
+                Console.Out.Flush();
+                using var stdout = Console.OpenStandardOutput();
+                RowCostBench.WriteJson(stdout, spec, model, random, options, promptLength, curves, graph?.Name);
+                stdout.Flush();
+                Console.WriteLine();
+            }
+            else
+            {
+                output.Result(string.Create(CultureInfo.InvariantCulture,
+                    $"{spec.Name} on {Devices.ComputeDevice.Name(device)} ({Checkpoint.DTypeName(model.DType)}{(random ? ", random weights" : "")}), prompt {promptLength}, generation {gen}, block {block}; minimum of {repeats}"));
+                output.Result(RowCostBench.ToMarkdown(curves));
+            }
+        }
+        return 0;
     }
 
     private static string SpiffyName(string baseName) => baseName == BenchRunner.BaselineName ? "spiffy" : baseName + "+spiffy";

@@ -12,6 +12,7 @@ namespace Spiffy.Cli.Commands;
 public sealed class CalibrateCommand : IVerb
 {
     private readonly Option<string?> _model = SharedOptions.Model();
+    private readonly DeviceOptionSet _device = new();
     private readonly Option<string?> _prompts = new("--prompts") { Description = "JSONL problems (question/answer or prompt/answer); the question is the prompt", HelpName = "FILE" };
     private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "problems to use (default 50)", HelpName = "N" });
     private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip") { Description = "skip the first N problems (default 0)", HelpName = "N" }, 0);
@@ -59,6 +60,7 @@ public sealed class CalibrateCommand : IVerb
             _compare, _evalPrompts, _evalCount, _evalSkip, _evalTraces, _compareNodes, _compareKeep, _output, _threads, _allowNonFinite,
         };
         _decoding.AddTo(Command);
+        _device.AddTo(Command);
         Command.Validators.Add(r =>
         {
             if (r.GetValue(_output) is null && !r.GetValue(_compare)) r.AddError("give -o <graph.json> (or --compare-objectives)");
@@ -89,7 +91,8 @@ public sealed class CalibrateCommand : IVerb
         if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath))) throw new UsageException("missing required option --prompts (or an existing --traces file)");
         SharedOptions.ApplyThreads(parse, _threads);
 
-        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, allowNonFinite: parse.GetValue(_allowNonFinite)));
+        _device.Resolve(parse, output);
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse), allowNonFinite: parse.GetValue(_allowNonFinite)));
         var options = _decoding.Read(parse, model.Spec);
         var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);
         limits.Check();

@@ -25,6 +25,7 @@ public sealed class GenerateCommand : IVerb
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
     private readonly DecodingOptionSet _decoding = new();
+    private readonly DeviceOptionSet _device = new();
 
     public GenerateCommand()
     {
@@ -47,6 +48,7 @@ public sealed class GenerateCommand : IVerb
             "spiffy generate --json --threads 2 \"...\"                   # one JSON object: text, ids, NFE, acceptance")
         { _model, _promptArg, _prompt, _promptIds, _template, _graph, _prune, _packed, _noSpiffy, _compare, _strict, _threads, _allowNonFinite };
         _decoding.AddTo(Command);
+        _device.AddTo(Command);
         Command.Validators.Add(r =>
         {
             int given = (r.GetValue(_promptArg) is null ? 0 : 1) + (r.GetValue(_prompt) is null ? 0 : 1) + (r.GetValue(_promptIds) is null ? 0 : 1);
@@ -74,7 +76,8 @@ public sealed class GenerateCommand : IVerb
         bool packed = parse.GetValue(_packed);
         SharedOptions.ApplyThreads(parse, _threads);
 
-        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, allowNonFinite: parse.GetValue(_allowNonFinite)));
+        _device.Resolve(parse, output);
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse), allowNonFinite: parse.GetValue(_allowNonFinite)));
         long[] prompt = idsFile is not null ? ReadIds(idsFile) : model.EncodePrompt(promptText!, parse.GetValue(_template));
 
         // The graph decides the default decoding configuration (it was calibrated for it).
@@ -137,7 +140,7 @@ public sealed class GenerateCommand : IVerb
         int plainNfe = s.Nfe + s.FreeSteps; // every accepted draft is one step a plain decoder pays a forward for
         int mismatchAt = baseline is null ? -1 : FirstDifference(result.TokenIds, baseline.TokenIds);
 
-        if (json) WriteJson(result, graph, speculator, plainNfe, baseline, mismatchAt);
+        if (json) WriteJson(model, result, graph, speculator, plainNfe, baseline, mismatchAt);
         else
         {
             var ci = CultureInfo.InvariantCulture;
@@ -204,7 +207,7 @@ public sealed class GenerateCommand : IVerb
         catch (JsonException e) { throw new InvalidDataException($"{file}: expected a JSON list of token ids ({e.Message})"); }
     }
 
-    private static void WriteJson(GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, int plainNfe, GenerationResult? baseline, int mismatchAt) =>
+    private static void WriteJson(Spiffy.SpiffyModel model, GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, int plainNfe, GenerationResult? baseline, int mismatchAt) =>
         CliOutput.WriteJson(w =>
         {
             var s = r.Statistics;
@@ -221,6 +224,10 @@ public sealed class GenerateCommand : IVerb
             w.WriteEndArray();
             w.WriteNumber("wall_ms", s.WallTime.TotalMilliseconds);
             w.WriteNumber("managed_bytes", s.ManagedBytes);
+            DeviceOptionSet.WriteJson(w, model.Device, model.Transformer.DType);
+            w.WriteNumber("device_to_host_copies", s.DeviceToHostCopies);
+            w.WriteNumber("host_to_device_copies", s.HostToDeviceCopies);
+            w.WriteNumber("syncs_per_step", s.SyncsPerStep);
             JsonFields.Options(w, r.Options);
             if (speculator is not null && graph is not null)
             {

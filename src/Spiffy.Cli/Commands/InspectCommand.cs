@@ -8,6 +8,8 @@ namespace Spiffy.Cli.Commands;
 /// <summary>`spiffy inspect`: architecture, parameter count, memory per dtype, tensor-name table.</summary>
 public sealed class InspectCommand : IVerb
 {
+    private readonly DeviceOptionSet _device = new();
+    private readonly Option<bool> _load = new("--load") { Description = "load the weights onto the device (--device, --dtype) and report the load time, the bytes they take there and the peak host memory" };
     private readonly Argument<string> _model = new("model") { Description = "model description (models/*.json) or checkpoint directory", HelpName = "model.json|checkpoint-dir" };
 
     public InspectCommand()
@@ -16,10 +18,12 @@ public sealed class InspectCommand : IVerb
             "print a model's architecture, parameter count, memory and tensor names",
             "Print the architecture a model description (or a Hugging Face checkpoint's config.json) defines, its parameter "
             + "count, the memory its weights take at each dtype, and the mapping from the runtime's tensor names to the "
-            + "checkpoint's. No weights are read.",
+            + "checkpoint's. No weights are read unless --load; --device/--dtype add the memory on that device.",
             "spiffy inspect models/llada-8b-instruct.json          # 8.02B parameters, memory, tensor names",
-            "spiffy inspect checkpoints/gsm8k-small --json         # the same as one JSON object")
-        { _model };
+            "spiffy inspect checkpoints/gsm8k-small --json         # the same as one JSON object",
+            "spiffy inspect checkpoints/gsm8k-small --load --device cuda   # load time, bytes on the GPU, peak host memory")
+        { _model, _load };
+        _device.AddTo(Command);
     }
 
     public VerbCommand Command { get; }
@@ -30,6 +34,11 @@ public sealed class InspectCommand : IVerb
         var spec = ModelSources.LoadSpec(parse.GetValue(_model)!);
         long n = spec.ParameterCount;
         var table = TensorTable(spec);
+        // Memory on a device: only when one was named or the weights are loaded (plain inspect reads no libtorch).
+        bool deviceGiven = parse.GetResult(_device.Device) is not null || (_device.DType is not null && parse.GetResult(_device.DType) is not null);
+        DeviceMemory? onDevice = deviceGiven || parse.GetValue(_load)
+            ? DeviceMemory.Measure(parse.GetValue(_model)!, spec, _device.Resolve(parse, output), _device.RequestedDType(parse), parse.GetValue(_load))
+            : null;
         if (json)
         {
             CliOutput.WriteJson(w =>
@@ -51,6 +60,7 @@ public sealed class InspectCommand : IVerb
                 w.WriteNumber("vocab_size", spec.VocabSize);
                 w.WriteString("attention", spec.Attention == AttentionKind.BlockCausal ? "block_causal" : "bidirectional");
                 w.WriteNumber("logit_shift", spec.LogitShift);
+                onDevice?.WriteJson(w);
                 w.WriteStartObject("tensors");
                 foreach (var (internalName, checkpointName, shape) in table) w.WriteString(internalName, checkpointName);
                 w.WriteEndObject();
@@ -65,13 +75,14 @@ public sealed class InspectCommand : IVerb
         output.Result(string.Create(ci, $"  tokens: mask {spec.Tokens.Mask}, eos {spec.Tokens.Eos}, pad {spec.Tokens.Pad}"));
         output.Result(string.Create(ci, $"  parameters {n:N0} ({n / 1e9:F2}B)"));
         output.Result(string.Create(ci, $"  memory: float32 {Gib(n * 4)}, bfloat16 {Gib(n * 2)}, float16 {Gib(n * 2)}"));
+        if (onDevice is not null) output.Result("  " + onDevice.Describe());
         output.Result("  tensors (runtime name -> checkpoint name, shape; per layer shown for layer 0):");
         foreach (var (internalName, checkpointName, shape) in table)
             output.Result($"    {internalName,-22} {checkpointName,-55} {shape}");
         return Task.FromResult(0);
     }
 
-    private static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("F2", CultureInfo.InvariantCulture) + " GiB";
+    internal static string Gib(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("F2", CultureInfo.InvariantCulture) + " GiB";
 
     /// <summary>(runtime name, checkpoint name, shape) for the model-level tensors and layer 0.</summary>
     internal static List<(string, string, string)> TensorTable(ModelSpec s)

@@ -12,6 +12,7 @@ namespace Spiffy.Cli.Commands;
 /// <summary>`spiffy logits`: raw float32 logits of one forward, for comparing with other implementations.</summary>
 public sealed class LogitsCommand : IVerb
 {
+    private readonly DeviceOptionSet _device = new(dtypeDefault: "float32 here, for comparisons");
     private readonly Argument<string> _model = new("model") { Description = "checkpoint directory or model description", HelpName = "checkpoint-dir|model.json" };
     private readonly Option<string> _ids = new("--ids") { Description = "JSON list of equal-length lists of token ids", HelpName = "ids.json", Required = true };
     private readonly Option<string> _output = new("--output", "-o") { Description = "the safetensors file to write", HelpName = "out.safetensors", Required = true };
@@ -26,6 +27,7 @@ public sealed class LogitsCommand : IVerb
             + "\"logits\" [batch, length, vocab]: Dream's unshifted (as its model returns them), SDAR's under its block-causal mask.",
             "spiffy logits checkpoints/gsm8k-small --ids ids.json -o logits.safetensors")
         { _model, _ids, _output, _threads, _allowNonFinite };
+        _device.AddTo(Command);
     }
 
     public VerbCommand Command { get; }
@@ -41,7 +43,9 @@ public sealed class LogitsCommand : IVerb
         int len = rows[0].Length;
         foreach (var r in rows) if (r.Length != len) throw new InvalidDataException($"{idsFile}: rows have different lengths ({len} and {r.Length})");
 
-        using var model = output.Busy("loading the model", () => Checkpoint.LoadModel(parse.GetValue(_model)!, float32, parse.GetValue(_allowNonFinite)));
+        var device = _device.Resolve(parse, output);
+        var dtype = _device.RequestedDType(parse) ?? float32;
+        using var model = output.Busy("loading the model", () => Checkpoint.LoadModel(parse.GetValue(_model)!, dtype, device, parse.GetValue(_allowNonFinite)));
         var spec = model.Spec;
         if (len > spec.MaxSequenceLength) throw new ArgumentException($"{len} tokens exceed the model's context of {spec.MaxSequenceLength}");
         var flat = new long[rows.Length * len];
@@ -54,9 +58,9 @@ public sealed class LogitsCommand : IVerb
             }
         model.eval();
         using var _ = inference_mode();
-        var tokens = tensor(flat, new long[] { rows.Length, len });
-        var positions = arange(len, int64).unsqueeze(0);
-        Tensor? mask = spec.Attention == AttentionKind.BlockCausal ? AttentionMasks.BlockCausal(spec.AttentionBlockSize, len, CPU) : null;
+        var tokens = tensor(flat, new long[] { rows.Length, len }).to(device);
+        var positions = arange(len, int64, device).unsqueeze(0);
+        Tensor? mask = spec.Attention == AttentionKind.BlockCausal ? AttentionMasks.BlockCausal(spec.AttentionBlockSize, len, device) : null;
         using var logits = output.Busy("forward", () => model.Forward(ForwardRequest.Full(tokens, positions, mask)));
         SafeTensorsFile.Save(outFile, new List<(string, Tensor)> { ("logits", logits) });
         if (output.Json)
@@ -64,6 +68,7 @@ public sealed class LogitsCommand : IVerb
             {
                 w.WriteString("output", outFile);
                 w.WriteString("tensor", "logits");
+                DeviceOptionSet.WriteJson(w, device, dtype);
                 w.WriteStartArray("shape");
                 w.WriteNumberValue(rows.Length);
                 w.WriteNumberValue(len);

@@ -12,6 +12,7 @@ namespace Spiffy.Cli.Commands;
 public sealed class TrainCommand : IVerb
 {
     private readonly Option<string?> _model = SharedOptions.Model("required");
+    private readonly DeviceOptionSet _device = new(withDType: false);
     private readonly Option<string> _data = new("--data") { Description = "training problems (JSONL, question/answer or prompt/answer)", HelpName = "train.jsonl", Required = true };
     private readonly Option<string> _out = new("--out") { Description = "run directory: checkpoints, tokenizer, log; re-running with it resumes", HelpName = "DIR", Required = true };
     private readonly Option<string?> _tokenizer = new("--tokenizer") { Description = "use this tokenizer (default: train a byte-level BPE of the model's vocabulary size on the training part, saved in --out)", HelpName = "tokenizer.json" };
@@ -34,6 +35,7 @@ public sealed class TrainCommand : IVerb
     public TrainCommand()
     {
         _model.Required = true;
+        _device.Device.Description += "; weights and AdamW stay float32";
         Command = new VerbCommand("train",
             "train a LLaDA-style diffusion LM with the masked-diffusion objective",
             "Train a diffusion LM from scratch with LLaDA's SFT objective (prompt never masked; answer padded with EOS to the "
@@ -44,6 +46,7 @@ public sealed class TrainCommand : IVerb
             "spiffy train --model models/gsm8k-small.json --data train.jsonl --out runs/x --steps 200 --time-limit 30 --threads 2",
             "spiffy train --model models/gsm8k-small.json --init checkpoints/gsm8k-small --data aug.jsonl --eval-data heldout.jsonl --out runs/y  # continue the shipped weights on `spiffy augment` output")
         { _model, _data, _out, _tokenizer, _evalData, _init, _holdout, _steps, _batch, _lr, _warmup, _gen, _maxPrompt, _evalEvery, _evalProblems, _checkpointEvery, _timeLimit, _seed, _threads };
+        _device.AddTo(Command);
     }
 
     public VerbCommand Command { get; }
@@ -107,7 +110,7 @@ public sealed class TrainCommand : IVerb
         var train = Tokenize(trainSet, tokenizer, options, "training", dataPath, output);
         var validation = Tokenize(heldOut, tokenizer, options, "held-out", validationFile, output);
 
-        var model = new DiffusionTransformer(spec, torch.float32);
+        var model = new DiffusionTransformer(spec, torch.float32, _device.Resolve(parse, output));
         model.InitializeRandom(options.Seed);
         if (initPath is not null)
         {

@@ -31,7 +31,7 @@ public static class BenchMarkdown
         var ci = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.Append(Begin).Append("\n\n");
-        sb.Append(ci, $"Measured {report.Date:yyyy-MM-dd HH:mm} UTC on {report.Machine}.\n\n");
+        sb.Append(ci, $"Measured {report.Date:yyyy-MM-dd HH:mm} UTC on {report.Machine}, device {report.Device}.\n\n");
         sb.Append(ci, $"Model `{report.Model}`, {report.Prompts} prompts ({report.PromptSource}), generation {report.GenLength}, block {report.BlockLength}, greedy.\n\n");
         sb.Append("```sh\n").Append(report.Command.Trim()).Append("\n```\n\n");
         if (chartRelative is not null) sb.Append("![NFE reduction, wall-clock speedup and acceptance by depth per mode](").Append(chartRelative.Replace('\\', '/')).Append(")\n\n");

@@ -21,6 +21,9 @@ public sealed class BenchReport
     /// <summary>Oracle bound per base mode name (replay of the benchmark prompts' own trajectories).</summary>
     public IReadOnlyDictionary<string, ReplayResult> Oracles { get; init; } = new Dictionary<string, ReplayResult>();
     public string Machine { get; init; } = DescribeMachine();
+    /// <summary>The device every mode ran on ("cpu", "cuda:0") and the weights' dtype.</summary>
+    public string Device { get; init; } = "cpu";
+    public string DType { get; init; } = "";
     public DateTime Date { get; init; } = DateTime.UtcNow;
 
     public static string DescribeMachine()
@@ -34,7 +37,7 @@ public sealed class BenchReport
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return string.Create(CultureInfo.InvariantCulture,
-            $"{(cpu.Length > 0 ? cpu + ", " : "")}{Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription.Trim()}, .NET {Environment.Version}, TorchSharp CPU");
+            $"{(cpu.Length > 0 ? cpu + ", " : "")}{Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription.Trim()}, .NET {Environment.Version}, TorchSharp");
     }
 
     public void WriteJson(Stream stream)
@@ -47,6 +50,8 @@ public sealed class BenchReport
         w.WriteNumber("gen_length", GenLength);
         w.WriteNumber("block_length", BlockLength);
         w.WriteString("machine", Machine);
+        w.WriteString("device", Device);
+        if (DType.Length > 0) w.WriteString("dtype", DType);
         w.WriteString("date", Date.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
         w.WriteStartArray("cost_models");
         foreach (var c in Costs)
@@ -87,6 +92,7 @@ public sealed class BenchReport
             foreach (var n in r.AcceptedByDepth) w.WriteNumberValue(n);
             w.WriteEndArray();
             w.WriteNumber("rows_per_forward", Round(r.RowsPerForward));
+            w.WriteNumber("syncs_per_step", Round(r.SyncsPerStep));
             w.WriteNumber("alloc_bytes_per_step", Round(r.AllocBytesPerStep));
             w.WriteNumber("live_tensor_growth", r.LiveTensorGrowth);
             w.WriteNumber("wall_ms", Round(r.WallMs));

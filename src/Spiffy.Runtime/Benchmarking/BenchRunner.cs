@@ -32,6 +32,10 @@ public sealed class ModeResult
     public long VerificationForwards { get; internal set; }
     public long FreeSteps { get; internal set; }
     public long LiveTensorGrowth { get; internal set; }
+    /// <summary>Device-to-host copies the decoder waited for, and the forwards they were for (see <see cref="DecodingStatistics.SyncsPerStep"/>).</summary>
+    public long DeviceToHostCopies { get; internal set; }
+    public long ScoredForwards { get; internal set; }
+    public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
     public List<long> AcceptedByDepth { get; } = new List<long>();
     /// <summary>Share of prompts whose final answer ("#### N") matches the reference (NaN when not scored).</summary>
     public double Accuracy { get; set; } = double.NaN;
@@ -132,6 +136,8 @@ public static class BenchRunner
         r.Rows += s.RowsTotal;
         r.VerificationForwards += s.VerificationForwards;
         r.FreeSteps += s.FreeSteps;
+        r.DeviceToHostCopies += s.DeviceToHostCopies;
+        r.ScoredForwards += s.ScoredForwards;
         r.LiveTensorGrowth = Math.Max(r.LiveTensorGrowth, s.LiveTensorsPeak - s.LiveTensorsFirstStep);
         for (int d = 0; d < s.AcceptedByDepth.Count; d++)
         {

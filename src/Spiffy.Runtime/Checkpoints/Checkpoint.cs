@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Spiffy.Devices;
 using Spiffy.Modeling;
 using Spiffy.Schema.Models;
 using TorchSharp;
@@ -200,10 +201,15 @@ public sealed class Checkpoint : IDisposable
 
     private string Describe() => _files.Count == 1 ? _files[0].Path : $"{Directory} ({_files.Count} shards)";
 
-    /// <summary>Builds a model of this checkpoint's architecture and loads the weights.</summary>
+    /// <summary>
+    /// Builds a model of this checkpoint's architecture on <paramref name="device"/> (default CPU)
+    /// and loads the weights straight into it. The dtype defaults to
+    /// <see cref="ComputeDevice.DefaultDType"/> (bfloat16 on CUDA, the checkpoint's dtype on the CPU).
+    /// </summary>
     public DiffusionTransformer CreateModel(ScalarType? dtype = null, Device? device = null, bool allowNonFinite = false)
     {
-        var model = new DiffusionTransformer(Spec, dtype ?? ParseDType(Spec.DType), device);
+        device ??= CPU;
+        var model = new DiffusionTransformer(Spec, dtype ?? ComputeDevice.DefaultDType(device, ParseDType(Spec.DType)), device);
         try { LoadInto(model, allowNonFinite: allowNonFinite); }
         catch { model.Dispose(); throw; }
         return model;
@@ -214,13 +220,14 @@ public sealed class Checkpoint : IDisposable
     /// "checkpoint" field names one (relative to the description). The description then fixes the
     /// architecture and tensor names; it must agree with the checkpoint's config.json.
     /// </summary>
-    public static DiffusionTransformer LoadModel(string modelJsonOrCheckpointDir, ScalarType? dtype = null, bool allowNonFinite = false)
+    public static DiffusionTransformer LoadModel(string modelJsonOrCheckpointDir, ScalarType? dtype = null, Device? device = null, bool allowNonFinite = false)
     {
         string path = modelJsonOrCheckpointDir;
+        device ??= CPU;
         if (System.IO.Directory.Exists(path))
         {
             using var ck = Open(path);
-            return ck.CreateModel(dtype, allowNonFinite: allowNonFinite);
+            return ck.CreateModel(dtype, device, allowNonFinite);
         }
         if (!File.Exists(path)) throw new FileNotFoundException($"neither a checkpoint directory nor a model description: {path}", path);
         var spec = ModelDescription.Load(path);
@@ -232,7 +239,7 @@ public sealed class Checkpoint : IDisposable
             var diffs = ArchitectureDifferences(spec, ck.Spec);
             if (diffs.Count > 0)
                 throw new CheckpointException($"{path}: the description disagrees with {Path.Combine(ck.Directory, ConfigFileName)}: {string.Join("; ", diffs)}");
-            var model = new DiffusionTransformer(spec, dtype ?? ParseDType(spec.DType));
+            var model = new DiffusionTransformer(spec, dtype ?? ComputeDevice.DefaultDType(device, ParseDType(spec.DType)), device);
             try { ck.LoadInto(model, allowNonFinite: allowNonFinite); }
             catch { model.Dispose(); throw; }
             return model;

@@ -231,8 +231,9 @@ public sealed class SafeTensorsFile : IDisposable
 
     /// <summary>
     /// Copies a tensor into an existing one of the same shape (any dtype, any device). A CPU
-    /// destination of the stored dtype is filled in place; otherwise one stored-size buffer is read
-    /// and converted by <c>copy_</c>, so no second full-precision copy is made.
+    /// destination of the stored dtype is filled in place; otherwise the stored bytes pass through
+    /// one staging buffer of at most a chunk, each slice converted and moved by <c>copy_</c>, so
+    /// loading to a GPU or to another dtype never holds a whole tensor on the host.
     /// </summary>
     public void ReadInto(string name, Tensor destination) => ReadInto(name, destination, DefaultChunkBytes);
 
@@ -247,9 +248,28 @@ public sealed class SafeTensorsFile : IDisposable
             Fill(info, destination, chunkBytes);
             return;
         }
-        using var raw = empty(info.Shape, info.ScalarType, CPU);
-        Fill(info, raw, chunkBytes);
-        destination.copy_(raw);
+        if (info.ByteLength == 0) return;
+        if (!destination.is_contiguous())
+        {
+            using var whole = empty(info.Shape, info.ScalarType, CPU);
+            Fill(info, whole, chunkBytes);
+            destination.copy_(whole);
+            return;
+        }
+        int elem = ElementSize(info.ScalarType);
+        long numel = info.ByteLength / elem;
+        long perChunk = Math.Min(numel, Math.Max(1, chunkBytes / elem));
+        using var staging = empty(new[] { perChunk }, info.ScalarType, CPU);
+        using var flat = destination.view(-1);
+        for (long e = 0; e < numel; e += perChunk)
+        {
+            long n = Math.Min(perChunk, numel - e);
+            using var src = staging.narrow(0, 0, n);
+            ReadExactly(_handle, Path, src.bytes, DataStart + info.DataBegin + e * elem);
+            using var dst = flat.narrow(0, e, n);
+            // Synchronous from pageable memory: the staging buffer is free again when copy_ returns.
+            dst.copy_(src);
+        }
     }
 
     private void Fill(SafeTensorInfo info, Tensor dest, int chunkBytes)

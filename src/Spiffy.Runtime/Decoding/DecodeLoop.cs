@@ -106,7 +106,7 @@ internal sealed class DecodeLoop
                 if (AllFinished()) break;
             }
         }
-        finally { _runner.Dispose(); }
+        finally { _runner.Dispose(); _rule.Dispose(); }
     }
 
     private bool AllFinished()
@@ -165,6 +165,7 @@ internal sealed class DecodeLoop
             using (var scope = NewDisposeScope())
             {
                 var rowT = tensor(_rows.AsSpan(0, rows * _b).ToArray(), new long[] { rows, _b }).to(_model.Device);
+                CountUpload();
                 var logits = _runner.Step(start, rowT);
                 CountForward(ForwardKind.Step, perSequence);
                 for (int r = 0; r < _batch; r++)
@@ -231,8 +232,17 @@ internal sealed class DecodeLoop
             for (int d = 1; d < perSequence; d++) _stepIndex[r * perSequence + d] = _globalStep[r] + _spec!.Depth(d - 1);
         }
         int n = rows * _b;
+        long copiesBefore = HostCopy.Count;
         _rule.Score(logits, _stepIndex.AsSpan(0, rows), _x0.AsSpan(0, n), _conf.AsSpan(0, n),
             _topP.AsSpan(0, n * _topJ), _topTok.AsSpan(0, n * _topJ), _topJ);
+        long copies = HostCopy.Count - copiesBefore;
+        for (int r = 0; r < _batch; r++)
+        {
+            if (_finished[r] || _state.AsSpan(r * _b, _b).IndexOf((long)_mask) < 0) continue;
+            // Shared by the batch: each sequence waited for the same copies.
+            Stats[r].ScoredForwards++;
+            Stats[r].DeviceToHostCopies += copies;
+        }
         bool changed = false;
         for (int r = 0; r < _batch; r++)
         {
@@ -295,5 +305,12 @@ internal sealed class DecodeLoop
         using var scope = NewDisposeScope();
         var blockT = tensor(_state, new long[] { _batch, _b }).to(_model.Device);
         _runner.Tokens.narrow(1, _currentStart, _b).copy_(blockT);
+        CountUpload();
+    }
+
+    /// <summary>A host-to-device copy of block-sized token rows (on a GPU it waits for an idle device: the host just read the step's result).</summary>
+    private void CountUpload()
+    {
+        for (int r = 0; r < _batch; r++) if (!_finished[r]) Stats[r].HostToDeviceCopies++;
     }
 }

@@ -35,6 +35,18 @@ public sealed class DecodingStatistics
     /// <summary>Live tensors after the last step; equal to <see cref="LiveTensorsFirstStep"/> when nothing leaks across steps.</summary>
     public long LiveTensorsLastStep { get; set; }
 
+    /// <summary>Forwards whose logits went through the step rule (block-start and step forwards).</summary>
+    public int ScoredForwards { get; set; }
+    /// <summary>
+    /// Device-to-host copies the decoder waited for (the step rule's result). On a GPU each one is a
+    /// synchronisation; the decoder makes one per scored forward.
+    /// </summary>
+    public long DeviceToHostCopies { get; set; }
+    /// <summary>Host-to-device copies of token rows (the step's rows, the committed block state): small uploads.</summary>
+    public long HostToDeviceCopies { get; set; }
+    /// <summary>Device-to-host synchronisations per scored forward (1 when the step rule's one transfer is the only one).</summary>
+    public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
+
     /// <summary>Tokens per forward.</summary>
     public double Tpf => Nfe == 0 ? 0 : (double)TokensCommitted / Nfe;
     public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsTotal / StepForwards;

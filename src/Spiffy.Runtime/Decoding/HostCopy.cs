@@ -3,17 +3,29 @@ using static TorchSharp.torch;
 
 namespace Spiffy.Decoding;
 
-/// <summary>Copies small device tensors into preallocated host arrays (no per-step array allocation).</summary>
+/// <summary>
+/// Copies small device tensors into preallocated host arrays (no per-step array allocation). Every
+/// device-to-host read of the decoder goes through here, so <see cref="Count"/> is the number of
+/// times the host waited for the device (on the CPU the same copies are plain memory copies; the
+/// count is what a GPU would sync).
+/// </summary>
 internal static class HostCopy
 {
+    [ThreadStatic] private static long _count;
+
+    /// <summary>Device-to-host copies made on this thread so far.</summary>
+    public static long Count => _count;
+
     public static void To(Tensor t, Span<long> dst)
     {
+        _count++;
         using var c = t.to(int64).cpu().contiguous();
         MemoryMarshal.Cast<byte, long>(c.bytes).CopyTo(dst);
     }
 
     public static void To(Tensor t, Span<double> dst)
     {
+        _count++;
         using var c = t.to(float64).cpu().contiguous();
         MemoryMarshal.Cast<byte, double>(c.bytes).CopyTo(dst);
     }

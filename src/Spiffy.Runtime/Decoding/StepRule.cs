@@ -10,7 +10,7 @@ namespace Spiffy.Decoding;
 /// transition from a state is the same whether its distribution came from a plain forward or a
 /// verification row: this is what makes Spiffy lossless under sampling as well.
 /// </summary>
-public sealed class StepRule
+public sealed class StepRule : IDisposable
 {
     private readonly DecodingOptions _o;
     private readonly int _blockLength;
@@ -19,6 +19,8 @@ public sealed class StepRule
     private readonly Generator _noise = new Generator(0, CPU);
 
     private readonly long _maskId;
+    private Tensor? _maskIndex;
+    private double[] _packed = Array.Empty<double>(); // host side of Score's one transfer, grown once
 
     /// <param name="options">The decoding configuration.</param>
     /// <param name="maskId">The mask token: never a valid prediction, so it is excluded before choosing (-1 = none).</param>
@@ -53,7 +55,7 @@ public sealed class StepRule
     {
         using var scope = NewDisposeScope();
         long rows = logits.shape[0], b = logits.shape[1];
-        if (_maskId >= 0) logits = logits.index_fill(-1, tensor(new[] { _maskId }, device: logits.device), float.NegativeInfinity);
+        if (_maskId >= 0) logits = logits.index_fill(-1, MaskIndex(logits.device), float.NegativeInfinity);
         var logits64 = logits.to(float64);
         var p = logits64.softmax(-1);
         Tensor choice;
@@ -71,11 +73,12 @@ public sealed class StepRule
                 if (_o.Temperature > 0)
                 {
                     // LLaDA: argmax of exp(logits) / (-log U)^T, in float64.
-                    var u = rand(row.shape, float64, generator: _noise).clamp_min(1e-300);
+                    // Drawn on the CPU generator on every device, so CUDA and CPU decide alike.
+                    var u = rand(row.shape, float64, generator: _noise).to(row.device).clamp_min(1e-300);
                     picks[r] = row.exp().div(u.log().neg().pow(_o.Temperature)).argmax(-1);
                 }
                 else picks[r] = row.argmax(-1);
-                if (rnd is not null) rnd[r] = rand(new long[] { b }, float64, generator: _noise);
+                if (rnd is not null) rnd[r] = rand(new long[] { b }, float64, generator: _noise).to(row.device);
             }
             choice = stack(picks);
             if (rnd is not null) randomConf = stack(rnd);
@@ -87,14 +90,41 @@ public sealed class StepRule
             ConfidenceKind.Margin => Margin(p),
             _ => p.mul(p.clamp_min(1e-300).log()).sum(-1),
         };
-        HostCopy.To(choice, x0);
-        HostCopy.To(conf, confidence);
+        // One transfer per call: [x0 | confidence | top-J probabilities | top-J tokens] per position,
+        // packed as float64 on the device (token ids are exact in float64) and copied to the host once.
+        var parts = new List<Tensor>(4) { choice.to(float64).unsqueeze(-1), conf.to(float64).unsqueeze(-1) };
         if (topJ > 0)
         {
             var (vals, idx) = p.topk(topJ, -1, largest: true, sorted: true);
-            HostCopy.To(vals, topProbs);
-            HostCopy.To(idx, topTokens);
+            parts.Add(vals);
+            parts.Add(idx.to(float64));
         }
+        int width = 2 + 2 * topJ, n = (int)(rows * b);
+        if (_packed.Length < n * width) _packed = new double[n * width];
+        var packed = _packed.AsSpan(0, n * width);
+        HostCopy.To(cat(parts, -1), packed);
+        for (int i = 0; i < n; i++)
+        {
+            var at = packed.Slice(i * width, width);
+            x0[i] = (long)at[0];
+            confidence[i] = at[1];
+            for (int j = 0; j < topJ; j++)
+            {
+                topProbs[i * topJ + j] = at[2 + j];
+                topTokens[i * topJ + j] = (long)at[2 + topJ + j];
+            }
+        }
+    }
+
+    /// <summary>The mask id as an index tensor on <paramref name="device"/>, made once (an upload per step would wait for the forward).</summary>
+    private Tensor MaskIndex(Device device)
+    {
+        if (_maskIndex is null || _maskIndex.device != device)
+        {
+            _maskIndex?.Dispose();
+            _maskIndex = tensor(new[] { _maskId }, device: device).DetachFromDisposeScope();
+        }
+        return _maskIndex;
     }
 
     /// <summary>The seed of step n's noise: a mix of (seed, n) only, never of the batch or the drafts.</summary>
@@ -153,5 +183,12 @@ public sealed class StepRule
         count = Math.Clamp(count, 1, n);
         _order.AsSpan(0, count).CopyTo(chosen);
         return count;
+    }
+
+    /// <summary>Frees the cached mask index tensor (the rule stays usable: it is made again on demand).</summary>
+    public void Dispose()
+    {
+        _maskIndex?.Dispose();
+        _maskIndex = null;
     }
 }

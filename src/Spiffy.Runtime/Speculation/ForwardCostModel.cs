@@ -30,6 +30,28 @@ public sealed record ForwardCost(string Configuration, double FixedMs, double Pe
     /// <summary>Predicted milliseconds of a forward with <paramref name="rows"/> rows.</summary>
     public double Ms(double rows) => FixedMs + PerRowMs * rows;
 
+    /// <summary>
+    /// Milliseconds of a forward with <paramref name="rows"/> rows read off the measured curve:
+    /// piecewise linear between the samples, made non-decreasing (more rows never cost less; a dip
+    /// is noise), and beyond the last sample extended with the fitted per-row cost (the fitted line
+    /// when fewer than two samples). On a GPU the curve is flat until the device is busy and then
+    /// rises, which one line cannot follow.
+    /// </summary>
+    public double CurveMs(double rows)
+    {
+        if (Samples.Count < 2) return Ms(rows);
+        var pts = Samples.OrderBy(x => x.Rows).ToList();
+        double running = double.NegativeInfinity;
+        for (int k = 0; k < pts.Count; k++) { running = Math.Max(running, pts[k].Ms); pts[k] = (pts[k].Rows, running); }
+        if (rows >= pts[^1].Rows) return pts[^1].Ms + PerRowMs * (rows - pts[^1].Rows);
+        if (rows <= pts[0].Rows) return pts[0].Ms;
+        int i = 1;
+        while (rows > pts[i].Rows) i++;
+        var (x0, y0) = pts[i - 1];
+        var (x1, y1) = pts[i];
+        return x1 == x0 ? y1 : y0 + (y1 - y0) * (rows - x0) / (x1 - x0);
+    }
+
     /// <summary>How much a second row costs relative to a one-row forward.</summary>
     public double RowCostRatio => PerRowMs / Math.Max(1e-9, Ms(1));
 
@@ -159,10 +181,11 @@ public static class ForwardCostModel
 public static class KeepChooser
 {
     /// <summary>
-    /// The D* whose step forwards take the least predicted time: FixedMs x forwards + PerRowMs x rows
-    /// over the calibration prompts. Returns 0 when drafting does not pay on this machine (decode
-    /// plainly), the node count when keeping all is best. Null when the graph has no profile or the
-    /// cost fit is unreliable (<see cref="ForwardCost.Verdict"/> says why): noise must not choose D*.
+    /// The D* whose step forwards take the least predicted time over the calibration prompts:
+    /// forwards x the measured curve at that D*'s mean rows per forward (<see cref="ForwardCost.CurveMs"/>;
+    /// with no samples, FixedMs x forwards + PerRowMs x rows). Returns 0 when drafting does not pay on
+    /// this machine (decode plainly), the node count when keeping all is best. Null when the graph has
+    /// no profile or the cost fit is unreliable (<see cref="ForwardCost.Verdict"/> says why): noise must not choose D*.
     /// </summary>
     public static KeepChoice? Choose(Schema.Graphs.GraphSpec graph, ForwardCost cost)
     {
@@ -172,7 +195,9 @@ public static class KeepChooser
         double bestMs = double.PositiveInfinity, plainMs = double.NaN;
         foreach (var k in profile)
         {
-            double ms = cost.FixedMs * k.StepForwards + cost.PerRowMs * k.Rows;
+            double ms = cost.Samples.Count < 2 || k.StepForwards == 0
+                ? cost.FixedMs * k.StepForwards + cost.PerRowMs * k.Rows
+                : k.StepForwards * cost.CurveMs((double)k.Rows / k.StepForwards);
             if (k.Keep == 0) { plain = k; plainMs = ms; }
             if (ms < bestMs - 1e-9) { best = k; bestMs = ms; }
         }

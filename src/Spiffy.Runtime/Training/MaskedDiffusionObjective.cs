@@ -76,9 +76,11 @@ public sealed class MaskedDiffusionObjective
                 keyMask[o + i] = i >= pad;
             }
         }
-        var tokT = tensor(tokens, new long[] { b, len });
-        return new Batch(tokT, tensor(positions, new long[] { b, len }), tensor(keyMask, new long[] { b, 1, 1, len }),
-            tensor(answerMask, new long[] { b, len }), tokT);
+        // Built on the host, then moved once to the model's device (the CPU: no copy).
+        var dev = _model.Device;
+        var tokT = tensor(tokens, new long[] { b, len }).to(dev);
+        return new Batch(tokT, tensor(positions, new long[] { b, len }).to(dev), tensor(keyMask, new long[] { b, 1, 1, len }).to(dev),
+            tensor(answerMask, new long[] { b, len }).to(dev), tokT);
     }
 
     internal Tensor Loss(Batch batch, Generator gen)
@@ -86,8 +88,9 @@ public sealed class MaskedDiffusionObjective
         var spec = _model.Spec;
         long b = batch.Tokens.shape[0], len = batch.Tokens.shape[1];
         double eps = _options.MinMaskRatio;
-        var t = rand(new long[] { b, 1 }, generator: gen).mul(1 - eps).add(eps);          // t ~ U(eps, 1)
-        var masked = rand(new long[] { b, len }, generator: gen).lt(t).logical_and(batch.AnswerMask);
+        // Masks come from the CPU generator on every device, so a run draws the same masks on CUDA as on the CPU.
+        var t = rand(new long[] { b, 1 }, generator: gen).mul(1 - eps).add(eps).to(_model.Device);          // t ~ U(eps, 1)
+        var masked = rand(new long[] { b, len }, generator: gen).to(_model.Device).lt(t).logical_and(batch.AnswerMask);
         var noisy = batch.Tokens.masked_fill(masked, spec.Tokens.Mask);
         var logits = _model.Forward(ForwardRequest.Full(noisy, batch.Positions, batch.KeyMask));
         var ce = TorchSharp.torch.nn.functional.cross_entropy(logits.view(-1, spec.VocabSize), batch.Targets.view(-1), reduction: nn.Reduction.None).view(b, len);

@@ -15,7 +15,7 @@ public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, dou
 /// <summary>
 /// Trains a diffusion LM with LLaDA's supervised fine-tuning objective (<see cref="MaskedDiffusionObjective"/>). Resumable: model, optimizer moments and the
 /// step are checkpointed atomically; data order and masks derive from (seed, step), so a resumed
-/// run sees the same batches as an uninterrupted one.
+/// run sees the same batches as an uninterrupted one. Trains on the model's device.
 /// </summary>
 public sealed class MaskedDiffusionTrainer
 {

@@ -20,7 +20,8 @@ public static class CliProcess
 
     private static string SpiffyDll => Path.Combine(AppContext.BaseDirectory, "spiffy.dll");
 
-    public static CliResult Run(IEnumerable<string> args, string? workingDirectory = null, TimeSpan? timeout = null, string? stdin = null)
+    public static CliResult Run(IEnumerable<string> args, string? workingDirectory = null, TimeSpan? timeout = null, string? stdin = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var limit = timeout ?? TimeSpan.FromSeconds(120);
         var start = new ProcessStartInfo("dotnet")
@@ -35,6 +36,7 @@ public static class CliProcess
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["NO_COLOR"] = "1";
+        if (environment is not null) foreach (var (k, v) in environment) start.Environment[k] = v;
 
         var watch = Stopwatch.StartNew();
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");

@@ -19,7 +19,7 @@ public static class CliApp
     public static IReadOnlyList<IVerb> Verbs() => new IVerb[]
     {
         new GenerateCommand(), new InspectCommand(), new TokenizeCommand(), new LogitsCommand(),
-        new TrainCommand(), new CalibrateCommand(), new GraphCommand(), new BenchCommand(), new CheckDeviceCommand(),
+        new TrainCommand(), new AugmentCommand(), new EvalCommand(), new CalibrateCommand(), new GraphCommand(), new BenchCommand(), new CheckDeviceCommand(),
     };
 
     public static RootCommand BuildRoot(Func<IVerb, ParseResult, CancellationToken, Task<int>> run)

@@ -29,6 +29,8 @@ public sealed class TrainCommand : IVerb
     private readonly Option<double?> _timeLimit = new("--time-limit") { Description = "stop (with a checkpoint) after this many minutes", HelpName = "MIN" };
     private readonly Option<long?> _seed = new("--seed") { Description = "seed of the weights, batches and masks (default 1234)", HelpName = "N" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
+    private readonly Option<string?> _evalData = new("--eval-data") { Description = "validate on this file's problems instead (e.g. the held-out file of `spiffy augment`); --data is then trained on whole unless --holdout is given, and a question in both files is an error", HelpName = "FILE" };
+    private readonly Option<string?> _init = new("--init") { Description = "start a new run from these weights (same architecture) instead of random ones; a resumed run keeps its own", HelpName = "CHECKPOINT" };
 
     public TrainCommand()
     {
@@ -39,10 +41,11 @@ public sealed class TrainCommand : IVerb
             "Train a diffusion LM from scratch with LLaDA's SFT objective (prompt never masked; answer padded with EOS to the "
             + "generation length and masked with ratio t ~ U(eps, 1); loss = CE over masked positions / t / answer length). "
             + "The last --holdout problems of the file are never trained on: the first --eval-problems of them give the "
-            + "validation loss. Re-running with the same --out resumes from the last checkpoint (same batches, same masks).",
+            + "validation loss (or of --eval-data, a separate held-out file). Re-running with the same --out resumes from the last checkpoint (same batches, same masks).",
             "spiffy train --model models/gsm8k-small.json --data train.jsonl --out runs/x",
-            "spiffy train --model models/gsm8k-small.json --data train.jsonl --out runs/x --steps 200 --time-limit 30 --threads 2")
-        { _model, _data, _out, _tokenizer, _holdout, _steps, _batch, _lr, _warmup, _gen, _maxPrompt, _evalEvery, _evalProblems, _checkpointEvery, _timeLimit, _seed, _threads };
+            "spiffy train --model models/gsm8k-small.json --data train.jsonl --out runs/x --steps 200 --time-limit 30 --threads 2",
+            "spiffy train --model models/gsm8k-small.json --init checkpoints/gsm8k-small --data aug.jsonl --eval-data heldout.jsonl --out runs/y  # continue the shipped weights on `spiffy augment` output")
+        { _model, _data, _out, _tokenizer, _evalData, _init, _holdout, _steps, _batch, _lr, _warmup, _gen, _maxPrompt, _evalEvery, _evalProblems, _checkpointEvery, _timeLimit, _seed, _threads };
         _device.AddTo(Command);
     }
 
@@ -52,7 +55,8 @@ public sealed class TrainCommand : IVerb
     {
         string modelPath = parse.GetValue(_model)!, dataPath = parse.GetValue(_data)!, outDir = parse.GetValue(_out)!;
         string? tokenizerPath = parse.GetValue(_tokenizer);
-        int holdout = parse.GetValue(_holdout) ?? 500;
+        string? evalPath = parse.GetValue(_evalData), initPath = parse.GetValue(_init);
+        int holdout = parse.GetValue(_holdout) ?? (evalPath is null ? 500 : 0);
         var spec = ModelDescription.Load(modelPath);
         var options = new TrainingOptions
         {
@@ -71,8 +75,16 @@ public sealed class TrainCommand : IVerb
         SharedOptions.ApplyThreads(parse, _threads);
 
         var all = PromptAnswerData.Read(dataPath);
-        var (trainSet, heldOut) = PromptAnswerData.Split(all, holdout);
+        var (trainSet, heldOut) = holdout == 0 ? (all, new List<PromptAnswer>()) : PromptAnswerData.Split(all, holdout);
         output.Log($"data: {all.Count} problems in {dataPath}; training on {trainSet.Count}, holding out the last {heldOut.Count}");
+        string validationFile = dataPath;
+        if (evalPath is not null)
+        {
+            heldOut = PromptAnswerData.Read(evalPath);
+            validationFile = evalPath;
+            PromptAnswerData.EnsureDisjoint(trainSet, dataPath, heldOut, evalPath);
+            output.Log($"validation: {Math.Min(options.EvalProblems, heldOut.Count)} of the {heldOut.Count} problems in {evalPath}");
+        }
         Directory.CreateDirectory(outDir);
 
         string tokFile = Path.Combine(outDir, "tokenizer.json");
@@ -96,10 +108,17 @@ public sealed class TrainCommand : IVerb
         if (tokenizer.VocabSize > spec.VocabSize) throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary is {spec.VocabSize}");
 
         var train = Tokenize(trainSet, tokenizer, options, "training", dataPath, output);
-        var validation = Tokenize(heldOut, tokenizer, options, "held-out", dataPath, output);
+        var validation = Tokenize(heldOut, tokenizer, options, "held-out", validationFile, output);
 
         var model = new DiffusionTransformer(spec, torch.float32, _device.Resolve(parse, output));
         model.InitializeRandom(options.Seed);
+        if (initPath is not null)
+        {
+            // A resumed run overwrites these with its own checkpoint; --init only seeds a new one.
+            using var init = Spiffy.Checkpoints.Checkpoint.Open(initPath);
+            init.LoadInto(model);
+            output.Log($"init: weights from {initPath}");
+        }
         output.Log(string.Create(CultureInfo.InvariantCulture, $"model: {spec.Name}, {spec.ParameterCount:N0} parameters; {options.Steps} steps of {options.BatchSize} (about {(double)options.Steps * options.BatchSize / train.Count:F1} epochs)"));
         var trainer = new MaskedDiffusionTrainer(model, options, train, validation, outDir);
         TrainingProgress? last = null;

@@ -20,7 +20,13 @@ public static class BenchOracle
         var traces = new List<SequenceTrace>(prompts.Count);
         for (int i = 0; i < prompts.Count; i++)
             traces.AddRange(recorder.Record(model.Decoder, new[] { prompts[i] }, options, i, cancel));
-        var set = new TraceSet(header, traces);
+        return FromTraces(new TraceSet(header, traces), limits);
+    }
+
+    /// <summary>The bound from already recorded plain-decoder traces.</summary>
+    public static ReplayResult FromTraces(TraceSet set, GraphLimits limits)
+    {
+        var header = set.Header;
         var formulaLimits = new FormulaLimits(Math.Min(limits.MaxPositionRank, header.PositionRanks), limits.MaxTokenRank, limits.MaxDepth);
         return new FormulaChains(set, new FormulaTable(), formulaLimits).Oracle(set);
     }

@@ -13,10 +13,7 @@ namespace Spiffy.Training;
 public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, double? ValidationLoss);
 
 /// <summary>
-/// Trains a diffusion LM with LLaDA's supervised fine-tuning objective: the prompt is never masked;
-/// the answer, padded with EOS to the generation length, has each position masked with probability
-/// t ~ U(eps, 1) drawn per example; the loss is the cross-entropy over masked positions weighted
-/// by 1/t and divided by the answer region's length. Resumable: model, optimizer moments and the
+/// Trains a diffusion LM with LLaDA's supervised fine-tuning objective (<see cref="MaskedDiffusionObjective"/>). Resumable: model, optimizer moments and the
 /// step are checkpointed atomically; data order and masks derive from (seed, step), so a resumed
 /// run sees the same batches as an uninterrupted one. Trains on the model's device.
 /// </summary>
@@ -27,11 +24,13 @@ public sealed class MaskedDiffusionTrainer
     private readonly IReadOnlyList<TokenizedExample> _train;
     private readonly IReadOnlyList<TokenizedExample> _validation;
     private readonly string _runDir;
+    private readonly MaskedDiffusionObjective _objective;
 
     public MaskedDiffusionTrainer(DiffusionTransformer model, TrainingOptions options, IReadOnlyList<TokenizedExample> train,
         IReadOnlyList<TokenizedExample> validation, string runDir)
     {
         _model = model; _options = options; _train = train; _validation = validation; _runDir = runDir;
+        _objective = new MaskedDiffusionObjective(model, options);
         foreach (var set in new[] { train, validation })
             foreach (var ex in set)
             {
@@ -73,7 +72,7 @@ public sealed class MaskedDiffusionTrainer
             using (var scope = NewDisposeScope())
             {
                 var batch = BatchAt(step);
-                using var lossT = Loss(batch, MaskGenerator(step));
+                using var lossT = _objective.Loss(batch, MaskGenerator(step));
                 opt.zero_grad();
                 lossT.backward();
                 torch.nn.utils.clip_grad_norm_(_model.parameters(), _options.GradClip);
@@ -112,41 +111,23 @@ public sealed class MaskedDiffusionTrainer
     /// <summary>Masked-token loss on the validation problems with fixed masks (comparable across runs and steps).</summary>
     public double ValidationLoss()
     {
-        _model.eval();
-        try
-        {
-            using var _ = no_grad();
-            int n = Math.Min(_options.EvalProblems, _validation.Count);
-            if (n == 0) return double.NaN;
-            double total = 0;
-            int batches = 0;
-            var gen = new Generator((ulong)(_options.Seed ^ 0x5eed), CPU);
-            for (int i = 0; i < n; i += _options.BatchSize)
-            {
-                using var scope = NewDisposeScope();
-                var items = new List<TokenizedExample>();
-                for (int j = i; j < Math.Min(n, i + _options.BatchSize); j++) items.Add(_validation[j]);
-                var batch = Collate(items);
-                total += Loss(batch, gen).item<float>();
-                batches++;
-            }
-            return total / batches;
-        }
-        finally { _model.train(); }
+        int n = Math.Min(_options.EvalProblems, _validation.Count);
+        return _objective.MeanLoss(_validation.Take(n).ToList(), ValidationSeed(_options));
     }
 
-    internal sealed record Batch(Tensor Tokens, Tensor Positions, Tensor KeyMask, Tensor AnswerMask, Tensor Targets);
+    /// <summary>The seed of the validation masks: held-out evaluation uses the same one to report the same quantity.</summary>
+    public static ulong ValidationSeed(TrainingOptions options) => (ulong)(options.Seed ^ 0x5eed);
 
     private Generator MaskGenerator(int step) => new Generator((ulong)(_options.Seed * 1_000_003 + step), CPU);
 
-    private Batch BatchAt(int step)
+    private MaskedDiffusionObjective.Batch BatchAt(int step)
     {
         int perEpoch = _train.Count / _options.BatchSize;
         int epoch = step / perEpoch, within = step % perEpoch;
         if (_epochOrder is null || _epochOrderFor != epoch) { _epochOrder = EpochOrder(epoch); _epochOrderFor = epoch; }
         var items = new List<TokenizedExample>(_options.BatchSize);
         for (int j = 0; j < _options.BatchSize; j++) items.Add(_train[_epochOrder[within * _options.BatchSize + j]]);
-        return Collate(items);
+        return _objective.Collate(items);
     }
 
     private int[]? _epochOrder;
@@ -178,58 +159,6 @@ public sealed class MaskedDiffusionTrainer
         for (int i = 0; i < batches; i++)
             Array.Copy(order, batchOrder[i] * _options.BatchSize, result, i * _options.BatchSize, _options.BatchSize);
         return result;
-    }
-
-    /// <summary>
-    /// Left-pads prompts to the batch's longest (pad keys masked out, positions counted from the
-    /// first real token, as at inference), then appends each answer padded with EOS to the generation length.
-    /// </summary>
-    internal Batch Collate(IReadOnlyList<TokenizedExample> items)
-    {
-        var spec = _model.Spec;
-        int maxPrompt = 0;
-        foreach (var ex in items) maxPrompt = Math.Max(maxPrompt, ex.Prompt.Length);
-        int gen = _options.GenLength, len = maxPrompt + gen, b = items.Count;
-        var tokens = new long[b * len];
-        var positions = new long[b * len];
-        var keyMask = new bool[b * len];
-        var answerMask = new bool[b * len];
-        for (int r = 0; r < b; r++)
-        {
-            var ex = items[r];
-            int pad = maxPrompt - ex.Prompt.Length, o = r * len;
-            for (int i = 0; i < len; i++)
-            {
-                int tok;
-                if (i < pad) tok = spec.Tokens.Pad;
-                else if (i < maxPrompt) tok = ex.Prompt[i - pad];
-                else { int a = i - maxPrompt; tok = a < ex.Answer.Length ? ex.Answer[a] : spec.Tokens.Eos; answerMask[o + i] = true; }
-                tokens[o + i] = tok;
-                positions[o + i] = Math.Max(0, i - pad);
-                keyMask[o + i] = i >= pad;
-            }
-        }
-        // Built on the host, then moved once to the model's device (the CPU: no copy).
-        var dev = _model.Device;
-        var tokT = tensor(tokens, new long[] { b, len }).to(dev);
-        return new Batch(tokT, tensor(positions, new long[] { b, len }).to(dev), tensor(keyMask, new long[] { b, 1, 1, len }).to(dev),
-            tensor(answerMask, new long[] { b, len }).to(dev), tokT);
-    }
-
-    private Tensor Loss(Batch batch, Generator gen)
-    {
-        var spec = _model.Spec;
-        long b = batch.Tokens.shape[0], len = batch.Tokens.shape[1];
-        double eps = _options.MinMaskRatio;
-        // Masks come from the CPU generator on every device, so a run draws the same masks on CUDA as on the CPU.
-        var t = rand(new long[] { b, 1 }, generator: gen).mul(1 - eps).add(eps).to(_model.Device);          // t ~ U(eps, 1)
-        var masked = rand(new long[] { b, len }, generator: gen).to(_model.Device).lt(t).logical_and(batch.AnswerMask);
-        var noisy = batch.Tokens.masked_fill(masked, spec.Tokens.Mask);
-        var logits = _model.Forward(ForwardRequest.Full(noisy, batch.Positions, batch.KeyMask));
-        var ce = torch.nn.functional.cross_entropy(logits.view(-1, spec.VocabSize), batch.Targets.view(-1), reduction: nn.Reduction.None).view(b, len);
-        var answerLen = batch.AnswerMask.sum(1, keepdim: true, type: float32);
-        var weighted = ce.div(t).div(answerLen).mul(masked.to(float32));
-        return weighted.sum().div(b);
     }
 
     private void Save(RunFolder folder, OptimizerHelper opt, int step, double? val)

@@ -74,6 +74,23 @@ public static class PromptAnswerData
         return (all.GetRange(0, all.Count - holdout), all.GetRange(all.Count - holdout, holdout));
     }
 
+    /// <summary>
+    /// Throws (naming both files and lines) when a validation question also appears among the training
+    /// questions, compared with whitespace and case normalized.
+    /// </summary>
+    public static void EnsureDisjoint(IReadOnlyList<PromptAnswer> train, string trainFile, IReadOnlyList<PromptAnswer> validation, string validationFile)
+    {
+        var lines = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in validation) lines.TryAdd(NormalizeQuestion(p.Prompt), p.Line);
+        foreach (var p in train)
+            if (lines.TryGetValue(NormalizeQuestion(p.Prompt), out int v))
+                throw new InvalidDataException($"{trainFile}:{p.Line}: the question of {validationFile}:{v} is in the training data");
+    }
+
+    /// <summary>A question with runs of whitespace collapsed and lower-cased (how duplicates are recognised).</summary>
+    public static string NormalizeQuestion(string question)
+        => string.Join(' ', question.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).ToLowerInvariant();
+
     /// <summary>The prompt text the shipped GSM8K model is trained and queried with.</summary>
     public static string FormatPrompt(string question) => Spiffy.Tokenization.ChatTemplate.Apply(Spiffy.Tokenization.ChatTemplate.Question, question);
 }

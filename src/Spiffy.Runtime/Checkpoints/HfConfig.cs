@@ -1,3 +1,4 @@
+using Spiffy.Schema.Graphs;
 using System.Text;
 using System.Text.Json;
 using Spiffy.Schema.Models;
@@ -82,7 +83,26 @@ public static class HfConfig
         if (gen < 0 || block < 0 || (gen > 0) != (block > 0) || (block > 0 && gen % block != 0))
             throw e.Error("block_length", $"block length {block} must divide the generation length {gen}");
         if (Array.IndexOf(ModelSpecParser.ChatTemplates, chat) < 0) throw e.Error("chat_template", $"unknown chat template \"{chat}\"");
-        return spec with { Name = name, Tokens = spec.Tokens with { EndOfTurn = eot }, Defaults = d with { GenLength = gen, BlockLength = block, ChatTemplate = chat } };
+        // The sampler details (absent: the family's authors' defaults, already in spec.Defaults).
+        string schedule = Choice(e, "schedule", GraphSpecParser.Schedules) ?? d.Schedule;
+        string blockStart = Choice(e, "block_start", GraphSpecParser.BlockStarts) ?? d.BlockStart;
+        string confidence = Choice(e, "confidence", GraphSpecParser.ConfidenceKinds) ?? d.Confidence;
+        double eps = e.Double("eps", d.Eps);
+        if (!(eps > 0 && eps < 1)) throw e.Error("eps", $"eps must be in (0, 1) (the timesteps run from 1 down to eps), got {eps}");
+        return spec with
+        {
+            Name = name,
+            Tokens = spec.Tokens with { EndOfTurn = eot },
+            Defaults = d with { GenLength = gen, BlockLength = block, ChatTemplate = chat, Schedule = schedule, Eps = eps, BlockStart = blockStart, Confidence = confidence },
+        };
+    }
+
+    private static string? Choice(Fields e, string key, string[] allowed)
+    {
+        string? value = e.String(key);
+        if (value is not null && Array.IndexOf(allowed, value) < 0)
+            throw e.Error(key, $"unknown value \"{value}\" (expected one of {string.Join(", ", allowed)})");
+        return value;
     }
 
     private static ModelSpec ParseLlada(Fields c, string name)
@@ -275,6 +295,10 @@ public static class HfConfig
             w.WriteNumber("gen_length", spec.Defaults.GenLength);
             w.WriteNumber("block_length", spec.Defaults.BlockLength);
             w.WriteString("chat_template", spec.Defaults.ChatTemplate);
+            w.WriteString("schedule", spec.Defaults.Schedule);
+            WriteDouble(w, "eps", spec.Defaults.Eps);
+            w.WriteString("block_start", spec.Defaults.BlockStart);
+            w.WriteString("confidence", spec.Defaults.Confidence);
             w.WriteEndObject();
             w.WriteEndObject();
         }

@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 carry=gpu/.carry
-native_src=${TORCHSHARP_SRC:-/work/.mirror/dotnet+TorchSharp/repo}   # a clone (or bare mirror) of dotnet/TorchSharp
+native_src=${TORCHSHARP_SRC:?set TORCHSHARP_SRC to a clone (or bare mirror) of dotnet/TorchSharp at v0.107.0}
+abi_checker=${ABI_CHECKER:-$root/../shared/gpu/check_libtorchsharp_abi.py}   # the workspace's ABI checker
 torchsharp_version=0.107.0
 mkdir -p "$carry"
 
@@ -35,7 +36,7 @@ mv "$carry/src/Native" "$carry/Native" && rmdir "$carry/src"
 echo "$rev" > "$carry/Native/TORCHSHARP_COMMIT"
 
 echo "== 3. the ABI checker"
-cp /work/shared/gpu/check_libtorchsharp_abi.py "$carry/" 2>/dev/null || echo "(no shared ABI checker here; the device script skips that step)"
+cp "$abi_checker" "$carry/" 2>/dev/null || echo "(no shared ABI checker here; the device script skips that step)"
 du -sh "$carry"
 rm -rf "$pub"
 

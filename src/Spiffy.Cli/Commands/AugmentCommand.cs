@@ -72,9 +72,7 @@ public sealed class AugmentCommand : IVerb
                 w.WriteStartObject("rejected");
                 foreach (var kv in r.Rejected) w.WriteNumber(SharedOptions.Kebab(kv.Key).Replace('-', '_'), kv.Value);
                 w.WriteEndObject();
-                w.WriteStartArray("variants_per_problem");
-                foreach (var n in r.VariantsPerProblemHistogram) w.WriteNumberValue(n);
-                w.WriteEndArray();
+                JsonFields.Numbers(w, "variants_per_problem", r.VariantsPerProblemHistogram);
             });
             return Task.FromResult(0);
         }

@@ -212,16 +212,12 @@ public sealed class GenerateCommand : IVerb
         {
             var s = r.Statistics;
             w.WriteString("text", r.Text);
-            w.WriteStartArray("token_ids");
-            foreach (var id in r.TokenIds) w.WriteNumberValue(id);
-            w.WriteEndArray();
+            JsonFields.Numbers(w, "token_ids", r.TokenIds);
             w.WriteNumber("tokens", r.TokenIds.Length);
             w.WriteNumber("nfe", s.Nfe);
             w.WriteNumber("steps", s.Steps);
             w.WriteNumber("tpf", s.Tpf);
-            w.WriteStartArray("steps_per_block");
-            foreach (var n in s.StepsPerBlock) w.WriteNumberValue(n);
-            w.WriteEndArray();
+            JsonFields.Numbers(w, "steps_per_block", s.StepsPerBlock);
             w.WriteNumber("wall_ms", s.WallTime.TotalMilliseconds);
             w.WriteNumber("managed_bytes", s.ManagedBytes);
             DeviceOptionSet.WriteJson(w, model.Device, model.Transformer.DType);
@@ -239,9 +235,7 @@ public sealed class GenerateCommand : IVerb
                 w.WriteNumber("verification_forwards", s.VerificationForwards);
                 w.WriteNumber("rows_per_forward", s.RowsPerForward);
                 w.WriteNumber("accept_mean", s.AcceptMean);
-                w.WriteStartArray("accept_histogram");
-                foreach (var n in s.AcceptedByDepth) w.WriteNumberValue(n);
-                w.WriteEndArray();
+                JsonFields.Numbers(w, "accept_histogram", s.AcceptedByDepth);
                 w.WriteNumber("free_steps", s.FreeSteps);
                 w.WriteNumber("plain_nfe", plainNfe);
                 w.WriteNumber("nfe_saved", plainNfe - s.Nfe);

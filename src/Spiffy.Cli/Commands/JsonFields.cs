@@ -32,6 +32,16 @@ internal static class JsonFields
         w.WriteEndObject();
     }
 
+    /// <summary>A named array of integers (ids, counts, histograms).</summary>
+    public static void Numbers(Utf8JsonWriter w, string name, IEnumerable<long> values)
+    {
+        w.WriteStartArray(name);
+        foreach (var v in values) w.WriteNumberValue(v);
+        w.WriteEndArray();
+    }
+
+    public static void Numbers(Utf8JsonWriter w, string name, IEnumerable<int> values) => Numbers(w, name, values.Select(v => (long)v));
+
     /// <summary>The fields of a trace replay (inside an object the caller opened).</summary>
     public static void Replay(Utf8JsonWriter w, ReplayResult r)
     {
@@ -40,8 +50,6 @@ internal static class JsonFields
         w.WriteNumber("nfe_reduction", r.Speedup);
         w.WriteNumber("accept_mean", r.AcceptMean);
         w.WriteNumber("rows_per_forward", r.RowsPerForward);
-        w.WriteStartArray("accept_histogram");
-        foreach (var n in r.AcceptedByDepth) w.WriteNumberValue(n);
-        w.WriteEndArray();
+        Numbers(w, "accept_histogram", r.AcceptedByDepth);
     }
 }

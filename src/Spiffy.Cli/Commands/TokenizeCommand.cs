@@ -51,9 +51,7 @@ public sealed class TokenizeCommand : IVerb
         if (output.Json)
             CliOutput.WriteJson(w =>
             {
-                w.WriteStartArray("ids");
-                foreach (var id in result) w.WriteNumberValue(id);
-                w.WriteEndArray();
+                JsonFields.Numbers(w, "ids", result);
             });
         else output.Result(string.Join(' ', result));
         return Task.FromResult(0);

@@ -28,6 +28,8 @@ public sealed class DecodingStatistics
     /// <summary>Steps taken for free (from an accepted draft's distribution).</summary>
     public int FreeSteps { get; set; }
     public long ManagedBytes { get; set; }
+    /// <summary>The batch this sequence was decoded in (shared by its sequences; one sequence: its own forwards).</summary>
+    public BatchStatistics Batch { get; internal set; } = new BatchStatistics { Sequences = 1 };
     /// <summary>Live TorchSharp tensors on the decoding thread after the first step forward's scope closed (-1 before).</summary>
     public long LiveTensorsFirstStep { get; set; } = -1;
     /// <summary>The most live tensors seen after any step forward's scope closed.</summary>
@@ -74,6 +76,35 @@ public sealed class DecodingStatistics
             sb.Append(CultureInfo.InvariantCulture, $", verification forwards {VerificationForwards}, rows/forward {RowsPerForward:F2}, accepted/forward {AcceptMean:F2}, free steps {FreeSteps}");
         return sb.ToString();
     }
+}
+
+/// <summary>
+/// Counters of one <c>DiffusionDecoder.Generate</c> call as the device saw it: the forwards actually
+/// run for the whole batch and the rows they carried, including the rows of sequences riding along
+/// (a decided block, fewer drafts than the widest sequence, an early stop). Every sequence of the call
+/// shares this object; per-sequence counts are in <see cref="DecodingStatistics"/>, which equal
+/// decoding that prompt alone.
+/// </summary>
+public sealed class BatchStatistics
+{
+    /// <summary>Sequences decoded together.</summary>
+    public int Sequences { get; internal set; }
+    /// <summary>Model calls of the whole batch (prefill, block start, step and block-end forwards).</summary>
+    public int Forwards { get; internal set; }
+    /// <summary>Step forwards of the whole batch.</summary>
+    public int StepForwards { get; internal set; }
+    /// <summary>Rows the step forwards carried: Sequences x (1 + the most drafts of any sequence), summed over step forwards.</summary>
+    public long RowsFed { get; internal set; }
+    /// <summary>Forwards whose logits went through the step rule.</summary>
+    public int ScoredForwards { get; internal set; }
+    /// <summary>Device-to-host copies the batch waited for (each a synchronisation on a GPU).</summary>
+    public long DeviceToHostCopies { get; internal set; }
+    /// <summary>Host-to-device copies of token rows made for the batch.</summary>
+    public long HostToDeviceCopies { get; internal set; }
+    /// <summary>Device-to-host synchronisations per scored forward of the batch (1: one transfer serves every sequence).</summary>
+    public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
+    /// <summary>Rows per step forward of the batch.</summary>
+    public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;
 }
 
 /// <summary>The output of one sequence.</summary>

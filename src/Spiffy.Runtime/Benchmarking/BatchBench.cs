@@ -48,8 +48,14 @@ public sealed class BatchResult
     public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;
     /// <summary>Device-to-host synchronisations per scored forward of the batch.</summary>
     public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
-    /// <summary>Managed bytes per decoding step (all sequences' steps).</summary>
-    public double AllocBytesPerStep => Steps == 0 ? 0 : (double)ManagedBytes / Steps;
+    /// <summary>Steady-state managed bytes and the batch step forwards they were measured over.</summary>
+    public long SteadyStateBytes { get; internal set; }
+    /// <summary>TorchSharp tensor wrappers created over the same span.</summary>
+    public long SteadyStateTensors { get; internal set; }
+    /// <summary>Batch step forwards of <see cref="SteadyStateBytes"/>.</summary>
+    public long SteadyStateStepForwards { get; internal set; }
+    /// <summary>Managed bytes per batch step forward in steady state.</summary>
+    public double AllocBytesPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
     /// <summary>Tokens/s against the same mode at batch 1 (NaN when batch 1 was not measured).</summary>
     public double SpeedupVsBatch1 { get; internal set; } = double.NaN;
 }
@@ -115,6 +121,9 @@ public static class BatchBench
             r.RowsFed += b.RowsFed;
             r.DeviceToHostCopies += b.DeviceToHostCopies;
             r.ScoredForwards += b.ScoredForwards;
+            r.SteadyStateBytes += b.SteadyStateBytes;
+            r.SteadyStateTensors += b.SteadyStateTensors;
+            r.SteadyStateStepForwards += b.SteadyStateStepForwards;
             for (int i = 0; i < gen.Count; i++)
             {
                 var s = gen[i].Statistics;
@@ -159,6 +168,7 @@ public static class BatchBench
             w.WriteNumber("nfe", Math.Round((double)r.SequenceNfe / r.Outputs.Length, 3));
             w.WriteNumber("syncs_per_step", Math.Round(r.SyncsPerStep, 3));
             w.WriteNumber("alloc_bytes_per_step", Math.Round(r.AllocBytesPerStep, 3));
+            w.WriteNumber("tensors_per_step", r.SteadyStateStepForwards == 0 ? 0 : Math.Round((double)r.SteadyStateTensors / r.SteadyStateStepForwards, 3));
             w.WriteNumber("mismatches", r.Mismatches);
             w.WriteEndObject();
         }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Spiffy.Modeling;
 using static TorchSharp.torch;
 
@@ -54,6 +55,12 @@ internal sealed class DecodeLoop
     private int _currentStart;
     private int _lastDrafted;              // the sequence whose drafts the speculator holds (-1: none)
     private readonly ForwardRunner _runner;
+    private readonly Tensor _rowsHost;     // [maxRows x B] int64 on the CPU: a step's rows, written in place (no array per step)
+    private readonly Tensor _stateHost;    // [Bt x B] int64 on the CPU: the committed block states
+    private long _firstStepBytes = -1;     // managed bytes allocated on this thread when the first step forward ended
+    private int _firstStepForwards;
+    private long _firstStepTensors;
+    private readonly bool _onCpu;          // the model's device is the CPU: the host tensors are fed as they are
 
     public DecodingStatistics[] Stats { get; }
 
@@ -122,6 +129,9 @@ internal sealed class DecodeLoop
             }
         }
         var dev = model.Device;
+        _onCpu = dev.type == TorchSharp.DeviceType.CPU;
+        _rowsHost = zeros(new long[] { _maxRows, _b }, ScalarType.Int64).DetachFromDisposeScope();
+        _stateHost = zeros(new long[] { _batch, _b }, ScalarType.Int64).DetachFromDisposeScope();
         _runner = new ForwardRunner(model, options, tensor(tokens, new long[] { _batch, length }).to(dev),
             tensor(positions, new long[] { _batch, length }).to(dev), tensor(valid, new long[] { _batch, 1, 1, length }).to(dev), region);
     }
@@ -140,7 +150,7 @@ internal sealed class DecodeLoop
                 if (AllFinished()) break;
             }
         }
-        finally { _runner.Dispose(); _rule.Dispose(); }
+        finally { _runner.Dispose(); _rule.Dispose(); _rowsHost.Dispose(); _stateHost.Dispose(); }
     }
 
     private bool AllFinished()
@@ -195,7 +205,9 @@ internal sealed class DecodeLoop
             int rows = _batch * perSequence;
             using (var scope = NewDisposeScope())
             {
-                var rowT = tensor(_rows.AsSpan(0, rows * _b).ToArray(), new long[] { rows, _b }).to(_model.Device);
+                _rows.AsSpan(0, rows * _b).CopyTo(MemoryMarshal.Cast<byte, long>(_rowsHost.bytes));
+                var rowT = _rowsHost.narrow(0, 0, rows);
+                if (!_onCpu) rowT = rowT.to(_model.Device);
                 CountUpload();
                 var logits = _runner.Step(start, rowT);
                 Batch.Forwards++;
@@ -205,13 +217,9 @@ internal sealed class DecodeLoop
                 {
                     // In a batch, a sequence whose block is already decided rides along without needing the forward.
                     if (!Active(r)) continue;
-                    int own = 1 + _drafts[r];
-                    var s = Stats[r];
-                    s.Nfe++;
-                    s.StepForwards++;
-                    s.RowsTotal += own;
-                    if (own > 1) s.VerificationForwards++;
-                    _observer?.OnForward(r, _currentBlock, ForwardKind.Step, own);
+                    Stats[r].Nfe++;
+                    Stats[r].Speculation.RecordStepForward(_drafts[r]);
+                    _observer?.OnForward(r, _currentBlock, ForwardKind.Step, 1 + _drafts[r]);
                 }
                 StepFromLogits(logits, perSequence);
             }
@@ -278,6 +286,14 @@ internal sealed class DecodeLoop
     /// <summary>Counts live tensors once a step's scope is closed: a step must leave nothing behind (docs/decoding.md).</summary>
     private void RecordLiveTensors()
     {
+        // Steady state: managed bytes from the end of the first step forward to the end of the last.
+        long bytes = GC.GetAllocatedBytesForCurrentThread();
+        var torchStats = TorchSharp.DisposeScopeManager.Statistics;
+        long tensors = torchStats.CreatedInScopeCount + torchStats.CreatedOutsideScopeCount;
+        if (_firstStepBytes < 0) { _firstStepBytes = bytes; _firstStepForwards = Batch.StepForwards; _firstStepTensors = tensors; }
+        Batch.SteadyStateBytes = bytes - _firstStepBytes;
+        Batch.SteadyStateTensors = tensors - _firstStepTensors;
+        Batch.SteadyStateStepForwards = Batch.StepForwards - _firstStepForwards;
         long live = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         foreach (var s in Stats)
         {
@@ -330,21 +346,22 @@ internal sealed class DecodeLoop
             Commit(r, row, free: false);
             changed = true;
             if (d == 0) continue;
-            var state = _state.AsSpan(r * _b, _b);
-            int node = -1, depth = 0;
-            while (state.IndexOf((long)_mask) >= 0)
-            {
-                int q = _spec!.Match(node, state);
-                if (q < 0) break;
-                CheckMatch(r, q, d, depth, state, perSequence);
-                Commit(r, row + 1 + q, free: true);
-                Stats[r].FreeSteps++;
-                node = q;
-                depth++;
-            }
-            Stats[r].RecordAccepted(depth);
+            var walk = new LiveWalk(this, r, d, perSequence);
+            AcceptanceWalk.Walk(_spec!, ref walk, Stats[r].Speculation);
         }
         if (changed) WriteStates();
+    }
+
+    /// <summary>The walk over sequence r's live state: an accepted draft's row gives the next step (checked first).</summary>
+    private readonly struct LiveWalk(DecodeLoop loop, int r, int drafts, int perSequence) : IWalkTarget
+    {
+        public bool StepsLeft => State.IndexOf((long)loop._mask) >= 0;
+        public ReadOnlySpan<long> State => loop._state.AsSpan(r * loop._b, loop._b);
+        public void Take(int draft, int depth)
+        {
+            loop.CheckMatch(r, draft, drafts, depth, State, perSequence);
+            loop.Commit(r, r * perSequence + 1 + draft, free: true);
+        }
     }
 
     /// <summary>
@@ -407,8 +424,8 @@ internal sealed class DecodeLoop
     private void WriteStates()
     {
         using var scope = NewDisposeScope();
-        var blockT = tensor(_state, new long[] { _batch, _b }).to(_model.Device);
-        _runner.Tokens.narrow(1, _currentStart, _b).copy_(blockT);
+        _state.CopyTo(MemoryMarshal.Cast<byte, long>(_stateHost.bytes));
+        _runner.Tokens.narrow(1, _currentStart, _b).copy_(_stateHost);
         CountUpload();
     }
 

@@ -17,16 +17,18 @@ public sealed class DecodingStatistics
     public int TokensCommitted { get; set; }
     public List<int> StepsPerBlock { get; } = new List<int>();
     public TimeSpan WallTime { get; set; }
+    /// <summary>Spiffy's counters of this sequence (zero for plain decoding): step forwards, rows, acceptance.</summary>
+    public SpeculationCounters Speculation { get; } = new SpeculationCounters();
     /// <summary>Forwards that carried draft rows.</summary>
-    public int VerificationForwards { get; set; }
+    public long VerificationForwards => Speculation.VerificationForwards;
     /// <summary>Rows summed over all step forwards (a plain step forward has one).</summary>
-    public long RowsTotal { get; set; }
-    /// <summary>Forwards whose rows were built from draft states (rows &gt; 1) plus plain step forwards.</summary>
-    public int StepForwards { get; set; }
+    public long RowsTotal => Speculation.RowsTotal;
+    /// <summary>Step forwards, plain and verification.</summary>
+    public long StepForwards => Speculation.StepForwards;
     /// <summary>AcceptedByDepth[d] = verification forwards whose accepted chain had length exactly d.</summary>
-    public List<int> AcceptedByDepth { get; } = new List<int>();
+    public IReadOnlyList<long> AcceptedByDepth => Speculation.AcceptedByDepth;
     /// <summary>Steps taken for free (from an accepted draft's distribution).</summary>
-    public int FreeSteps { get; set; }
+    public long FreeSteps => Speculation.FreeSteps;
     public long ManagedBytes { get; set; }
     /// <summary>The batch this sequence was decoded in (shared by its sequences; one sequence: its own forwards).</summary>
     public BatchStatistics Batch { get; internal set; } = new BatchStatistics { Sequences = 1 };
@@ -51,22 +53,10 @@ public sealed class DecodingStatistics
 
     /// <summary>Tokens per forward.</summary>
     public double Tpf => Nfe == 0 ? 0 : (double)TokensCommitted / Nfe;
-    public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsTotal / StepForwards;
-    public double AcceptMean
-    {
-        get
-        {
-            long n = 0, sum = 0;
-            for (int d = 0; d < AcceptedByDepth.Count; d++) { n += AcceptedByDepth[d]; sum += (long)d * AcceptedByDepth[d]; }
-            return n == 0 ? 0 : (double)sum / n;
-        }
-    }
-
-    internal void RecordAccepted(int depth)
-    {
-        while (AcceptedByDepth.Count <= depth) AcceptedByDepth.Add(0);
-        AcceptedByDepth[depth]++;
-    }
+    /// <summary>Rows per step forward.</summary>
+    public double RowsPerForward => Speculation.RowsPerForward;
+    /// <summary>Mean accepted chain length per verification forward.</summary>
+    public double AcceptMean => Speculation.AcceptMean;
 
     public override string ToString()
     {
@@ -103,6 +93,17 @@ public sealed class BatchStatistics
     public long HostToDeviceCopies { get; internal set; }
     /// <summary>Device-to-host synchronisations per scored forward of the batch (1: one transfer serves every sequence).</summary>
     public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
+    /// <summary>
+    /// Managed bytes the decoding thread allocated from the end of the first step forward to the end of
+    /// the last (block starts and ends in between included): what a step costs in steady state.
+    /// </summary>
+    public long SteadyStateBytes { get; internal set; }
+    /// <summary>TorchSharp tensor wrappers created over the same span (each a managed object: what the steady state cannot avoid).</summary>
+    public long SteadyStateTensors { get; internal set; }
+    /// <summary>Step forwards over which <see cref="SteadyStateBytes"/> was measured.</summary>
+    public int SteadyStateStepForwards { get; internal set; }
+    /// <summary>Steady-state managed bytes per step forward of the batch (0 is the goal: docs/decoding.md).</summary>
+    public double AllocBytesPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
     /// <summary>Rows per step forward of the batch.</summary>
     public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;
 }

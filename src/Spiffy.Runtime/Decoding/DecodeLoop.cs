@@ -51,7 +51,7 @@ internal sealed class DecodeLoop
     {
         _model = model; _o = options; _spec = speculator; _onBlock = onBlock; _cancel = cancel; _observer = observer;
         _before = new long[options.BlockLength];
-        _rule = new StepRule(options, model.Spec.Tokens.Mask);
+        _rule = new StepRule(options, model.Spec.Tokens.Mask, region, length);
         _batch = prompts.Count;
         _b = options.BlockLength;
         _region = region;
@@ -248,7 +248,7 @@ internal sealed class DecodeLoop
         int n = rows * _b;
         long copiesBefore = HostCopy.Count;
         _rule.Score(logits, _stepIndex.AsSpan(0, rows), _x0.AsSpan(0, n), _conf.AsSpan(0, n),
-            _topP.AsSpan(0, n * _topJ), _topTok.AsSpan(0, n * _topJ), _topJ);
+            _topP.AsSpan(0, n * _topJ), _topTok.AsSpan(0, n * _topJ), _topJ, (perSequence == 1 ? _state : _rows).AsSpan(0, n));
         long copies = HostCopy.Count - copiesBefore;
         for (int r = 0; r < _batch; r++)
         {

@@ -144,7 +144,10 @@ public sealed class DecodingOptionSet
     public Option<double?> Factor { get; } = new("--factor") { Description = "f of the factor rule (default 1.0)", HelpName = "X" };
     public Option<int?> K { get; } = SharedOptions.Positive(new Option<int?>("--k") { Description = "k of dynamic-top-k (default 1)", HelpName = "N" });
     public Option<ConfidenceKind?> Confidence { get; } = SharedOptions.Enum<ConfidenceKind>("--confidence", "how a candidate's confidence is scored (default probability)");
-    public Option<double?> Temperature { get; } = new("--temperature") { Description = "0 = greedy (default); > 0 samples with float64 Gumbel noise", HelpName = "X" };
+    public Option<double?> Temperature { get; } = new("--temperature") { Description = "0 = greedy (default); > 0 samples as --sampler says", HelpName = "X" };
+    public Option<SamplerKind?> Sampler { get; } = SharedOptions.Enum<SamplerKind>("--sampler", "how T > 0 draws: gumbel (LLaDA), masked-categorical (Dream) or block-multinomial (SDAR), the last two from one generator seeded once as the authors' torch draws (default: the model's)");
+    public Option<int?> TopK { get; } = SharedOptions.AtLeast(new Option<int?>("--top-k") { Description = "keep the k most likely tokens before a categorical draw (default 0 = off)", HelpName = "N" }, 0);
+    public Option<double?> TopP { get; } = new("--top-p") { Description = "nucleus filter before a categorical draw, in (0, 1] (default 1 = off)", HelpName = "X" };
     public Option<long?> Seed { get; } = new("--seed") { Description = "noise seed (default 0)", HelpName = "N" };
     public Option<CacheMode?> Cache { get; } = SharedOptions.Enum<CacheMode>("--cache", "K/V cache (default none; block-causal models use their block cache)");
     public Option<ScheduleKind?> Schedule { get; } = SharedOptions.Enum<ScheduleKind>("--schedule", "tokens per step of the schedule rule: even or timesteps (default: the model's; Dream: timesteps)");
@@ -153,7 +156,7 @@ public sealed class DecodingOptionSet
     public Option<bool> EarlyStop { get; } = new("--early-stop") { Description = "stop once a finished block ends the text" };
     public Option<bool> NoTrim { get; } = new("--no-trim") { Description = "keep text after the first end-of-text token" };
 
-    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, NoTrim };
+    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, NoTrim };
 
     public void AddTo(Command command)
     {
@@ -184,6 +187,9 @@ public sealed class DecodingOptionSet
             // (Fast-dLLM's confidence_threshold, Dream's included).
             Confidence = parse.GetValue(Confidence) ?? (baseline is null && unmasking != UnmaskingRule.Schedule ? ConfidenceKind.Probability : b.Confidence),
             Temperature = parse.GetValue(Temperature) ?? b.Temperature,
+            Sampler = parse.GetValue(Sampler) ?? b.Sampler,
+            TopK = parse.GetValue(TopK) ?? b.TopK,
+            TopP = parse.GetValue(TopP) ?? b.TopP,
             Seed = parse.GetValue(Seed) ?? b.Seed,
             Cache = parse.GetValue(Cache) ?? b.Cache,
             Schedule = parse.GetValue(Schedule) ?? b.Schedule,

@@ -25,6 +25,9 @@ internal static class JsonFields
         w.WriteNumber("k", o.MinTokensPerStep);
         w.WriteString("confidence", d.Confidence);
         w.WriteNumber("temperature", o.Temperature);
+        w.WriteString("sampler", d.Sampler);
+        w.WriteNumber("top_k", d.TopK);
+        w.WriteNumber("top_p", d.TopP);
         w.WriteNumber("seed", o.Seed);
         w.WriteString("cache", d.Cache);
         w.WriteBoolean("early_stop", o.EarlyStop);

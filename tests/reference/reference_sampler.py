@@ -150,6 +150,25 @@ def categorical_draw(probs, gen):
     return ratio.argmax(-1)
 
 
+def alg_temp_positions(full, k, alg_temp, gen):
+    """Dream's alg_temp: torch.multinomial(softmax(full_confidence / alg_temp), k) without replacement, which torch >= 2
+    computes as topk(w / q, k) with q = exponential_ over the row (the same fast path as one sample). Checks the cut."""
+    w = torch.softmax(full / alg_temp, dim=-1)
+    q = torch.empty(full.shape, dtype=torch.float32).exponential_(generator=gen).double()
+    ratio = w / q
+    vals, idx = ratio.topk(min(k + 1, ratio.numel()))
+    if k < vals.numel() and vals[k] > 0 and ((vals[k - 1] - vals[k]) / vals[k - 1]).item() < RATIO_MARGIN:
+        raise NearTie("alg_temp cut")
+    return idx[:k]
+
+
+def step_tokens(logits, mask_id, sampling, gen, order):
+    """A step's (x0, probs): sampled when sampling asks for a temperature, else greedy."""
+    if sampling and sampling.get("temperature", 0) > 0:
+        return sampled_tokens(logits, mask_id, sampling, gen, order)
+    return greedy_tokens(logits, mask_id)
+
+
 def sampled_tokens(logits, mask_id, s, gen, order):
     """(x0, probs) of a sampled step: s = dict(temperature, top_p, top_k)."""
     probs = filtered_probs(logits, mask_id, s["temperature"], s["top_p"], s["top_k"], order)
@@ -248,16 +267,16 @@ def dream_sample(a, w, cfg, prompt, steps, alg, eps=1e-3, sampling=None):
         logits, _ = forward_kv("dream", a, w, x, pos)
         nfe += 1
         logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)[0]
-        if sampling:
-            x0, probs = sampled_tokens(logits[mask_index], mask_id, sampling, gen, "dream")
-        else:
-            x0, probs = greedy_tokens(logits[mask_index], mask_id)
+        x0, probs = step_tokens(logits[mask_index], mask_id, sampling, gen, "dream")
         conf = confidence(probs, x0, alg)
         n = int(mask_index.sum())
         k = dream_count(n, ts[i], ts[i + 1], i == steps - 1)
         full = torch.full((x.shape[1],), float("-inf"), dtype=torch.float64)
         full[mask_index] = conf
-        chosen = top_k_positions(full, k)
+        if k > 0 and sampling and sampling.get("alg_temp", 0) > 0:
+            chosen = alg_temp_positions(full, k, sampling["alg_temp"], gen)
+        else:
+            chosen = top_k_positions(full, k)
         cand = torch.full((x.shape[1],), mask_id)
         cand[mask_index] = x0
         x[0, chosen] = cand[chosen]
@@ -281,7 +300,7 @@ def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, ep
         logits, kv = forward_kv("dream", a, w, x, pos)              # refreshes the cache
         nfe += 1
         logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)[0]
-        if sampling:                                                 # the authors sample every canvas position and keep one
+        if sampling and sampling.get("temperature", 0) > 0:        # the authors sample every canvas position and keep one
             x0, _ = sampled_tokens(logits, mask_id, sampling, gen, "dream")
             x[0, start] = x0[start]
         else:
@@ -314,16 +333,16 @@ def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, ep
             else:
                 if i == spb:
                     break
-                if sampling:
-                    x0, probs = sampled_tokens(out[mask_index], mask_id, sampling, gen, "dream")
-                else:
-                    x0, probs = greedy_tokens(out[mask_index], mask_id)
+                x0, probs = step_tokens(out[mask_index], mask_id, sampling, gen, "dream")
                 conf = confidence(probs, x0, "entropy")
                 n = int(mask_index.sum())
                 k = dream_count(n, ts[i], ts[i + 1], i >= spb - 1)
                 full = torch.full((fed.shape[1],), float("-inf"), dtype=torch.float64)
                 full[mask_index] = conf
-                chosen = top_k_positions(full, k).tolist()
+                if k > 0 and sampling and sampling.get("alg_temp", 0) > 0:
+                    chosen = alg_temp_positions(full, k, sampling["alg_temp"], gen).tolist()
+                else:
+                    chosen = top_k_positions(full, k).tolist()
                 i += 1
             cand = torch.full((fed.shape[1],), mask_id)
             cand[mask_index] = x0
@@ -389,6 +408,10 @@ def sdar_generate(a, w, cfg, prompt, steps_per_block, strategy, threshold=0.85, 
 SAMPLED = (dict(temperature=0.8, top_p=1.0, top_k=0, seed=11), dict(temperature=1.3, top_p=0.9, top_k=12, seed=12))
 
 
+# Dream's alg_temp (positions drawn from softmax(confidence / alg_temp)), greedy tokens and sampled ones.
+ALG_TEMP = (dict(temperature=0.0, top_p=1.0, top_k=0, seed=13, alg_temp=0.5), dict(temperature=0.8, top_p=1.0, top_k=0, seed=14, alg_temp=0.3))
+
+
 def random_prompt(gen, length, vocab):
     return torch.randint(0, vocab - 3, (length,), generator=gen).tolist()
 
@@ -414,6 +437,16 @@ def dream_cases(a, w, cfg, gen):
         for cache in ("prefix", "dual"):
             tokens, nfe = dream_block_sample(a, w, cfg, prompt, steps, 8, cache == "dual", sampling=sampling)
             cases.append(dict(name=f"{cache}-entropy-steps{steps}-sampled", prompt=prompt, gen_length=GEN, block_length=8, steps=steps,
+                              cache=cache, unmasking="schedule", confidence="entropy", tokens=tokens, nfe=nfe, **sampling))
+    prompt = random_prompt(gen, 5, a["vocab"])
+    for sampling in ALG_TEMP:
+        tag = f"algtemp-T{sampling['temperature']}"
+        tokens, nfe = dream_sample(a, w, cfg, prompt, GEN, "entropy", sampling=sampling)
+        cases.append(dict(name=f"none-entropy-{tag}", prompt=prompt, gen_length=GEN, block_length=GEN, steps=GEN,
+                          cache="none", unmasking="schedule", confidence="entropy", tokens=tokens, nfe=nfe, **sampling))
+        for cache in ("prefix", "dual"):
+            tokens, nfe = dream_block_sample(a, w, cfg, prompt, GEN // 2, 8, cache == "dual", sampling=sampling)
+            cases.append(dict(name=f"{cache}-entropy-{tag}", prompt=prompt, gen_length=GEN, block_length=8, steps=GEN // 2,
                               cache=cache, unmasking="schedule", confidence="entropy", tokens=tokens, nfe=nfe, **sampling))
     prompt = random_prompt(gen, 6, a["vocab"])
     for cache in ("prefix", "dual"):

@@ -147,6 +147,7 @@ public sealed class DecodingOptionSet
     public Option<double?> Temperature { get; } = new("--temperature") { Description = "0 = greedy (default); > 0 samples as --sampler says", HelpName = "X" };
     public Option<SamplerKind?> Sampler { get; } = SharedOptions.Enum<SamplerKind>("--sampler", "how T > 0 draws: gumbel (LLaDA), masked-categorical (Dream) or block-multinomial (SDAR), the last two from one generator seeded once as the authors' torch draws (default: the model's)");
     public Option<int?> TopK { get; } = SharedOptions.AtLeast(new Option<int?>("--top-k") { Description = "keep the k most likely tokens before a categorical draw (default 0 = off)", HelpName = "N" }, 0);
+    public Option<double?> AlgTemp { get; } = new("--alg-temp") { Description = "Dream's alg_temp: > 0 draws a schedule step's positions from softmax(confidence / X) instead of taking the top ones (default 0)", HelpName = "X" };
     public Option<double?> TopP { get; } = new("--top-p") { Description = "nucleus filter before a categorical draw, in (0, 1] (default 1 = off)", HelpName = "X" };
     public Option<long?> Seed { get; } = new("--seed") { Description = "noise seed (default 0)", HelpName = "N" };
     public Option<CacheMode?> Cache { get; } = SharedOptions.Enum<CacheMode>("--cache", "K/V cache (default none; block-causal models use their block cache)");
@@ -156,7 +157,7 @@ public sealed class DecodingOptionSet
     public Option<bool> EarlyStop { get; } = new("--early-stop") { Description = "stop once a finished block ends the text" };
     public Option<bool> NoTrim { get; } = new("--no-trim") { Description = "keep text after the first end-of-text token" };
 
-    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, NoTrim };
+    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, AlgTemp, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, NoTrim };
 
     public void AddTo(Command command)
     {
@@ -190,6 +191,7 @@ public sealed class DecodingOptionSet
             Sampler = parse.GetValue(Sampler) ?? b.Sampler,
             TopK = parse.GetValue(TopK) ?? b.TopK,
             TopP = parse.GetValue(TopP) ?? b.TopP,
+            AlgTemp = parse.GetValue(AlgTemp) ?? b.AlgTemp,
             Seed = parse.GetValue(Seed) ?? b.Seed,
             Cache = parse.GetValue(Cache) ?? b.Cache,
             Schedule = parse.GetValue(Schedule) ?? b.Schedule,

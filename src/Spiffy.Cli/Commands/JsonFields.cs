@@ -28,6 +28,7 @@ internal static class JsonFields
         w.WriteString("sampler", d.Sampler);
         w.WriteNumber("top_k", d.TopK);
         w.WriteNumber("top_p", d.TopP);
+        w.WriteNumber("alg_temp", d.AlgTemp);
         w.WriteNumber("seed", o.Seed);
         w.WriteString("cache", d.Cache);
         w.WriteBoolean("early_stop", o.EarlyStop);

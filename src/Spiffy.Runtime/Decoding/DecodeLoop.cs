@@ -290,7 +290,7 @@ internal sealed class DecodeLoop
         var state = _state.AsSpan(r * _b, _b);
         if (_observer is not null) state.CopyTo(_before);
         for (int i = 0; i < _b; i++) _masked[i] = state[i] == _mask;
-        int count = _rule.Select(_masked, _conf.AsSpan(row * _b, _b), _initialMasks[r], _stepInBlock[r], _chosen);
+        int count = _rule.Select(_masked, _conf.AsSpan(row * _b, _b), _initialMasks[r], _stepInBlock[r], _chosen, _globalStep[r]);
         for (int c = 0; c < count; c++)
         {
             int i = _chosen[c];

@@ -126,6 +126,12 @@ public sealed record DecodingOptions
     public int TopK { get; init; }
     /// <summary>Keep the smallest most-likely set whose probability exceeds p (nucleus); 1 = off. Not with <see cref="SamplerKind.Gumbel"/>.</summary>
     public double TopP { get; init; } = 1.0;
+    /// <summary>
+    /// Dream's <c>alg_temp</c>: 0 commits a schedule step's top-k confident positions; &gt; 0 draws them instead with
+    /// <c>torch.multinomial(softmax(confidence / alg_temp), k)</c> (without replacement) from the sampler's stream.
+    /// Needs <see cref="SamplerKind.MaskedCategorical"/> and <see cref="UnmaskingRule.Schedule"/>.
+    /// </summary>
+    public double AlgTemp { get; init; }
     public long Seed { get; init; }
     public CacheMode Cache { get; init; } = CacheMode.None;
     /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
@@ -205,6 +211,9 @@ public sealed record DecodingOptions
         // stream where the plain decoder would be, which needs the rows drawn at a step to follow from the step alone.
         if (Sampler == SamplerKind.MaskedCategorical && Temperature > 0 && Unmasking != UnmaskingRule.Schedule)
             throw new ArgumentException("the masked_categorical sampler draws over the masked positions, whose count under a threshold, factor or dynamic rule depends on earlier draws; use unmasking schedule, or the gumbel or block_multinomial sampler");
+        if (!(AlgTemp >= 0) || double.IsInfinity(AlgTemp)) throw new ArgumentException($"alg_temp must be >= 0 (got {Fmt(AlgTemp)})");
+        if (AlgTemp > 0 && (Sampler != SamplerKind.MaskedCategorical || Unmasking != UnmaskingRule.Schedule))
+            throw new ArgumentException("alg_temp draws which positions a schedule step commits (Dream's sampler): it needs the masked_categorical sampler and unmasking schedule");
         if (promptLength < 1) throw new ArgumentException("the prompt is empty");
         int total = promptLength + GenLength + (spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 0);
         if (total > spec.MaxSequenceLength)
@@ -219,5 +228,5 @@ public sealed record DecodingOptions
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}{(Sampler != SamplerKind.Gumbel ? $" sampler={SamplerName(Sampler)}" : "")}{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
+        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}{(Sampler != SamplerKind.Gumbel ? $" sampler={SamplerName(Sampler)}" : "")}{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
 }

@@ -18,9 +18,14 @@ public sealed class StepRule : IDisposable
     private readonly int[] _order;
     private readonly float[] _timesteps;
     private readonly Generator _noise = new Generator(0, CPU);
-    private readonly MultinomialStream? _stream;   // the authors' categorical draws (Sampler != Gumbel, T > 0)
-    private readonly long[] _drawAt = Array.Empty<long>();   // masked_categorical: rows drawn before global step g (+ the block-start skips)
-    private readonly List<(int Block, int Step)> _drawStep = new();  // masked_categorical: global step g's block and step in block
+    private readonly MultinomialStream? _stream;   // the authors' categorical draws (Sampler != Gumbel and T > 0, or alg_temp)
+    // masked_categorical: before global step g, the vocabulary rows drawn for tokens and the elements drawn for alg_temp's
+    // position draws, and step g's block and step in block (the schedule fixes them: docs/decoding.md).
+    private readonly List<long> _tokenRowsBefore = new(), _algBefore = new();
+    private readonly List<(int Block, int Step)> _drawStep = new();
+    private long _vocab;
+    private float[] _algQ = Array.Empty<float>();
+    private readonly double[] _algRatio;
     private readonly int _region, _canvas;
 
     private readonly long _maskId;
@@ -41,10 +46,11 @@ public sealed class StepRule : IDisposable
         _timesteps = options.Schedule == ScheduleKind.Timesteps ? Timesteps(_stepsPerBlock + 1, options.Eps) : Array.Empty<float>();
         _region = region;
         _canvas = canvas > 0 ? canvas : region + options.GenLength;
-        if (options.Sampler != SamplerKind.Gumbel && options.Temperature > 0)
+        _algRatio = new double[options.BlockLength];
+        if ((options.Sampler != SamplerKind.Gumbel && options.Temperature > 0) || options.AlgTemp > 0)
         {
             _stream = new MultinomialStream(options.Seed);
-            if (options.Sampler == SamplerKind.MaskedCategorical) _drawAt = MaskedDrawPositions();
+            if (options.Sampler == SamplerKind.MaskedCategorical) MaskedDrawPositions();
         }
     }
 
@@ -52,27 +58,47 @@ public sealed class StepRule : IDisposable
     private bool IsFirstPositionStart(int stepInBlock) => _o.BlockStart == BlockStartRule.FirstPosition && stepInBlock == 0 && _o.Cache != CacheMode.None;
 
     /// <summary>
-    /// Stream positions (in rows of the vocabulary) where each global step's draw starts, for Dream's draw over the
-    /// masked positions: the schedule fixes how many are masked at every step (Validate requires it), so the
-    /// position follows from the step alone, for the plain decoder and for any draft row alike.
+    /// Where each global step's draws start in the stream, for Dream's draws: the schedule fixes how many positions are
+    /// masked at every step (Validate requires it), so the position follows from the step alone, for the plain decoder
+    /// and for any draft row alike. A step draws, in the authors' order, q for its tokens (T &gt; 0: the masked
+    /// positions' rows; at a first-position block start the whole canvas) and then, with alg_temp, q for the positions
+    /// (one element per position of the row the authors' multinomial sees), only when it commits any.
     /// </summary>
-    private long[] MaskedDrawPositions()
+    private void MaskedDrawPositions()
     {
-        var at = new List<long> { 0 };
+        _tokenRowsBefore.Add(0);
+        _algBefore.Add(0);
         for (int blk = 0; blk < _o.NumBlocks; blk++)
         {
             int masks = _blockLength, k = 0;
             while (masks > 0 && k <= _blockLength + _stepsPerBlock)
             {
-                // The block start draws over the whole canvas (authors' sample_tokens on every position) and keeps one.
-                long rows = IsFirstPositionStart(k) ? _canvas : masks;
-                masks -= IsFirstPositionStart(k) ? 1 : Math.Clamp(ScheduleCount(masks, k), 0, masks);
-                at.Add(at[^1] + rows);
+                bool start = IsFirstPositionStart(k);
+                int count = start ? 1 : Math.Clamp(ScheduleCount(masks, k), 0, masks);
+                long rows = _o.Temperature > 0 ? (start ? _canvas : masks) : 0;
+                long alg = _o.AlgTemp > 0 && !start && count > 0 ? AlgRowLength(blk) : 0;
+                _tokenRowsBefore.Add(_tokenRowsBefore[^1] + rows);
+                _algBefore.Add(_algBefore[^1] + alg);
                 _drawStep.Add((blk, k));
+                masks -= count;
                 k++;
             }
         }
-        return at.ToArray();
+    }
+
+    /// <summary>The row the authors' alg_temp multinomial draws over: the whole canvas (no cache), the fed part from the block on (prefix), the block (dual).</summary>
+    private long AlgRowLength(int blk) => _o.Cache switch
+    {
+        CacheMode.Prefix => _canvas - (_region + (long)blk * _blockLength),
+        CacheMode.Dual => _blockLength,
+        _ => _canvas,
+    };
+
+    /// <summary>Where global step g's draws start (in stream elements), and its block and step in block.</summary>
+    private (long Position, int Block, int Step) DrawAt(long g)
+    {
+        int step = (int)Math.Min(g, _drawStep.Count - 1);
+        return (_tokenRowsBefore[step] * _vocab + _algBefore[step], _drawStep[step].Block, _drawStep[step].Step);
     }
 
     public DecodingOptions Options => _o;
@@ -133,6 +159,7 @@ public sealed class StepRule : IDisposable
     {
         using var scope = NewDisposeScope();
         long rows = logits.shape[0], b = logits.shape[1];
+        _vocab = logits.shape[2];
         if (_maskId >= 0) logits = logits.index_fill(-1, MaskIndex(logits.device), float.NegativeInfinity);
         var logits64 = logits.to(float64);
         bool categorical = _o.Sampler != SamplerKind.Gumbel;
@@ -268,12 +295,12 @@ public sealed class StepRule : IDisposable
             }
             else
             {
-                int step = (int)Math.Min(g, _drawStep.Count - 1);
-                position = _drawAt[step] * vocab;
-                if (IsFirstPositionStart(_drawStep[step].Step))
+                var at = DrawAt(g);
+                position = at.Position;
+                if (IsFirstPositionStart(at.Step))
                 {
                     sampled.Add(0);
-                    position += (_region + _drawStep[step].Block * (long)_blockLength) * vocab; // the canvas rows before the block's first position
+                    position += (_region + at.Block * (long)_blockLength) * vocab; // the canvas rows before the block's first position
                 }
                 else
                     for (int i = 0; i < b; i++) if (rowTokens[(int)(r * b) + i] == _maskId) sampled.Add(i);
@@ -323,7 +350,8 @@ public sealed class StepRule : IDisposable
     /// <paramref name="initialMasks"/> is kept for callers; the even schedule splits the block length
     /// (LLaDA's blocks start fully masked; SDAR splits the block length even when the prompt's tail fills part of it).
     /// </summary>
-    public int Select(ReadOnlySpan<bool> masked, ReadOnlySpan<double> confidence, int initialMasks, int stepInBlock, Span<int> chosen)
+    /// <paramref name="globalStep"/>: the sequence's step number (alg_temp draws its positions from the stream there).
+    public int Select(ReadOnlySpan<bool> masked, ReadOnlySpan<double> confidence, int initialMasks, int stepInBlock, Span<int> chosen, long globalStep = -1)
     {
         _ = initialMasks;
         int n = 0;
@@ -368,8 +396,48 @@ public sealed class StepRule : IDisposable
                 break;
         }
         count = Math.Clamp(count, least, n);
+        if (_o.AlgTemp > 0 && _o.Unmasking == UnmaskingRule.Schedule && count > 0)
+        {
+            AlgTempPositions(n, count, confidence, globalStep, chosen);
+            return count;
+        }
         _order.AsSpan(0, count).CopyTo(chosen);
         return count;
+    }
+
+    /// <summary>
+    /// Dream's alg_temp: <c>torch.multinomial(softmax(full_confidence / alg_temp), count)</c> without replacement, which
+    /// libtorch computes as the top <paramref name="count"/> of w / q with q the stream's Exp(1) draws over the row it
+    /// sees (non-masked positions have w = 0). <c>_order</c> holds the n masked positions.
+    /// </summary>
+    private void AlgTempPositions(int n, int count, ReadOnlySpan<double> confidence, long globalStep, Span<int> chosen)
+    {
+        if (globalStep < 0) throw new ArgumentException("alg_temp needs the sequence's step number", nameof(globalStep));
+        var at = DrawAt(globalStep);
+        long row = AlgRowLength(at.Block);
+        // After the step's token draws (none at T = 0).
+        long position = _tokenRowsBefore[(int)Math.Min(globalStep + 1, _tokenRowsBefore.Count - 1)] * _vocab + _algBefore[(int)Math.Min(globalStep, _algBefore.Count - 1)];
+        if (_algQ.Length < row) _algQ = new float[row];
+        using (var scope = NewDisposeScope()) _stream!.Draw(position, 1, row).data<float>().CopyTo(_algQ.AsSpan(0, (int)row));
+        // Where block offset i sits in that row (no cache: the canvas; prefix / dual: from the block's first position).
+        long offset = _o.Cache == CacheMode.None ? _region + (long)at.Block * _blockLength : 0;
+        double max = double.NegativeInfinity;
+        for (int j = 0; j < n; j++) max = Math.Max(max, confidence[_order[j]] / _o.AlgTemp);
+        double sum = 0;
+        for (int j = 0; j < n; j++) sum += Math.Exp(confidence[_order[j]] / _o.AlgTemp - max);
+        for (int j = 0; j < n; j++)
+        {
+            int i = _order[j];
+            _algRatio[i] = Math.Exp(confidence[i] / _o.AlgTemp - max) / sum / _algQ[offset + i];
+        }
+        // The top `count` ratios (ties toward the lower position): a stable insertion sort of the masked positions.
+        for (int a = 1; a < n; a++)
+        {
+            int v = _order[a], j = a - 1;
+            while (j >= 0 && (_algRatio[_order[j]] < _algRatio[v] || (_algRatio[_order[j]] == _algRatio[v] && _order[j] > v))) { _order[j + 1] = _order[j]; j--; }
+            _order[j + 1] = v;
+        }
+        _order.AsSpan(0, count).CopyTo(chosen);
     }
 
     /// <summary>Frees the cached mask index tensor (the rule stays usable: it is made again on demand).</summary>

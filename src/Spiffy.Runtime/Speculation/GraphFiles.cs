@@ -43,6 +43,7 @@ public static class GraphFiles
         Sampler = DecodingOptions.ParseSampler(d.Sampler),
         TopK = d.TopK,
         TopP = d.TopP,
+        AlgTemp = d.AlgTemp,
         Seed = seed,
     };
 
@@ -65,7 +66,7 @@ public static class GraphFiles
         o.Cache switch { CacheMode.Prefix => "prefix", CacheMode.Dual => "dual", _ => "none" },
         o.Schedule == ScheduleKind.Timesteps ? "timesteps" : GraphDecoding.EvenSchedule, o.Eps,
         o.BlockStart == BlockStartRule.FirstPosition ? "first_position" : GraphDecoding.StepBlockStart,
-        DecodingOptions.SamplerName(o.Sampler), o.TopK, o.TopP);
+        DecodingOptions.SamplerName(o.Sampler), o.TopK, o.TopP, o.AlgTemp);
 
     /// <summary>
     /// Differences between what a graph was calibrated for and how it is about to be served. Any
@@ -97,6 +98,7 @@ public static class GraphFiles
             Cmp("top_k", have.TopK, want.TopK);
             Cmp("top_p", have.TopP, want.TopP);
         }
+        Cmp("alg_temp", have.AlgTemp, want.AlgTemp);
         Cmp("cache", have.Cache, want.Cache);
         if (!graph.Provenance.Calibrated) list.Add("the graph is uncalibrated");
         return list;

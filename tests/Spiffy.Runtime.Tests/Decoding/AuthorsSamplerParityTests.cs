@@ -18,7 +18,7 @@ namespace Spiffy.Tests.Decoding;
 public class AuthorsSamplerParityTests
 {
     public sealed record Case(string Name, long[] Prompt, int GenLength, int BlockLength, int Steps, string Cache, string Unmasking,
-        double Threshold, string Confidence, long[] Tokens, int Nfe, double Temperature, double TopP, int TopK, long Seed);
+        double Threshold, string Confidence, long[] Tokens, int Nfe, double Temperature, double TopP, int TopK, long Seed, double AlgTemp);
 
     private static readonly Dictionary<string, (DiffusionTransformer Model, Dictionary<string, Case> Cases)> Loaded = new();
 
@@ -41,7 +41,8 @@ public class AuthorsSamplerParityTests
                     c.GetProperty("unmasking").GetString()!, c.TryGetProperty("threshold", out var t) ? t.GetDouble() : 0.9,
                     c.GetProperty("confidence").GetString()!, Ids("tokens"), c.GetProperty("nfe").GetInt32(),
                     c.TryGetProperty("temperature", out var temp) ? temp.GetDouble() : 0, c.TryGetProperty("top_p", out var tp) ? tp.GetDouble() : 1,
-                    c.TryGetProperty("top_k", out var tk) ? tk.GetInt32() : 0, c.TryGetProperty("seed", out var seed) ? seed.GetInt64() : 0);
+                    c.TryGetProperty("top_k", out var tk) ? tk.GetInt32() : 0, c.TryGetProperty("seed", out var seed) ? seed.GetInt64() : 0,
+                    c.TryGetProperty("alg_temp", out var at) ? at.GetDouble() : 0);
                 cases[item.Name] = item;
             }
             Loaded[family] = v = (model, cases);
@@ -67,6 +68,7 @@ public class AuthorsSamplerParityTests
         TopP = c.TopP,
         TopK = c.TopK,
         Seed = c.Seed,
+        AlgTemp = c.AlgTemp,
     };
 
     public static TheoryData<string, string> Cases()

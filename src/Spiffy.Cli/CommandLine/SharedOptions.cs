@@ -155,13 +155,28 @@ public sealed class DecodingOptionSet
     public Option<double?> Eps { get; } = new("--eps") { Description = "last timestep of the timesteps schedule (default: the model's, else 0.001)", HelpName = "X" };
     public Option<BlockStartRule?> BlockStart { get; } = SharedOptions.Enum<BlockStartRule>("--block-start", "what a cache's block-start forward commits: step or first-position (default: the model's; Dream: first-position)");
     public Option<bool> EarlyStop { get; } = new("--early-stop") { Description = "stop once a finished block ends the text" };
+    public Option<string?> StopTokens { get; } = SharedOptions.IntList("--stop-tokens", "stop after a block once the generation holds any of these token ids (SDAR's stopping_criteria_idx; default none)", 0);
+    public Option<bool> StopOnEos { get; } = new("--stop-on-eos") { Description = "--stop-tokens with the model's end-of-text and end-of-turn ids (SDAR's generate.py default)" };
     public Option<bool> NoTrim { get; } = new("--no-trim") { Description = "keep text after the first end-of-text token" };
 
-    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, AlgTemp, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, NoTrim };
+    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, AlgTemp, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, StopTokens, StopOnEos, NoTrim };
 
     public void AddTo(Command command)
     {
         foreach (var o in All) command.Options.Add(o);
+    }
+
+    /// <summary>--stop-tokens and --stop-on-eos (the model's end-of-text and end-of-turn ids), else the baseline's.</summary>
+    private IReadOnlyList<int> ReadStopTokens(ParseResult parse, ModelSpec spec, IReadOnlyList<int> baseline)
+    {
+        var ids = new List<int>();
+        if (parse.GetValue(StopTokens) is string text) ids.AddRange(SharedOptions.ParseIntList(text));
+        if (parse.GetValue(StopOnEos))
+        {
+            ids.Add(spec.Tokens.Eos);
+            if (spec.Tokens.EndOfTurn >= 0) ids.Add(spec.Tokens.EndOfTurn);
+        }
+        return ids.Count == 0 ? baseline : ids.Distinct().ToArray();
     }
 
     /// <summary>The options given on the command line over <paramref name="baseline"/> (default: the model's defaults).</summary>
@@ -198,6 +213,7 @@ public sealed class DecodingOptionSet
             Eps = parse.GetValue(Eps) ?? b.Eps,
             BlockStart = parse.GetValue(BlockStart) ?? b.BlockStart,
             EarlyStop = parse.GetValue(EarlyStop) || b.EarlyStop,
+            StopTokens = ReadStopTokens(parse, spec, b.StopTokens),
             TrimEos = !parse.GetValue(NoTrim) && b.TrimEos,
         };
     }

@@ -32,6 +32,7 @@ internal static class JsonFields
         w.WriteNumber("seed", o.Seed);
         w.WriteString("cache", d.Cache);
         w.WriteBoolean("early_stop", o.EarlyStop);
+        Numbers(w, "stop_tokens", o.StopTokens.Select(t => (long)t).ToArray());
         w.WriteString("layout", o.Layout == VerificationLayout.Packed ? "packed" : "rows");
         w.WriteEndObject();
     }

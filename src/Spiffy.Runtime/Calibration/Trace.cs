@@ -20,7 +20,8 @@ public sealed record TraceHeader(
     int TokenRanks,
     string PromptSource,
     int PromptSkip,
-    string PromptDigest = "")
+    string PromptDigest = "",
+    string StopTokens = "")
 {
     public int BlockLength => Decoding.BlockLength;
 }

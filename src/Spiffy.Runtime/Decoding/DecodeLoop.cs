@@ -200,7 +200,7 @@ internal sealed class DecodeLoop
             block.CopyTo(_generated.AsSpan(r * _genLength + at, block.Length));
             Stats[r].TokensCommitted += block.Length;
             _onBlock?.Invoke(r, blk, block);
-            if (_o.EarlyStop && EndsText(block))
+            if ((_o.EarlyStop && EndsText(block)) || HoldsStopToken(_generated.AsSpan(r * _genLength, at + block.Length)))
             {
                 _finished[r] = true;
                 int done = at + block.Length;
@@ -219,6 +219,13 @@ internal sealed class DecodeLoop
             if (live > s.LiveTensorsPeak) s.LiveTensorsPeak = live;
             s.LiveTensorsLastStep = live;
         }
+    }
+
+    /// <summary>SDAR's stop: the generation so far holds one of <see cref="DecodingOptions.StopTokens"/>.</summary>
+    private bool HoldsStopToken(ReadOnlySpan<long> generated)
+    {
+        foreach (int t in _o.StopTokens) if (generated.IndexOf((long)t) >= 0) return true;
+        return false;
     }
 
     /// <summary>The block ends the text: it holds an EOS and only EOS follows it.</summary>

@@ -137,6 +137,13 @@ public sealed record DecodingOptions
     /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
     public bool EarlyStop { get; init; }
     /// <summary>
+    /// SDAR's <c>stopping_criteria_idx</c>: after each block, stop once the generation holds any of these tokens (anywhere);
+    /// the positions not decoded become EOS (the authors leave them masked). Empty = off.
+    /// </summary>
+    public IReadOnlyList<int> StopTokens { get; init; } = Array.Empty<int>();
+    /// <summary><see cref="StopTokens"/> as the trace header spells it (ids joined by commas).</summary>
+    public string StopTokensText => string.Join(",", StopTokens.Select(t => t.ToString(CultureInfo.InvariantCulture)));
+    /// <summary>
     /// Block-causal models only: skip the exact block cache and run a full forward under the
     /// block-causal mask every step (the reference the cache is checked against).
     /// </summary>
@@ -214,6 +221,9 @@ public sealed record DecodingOptions
         if (!(AlgTemp >= 0) || double.IsInfinity(AlgTemp)) throw new ArgumentException($"alg_temp must be >= 0 (got {Fmt(AlgTemp)})");
         if (AlgTemp > 0 && (Sampler != SamplerKind.MaskedCategorical || Unmasking != UnmaskingRule.Schedule))
             throw new ArgumentException("alg_temp draws which positions a schedule step commits (Dream's sampler): it needs the masked_categorical sampler and unmasking schedule");
+        foreach (int t in StopTokens)
+            if (t < 0 || t >= spec.VocabSize || t == spec.Tokens.Mask)
+                throw new ArgumentException($"stop token {t} must be a token of the vocabulary [0, {spec.VocabSize}) other than the mask");
         if (promptLength < 1) throw new ArgumentException("the prompt is empty");
         int total = promptLength + GenLength + (spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 0);
         if (total > spec.MaxSequenceLength)
@@ -228,5 +238,5 @@ public sealed record DecodingOptions
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}{(Sampler != SamplerKind.Gumbel ? $" sampler={SamplerName(Sampler)}" : "")}{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
+        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}{(Sampler != SamplerKind.Gumbel ? $" sampler={SamplerName(Sampler)}" : "")}{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")}{(StopTokens.Count > 0 ? $" stop_tokens={StopTokensText}" : "")} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
 }

@@ -355,7 +355,7 @@ def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, ep
 
 # ---------------------------------------------------------------- SDAR
 
-def sdar_generate(a, w, cfg, prompt, steps_per_block, strategy, threshold=0.85, sampling=None):
+def sdar_generate(a, w, cfg, prompt, steps_per_block, strategy, threshold=0.85, sampling=None, stop=None):
     """generate.py block_diffusion_generate, greedy (argmax; confidence from softmax(logits)) or sampled
     (torch.multinomial over every position of the block at every step; confidence from the scaled, filtered probabilities)."""
     mask_id = cfg["mask_token_id"]
@@ -390,15 +390,20 @@ def sdar_generate(a, w, cfg, prompt, steps_per_block, strategy, threshold=0.85, 
             x0_p = probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
             conf = torch.where(mask_index, x0_p, torch.tensor(float("-inf"), dtype=torch.float64))
             k = schedule[step]
-            if k > int(mask_index.sum()):
-                raise NearTie("a step's share exceeds the masks left (the authors would rewrite decided positions): choose another case")
+            high = conf > threshold
             if strategy == "dynamic":
                 check_threshold(conf, threshold)
-                high = conf > threshold
-                chosen = high.nonzero().flatten() if int(high.sum()) >= k else top_k_positions(conf, k)
+            if strategy == "dynamic" and int(high.sum()) >= k:
+                chosen = high.nonzero().flatten()
+            elif k > int(mask_index.sum()):
+                # The share exceeds the masks left: the authors' topk over the float32 confidences (-inf where decided)
+                # also returns decided positions (ties in libtorch's order), and the step rewrites them, prompt tail included.
+                chosen = torch.topk(conf.float(), k).indices
             else:
                 chosen = top_k_positions(conf, k)
             cur[chosen] = x0[chosen]
+        if stop and any(t in x[0, p:].tolist() for t in stop):      # stopping_criteria_idx: undecided blocks stay masked
+            break
     return x[0, p:].tolist(), nfe
 
 
@@ -467,6 +472,20 @@ def sdar_cases(a, w, cfg, gen):
                 cases.append(dict(name=f"prompt{plen}-{strategy}-spb{spb}", prompt=prompt, gen_length=GEN, block_length=cfg["block_size"],
                                   steps=spb * blocks, cache="none", unmasking="schedule" if strategy == "static" else "dynamic_top_k",
                                   threshold=0.5, confidence="maskgit_plus", tokens=tokens, nfe=nfe))
+        if plen == 10:
+            for tail_len in (9, 11):
+                p2 = random_prompt(gen, tail_len, a["vocab"])
+                for sampling in (None, SAMPLED[0]):
+                    tokens, nfe = sdar_generate(a, w, cfg, p2, 2, "static", threshold=0.5, sampling=sampling)
+                    cases.append(dict(name=f"prompt{tail_len}-static-spb2-overfull{'-sampled' if sampling else ''}", prompt=p2, gen_length=GEN,
+                                      block_length=cfg["block_size"], steps=2 * (GEN // cfg["block_size"]), cache="none", unmasking="schedule",
+                                      threshold=0.5, confidence="maskgit_plus", tokens=tokens, nfe=nfe, **(sampling or {})))
+            full, _ = sdar_generate(a, w, cfg, prompt, 4, "static", threshold=0.5)
+            stop = [full[6]]                                           # a token of the third block: the stop cuts the rest
+            tokens, nfe = sdar_generate(a, w, cfg, prompt, 4, "static", threshold=0.5, stop=stop)
+            cases.append(dict(name=f"prompt{plen}-static-spb4-stop", prompt=prompt, gen_length=GEN, block_length=cfg["block_size"],
+                              steps=4 * (GEN // cfg["block_size"]), cache="none", unmasking="schedule", threshold=0.5,
+                              confidence="maskgit_plus", tokens=tokens, nfe=nfe, stop_tokens=stop))
         for spb, strategy, sampling in ((4, "static", SAMPLED[0]), (4, "dynamic", SAMPLED[1])):
             tokens, nfe = sdar_generate(a, w, cfg, prompt, spb, strategy, threshold=0.5, sampling=sampling)
             blocks = GEN // cfg["block_size"]

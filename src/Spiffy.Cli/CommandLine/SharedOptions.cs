@@ -157,9 +157,10 @@ public sealed class DecodingOptionSet
     public Option<bool> EarlyStop { get; } = new("--early-stop") { Description = "stop once a finished block ends the text" };
     public Option<string?> StopTokens { get; } = SharedOptions.IntList("--stop-tokens", "stop after a block once the generation holds any of these token ids (SDAR's stopping_criteria_idx; default none)", 0);
     public Option<bool> StopOnEos { get; } = new("--stop-on-eos") { Description = "--stop-tokens with the model's end-of-text and end-of-turn ids (SDAR's generate.py default)" };
+    public Option<bool?> OverfullTopK { get; } = new("--overfull-top-k") { Description = "true: a step whose share exceeds the masks left rewrites decided positions as SDAR's torch.topk does (default: the model's; SDAR: true)", HelpName = "true|false" };
     public Option<bool> NoTrim { get; } = new("--no-trim") { Description = "keep text after the first end-of-text token" };
 
-    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, AlgTemp, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, StopTokens, StopOnEos, NoTrim };
+    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, AlgTemp, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, StopTokens, StopOnEos, OverfullTopK, NoTrim };
 
     public void AddTo(Command command)
     {
@@ -214,6 +215,7 @@ public sealed class DecodingOptionSet
             BlockStart = parse.GetValue(BlockStart) ?? b.BlockStart,
             EarlyStop = parse.GetValue(EarlyStop) || b.EarlyStop,
             StopTokens = ReadStopTokens(parse, spec, b.StopTokens),
+            OverfullTopK = parse.GetValue(OverfullTopK) ?? b.OverfullTopK,
             TrimEos = !parse.GetValue(NoTrim) && b.TrimEos,
         };
     }

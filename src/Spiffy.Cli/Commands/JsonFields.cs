@@ -29,6 +29,7 @@ internal static class JsonFields
         w.WriteNumber("top_k", d.TopK);
         w.WriteNumber("top_p", d.TopP);
         w.WriteNumber("alg_temp", d.AlgTemp);
+        w.WriteBoolean("overfull_top_k", o.OverfullTopK);
         w.WriteNumber("seed", o.Seed);
         w.WriteString("cache", d.Cache);
         w.WriteBoolean("early_stop", o.EarlyStop);

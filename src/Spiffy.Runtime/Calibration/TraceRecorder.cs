@@ -39,7 +39,7 @@ public sealed class TraceRecorder : IDecodeObserver
         if (decoder.Model.Spec.Tokens.Mask != _header.MaskId) throw new ArgumentException("the model's mask id differs from the trace header's");
         _builders = new SequenceTraceBuilder[prompts.Count];
         for (int i = 0; i < prompts.Count; i++)
-            _builders[i] = new SequenceTraceBuilder(options.BlockLength, _header.MaskId, _header.PositionRanks, _header.TokenRanks);
+            _builders[i] = new SequenceTraceBuilder(options.BlockLength, _header.MaskId, _header.PositionRanks, _header.TokenRanks, options.OverfullTopK);
         var results = decoder.Generate(prompts, options, null, null, null, cancel, this);
         var traces = new SequenceTrace[prompts.Count];
         for (int i = 0; i < prompts.Count; i++) traces[i] = _builders[i].Build(firstIndex + i, results[i].Statistics.Nfe);

@@ -132,6 +132,12 @@ public sealed record DecodingOptions
     /// Needs <see cref="SamplerKind.MaskedCategorical"/> and <see cref="UnmaskingRule.Schedule"/>.
     /// </summary>
     public double AlgTemp { get; init; }
+    /// <summary>
+    /// SDAR's <c>torch.topk</c> when a step's share exceeds the masks left (a block the prompt's tail fills in part): the
+    /// authors' topk over the block's confidences (-inf where decided) then also picks decided positions, in libtorch's
+    /// order, and rewrites them, the prompt's tail included, with the step's prediction. Off: only masked positions are written.
+    /// </summary>
+    public bool OverfullTopK { get; init; }
     public long Seed { get; init; }
     public CacheMode Cache { get; init; } = CacheMode.None;
     /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
@@ -159,7 +165,7 @@ public sealed record DecodingOptions
     public DecodingOptions WithSampler(DecodingDefaults d) => this with
     {
         Schedule = ParseSchedule(d.Schedule), Eps = d.Eps, BlockStart = ParseBlockStart(d.BlockStart), Confidence = ParseConfidence(d.Confidence),
-        Sampler = ParseSampler(d.Sampler),
+        Sampler = ParseSampler(d.Sampler), OverfullTopK = d.OverfullTopK,
     };
 
     /// <summary>The schema's spelling (graph and model files) of each option, read here once.</summary>
@@ -238,5 +244,5 @@ public sealed record DecodingOptions
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}{(Sampler != SamplerKind.Gumbel ? $" sampler={SamplerName(Sampler)}" : "")}{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")}{(StopTokens.Count > 0 ? $" stop_tokens={StopTokensText}" : "")} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
+        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}{(Sampler != SamplerKind.Gumbel ? $" sampler={SamplerName(Sampler)}" : "")}{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")}{(StopTokens.Count > 0 ? $" stop_tokens={StopTokensText}" : "")}{(OverfullTopK ? " overfull_top_k" : "")} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
 }

@@ -395,6 +395,8 @@ public sealed class StepRule : IDisposable
                 count = Math.Max(above, Math.Max(_o.MinTokensPerStep, ScheduledCount(_blockLength, stepInBlock)));
                 break;
         }
+        if (_o.OverfullTopK && count > n && (_o.Unmasking == UnmaskingRule.Schedule || _o.Unmasking == UnmaskingRule.DynamicTopK))
+            return OverfullTopK(masked, confidence, Math.Min(count, _blockLength), chosen);
         count = Math.Clamp(count, least, n);
         if (_o.AlgTemp > 0 && _o.Unmasking == UnmaskingRule.Schedule && count > 0)
         {
@@ -402,6 +404,22 @@ public sealed class StepRule : IDisposable
             return count;
         }
         _order.AsSpan(0, count).CopyTo(chosen);
+        return count;
+    }
+
+    /// <summary>
+    /// SDAR's <c>torch.topk(confidence, k)</c> over the whole block with -inf where decided, in float32 on the CPU as the
+    /// authors' tensor is: with k above the masks left it also returns decided positions, in libtorch's order for ties,
+    /// which the step then rewrites with its prediction.
+    /// </summary>
+    private static int OverfullTopK(ReadOnlySpan<bool> masked, ReadOnlySpan<double> confidence, int count, Span<int> chosen)
+    {
+        var values = new float[masked.Length];
+        for (int i = 0; i < values.Length; i++) values[i] = masked[i] ? (float)confidence[i] : float.NegativeInfinity;
+        using var scope = NewDisposeScope();
+        var (_, idx) = tensor(values).topk(count);
+        var picked = idx.data<long>().ToArray();
+        for (int c = 0; c < count; c++) chosen[c] = (int)picked[c];
         return count;
     }
 

@@ -44,6 +44,7 @@ public static class GraphFiles
         TopK = d.TopK,
         TopP = d.TopP,
         AlgTemp = d.AlgTemp,
+        OverfullTopK = d.OverfullTopK,
         Seed = seed,
     };
 
@@ -66,7 +67,7 @@ public static class GraphFiles
         o.Cache switch { CacheMode.Prefix => "prefix", CacheMode.Dual => "dual", _ => "none" },
         o.Schedule == ScheduleKind.Timesteps ? "timesteps" : GraphDecoding.EvenSchedule, o.Eps,
         o.BlockStart == BlockStartRule.FirstPosition ? "first_position" : GraphDecoding.StepBlockStart,
-        DecodingOptions.SamplerName(o.Sampler), o.TopK, o.TopP, o.AlgTemp);
+        DecodingOptions.SamplerName(o.Sampler), o.TopK, o.TopP, o.AlgTemp, o.OverfullTopK);
 
     /// <summary>
     /// Differences between what a graph was calibrated for and how it is about to be served. Any
@@ -99,6 +100,7 @@ public static class GraphFiles
             Cmp("top_p", have.TopP, want.TopP);
         }
         Cmp("alg_temp", have.AlgTemp, want.AlgTemp);
+        Cmp("overfull_top_k", have.OverfullTopK, want.OverfullTopK);
         Cmp("cache", have.Cache, want.Cache);
         if (!graph.Provenance.Calibrated) list.Add("the graph is uncalibrated");
         return list;

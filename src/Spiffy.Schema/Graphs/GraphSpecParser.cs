@@ -84,6 +84,7 @@ public static class GraphSpecParser
             int topK = dec.Int("top_k", required: false, min: 0) ?? 0;
             double topP = dec.Number("top_p", required: false, min: 0, max: 1, minExclusive: true) ?? 1.0;
             double algTemp = dec.Number("alg_temp", required: false, min: 0, max: 1e6) ?? 0;
+            bool overfull = dec.Bool("overfull_top_k", required: false) ?? false;
             dec.RejectUnknown();
             if (algTemp > 0 && (sampler != "masked_categorical" || unmasking != "schedule"))
                 dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("alg_temp")!, "decoding.alg_temp",
@@ -98,7 +99,7 @@ public static class GraphSpecParser
                 dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "decoding.eps", $"eps must be below 1 (the timesteps run from 1 down to eps)");
             if (gen > 0 && block > 0 && gen % block != 0)
                 dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "decoding.block_length", $"block length {block} does not divide the generation length {gen}");
-            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache, schedule, eps, blockStart, sampler, topK, topP, algTemp);
+            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache, schedule, eps, blockStart, sampler, topK, topP, algTemp, overfull);
         }
 
         GraphLimits? limits = null;

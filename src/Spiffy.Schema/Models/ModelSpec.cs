@@ -27,10 +27,11 @@ public sealed record TensorNames(
 /// Decoding defaults a model file may carry (used when the CLI is not told otherwise), including the
 /// details of the family's own sampler: schedule ("even" or Dream's "timesteps"), eps, block start
 /// ("step" or Dream's "first_position"), confidence and sampler ("gumbel", Dream's "masked_categorical" or
-/// SDAR's "block_multinomial") (graph-schema spelling).
+/// SDAR's "block_multinomial") and SDAR's overfull top-k (graph-schema spelling).
 /// </summary>
 public sealed record DecodingDefaults(int GenLength, int BlockLength, string ChatTemplate,
-    string Schedule = "even", double Eps = 1e-3, string BlockStart = "step", string Confidence = "probability", string Sampler = "gumbel")
+    string Schedule = "even", double Eps = 1e-3, string BlockStart = "step", string Confidence = "probability", string Sampler = "gumbel",
+    bool OverfullTopK = false)
 {
     /// <summary>
     /// The sampler details of a family's authors (docs/decoding.md): Dream's timesteps, first-position block start,
@@ -39,7 +40,7 @@ public sealed record DecodingDefaults(int GenLength, int BlockLength, string Cha
     public static DecodingDefaults ForFamily(string family, int genLength, int blockLength, string chatTemplate) => family switch
     {
         "dream" => new DecodingDefaults(genLength, blockLength, chatTemplate, "timesteps", 1e-3, "first_position", "negative_entropy", "masked_categorical"),
-        "sdar" => new DecodingDefaults(genLength, blockLength, chatTemplate, Sampler: "block_multinomial"),
+        "sdar" => new DecodingDefaults(genLength, blockLength, chatTemplate, Sampler: "block_multinomial", OverfullTopK: true),
         _ => new DecodingDefaults(genLength, blockLength, chatTemplate),
     };
 }

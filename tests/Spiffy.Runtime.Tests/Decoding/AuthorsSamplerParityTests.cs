@@ -18,7 +18,7 @@ namespace Spiffy.Tests.Decoding;
 public class AuthorsSamplerParityTests
 {
     public sealed record Case(string Name, long[] Prompt, int GenLength, int BlockLength, int Steps, string Cache, string Unmasking,
-        double Threshold, string Confidence, long[] Tokens, int Nfe, double Temperature, double TopP, int TopK, long Seed, double AlgTemp);
+        double Threshold, string Confidence, long[] Tokens, int Nfe, double Temperature, double TopP, int TopK, long Seed, double AlgTemp, int[] StopTokens);
 
     private static readonly Dictionary<string, (DiffusionTransformer Model, Dictionary<string, Case> Cases)> Loaded = new();
 
@@ -42,7 +42,8 @@ public class AuthorsSamplerParityTests
                     c.GetProperty("confidence").GetString()!, Ids("tokens"), c.GetProperty("nfe").GetInt32(),
                     c.TryGetProperty("temperature", out var temp) ? temp.GetDouble() : 0, c.TryGetProperty("top_p", out var tp) ? tp.GetDouble() : 1,
                     c.TryGetProperty("top_k", out var tk) ? tk.GetInt32() : 0, c.TryGetProperty("seed", out var seed) ? seed.GetInt64() : 0,
-                    c.TryGetProperty("alg_temp", out var at) ? at.GetDouble() : 0);
+                    c.TryGetProperty("alg_temp", out var at) ? at.GetDouble() : 0,
+                    c.TryGetProperty("stop_tokens", out var st) ? st.EnumerateArray().Select(e => e.GetInt32()).ToArray() : Array.Empty<int>());
                 cases[item.Name] = item;
             }
             Loaded[family] = v = (model, cases);
@@ -69,7 +70,13 @@ public class AuthorsSamplerParityTests
         TopK = c.TopK,
         Seed = c.Seed,
         AlgTemp = c.AlgTemp,
+        StopTokens = c.StopTokens,
+        OverfullTopK = family == "sdar", // SDAR's topk over the whole block when a share exceeds the masks left
     };
+
+    /// <summary>The authors' tokens as we return them: positions a stop left masked are EOS here (docs/decoding.md).</summary>
+    private static long[] Expected(DiffusionTransformer model, Case c)
+        => c.Tokens.Select(t => t == model.Spec.Tokens.Mask ? model.Spec.Tokens.Eos : t).ToArray();
 
     public static TheoryData<string, string> Cases()
     {
@@ -86,9 +93,16 @@ public class AuthorsSamplerParityTests
         var (model, cases) = Load(family);
         var c = cases[name];
         var r = new DiffusionDecoder(model).Generate(c.Prompt, OptionsFor(family, c));
-        int diff = DecodingTestSupport.FirstDifference(c.Tokens, r.TokenIds);
-        Assert.True(diff < 0, $"{family}/{name}: first difference at generated position {diff}: expected [{string.Join(", ", c.Tokens)}], got [{string.Join(", ", r.TokenIds)}]");
+        var expected = Expected(model, c);
+        int diff = DecodingTestSupport.FirstDifference(expected, r.TokenIds);
+        Assert.True(diff < 0, $"{family}/{name}: first difference at generated position {diff}: expected [{string.Join(", ", expected)}], got [{string.Join(", ", r.TokenIds)}]");
         Assert.Equal(c.Nfe, r.Statistics.Nfe);
+        if (name.Contains("overfull", StringComparison.Ordinal))
+        {
+            // The case must exercise the rewrite: writing masked positions only decodes otherwise.
+            var masksOnly = new DiffusionDecoder(model).Generate(c.Prompt, OptionsFor(family, c) with { OverfullTopK = false });
+            Assert.NotEqual(expected, masksOnly.TokenIds);
+        }
     }
 
     [Theory]
@@ -105,7 +119,7 @@ public class AuthorsSamplerParityTests
             foreach (int keep in new[] { 0, 2 })
             {
                 var r = new DiffusionDecoder(model).Generate(c.Prompt, o, speculator: new GraphSpeculator(new DraftGraph(graph), o.BlockLength, keep));
-                int diff = DecodingTestSupport.FirstDifference(c.Tokens, r.TokenIds);
+                int diff = DecodingTestSupport.FirstDifference(Expected(model, c), r.TokenIds);
                 Assert.True(diff < 0, $"{family}/{name}/{graph.Name}/D*={keep}: first difference at generated position {diff}");
                 Assert.True(r.Statistics.Nfe <= c.Nfe, $"Spiffy NFE {r.Statistics.Nfe} > the authors' {c.Nfe}");
                 Assert.Equal(c.Nfe, r.Statistics.Nfe + r.Statistics.FreeSteps);

@@ -8,7 +8,7 @@ namespace Spiffy.Benchmarking;
 /// per mode (horizontal bars, a line at 1x), and each Spiffy mode's acceptance by depth (share of
 /// verification forwards whose accepted chain had length d). Deterministic, culture-invariant.
 /// </summary>
-public static class BenchChart
+internal static class BenchChart
 {
     private const int RowHeight = 26, LabelWidth = 250, BarWidth = 520, Margin = 16;
     private const string NfeColor = "#3b75af", SpeedColor = "#ef8636";

@@ -9,7 +9,7 @@ namespace Spiffy.Benchmarking;
 /// <c>&lt;!-- bench:end --&gt;</c>, keeping the hand-written analysis around it; a file without the
 /// markers gets them appended. The file is replaced atomically.
 /// </summary>
-public static class BenchMarkdown
+internal static class BenchMarkdown
 {
     public const string Begin = "<!-- bench:begin (written by spiffy bench --out; edits inside are overwritten) -->";
     public const string End = "<!-- bench:end -->";

@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text;
+using Spiffy.Benchmarking;
 using Spiffy.Checkpoints;
 
-namespace Spiffy.Benchmarking;
+namespace Spiffy.Cli.Bench;
 
 /// <summary>
 /// Writes a report into a Markdown file between <c>&lt;!-- bench:begin --&gt;</c> and

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
+using Spiffy.Benchmarking;
 
-namespace Spiffy.Benchmarking;
+namespace Spiffy.Cli.Bench;
 
 /// <summary>
 /// A self-contained SVG of a benchmark: NFE reduction and wall-clock speedup against the baseline

@@ -8,7 +8,7 @@ using Spiffy.Speculation;
 namespace Spiffy.Benchmarking;
 
 /// <summary>One mode decoded at one batch size: throughput, the batch's forwards and rows, and agreement with batch 1.</summary>
-public sealed class BatchResult
+internal sealed class BatchResult
 {
     /// <summary>A result of <paramref name="mode"/> at batch size <paramref name="batch"/> over <paramref name="prompts"/> prompts.</summary>
     public BatchResult(BenchMode mode, int batch, int prompts) { Mode = mode; Batch = batch; Outputs = new long[prompts][]; }
@@ -66,7 +66,7 @@ public sealed class BatchResult
 /// of the timed calls. Batch 1 is always measured: each prompt's output at batch N must equal its
 /// output at batch 1 (batching is lossless: docs/decoding.md).
 /// </summary>
-public static class BatchBench
+internal static class BatchBench
 {
     /// <summary>Runs every mode at every batch size (1 added when missing), batch sizes in ascending order.</summary>
     public static List<BatchResult> Run(SpiffyModel model, IReadOnlyList<long[]> prompts, IReadOnlyList<BenchMode> modes, IReadOnlyList<int> batchSizes,

@@ -20,8 +20,10 @@ public sealed record TraceHeader(
     int TokenRanks,
     string PromptSource,
     int PromptSkip,
-    string PromptDigest = "")
+    string PromptDigest = "",
+    string StopTokens = "")
 {
+    /// <summary>Tokens per block of the recorded configuration.</summary>
     public int BlockLength => Decoding.BlockLength;
 }
 
@@ -32,7 +34,7 @@ public sealed record TraceHeader(
 /// as the ranking of S_{s+1}'s masked positions: exactly what drafting at S_{s+1} reads (P), and what
 /// calibration expresses the following states against. Every block starts all-masked.
 /// </summary>
-public sealed class SequenceTrace
+internal sealed class SequenceTrace
 {
     internal SequenceTrace(int promptIndex, int baselineNfe, int[] blockStepStart, int[] blockFixedForwards, bool[] blockStartForward,
         int[] commitStart, int[] commitPos, int[] commitTok, int[] rankStart, int[] rankPos, double[] rankProb, int[] rankTok, int[]? head = null)
@@ -84,7 +86,8 @@ public sealed class SequenceTrace
             if (CommitStart[s + 1] < CommitStart[s] || RankStart[s + 1] < RankStart[s] || RankStart[s + 1] - RankStart[s] > h.PositionRanks) Fail($"step {s} ranges are invalid");
         foreach (int p in CommitPos) if (p < 0 || p >= h.BlockLength) Fail("a committed position lies outside the block");
         if (Head.Length >= h.BlockLength) Fail("the prompt's tail fills the whole first block");
-        for (int c = CommitStart[0]; c < CommitStart[Math.Min(StepCount, BlockStepStart[Math.Min(1, BlockCount)])]; c++)
+        // SDAR's overfull top-k rewrites decided positions, the prompt's tail included.
+        for (int c = CommitStart[0]; !h.Decoding.OverfullTopK && c < CommitStart[Math.Min(StepCount, BlockStepStart[Math.Min(1, BlockCount)])]; c++)
             if (CommitPos[c] < Head.Length) Fail("a step of block 0 commits a position of the prompt's tail");
         foreach (int p in RankPos) if (p < 0 || p >= h.BlockLength) Fail("a ranked position lies outside the block");
         int nfe = 0;
@@ -96,21 +99,27 @@ public sealed class SequenceTrace
 /// <summary>Recorded baseline trajectories of several prompts under one configuration.</summary>
 public sealed class TraceSet
 {
-    public TraceSet(TraceHeader header, IReadOnlyList<SequenceTrace> sequences)
+    internal TraceSet(TraceHeader header, IReadOnlyList<SequenceTrace> sequences)
     {
         Header = header;
         Sequences = sequences;
         foreach (var s in sequences) s.Check(header);
     }
 
+    /// <summary>How the trajectories were recorded.</summary>
     public TraceHeader Header { get; }
-    public IReadOnlyList<SequenceTrace> Sequences { get; }
+    internal IReadOnlyList<SequenceTrace> Sequences { get; }
 
+    /// <summary>Recorded problems.</summary>
+    public int Count => Sequences.Count;
+
+    /// <summary>The plain decoder's forwards over all recorded problems.</summary>
     public long BaselineNfe
     {
         get { long n = 0; foreach (var s in Sequences) n += s.BaselineNfe; return n; }
     }
 
+    /// <summary>Decoding steps over all recorded problems.</summary>
     public long Steps
     {
         get { long n = 0; foreach (var s in Sequences) n += s.StepCount; return n; }
@@ -129,7 +138,7 @@ public sealed class TraceSet
     }
 
     /// <summary>Why these traces cannot replay a graph with these ranks (null when they can).</summary>
-    public string? CannotReplay(int maxPositionRank, int maxTokenRank)
+    internal string? CannotReplay(int maxPositionRank, int maxTokenRank)
     {
         if (maxPositionRank > Header.PositionRanks)
             return $"the graph uses position rank {maxPositionRank} but the traces kept only {Header.PositionRanks} (record them with --max-position-rank >= {maxPositionRank})";
@@ -143,7 +152,7 @@ public sealed class TraceSet
 /// Builds one <see cref="SequenceTrace"/> from a decoder's callbacks (or by hand, in tests): forwards
 /// and steps arrive in decoding order.
 /// </summary>
-public sealed class SequenceTraceBuilder
+internal sealed class SequenceTraceBuilder
 {
     private readonly int _b, _r, _j;
     private readonly long _mask;
@@ -156,13 +165,16 @@ public sealed class SequenceTraceBuilder
     private int[] _head = Array.Empty<int>();
     private int _pendingFixed, _pendingSteps, _block = -1;
     private bool _pendingBlockStart;
+    private readonly bool _rewrites;
 
     /// <param name="blockLength">B.</param>
     /// <param name="maskId">The mask token id.</param>
     /// <param name="positionRanks">R: masked positions kept per step (by the distribution's top-1 probability).</param>
     /// <param name="tokenRanks">J: token ranks kept per position; the distributions passed to <see cref="AddStep"/> have this stride.</param>
-    public SequenceTraceBuilder(int blockLength, long maskId, int positionRanks, int tokenRanks)
+    /// <param name="rewrites">Steps may rewrite decided positions (SDAR's overfull top-k); recorded as commits.</param>
+    public SequenceTraceBuilder(int blockLength, long maskId, int positionRanks, int tokenRanks, bool rewrites = false)
     {
+        _rewrites = rewrites;
         if (positionRanks < 1 || tokenRanks < 1) throw new ArgumentOutOfRangeException(nameof(positionRanks), "position and token ranks must be >= 1");
         _b = blockLength; _mask = maskId; _r = Math.Min(positionRanks, blockLength); _j = tokenRanks;
         _ranked = new int[_r];
@@ -220,7 +232,7 @@ public sealed class SequenceTraceBuilder
         for (int i = 0; i < _b; i++)
         {
             if (before[i] == after[i]) continue;
-            if (before[i] != _mask) throw new InvalidOperationException($"position {i} changed after it was committed");
+            if (before[i] != _mask && !_rewrites) throw new InvalidOperationException($"position {i} changed after it was committed");
             _commitPos.Add(i);
             _commitTok.Add(checked((int)after[i]));
         }

@@ -75,7 +75,7 @@ internal sealed class DecodeLoop
     {
         _model = model; _o = options; _spec = speculator; _onBlock = onBlock; _cancel = cancel; _observer = observer;
         _before = new long[options.BlockLength];
-        _rule = new StepRule(options, model.Spec.Tokens.Mask);
+        _rule = new StepRule(options, model.Spec.Tokens.Mask, region, length);
         _batch = prompts.Count;
         _b = options.BlockLength;
         _region = region;
@@ -240,7 +240,7 @@ internal sealed class DecodeLoop
             block.CopyTo(_generated.AsSpan(r * _genLength + at, block.Length));
             Stats[r].TokensCommitted += block.Length;
             _onBlock?.Invoke(r, blk, block);
-            if (_o.EarlyStop && EndsText(block))
+            if ((_o.EarlyStop && EndsText(block)) || HoldsStopToken(_generated.AsSpan(r * _genLength, at + block.Length)))
             {
                 _finished[r] = true;
                 int done = at + block.Length;
@@ -303,6 +303,13 @@ internal sealed class DecodeLoop
         }
     }
 
+    /// <summary>SDAR's stop: the generation so far holds one of <see cref="DecodingOptions.StopTokens"/>.</summary>
+    private bool HoldsStopToken(ReadOnlySpan<long> generated)
+    {
+        foreach (int t in _o.StopTokens) if (generated.IndexOf((long)t) >= 0) return true;
+        return false;
+    }
+
     /// <summary>The block ends the text: it holds an EOS and only EOS follows it.</summary>
     private bool EndsText(ReadOnlySpan<long> block)
     {
@@ -329,7 +336,7 @@ internal sealed class DecodeLoop
         int rows = _batch * perSequence, n = rows * _b;
         long copiesBefore = HostCopy.Count;
         _rule.Score(logits, _stepIndex.AsSpan(0, rows), _x0.AsSpan(0, n), _conf.AsSpan(0, n),
-            _topP.AsSpan(0, n * _topJ), _topTok.AsSpan(0, n * _topJ), _topJ);
+            _topP.AsSpan(0, n * _topJ), _topTok.AsSpan(0, n * _topJ), _topJ, (perSequence == 1 ? _state : _rows).AsSpan(0, n));
         long copies = HostCopy.Count - copiesBefore;
         Batch.ScoredForwards++;
         Batch.DeviceToHostCopies += copies;
@@ -397,7 +404,7 @@ internal sealed class DecodeLoop
         var state = _state.AsSpan(r * _b, _b);
         if (_observer is not null) state.CopyTo(_before);
         for (int i = 0; i < _b; i++) _masked[i] = state[i] == _mask;
-        int count = _rule.Select(_masked, _conf.AsSpan(row * _b, _b), _initialMasks[r], _stepInBlock[r], _chosen);
+        int count = _rule.Select(_masked, _conf.AsSpan(row * _b, _b), _initialMasks[r], _stepInBlock[r], _chosen, _globalStep[r]);
         for (int c = 0; c < count; c++)
         {
             int i = _chosen[c];

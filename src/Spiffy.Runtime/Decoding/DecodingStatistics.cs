@@ -10,13 +10,15 @@ namespace Spiffy.Decoding;
 public sealed class DecodingStatistics
 {
     /// <summary>Model forward calls.</summary>
-    public int Nfe { get; set; }
+    public int Nfe { get; internal set; }
     /// <summary>Decoding steps taken (state transitions); a plain decoder takes one per step forward.</summary>
-    public int Steps { get; set; }
+    public int Steps { get; internal set; }
     /// <summary>Positions decided by the decoder (the generation length unless it stopped early).</summary>
-    public int TokensCommitted { get; set; }
+    public int TokensCommitted { get; internal set; }
+    /// <summary>Steps taken in each block, in block order.</summary>
     public List<int> StepsPerBlock { get; } = new List<int>();
-    public TimeSpan WallTime { get; set; }
+    /// <summary>Wall-clock time of the whole generation (a batch shares one).</summary>
+    public TimeSpan WallTime { get; internal set; }
     /// <summary>Spiffy's counters of this sequence (zero for plain decoding): step forwards, rows, acceptance.</summary>
     public SpeculationCounters Speculation { get; } = new SpeculationCounters();
     /// <summary>Forwards that carried draft rows.</summary>
@@ -29,25 +31,26 @@ public sealed class DecodingStatistics
     public IReadOnlyList<long> AcceptedByDepth => Speculation.AcceptedByDepth;
     /// <summary>Steps taken for free (from an accepted draft's distribution).</summary>
     public long FreeSteps => Speculation.FreeSteps;
-    public long ManagedBytes { get; set; }
+    /// <summary>Managed bytes allocated on the decoding thread during the generation (a batch's total divided by its sequences).</summary>
+    public long ManagedBytes { get; internal set; }
     /// <summary>The batch this sequence was decoded in (shared by its sequences; one sequence: its own forwards).</summary>
     public BatchStatistics Batch { get; internal set; } = new BatchStatistics { Sequences = 1 };
     /// <summary>Live TorchSharp tensors on the decoding thread after the first step forward's scope closed (-1 before).</summary>
-    public long LiveTensorsFirstStep { get; set; } = -1;
+    public long LiveTensorsFirstStep { get; internal set; } = -1;
     /// <summary>The most live tensors seen after any step forward's scope closed.</summary>
-    public long LiveTensorsPeak { get; set; }
+    public long LiveTensorsPeak { get; internal set; }
     /// <summary>Live tensors after the last step; equal to <see cref="LiveTensorsFirstStep"/> when nothing leaks across steps.</summary>
-    public long LiveTensorsLastStep { get; set; }
+    public long LiveTensorsLastStep { get; internal set; }
 
     /// <summary>Forwards whose logits went through the step rule (block-start and step forwards).</summary>
-    public int ScoredForwards { get; set; }
+    public int ScoredForwards { get; internal set; }
     /// <summary>
     /// Device-to-host copies the decoder waited for (the step rule's result). On a GPU each one is a
     /// synchronisation; the decoder makes one per scored forward.
     /// </summary>
-    public long DeviceToHostCopies { get; set; }
+    public long DeviceToHostCopies { get; internal set; }
     /// <summary>Host-to-device copies of token rows (the step's rows, the committed block state): small uploads.</summary>
-    public long HostToDeviceCopies { get; set; }
+    public long HostToDeviceCopies { get; internal set; }
     /// <summary>Device-to-host synchronisations per scored forward (1 when the step rule's one transfer is the only one).</summary>
     public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
 
@@ -58,6 +61,7 @@ public sealed class DecodingStatistics
     /// <summary>Mean accepted chain length per verification forward.</summary>
     public double AcceptMean => Speculation.AcceptMean;
 
+    /// <summary>The main figures on one line (NFE, steps, tokens per forward, time; Spiffy's acceptance when it drafted).</summary>
     public override string ToString()
     {
         var sb = new StringBuilder();
@@ -109,4 +113,8 @@ public sealed class BatchStatistics
 }
 
 /// <summary>The output of one sequence.</summary>
+/// <param name="Text">The generated text up to the first EOS (when the options trim it); "" without a tokenizer.</param>
+/// <param name="TokenIds">Every generated position's token id.</param>
+/// <param name="Statistics">What the generation cost.</param>
+/// <param name="Options">The options it was decoded with.</param>
 public sealed record GenerationResult(string Text, long[] TokenIds, DecodingStatistics Statistics, DecodingOptions Options);

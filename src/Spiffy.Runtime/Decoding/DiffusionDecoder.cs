@@ -18,7 +18,7 @@ public delegate void BlockFinished(int sequence, int block, ReadOnlySpan<long> t
 /// sequence drafts from its own distribution and walks its own acceptance, all in one forward, and
 /// decodes token for token (and forward for forward) as it would alone (docs/decoding.md).
 /// </summary>
-public sealed class DiffusionDecoder
+internal sealed class DiffusionDecoder
 {
     private readonly DiffusionTransformer _model;
 

@@ -9,6 +9,9 @@ namespace Spiffy.Speculation;
 /// <summary>Loads draft graph files on the runtime side and checks them against the model and decoding settings they are served with.</summary>
 public static class GraphFiles
 {
+    /// <summary>Reads and validates a graph file.</summary>
+    /// <param name="path">A <c>graphs/*.json</c>.</param>
+    /// <exception cref="SchemaException">The file is invalid; every error names its line, column and field.</exception>
     public static GraphSpec Load(string path)
     {
         var bytes = Spiffy.Checkpoints.InputFile.ReadAllBytes(path, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "draft graph");
@@ -19,6 +22,8 @@ public static class GraphFiles
     }
 
     /// <summary>The decoding configuration a graph was calibrated with, as decoder options.</summary>
+    /// <param name="d">The graph's <c>decoding</c>.</param>
+    /// <param name="seed">The sampling seed (graphs do not fix one).</param>
     public static DecodingOptions ToOptions(GraphDecoding d, long seed = 0) => new DecodingOptions
     {
         GenLength = d.GenLength,
@@ -40,9 +45,16 @@ public static class GraphFiles
         Schedule = DecodingOptions.ParseSchedule(d.Schedule),
         Eps = d.Eps,
         BlockStart = DecodingOptions.ParseBlockStart(d.BlockStart),
+        Sampler = DecodingOptions.ParseSampler(d.Sampler),
+        TopK = d.TopK,
+        TopP = d.TopP,
+        AlgTemp = d.AlgTemp,
+        OverfullTopK = d.OverfullTopK,
         Seed = seed,
     };
 
+    /// <summary>Decoder options in the graph file's spelling (what a calibrated graph records).</summary>
+    /// <param name="o">The options.</param>
     public static GraphDecoding FromOptions(DecodingOptions o) => new GraphDecoding(o.GenLength, o.BlockLength, o.EffectiveSteps,
         o.Unmasking switch
         {
@@ -61,12 +73,17 @@ public static class GraphFiles
         o.Threshold, o.Factor, o.MinTokensPerStep, o.Temperature,
         o.Cache switch { CacheMode.Prefix => "prefix", CacheMode.Dual => "dual", _ => "none" },
         o.Schedule == ScheduleKind.Timesteps ? "timesteps" : GraphDecoding.EvenSchedule, o.Eps,
-        o.BlockStart == BlockStartRule.FirstPosition ? "first_position" : GraphDecoding.StepBlockStart);
+        o.BlockStart == BlockStartRule.FirstPosition ? "first_position" : GraphDecoding.StepBlockStart,
+        DecodingOptions.SamplerName(o.Sampler), o.TopK, o.TopP, o.AlgTemp, o.OverfullTopK);
 
     /// <summary>
     /// Differences between what a graph was calibrated for and how it is about to be served. Any
     /// graph stays lossless; a mismatch only costs acceptance, so these are warnings (errors with --strict).
     /// </summary>
+    /// <param name="graph">The graph.</param>
+    /// <param name="model">The model it is served with.</param>
+    /// <param name="options">The options it is served with.</param>
+    /// <param name="modelHash">The served weights' SHA-256, when known.</param>
     public static List<string> Mismatches(GraphSpec graph, ModelSpec model, DecodingOptions options, string? modelHash = null)
     {
         var list = new List<string>();
@@ -87,6 +104,14 @@ public static class GraphFiles
         if (want.Unmasking == "factor") Cmp("factor", have.Factor, want.Factor);
         Cmp("confidence", have.Confidence, want.Confidence);
         Cmp("temperature", have.Temperature, want.Temperature);
+        if (want.Temperature > 0)
+        {
+            Cmp("sampler", have.Sampler, want.Sampler);
+            Cmp("top_k", have.TopK, want.TopK);
+            Cmp("top_p", have.TopP, want.TopP);
+        }
+        Cmp("alg_temp", have.AlgTemp, want.AlgTemp);
+        Cmp("overfull_top_k", have.OverfullTopK, want.OverfullTopK);
         Cmp("cache", have.Cache, want.Cache);
         if (!graph.Provenance.Calibrated) list.Add("the graph is uncalibrated");
         return list;

@@ -7,7 +7,7 @@ namespace Spiffy.Schema.Models;
 /// Turns a model description (JSON) into a <see cref="ModelSpec"/> and checks it. The single
 /// definition of the format: the generator and the runtime both compile this file.
 /// </summary>
-public static class ModelSpecParser
+internal static class ModelSpecParser
 {
     public const string FormatId = "spiffy-model/1";
     public static readonly string[] Families = { "llada", "dream", "sdar" };
@@ -118,11 +118,13 @@ public static class ModelSpecParser
             double timestepEps = dec.Number("eps", required: false, min: 0, max: 1, minExclusive: true) ?? defaults.Eps;
             string blockStart = dec.Choice("block_start", Graphs.GraphSpecParser.BlockStarts, required: false) ?? defaults.BlockStart;
             string confidence = dec.Choice("confidence", Graphs.GraphSpecParser.ConfidenceKinds, required: false) ?? defaults.Confidence;
+            string sampler = dec.Choice("sampler", Graphs.GraphSpecParser.Samplers, required: false) ?? defaults.Sampler;
+            bool overfull = dec.Bool("overfull_top_k", required: false) ?? defaults.OverfullTopK;
             dec.RejectUnknown();
             if (timestepEps >= 1) dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "defaults.eps", "eps must be below 1 (the timesteps run from 1 down to eps)");
             if (gen > 0 && block > 0 && gen % block != 0)
                 dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "defaults.block_length", $"block length {block} does not divide the generation length {gen}");
-            defaults = new DecodingDefaults(gen, block, chat, schedule, timestepEps, blockStart, confidence);
+            defaults = new DecodingDefaults(gen, block, chat, schedule, timestepEps, blockStart, confidence, sampler, overfull);
         }
 
         TensorNames? names = null;

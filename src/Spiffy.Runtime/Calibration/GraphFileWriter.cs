@@ -7,7 +7,7 @@ using Spiffy.Schema.Graphs;
 namespace Spiffy.Calibration;
 
 /// <summary>Turns selected formula ids into a valid <see cref="GraphSpec"/>: deterministic node order and complete parent lists.</summary>
-public static class GraphAssembly
+internal static class GraphAssembly
 {
     /// <summary>
     /// Nodes ordered by depth, then count (descending), then pairs; ids 1..D in that order; every
@@ -48,6 +48,8 @@ public static class GraphAssembly
 /// </summary>
 public static class GraphFileWriter
 {
+    /// <summary>The file text of <paramref name="g"/> (not validated: <see cref="Write"/> validates).</summary>
+    /// <param name="g">The graph.</param>
     public static string ToJson(GraphSpec g)
     {
         var sb = new StringBuilder();
@@ -106,6 +108,9 @@ public static class GraphFileWriter
     }
 
     /// <summary>Validates, serialises, re-parses and atomically writes <paramref name="g"/> to <paramref name="path"/>.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="path">The file (<c>graphs/*.json</c>).</param>
+    /// <exception cref="SchemaException">The graph is invalid.</exception>
     public static void Write(GraphSpec g, string path)
     {
         string text = Checked(g, path);
@@ -113,7 +118,7 @@ public static class GraphFileWriter
     }
 
     /// <summary>The file text after checking that it is valid and reads back as the same graph.</summary>
-    public static string Checked(GraphSpec g, string file)
+    internal static string Checked(GraphSpec g, string file)
     {
         var errors = new List<SchemaError>();
         GraphSpecParser.Validate(g, file, errors);
@@ -131,14 +136,14 @@ public static class GraphFileWriter
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Shortest round-trip form ("0.9", "1", "1E-05"), always culture-invariant.</summary>
-    public static string Num(double v)
+    internal static string Num(double v)
     {
         if (double.IsNaN(v) || double.IsInfinity(v)) throw new ArgumentException("graph files hold finite numbers only");
         return v.ToString("R", CultureInfo.InvariantCulture);
     }
 
     /// <summary>A JSON string literal: quotes, backslashes and control characters escaped; everything else verbatim.</summary>
-    public static string Str(string s)
+    internal static string Str(string s)
     {
         var sb = new StringBuilder(s.Length + 2);
         sb.Append('"');

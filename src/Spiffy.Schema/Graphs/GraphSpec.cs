@@ -7,6 +7,7 @@ namespace Spiffy.Schema.Graphs;
 public sealed record NodeSpec(int Id, int Depth, EquatableArray<int> PositionRanks, EquatableArray<int> TokenRanks,
     EquatableArray<int> Parents, long Count, int Line, int Column)
 {
+    /// <summary>The node's (position rank, token rank) pairs.</summary>
     public int PairCount => PositionRanks.Count;
 }
 
@@ -23,8 +24,11 @@ public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, st
     string Sampler = GraphDecoding.GumbelSampler, int TopK = 0, double TopP = 1.0, double AlgTemp = 0,
     bool OverfullTopK = false)
 {
+    /// <summary>The sampler that adds float64 Gumbel noise to the logits (LLaDA's).</summary>
     public const string GumbelSampler = "gumbel";
+    /// <summary>The schedule that spreads a block's tokens evenly over its steps.</summary>
     public const string EvenSchedule = "even";
+    /// <summary>A block's first step is taken like any other (not Dream's first-position rule).</summary>
     public const string StepBlockStart = "step";
     /// <summary>Dream's default eps (DreamGenerationConfig).</summary>
     public const double DefaultEps = 1e-3;
@@ -55,6 +59,7 @@ public sealed record GraphSpec(
     int Keep,
     EquatableArray<NodeSpec> Nodes)
 {
+    /// <summary>Steps ahead of the root of the deepest node.</summary>
     public int MaxDepth
     {
         get

@@ -38,7 +38,7 @@ public class ShippedModelLosslessTests(ITestOutputHelper output)
             DraftGraph.Chain(6, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o)),
             SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o)),
         };
-        int free = 0, deepest = 0;
+        long free = 0; int deepest = 0;
         for (int p = 0; p < 3; p++)
         {
             var prompt = model.EncodePrompt(PromptAnswerData.FormatPrompt(problems[p].Prompt));

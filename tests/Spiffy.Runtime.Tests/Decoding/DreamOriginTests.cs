@@ -32,7 +32,7 @@ public class DreamOriginTests(ITestOutputHelper output)
     {
         var (model, _) = AuthorsSamplerParityTests.Load("dream");
         long[] prompt = { 3, 14, 15, 9, 26 };
-        int free = 0;
+        long free = 0;
         for (long seed = 0; seed < 4; seed++)
         {
             var o = Origin(16, steps, temperature, seed);

@@ -90,7 +90,7 @@ public class DiagnosticTests
     {
         string json = Tiny(("\"unmasking\": \"schedule\"", "\"unmasking\": \"greedy\""));
         var d = Single(Diagnose(("g.json", json)), "SPF0005");
-        Assert.Equal("'decoding.unmasking': \"greedy\" is not one of: schedule, threshold, factor, dynamic_top_k", d.GetMessage());
+        Assert.Equal("'decoding.unmasking': \"greedy\" is not one of: schedule, threshold, factor, dynamic_top_k, origin", d.GetMessage());
         AssertAt(d, "g.json", 5, ColumnOf(json, "\"greedy\""), "\"greedy\"", json);
     }
 

@@ -353,6 +353,52 @@ def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, ep
     return x[0, len(prompt):].tolist(), nfe
 
 
+def dream_origin_histogram(a, w, cfg, prompt, gen_length, steps, temperature, samples, eps=1e-3):
+    """generation_utils.py _sample with alg="origin", sampled, run `samples` times with torch.manual_seed(0 ..):
+    each masked position is unmasked when torch.rand < 1 - s/t (all at the last step), its token drawn with
+    Categorical(softmax(logits / T)). Returns {whole output: count}: the distribution the C# origin rule is tested
+    against (its uniforms come from another stream, so the comparison is by distribution)."""
+    mask_id = cfg["mask_token_id"]
+    ts = timesteps(steps + 1, eps)
+    counts = {}
+    for seed in range(samples):
+        torch.manual_seed(seed)
+        x = torch.tensor([prompt + [mask_id] * gen_length])
+        pos = torch.arange(x.shape[1])
+        for i in range(steps):
+            mask_index = x[0] == mask_id
+            logits, _ = forward_kv("dream", a, w, x, pos)
+            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)[0]
+            p_transfer = 1 - ts[i + 1] / ts[i] if i < steps - 1 else 1
+            pick = torch.rand(int(mask_index.sum())) < p_transfer
+            lg = logits[mask_index][pick].clone()
+            lg[..., mask_id] = float("-inf")
+            x0 = torch.full((int(mask_index.sum()),), mask_id)
+            if int(pick.sum()) > 0:
+                x0[pick] = torch.distributions.Categorical(probs=torch.softmax(lg / temperature, dim=-1)).sample()
+            x[0, mask_index] = x0
+        key = ",".join(str(t) for t in x[0, len(prompt):].tolist())
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def write_origin(seed_note):
+    # seed_note: the sampler-dream checkpoint's seed (cases.json "seed")
+    """vectors/sampler-dream/origin.json: the authors' origin sampler's output distribution on the sampler-dream checkpoint."""
+    cfg = dict(rf.CONFIGS["dream"])
+    a = rf.arch("dream", cfg)
+    out = os.path.join(HERE, "vectors", "sampler-dream")
+    w, _ = peaked_weights("dream", a, seed_note, 4.0)    # the checkpoint written for that seed
+    prompt, gen_length, steps, temperature, samples = [3, 14, 15, 9, 26], 4, 4, 1.0, 1000
+    counts = dream_origin_histogram(a, w, cfg, prompt, gen_length, steps, temperature, samples)
+    doc = dict(generator="tests/reference/reference_sampler.py (dream_origin_histogram)", prompt=prompt, gen_length=gen_length,
+               steps=steps, temperature=temperature, samples=samples, counts=dict(sorted(counts.items(), key=lambda kv: -kv[1])))
+    with open(os.path.join(out, "origin.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(f"  dream origin: {samples} samples, {len(counts)} distinct outputs, top {max(counts.values())}")
+
+
 # ---------------------------------------------------------------- SDAR
 
 def sdar_generate(a, w, cfg, prompt, steps_per_block, strategy, threshold=0.85, sampling=None, stop=None):
@@ -504,6 +550,7 @@ def peaked_weights(family, a, seed, scale):
 
 
 def write(family, cfg, build_cases, first_seed, scale):
+    """Returns the checkpoint seed kept."""
     a = rf.arch(family, cfg)
     for seed in range(first_seed, first_seed + 200):
         w, gen = peaked_weights(family, a, seed, scale)
@@ -525,14 +572,19 @@ def write(family, cfg, build_cases, first_seed, scale):
             f.write("\n")
         for c in cases:
             print(f"  {family} {c['name']:<28} nfe {c['nfe']:>3}  tokens {c['tokens']}")
-        return
+        return seed
     raise SystemExit(f"{family}: no seed without near ties")
 
 
 def main():
+    if sys.argv[1:] == ["--origin-only"]:
+        with open(os.path.join(HERE, "vectors", "sampler-dream", "cases.json")) as f:
+            write_origin(json.load(f)["seed"])
+        return
     n = check_linspace()
     print(f"timestep counts agree across linspace variants on {n} schedules (masks 1..64 with steps 1..masks, 128..1024 with masks/1, /2, /4)")
-    write("dream", dict(rf.CONFIGS["dream"]), dream_cases, 4004, 4.0)
+    dream_seed = write("dream", dict(rf.CONFIGS["dream"]), dream_cases, 4004, 4.0)
+    write_origin(dream_seed)
     write("sdar", dict(rf.CONFIGS["sdar"]), sdar_cases, 5005, 4.0)
 
 

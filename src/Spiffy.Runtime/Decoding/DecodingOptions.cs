@@ -27,6 +27,12 @@ public enum UnmaskingRule
     Factor,
     /// <summary>SDAR "dynamic": all candidates strictly above tau if there are at least k of them, else the top k; k is the step's even share of the block (SDAR's denoising steps), at least <see cref="DecodingOptions.MinTokensPerStep"/>.</summary>
     DynamicTopK,
+    /// <summary>
+    /// Dream's alg "origin": each masked position is committed independently with probability 1 - s/t (the
+    /// <see cref="ScheduleKind.Timesteps"/> t, s of the step; every one at the block's last step), whatever its
+    /// confidence. The uniforms come from the generator of (seed, step), so Spiffy stays lossless.
+    /// </summary>
+    Origin,
 }
 
 /// <summary>How many tokens a step of <see cref="UnmaskingRule.Schedule"/> commits.</summary>
@@ -221,7 +227,7 @@ public sealed record DecodingOptions
             // The block-start forward takes the schedule's first step; the authors' loop then runs at least one
             // more forward, which a one-position block or a one-step block would not have (their NFE would differ).
             if (BlockLength < 2) throw new ArgumentException("the first-position block start needs blocks of at least 2 positions");
-            if (Unmasking == UnmaskingRule.Schedule && EffectiveSteps / NumBlocks < 2)
+            if (Unmasking is UnmaskingRule.Schedule or UnmaskingRule.Origin && EffectiveSteps / NumBlocks < 2)
                 throw new ArgumentException($"the first-position block start needs at least 2 steps per block (got {EffectiveSteps / NumBlocks})");
         }
         if (Unmasking == UnmaskingRule.Threshold || Unmasking == UnmaskingRule.DynamicTopK)
@@ -244,6 +250,8 @@ public sealed record DecodingOptions
         foreach (int t in StopTokens)
             if (t < 0 || t >= spec.VocabSize || t == spec.Tokens.Mask)
                 throw new ArgumentException($"stop token {t} must be a token of the vocabulary [0, {spec.VocabSize}) other than the mask");
+        if (Unmasking == UnmaskingRule.Origin && Schedule != ScheduleKind.Timesteps)
+            throw new ArgumentException("the origin rule commits each masked position with probability 1 - s/t of Dream's timesteps: it needs schedule timesteps");
         if (promptLength < 1) throw new ArgumentException("the prompt is empty");
         int total = promptLength + GenLength + (spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 0);
         if (total > spec.MaxSequenceLength)

@@ -167,17 +167,19 @@ internal sealed class StepRule : IDisposable
         var p = categorical ? Filter(_o.Temperature > 0 ? logits64.div(_o.Temperature) : logits64).softmax(-1) : logits64.softmax(-1);
         Tensor choice;
         Tensor? randomConf = null;
-        bool needNoise = _o.Temperature > 0 || _o.Confidence == ConfidenceKind.Random;
-        if (categorical && (_o.Temperature > 0 || _o.Confidence != ConfidenceKind.Random))
+        // Uniforms per position from the generator of (seed, step): random confidences, or the origin rule's coin flips.
+        bool uniforms = _o.Confidence == ConfidenceKind.Random || _o.Unmasking == UnmaskingRule.Origin;
+        bool needNoise = _o.Temperature > 0 || uniforms;
+        if (categorical && (_o.Temperature > 0 || !uniforms))
         {
             choice = _o.Temperature > 0 ? CategoricalChoice(p, stepIndex, rowTokens) : p.argmax(-1);
-            if (_o.Confidence == ConfidenceKind.Random) randomConf = RandomConfidence(rows, b, stepIndex, p.device);
+            if (uniforms) randomConf = RandomConfidence(rows, b, stepIndex, p.device);
         }
         else if (!needNoise) choice = logits.argmax(-1);
         else
         {
             var picks = new Tensor[rows];
-            var rnd = _o.Confidence == ConfidenceKind.Random ? new Tensor[rows] : null;
+            var rnd = uniforms ? new Tensor[rows] : null;
             for (int r = 0; r < rows; r++)
             {
                 _noise.manual_seed(unchecked((long)NoiseSeed(_o.Seed, stepIndex[r])));
@@ -195,7 +197,7 @@ internal sealed class StepRule : IDisposable
             choice = stack(picks);
             if (rnd is not null) randomConf = stack(rnd);
         }
-        Tensor conf = _o.Confidence switch
+        Tensor conf = uniforms ? randomConf! : _o.Confidence switch
         {
             ConfidenceKind.Probability => p.gather(-1, choice.unsqueeze(-1)).squeeze(-1),
             ConfidenceKind.Random => randomConf!,
@@ -363,6 +365,14 @@ internal sealed class StepRule : IDisposable
             if (!masked[0]) return 0;
             chosen[0] = 0;
             return 1;
+        }
+        if (_o.Unmasking == UnmaskingRule.Origin)
+        {
+            // Dream's origin: torch.rand(n) < 1 - s/t (float32), every remaining position at the last step; confidence holds the uniforms.
+            float pTransfer = stepInBlock >= _stepsPerBlock - 1 ? 1f : 1f - _timesteps[stepInBlock + 1] / _timesteps[stepInBlock];
+            int picked = 0;
+            for (int j = 0; j < n; j++) if ((float)confidence[_order[j]] < pTransfer) chosen[picked++] = _order[j];
+            return picked;
         }
         // Insertion sort by (confidence desc, position asc): n <= block length, and it is allocation-free and stable.
         for (int i = 1; i < n; i++)

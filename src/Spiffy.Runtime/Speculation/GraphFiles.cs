@@ -34,6 +34,7 @@ public static class GraphFiles
             "threshold" => UnmaskingRule.Threshold,
             "factor" => UnmaskingRule.Factor,
             "dynamic_top_k" => UnmaskingRule.DynamicTopK,
+            "origin" => UnmaskingRule.Origin,
             _ => UnmaskingRule.Schedule,
         },
         Confidence = DecodingOptions.ParseConfidence(d.Confidence),
@@ -61,6 +62,7 @@ public static class GraphFiles
             UnmaskingRule.Threshold => "threshold",
             UnmaskingRule.Factor => "factor",
             UnmaskingRule.DynamicTopK => "dynamic_top_k",
+            UnmaskingRule.Origin => "origin",
             _ => "schedule",
         },
         o.Confidence switch
@@ -96,9 +98,9 @@ public static class GraphFiles
         Cmp("gen_length", have.GenLength, want.GenLength);
         Cmp("block_length", have.BlockLength, want.BlockLength);
         Cmp("unmasking", have.Unmasking, want.Unmasking);
-        if (want.Unmasking is "schedule" or "dynamic_top_k") Cmp("steps", have.Steps, want.Steps);
-        if (want.Unmasking == "schedule") Cmp("schedule", have.Schedule, want.Schedule);
-        if (want.Unmasking == "schedule" && want.Schedule == "timesteps") Cmp("eps", have.Eps, want.Eps);
+        if (want.Unmasking is "schedule" or "dynamic_top_k" or "origin") Cmp("steps", have.Steps, want.Steps);
+        if (want.Unmasking is "schedule" or "origin") Cmp("schedule", have.Schedule, want.Schedule);
+        if (want.Unmasking is "schedule" or "origin" && want.Schedule == "timesteps") Cmp("eps", have.Eps, want.Eps);
         if (want.Cache != "none") Cmp("block_start", have.BlockStart, want.BlockStart);
         if (want.Unmasking is "threshold" or "dynamic_top_k") Cmp("threshold", have.Threshold, want.Threshold);
         if (want.Unmasking == "factor") Cmp("factor", have.Factor, want.Factor);

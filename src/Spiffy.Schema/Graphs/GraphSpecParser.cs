@@ -13,7 +13,7 @@ namespace Spiffy.Schema.Graphs;
 internal static class GraphSpecParser
 {
     public const string FormatId = "spiffy-graph/1";
-    public static readonly string[] UnmaskingRules = { "schedule", "threshold", "factor", "dynamic_top_k" };
+    public static readonly string[] UnmaskingRules = { "schedule", "threshold", "factor", "dynamic_top_k", "origin" };
     public static readonly string[] ConfidenceKinds = { "probability", "random", "margin", "negative_entropy" };
     public static readonly string[] CacheModes = { "none", "prefix", "dual" };
     public static readonly string[] Schedules = { "even", "timesteps" };

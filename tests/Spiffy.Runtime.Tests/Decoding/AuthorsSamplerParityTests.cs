@@ -22,7 +22,7 @@ public class AuthorsSamplerParityTests
 
     private static readonly Dictionary<string, (DiffusionTransformer Model, Dictionary<string, Case> Cases)> Loaded = new();
 
-    private static (DiffusionTransformer Model, Dictionary<string, Case> Cases) Load(string family)
+    internal static (DiffusionTransformer Model, Dictionary<string, Case> Cases) Load(string family)
     {
         lock (Loaded)
         {

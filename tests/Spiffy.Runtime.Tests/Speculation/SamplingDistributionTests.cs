@@ -67,13 +67,13 @@ public class SamplingDistributionTests(ITestOutputHelper output)
         return (new DiffusionDecoder(model), o, new long[] { 3, 14, 15, 9, 26 });
     }
 
-    private sealed record Verdict(string What, double Chi2, int Dof, double Critical)
+    internal sealed record Verdict(string What, double Chi2, int Dof, double Critical)
     {
         public bool Rejects => Dof >= 1 && Chi2 >= Critical;
         public override string ToString() => $"{What}: chi2 {Chi2:F2}, dof {Dof}, critical {Critical:F2}";
     }
 
-    private static List<Verdict> Compare(List<long[]> a, List<long[]> b)
+    internal static List<Verdict> Compare(List<long[]> a, List<long[]> b)
     {
         var verdicts = new List<Verdict>();
         for (int p = 0; p < Length; p++)

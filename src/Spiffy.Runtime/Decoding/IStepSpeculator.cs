@@ -7,6 +7,12 @@ namespace Spiffy.Decoding;
 /// draft's distribution gives the next step for free. Implemented by the interpreted draft graph
 /// and by generated decoders alike.
 /// </summary>
+/// <remarks>
+/// A speculator holds the drafts of the step in flight, so it serves one generation at a time: the
+/// decoder leases it for a whole generation, and a second generation started with the same instance
+/// while the first runs fails with <see cref="InvalidOperationException"/> (whatever the implementation).
+/// Create one per concurrent generation; the model can be shared.
+/// </remarks>
 public interface IStepSpeculator
 {
     /// <summary>Most draft rows one forward can carry.</summary>

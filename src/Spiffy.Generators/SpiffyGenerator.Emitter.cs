@@ -185,10 +185,12 @@ public sealed partial class SpiffyGenerator
         w.Line();
     }
 
-    /// <summary>Dream's sampler details (schedule, eps, block start), written only when they differ from the record's defaults.</summary>
+    /// <summary>The family sampler's details (schedule, eps, block start, sampler, top-k, top-p, alg_temp, overfull top-k), written only when they differ from the record's defaults.</summary>
     private static string SamplerArguments(GraphDecoding d)
-        => d.Schedule == GraphDecoding.EvenSchedule && d.Eps == GraphDecoding.DefaultEps && d.BlockStart == GraphDecoding.StepBlockStart ? ""
-            : $", {IndentedWriter.String(d.Schedule)}, {IndentedWriter.Double(d.Eps)}, {IndentedWriter.String(d.BlockStart)}";
+        => d.Schedule == GraphDecoding.EvenSchedule && d.Eps == GraphDecoding.DefaultEps && d.BlockStart == GraphDecoding.StepBlockStart
+            && d.Sampler == GraphDecoding.GumbelSampler && d.TopK == 0 && d.TopP == 1 && d.AlgTemp == 0 && !d.OverfullTopK ? ""
+            : $", {IndentedWriter.String(d.Schedule)}, {IndentedWriter.Double(d.Eps)}, {IndentedWriter.String(d.BlockStart)}, "
+              + $"{IndentedWriter.String(d.Sampler)}, {Int(d.TopK)}, {IndentedWriter.Double(d.TopP)}, {IndentedWriter.Double(d.AlgTemp)}, {IndentedWriter.Bool(d.OverfullTopK)}";
 
     /// <summary>The graph as the runtime's record, built from constants (equal to parsing the file).</summary>
     private static void EmitGraphSpec(IndentedWriter w, GraphSpec g)

@@ -25,9 +25,15 @@ internal static class JsonFields
         w.WriteNumber("k", o.MinTokensPerStep);
         w.WriteString("confidence", d.Confidence);
         w.WriteNumber("temperature", o.Temperature);
+        w.WriteString("sampler", d.Sampler);
+        w.WriteNumber("top_k", d.TopK);
+        w.WriteNumber("top_p", d.TopP);
+        w.WriteNumber("alg_temp", d.AlgTemp);
+        w.WriteBoolean("overfull_top_k", o.OverfullTopK);
         w.WriteNumber("seed", o.Seed);
         w.WriteString("cache", d.Cache);
         w.WriteBoolean("early_stop", o.EarlyStop);
+        Numbers(w, "stop_tokens", o.StopTokens.Select(t => (long)t).ToArray());
         w.WriteString("layout", o.Layout == VerificationLayout.Packed ? "packed" : "rows");
         w.WriteEndObject();
     }

@@ -13,8 +13,8 @@ namespace Spiffy.Calibration;
 public static class TraceFile
 {
     private static readonly byte[] Magic = Encoding.ASCII.GetBytes("SPIFFYTR");
-    /// <summary>2: the decoding header carries schedule, eps and block start; a sequence carries the prompt's tail in block 0 (SDAR).</summary>
-    internal const int Version = 2;
+    /// <summary>3: the decoding header also carries the sampler, top-k, top-p and stop tokens (2: schedule, eps and block start; a sequence carries the prompt's tail in block 0, SDAR).</summary>
+    internal const int Version = 3;
 
     /// <summary>Writes <paramref name="traces"/> to <paramref name="path"/> atomically.</summary>
     /// <param name="traces">The trajectories.</param>
@@ -31,9 +31,9 @@ public static class TraceFile
             var d = h.Decoding;
             w.Write(d.GenLength); w.Write(d.BlockLength); w.Write(d.Steps); w.Write(d.Unmasking); w.Write(d.Confidence);
             w.Write(d.Threshold); w.Write(d.Factor); w.Write(d.K); w.Write(d.Temperature); w.Write(d.Cache);
-            w.Write(d.Schedule); w.Write(d.Eps); w.Write(d.BlockStart);
+            w.Write(d.Schedule); w.Write(d.Eps); w.Write(d.BlockStart); w.Write(d.Sampler); w.Write(d.TopK); w.Write(d.TopP); w.Write(d.AlgTemp); w.Write(d.OverfullTopK);
             w.Write(h.Seed); w.Write(h.EarlyStop); w.Write(h.MaskId); w.Write(h.PositionRanks); w.Write(h.TokenRanks);
-            w.Write(h.PromptSource); w.Write(h.PromptSkip); w.Write(h.PromptDigest);
+            w.Write(h.PromptSource); w.Write(h.PromptSkip); w.Write(h.PromptDigest); w.Write(h.StopTokens);
             w.Write(traces.Sequences.Count);
             foreach (var s in traces.Sequences)
             {
@@ -68,9 +68,10 @@ public static class TraceFile
             if (version != Version) throw new InvalidDataException($"{path}: trace format version {version}, this build reads {Version}");
             string modelName = r.ReadString(), modelHash = r.ReadString();
             var decoding = new GraphDecoding(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadString(), r.ReadString(),
-                r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), r.ReadString(), r.ReadString(), r.ReadDouble(), r.ReadString());
+                r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), r.ReadString(), r.ReadString(), r.ReadDouble(), r.ReadString(),
+                r.ReadString(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadBoolean());
             var header = new TraceHeader(modelName, modelHash, decoding, r.ReadInt64(), r.ReadBoolean(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(),
-                r.ReadString(), r.ReadInt32(), r.ReadString());
+                r.ReadString(), r.ReadInt32(), r.ReadString(), r.ReadString());
             if (header.BlockLength < 1 || header.PositionRanks < 1 || header.TokenRanks < 1) throw new InvalidDataException($"{path}: invalid header");
             int count = Count(r, fs);
             var sequences = new List<SequenceTrace>(count);

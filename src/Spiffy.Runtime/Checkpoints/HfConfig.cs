@@ -89,13 +89,15 @@ internal static class HfConfig
         string schedule = Choice(e, "schedule", GraphSpecParser.Schedules) ?? d.Schedule;
         string blockStart = Choice(e, "block_start", GraphSpecParser.BlockStarts) ?? d.BlockStart;
         string confidence = Choice(e, "confidence", GraphSpecParser.ConfidenceKinds) ?? d.Confidence;
+        string sampler = Choice(e, "sampler", GraphSpecParser.Samplers) ?? d.Sampler;
+        bool overfull = e.Bool("overfull_top_k", d.OverfullTopK);
         double eps = e.Double("eps", d.Eps);
         if (!(eps > 0 && eps < 1)) throw e.Error("eps", $"eps must be in (0, 1) (the timesteps run from 1 down to eps), got {eps}");
         return spec with
         {
             Name = name,
             Tokens = spec.Tokens with { EndOfTurn = eot },
-            Defaults = d with { GenLength = gen, BlockLength = block, ChatTemplate = chat, Schedule = schedule, Eps = eps, BlockStart = blockStart, Confidence = confidence },
+            Defaults = d with { GenLength = gen, BlockLength = block, ChatTemplate = chat, Schedule = schedule, Eps = eps, BlockStart = blockStart, Confidence = confidence, Sampler = sampler, OverfullTopK = overfull },
         };
     }
 
@@ -301,6 +303,8 @@ internal static class HfConfig
             WriteDouble(w, "eps", spec.Defaults.Eps);
             w.WriteString("block_start", spec.Defaults.BlockStart);
             w.WriteString("confidence", spec.Defaults.Confidence);
+            w.WriteString("sampler", spec.Defaults.Sampler);
+            w.WriteBoolean("overfull_top_k", spec.Defaults.OverfullTopK);
             w.WriteEndObject();
             w.WriteEndObject();
         }

@@ -53,6 +53,28 @@ public enum BlockStartRule
     FirstPosition,
 }
 
+/// <summary>How a step draws its tokens when the temperature is above 0 (docs/decoding.md).</summary>
+public enum SamplerKind
+{
+    /// <summary>
+    /// LLaDA: argmax of exp(logits) / (-log U)^T in float64, U drawn per position from a generator seeded
+    /// by (seed, step); confidence from softmax(logits).
+    /// </summary>
+    Gumbel,
+    /// <summary>
+    /// Dream: <c>torch.distributions.Categorical(softmax(filtered logits / T)).sample()</c> over the masked
+    /// positions (the block-start forward of the first-position block start: over the whole canvas), drawn
+    /// from one CPU generator seeded once with the seed, as torch's <c>multinomial</c> draws them
+    /// (argmax of p / q, q ~ Exp(1)); confidence from the temperature-scaled, filtered probabilities.
+    /// </summary>
+    MaskedCategorical,
+    /// <summary>
+    /// SDAR: <c>torch.multinomial</c> over every position of the block at every step, from one CPU generator
+    /// seeded once with the seed; confidence from the temperature-scaled, filtered probabilities.
+    /// </summary>
+    BlockMultinomial,
+}
+
 /// <summary>Which K/V cache the decoder keeps (block-causal models always use their exact block cache).</summary>
 public enum CacheMode
 {
@@ -105,12 +127,37 @@ public sealed record DecodingOptions
     public int MinTokensPerStep { get; init; } = 1;
     /// <summary>Sampling temperature; 0 decodes greedily.</summary>
     public double Temperature { get; init; }
+    /// <summary>How tokens are drawn when <see cref="Temperature"/> &gt; 0 (the family's authors' sampler by default, <see cref="DecodingDefaults"/>).</summary>
+    public SamplerKind Sampler { get; init; } = SamplerKind.Gumbel;
+    /// <summary>Keep only the k most likely tokens before sampling (ties with the k-th kept); 0 = off. Not with <see cref="SamplerKind.Gumbel"/>.</summary>
+    public int TopK { get; init; }
+    /// <summary>Keep the smallest most-likely set whose probability exceeds p (nucleus); 1 = off. Not with <see cref="SamplerKind.Gumbel"/>.</summary>
+    public double TopP { get; init; } = 1.0;
+    /// <summary>
+    /// Dream's <c>alg_temp</c>: 0 commits a schedule step's top-k confident positions; &gt; 0 draws them instead with
+    /// <c>torch.multinomial(softmax(confidence / alg_temp), k)</c> (without replacement) from the sampler's stream.
+    /// Needs <see cref="SamplerKind.MaskedCategorical"/> and <see cref="UnmaskingRule.Schedule"/>.
+    /// </summary>
+    public double AlgTemp { get; init; }
+    /// <summary>
+    /// SDAR's <c>torch.topk</c> when a step's share exceeds the masks left (a block the prompt's tail fills in part): the
+    /// authors' topk over the block's confidences (-inf where decided) then also picks decided positions, in libtorch's
+    /// order, and rewrites them, the prompt's tail included, with the step's prediction. Off: only masked positions are written.
+    /// </summary>
+    public bool OverfullTopK { get; init; }
     /// <summary>Seed of the sampling noise (step n's noise depends on the seed and n only).</summary>
     public long Seed { get; init; }
     /// <summary>The K/V cache mode.</summary>
     public CacheMode Cache { get; init; } = CacheMode.None;
     /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
     public bool EarlyStop { get; init; }
+    /// <summary>
+    /// SDAR's <c>stopping_criteria_idx</c>: after each block, stop once the generation holds any of these tokens (anywhere);
+    /// the positions not decoded become EOS (the authors leave them masked). Empty = off.
+    /// </summary>
+    public IReadOnlyList<int> StopTokens { get; init; } = Array.Empty<int>();
+    /// <summary><see cref="StopTokens"/> as the trace header spells it (ids joined by commas).</summary>
+    public string StopTokensText => string.Join(",", StopTokens.Select(t => t.ToString(CultureInfo.InvariantCulture)));
     /// <summary>
     /// Block-causal models only: skip the exact block cache and run a full forward under the
     /// block-causal mask every step (the reference the cache is checked against).
@@ -128,12 +175,27 @@ public sealed record DecodingOptions
     public DecodingOptions WithSampler(DecodingDefaults d) => this with
     {
         Schedule = ParseSchedule(d.Schedule), Eps = d.Eps, BlockStart = ParseBlockStart(d.BlockStart), Confidence = ParseConfidence(d.Confidence),
+        Sampler = ParseSampler(d.Sampler), OverfullTopK = d.OverfullTopK,
     };
 
     /// <summary>The schema's spelling (graph and model files) of each option, read here once.</summary>
     internal static ScheduleKind ParseSchedule(string s) => s == "timesteps" ? ScheduleKind.Timesteps : ScheduleKind.Even;
     /// <summary>The schema's spelling of a block start rule ("first_position"; anything else is "step").</summary>
     internal static BlockStartRule ParseBlockStart(string s) => s == "first_position" ? BlockStartRule.FirstPosition : BlockStartRule.Step;
+    /// <summary>The schema's spelling of a sampler ("masked_categorical", "block_multinomial"; anything else is "gumbel").</summary>
+    internal static SamplerKind ParseSampler(string s) => s switch
+    {
+        "masked_categorical" => SamplerKind.MaskedCategorical,
+        "block_multinomial" => SamplerKind.BlockMultinomial,
+        _ => SamplerKind.Gumbel,
+    };
+    /// <summary>The schema's spelling of a sampler.</summary>
+    internal static string SamplerName(SamplerKind s) => s switch
+    {
+        SamplerKind.MaskedCategorical => "masked_categorical",
+        SamplerKind.BlockMultinomial => "block_multinomial",
+        _ => "gumbel",
+    };
     /// <summary>The schema's spelling of a confidence kind ("random", "margin", "negative_entropy"; anything else is "probability").</summary>
     internal static ConfidenceKind ParseConfidence(string s) => s switch
     {
@@ -168,6 +230,20 @@ public sealed record DecodingOptions
         if (Unmasking == UnmaskingRule.DynamicTopK && (MinTokensPerStep < 1 || MinTokensPerStep > BlockLength))
             throw new ArgumentException($"k of the dynamic rule must be in [1, {BlockLength}] (got {MinTokensPerStep})");
         if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new ArgumentException($"temperature must be >= 0 (got {Fmt(Temperature)})");
+        if (TopK < 0) throw new ArgumentException($"top-k must be >= 0 (0 = off; got {TopK})");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1] (1 = off; got {Fmt(TopP)})");
+        if (Sampler == SamplerKind.Gumbel && (TopK != 0 || TopP != 1))
+            throw new ArgumentException("top-k / top-p filter the distribution of a categorical draw (sampler masked_categorical or block_multinomial); LLaDA's Gumbel sampler has none");
+        // The draws of a step advance one random stream by (rows drawn) x vocabulary; Spiffy verifies a draft's step with the
+        // stream where the plain decoder would be, which needs the rows drawn at a step to follow from the step alone.
+        if (Sampler == SamplerKind.MaskedCategorical && Temperature > 0 && Unmasking != UnmaskingRule.Schedule)
+            throw new ArgumentException("the masked_categorical sampler draws over the masked positions, whose count under a threshold, factor or dynamic rule depends on earlier draws; use unmasking schedule, or the gumbel or block_multinomial sampler");
+        if (!(AlgTemp >= 0) || double.IsInfinity(AlgTemp)) throw new ArgumentException($"alg_temp must be >= 0 (got {Fmt(AlgTemp)})");
+        if (AlgTemp > 0 && (Sampler != SamplerKind.MaskedCategorical || Unmasking != UnmaskingRule.Schedule))
+            throw new ArgumentException("alg_temp draws which positions a schedule step commits (Dream's sampler): it needs the masked_categorical sampler and unmasking schedule");
+        foreach (int t in StopTokens)
+            if (t < 0 || t >= spec.VocabSize || t == spec.Tokens.Mask)
+                throw new ArgumentException($"stop token {t} must be a token of the vocabulary [0, {spec.VocabSize}) other than the mask");
         if (promptLength < 1) throw new ArgumentException("the prompt is empty");
         int total = promptLength + GenLength + (spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 0);
         if (total > spec.MaxSequenceLength)
@@ -183,5 +259,5 @@ public sealed record DecodingOptions
 
     /// <summary>Every option on one line ("gen=256 block=32 ...").</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
+        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}{(Sampler != SamplerKind.Gumbel ? $" sampler={SamplerName(Sampler)}" : "")}{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")}{(StopTokens.Count > 0 ? $" stop_tokens={StopTokensText}" : "")}{(OverfullTopK ? " overfull_top_k" : "")} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
 }

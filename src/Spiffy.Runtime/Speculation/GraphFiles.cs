@@ -45,6 +45,11 @@ public static class GraphFiles
         Schedule = DecodingOptions.ParseSchedule(d.Schedule),
         Eps = d.Eps,
         BlockStart = DecodingOptions.ParseBlockStart(d.BlockStart),
+        Sampler = DecodingOptions.ParseSampler(d.Sampler),
+        TopK = d.TopK,
+        TopP = d.TopP,
+        AlgTemp = d.AlgTemp,
+        OverfullTopK = d.OverfullTopK,
         Seed = seed,
     };
 
@@ -68,7 +73,8 @@ public static class GraphFiles
         o.Threshold, o.Factor, o.MinTokensPerStep, o.Temperature,
         o.Cache switch { CacheMode.Prefix => "prefix", CacheMode.Dual => "dual", _ => "none" },
         o.Schedule == ScheduleKind.Timesteps ? "timesteps" : GraphDecoding.EvenSchedule, o.Eps,
-        o.BlockStart == BlockStartRule.FirstPosition ? "first_position" : GraphDecoding.StepBlockStart);
+        o.BlockStart == BlockStartRule.FirstPosition ? "first_position" : GraphDecoding.StepBlockStart,
+        DecodingOptions.SamplerName(o.Sampler), o.TopK, o.TopP, o.AlgTemp, o.OverfullTopK);
 
     /// <summary>
     /// Differences between what a graph was calibrated for and how it is about to be served. Any
@@ -98,6 +104,14 @@ public static class GraphFiles
         if (want.Unmasking == "factor") Cmp("factor", have.Factor, want.Factor);
         Cmp("confidence", have.Confidence, want.Confidence);
         Cmp("temperature", have.Temperature, want.Temperature);
+        if (want.Temperature > 0)
+        {
+            Cmp("sampler", have.Sampler, want.Sampler);
+            Cmp("top_k", have.TopK, want.TopK);
+            Cmp("top_p", have.TopP, want.TopP);
+        }
+        Cmp("alg_temp", have.AlgTemp, want.AlgTemp);
+        Cmp("overfull_top_k", have.OverfullTopK, want.OverfullTopK);
         Cmp("cache", have.Cache, want.Cache);
         if (!graph.Provenance.Calibrated) list.Add("the graph is uncalibrated");
         return list;

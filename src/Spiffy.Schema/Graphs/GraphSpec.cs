@@ -14,12 +14,18 @@ public sealed record NodeSpec(int Id, int Depth, EquatableArray<int> PositionRan
 /// <summary>
 /// The decoding configuration a graph was calibrated for (and is served with). <see cref="Schedule"/>
 /// ("even" or Dream's "timesteps"), <see cref="Eps"/> (the timesteps' end) and <see cref="BlockStart"/>
-/// ("step" or Dream's "first_position") name the family sampler's details (docs/decoding.md).
+/// ("step" or Dream's "first_position") name the family sampler's details (docs/decoding.md), and so do
+/// <see cref="Sampler"/> ("gumbel", "masked_categorical" or "block_multinomial"), <see cref="TopK"/> (0 = off) and
+/// <see cref="TopP"/> (1 = off) for sampling, Dream's <see cref="AlgTemp"/> (0 = top-k positions) and SDAR's <see cref="OverfullTopK"/>.
 /// </summary>
 public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, string Unmasking, string Confidence,
     double Threshold, double Factor, int K, double Temperature, string Cache,
-    string Schedule = GraphDecoding.EvenSchedule, double Eps = GraphDecoding.DefaultEps, string BlockStart = GraphDecoding.StepBlockStart)
+    string Schedule = GraphDecoding.EvenSchedule, double Eps = GraphDecoding.DefaultEps, string BlockStart = GraphDecoding.StepBlockStart,
+    string Sampler = GraphDecoding.GumbelSampler, int TopK = 0, double TopP = 1.0, double AlgTemp = 0,
+    bool OverfullTopK = false)
 {
+    /// <summary>The sampler that adds float64 Gumbel noise to the logits (LLaDA's).</summary>
+    public const string GumbelSampler = "gumbel";
     /// <summary>The schedule that spreads a block's tokens evenly over its steps.</summary>
     public const string EvenSchedule = "even";
     /// <summary>A block's first step is taken like any other (not Dream's first-position rule).</summary>

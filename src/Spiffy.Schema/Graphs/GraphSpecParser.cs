@@ -18,6 +18,7 @@ internal static class GraphSpecParser
     public static readonly string[] CacheModes = { "none", "prefix", "dual" };
     public static readonly string[] Schedules = { "even", "timesteps" };
     public static readonly string[] BlockStarts = { "step", "first_position" };
+    public static readonly string[] Samplers = { "gumbel", "masked_categorical", "block_multinomial" };
 
     /// <summary>Parses a file's raw bytes: invalid UTF-8 is a located error, not silently replaced.</summary>
     public static GraphSpec? Parse(byte[] utf8, string file, List<SchemaError> errors)
@@ -79,12 +80,26 @@ internal static class GraphSpecParser
             string schedule = dec.Choice("schedule", Schedules, required: false) ?? GraphDecoding.EvenSchedule;
             double eps = dec.Number("eps", required: false, min: 0, max: 1, minExclusive: true) ?? GraphDecoding.DefaultEps;
             string blockStart = dec.Choice("block_start", BlockStarts, required: false) ?? GraphDecoding.StepBlockStart;
+            string sampler = dec.Choice("sampler", Samplers, required: false) ?? GraphDecoding.GumbelSampler;
+            int topK = dec.Int("top_k", required: false, min: 0) ?? 0;
+            double topP = dec.Number("top_p", required: false, min: 0, max: 1, minExclusive: true) ?? 1.0;
+            double algTemp = dec.Number("alg_temp", required: false, min: 0, max: 1e6) ?? 0;
+            bool overfull = dec.Bool("overfull_top_k", required: false) ?? false;
             dec.RejectUnknown();
+            if (algTemp > 0 && (sampler != "masked_categorical" || unmasking != "schedule"))
+                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("alg_temp")!, "decoding.alg_temp",
+                    "alg_temp draws the positions of a schedule step (Dream): it needs sampler masked_categorical and unmasking schedule");
+            if (sampler == "masked_categorical" && temperature > 0 && unmasking != "schedule")
+                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("sampler")!, "decoding.sampler",
+                    "the masked_categorical sampler at temperature > 0 needs unmasking schedule (its draws follow the schedule's mask counts)");
+            if (sampler == GraphDecoding.GumbelSampler && (topK != 0 || topP != 1))
+                dec.Error(SchemaErrorKind.ContradictoryValues, (dec.Node.Get("top_k") ?? dec.Node.Get("top_p"))!, topK != 0 ? "decoding.top_k" : "decoding.top_p",
+                    "top_k / top_p filter a categorical draw (sampler masked_categorical or block_multinomial); the gumbel sampler has none");
             if (eps >= 1)
                 dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "decoding.eps", $"eps must be below 1 (the timesteps run from 1 down to eps)");
             if (gen > 0 && block > 0 && gen % block != 0)
                 dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "decoding.block_length", $"block length {block} does not divide the generation length {gen}");
-            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache, schedule, eps, blockStart);
+            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache, schedule, eps, blockStart, sampler, topK, topP, algTemp, overfull);
         }
 
         GraphLimits? limits = null;

@@ -26,15 +26,23 @@ public sealed record TensorNames(
 /// <summary>
 /// Decoding defaults a model file may carry (used when the CLI is not told otherwise), including the
 /// details of the family's own sampler: schedule ("even" or Dream's "timesteps"), eps, block start
-/// ("step" or Dream's "first_position") and confidence (graph-schema spelling).
+/// ("step" or Dream's "first_position"), confidence and sampler ("gumbel", Dream's "masked_categorical" or
+/// SDAR's "block_multinomial") and SDAR's overfull top-k (graph-schema spelling).
 /// </summary>
 public sealed record DecodingDefaults(int GenLength, int BlockLength, string ChatTemplate,
-    string Schedule = "even", double Eps = 1e-3, string BlockStart = "step", string Confidence = "probability")
+    string Schedule = "even", double Eps = 1e-3, string BlockStart = "step", string Confidence = "probability", string Sampler = "gumbel",
+    bool OverfullTopK = false)
 {
-    /// <summary>The sampler details of a family's authors (docs/decoding.md): Dream's timesteps, first-position block start and entropy.</summary>
-    public static DecodingDefaults ForFamily(string family, int genLength, int blockLength, string chatTemplate) => family == "dream"
-        ? new DecodingDefaults(genLength, blockLength, chatTemplate, "timesteps", 1e-3, "first_position", "negative_entropy")
-        : new DecodingDefaults(genLength, blockLength, chatTemplate);
+    /// <summary>
+    /// The sampler details of a family's authors (docs/decoding.md): Dream's timesteps, first-position block start,
+    /// entropy and Categorical draws over the masked positions; SDAR's multinomial draws over the whole block.
+    /// </summary>
+    public static DecodingDefaults ForFamily(string family, int genLength, int blockLength, string chatTemplate) => family switch
+    {
+        "dream" => new DecodingDefaults(genLength, blockLength, chatTemplate, "timesteps", 1e-3, "first_position", "negative_entropy", "masked_categorical"),
+        "sdar" => new DecodingDefaults(genLength, blockLength, chatTemplate, Sampler: "block_multinomial", OverfullTopK: true),
+        _ => new DecodingDefaults(genLength, blockLength, chatTemplate),
+    };
 }
 
 /// <summary>

@@ -118,11 +118,13 @@ internal static class ModelSpecParser
             double timestepEps = dec.Number("eps", required: false, min: 0, max: 1, minExclusive: true) ?? defaults.Eps;
             string blockStart = dec.Choice("block_start", Graphs.GraphSpecParser.BlockStarts, required: false) ?? defaults.BlockStart;
             string confidence = dec.Choice("confidence", Graphs.GraphSpecParser.ConfidenceKinds, required: false) ?? defaults.Confidence;
+            string sampler = dec.Choice("sampler", Graphs.GraphSpecParser.Samplers, required: false) ?? defaults.Sampler;
+            bool overfull = dec.Bool("overfull_top_k", required: false) ?? defaults.OverfullTopK;
             dec.RejectUnknown();
             if (timestepEps >= 1) dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "defaults.eps", "eps must be below 1 (the timesteps run from 1 down to eps)");
             if (gen > 0 && block > 0 && gen % block != 0)
                 dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "defaults.block_length", $"block length {block} does not divide the generation length {gen}");
-            defaults = new DecodingDefaults(gen, block, chat, schedule, timestepEps, blockStart, confidence);
+            defaults = new DecodingDefaults(gen, block, chat, schedule, timestepEps, blockStart, confidence, sampler, overfull);
         }
 
         TensorNames? names = null;

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Spiffy.Decoding;
 using Spiffy.Microbenchmarks.Generated;
+using Spiffy.Schema.Graphs;
 using Spiffy.Speculation;
 
 namespace Spiffy.Microbenchmarks;
@@ -26,15 +27,15 @@ public class SpeculatorStepBenchmarks
     [Params(GenerationBenchmarks.Interpreted, GenerationBenchmarks.Generated)]
     public string Speculator { get; set; } = GenerationBenchmarks.Interpreted;
 
-    /// <summary>D*: 0 drafts every node (no pruning); 4 is the graph's default and runs the pruning pass.</summary>
-    [Params(0, BenchDagDecoder.DefaultKeep)]
-    public int Keep { get; set; }
+    /// <summary>D*: all drafts every node (no pruning); 4 is the graph's default (<c>keep</c>) and runs the pruning pass.</summary>
+    [Params("all", "4")]
+    public string Keep { get; set; } = "all";
 
     [GlobalSetup]
     public void Setup()
     {
         Niceness.Restore(); // BenchmarkDotNet has just raised our priority
-        _speculator = Speculator == GenerationBenchmarks.Generated ? new BenchDagDecoder(Keep) : BenchDagDecoder.CreateInterpreted(Keep);
+        _speculator = Speculator == GenerationBenchmarks.Generated ? new BenchDagDecoder(DraftKeep.Parse(Keep)) : BenchDagDecoder.CreateInterpreted(DraftKeep.Parse(Keep));
         int j = _speculator.TopTokenRanks;
         var random = new Random(8);
         // A block 12 steps in: the first 12 positions decided, 20 masked.

@@ -12,7 +12,7 @@ public sealed partial class SpiffyGenerator
         new TensorNames("", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""));
 
     private static readonly GraphSpec s_noGraph = new GraphSpec("", "", "", new GraphDecoding(0, 0, 0, "", "", 0, 0, 0, 0, ""), new GraphLimits(0, 0, 0),
-        new GraphProvenance(false, "", "", 0, 0, ""), 0, EquatableArray<NodeSpec>.Empty);
+        new GraphProvenance(false, "", "", 0, 0, ""), DraftKeep.All, EquatableArray<NodeSpec>.Empty);
 
     /// <summary>
     /// The class an invalid graph (or a graph whose model is invalid or unknown) would have produced,
@@ -35,28 +35,28 @@ public sealed partial class SpiffyGenerator
         EmitGraphConstants(w, new DecoderPlan(stub.Namespace, stub.ClassName, stub.SourceFile, s_noModel, s_noGraph, false));
         const string Throw = "throw new global::System.InvalidOperationException(Invalid)";
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
-        w.Line($"public {stub.ClassName}(int keep = DefaultKeep) => {Throw};");
+        w.Line($"public {stub.ClassName}({Keep}? keep = null) => {Throw};");
         w.Line();
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
-        w.Line($"public static {stub.ClassName} Create(int keep) => {Throw};");
+        w.Line($"public static {stub.ClassName} Create({Keep} keep) => {Throw};");
         w.Line();
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
-        w.Line($"public static global::Spiffy.Speculation.GraphSpeculator CreateInterpreted(int keep = DefaultKeep) => {Throw};");
+        w.Line($"public static global::Spiffy.Speculation.GraphSpeculator CreateInterpreted({Keep}? keep = null) => {Throw};");
         w.Line();
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
         w.Line($"public static global::Spiffy.Compiled.CompiledGraph Compiled => {Throw};");
         w.Line();
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
-        w.Line($"public static global::Spiffy.SpiffyDecoder Load(string modelPathOrCheckpoint, int keep = DefaultKeep) => {Throw};");
+        w.Line($"public static global::Spiffy.SpiffyDecoder Load(string modelPathOrCheckpoint, {Keep}? keep = null) => {Throw};");
         w.Line();
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
-        w.Line($"public static global::Spiffy.SpiffyDecoder Load(global::Spiffy.SpiffyModel model, int keep = DefaultKeep) => {Throw};");
+        w.Line($"public static global::Spiffy.SpiffyDecoder Load(global::Spiffy.SpiffyModel model, {Keep}? keep = null) => {Throw};");
         w.Line();
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
         w.Line($"public static {Ns}GraphSpec Graph => {Throw};");
         w.Line();
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
-        w.Line($"public int Keep => {Throw};");
+        w.Line($"public {Keep} Keep => {Throw};");
         w.Line();
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
         w.Line($"public int MaxDrafts => {Throw};");

@@ -26,6 +26,13 @@ public sealed partial class SpiffyGenerator
     }
 
     private const string Ns = "global::Spiffy.Schema.Graphs.";
+    private const string Keep = Ns + "DraftKeep";
+    private const string KeepDoc = "D*: drafts kept per forward after dynamic pruning (all, none or at most n).";
+    private const string NullKeepDoc = KeepDoc + " Null: <see cref=\"DefaultKeep\"/>, the graph's.";
+
+    /// <summary>A D* as code: the named cases by name, a count through <c>Of</c>.</summary>
+    private static string KeepValue(DraftKeep keep)
+        => keep.IsAll ? Keep + ".All" : keep.IsNone ? Keep + ".None" : $"{Keep}.Of({Int(keep.Count!.Value)})";
 
     /// <summary>The whole source file of one decoder. Pure function of the plan: deterministic and culture-invariant.</summary>
     internal static string Emit(DecoderPlan plan)
@@ -76,17 +83,17 @@ public sealed partial class SpiffyGenerator
         w.Line();
         w.Line("/// <summary>Loads a model description (or checkpoint directory), checks it is the model this decoder was generated for, and returns a decoder that uses the calibrated configuration and this graph.</summary>");
         w.Line("/// <param name=\"modelPathOrCheckpoint\">A models/*.json naming its checkpoint, or a checkpoint directory; the decoder owns the loaded model.</param>");
-        w.Line("/// <param name=\"keep\">D*, as for <see cref=\"Create\"/>.</param>");
+        w.Line("/// <param name=\"keep\">D*, as for <see cref=\"Create\"/>; null: <see cref=\"DefaultKeep\"/>.</param>");
         w.Line("/// <exception cref=\"global::Spiffy.Compiled.ModelMismatchException\">The model is not the one this decoder was generated for.</exception>");
-        w.Line("public static global::Spiffy.SpiffyDecoder Load(string modelPathOrCheckpoint, int keep = DefaultKeep)");
-        w.Line("    => global::Spiffy.SpiffyDecoder.Load(modelPathOrCheckpoint, Compiled, keep);");
+        w.Line($"public static global::Spiffy.SpiffyDecoder Load(string modelPathOrCheckpoint, {Keep}? keep = null)");
+        w.Line("    => global::Spiffy.SpiffyDecoder.Load(modelPathOrCheckpoint, Compiled, keep ?? DefaultKeep);");
         w.Line();
         w.Line("/// <summary>A decoder over an already loaded model (for example one loaded onto a device); the caller keeps ownership of the model.</summary>");
         w.Line("/// <param name=\"model\">The loaded model; it must be the model this decoder was generated for.</param>");
-        w.Line("/// <param name=\"keep\">D*, as for <see cref=\"Create\"/>.</param>");
+        w.Line("/// <param name=\"keep\">D*, as for <see cref=\"Create\"/>; null: <see cref=\"DefaultKeep\"/>.</param>");
         w.Line("/// <exception cref=\"global::Spiffy.Compiled.ModelMismatchException\">The model is not the one this decoder was generated for.</exception>");
-        w.Line("public static global::Spiffy.SpiffyDecoder Load(global::Spiffy.SpiffyModel model, int keep = DefaultKeep)");
-        w.Line("    => global::Spiffy.SpiffyDecoder.Create(model, Compiled, keep);");
+        w.Line($"public static global::Spiffy.SpiffyDecoder Load(global::Spiffy.SpiffyModel model, {Keep}? keep = null)");
+        w.Line("    => global::Spiffy.SpiffyDecoder.Create(model, Compiled, keep ?? DefaultKeep);");
         w.Line();
     }
 
@@ -159,7 +166,8 @@ public sealed partial class SpiffyGenerator
         Const(w, "int", "MaxDepth", Int(maxDepth), "Steps ahead of the root of the deepest node.");
         Const(w, "int", "MaxPositionRank", Int(maxI), "Highest position rank any node uses.");
         Const(w, "int", "MaxTokenRank", Int(maxJ), "Highest token rank any node uses.");
-        Const(w, "int", "DefaultKeep", Int(g.Keep), "The graph's <c>keep</c> (D*): drafts kept per forward; 0 keeps every node.");
+        w.Line("/// <summary>The graph's <c>keep</c> (D*): drafts kept per forward after dynamic pruning.</summary>");
+        w.Line($"public static {Keep} DefaultKeep => {KeepValue(g.Keep)};");
         Const(w, "bool", "IsUnrolled", IndentedWriter.Bool(plan.Unrolled), "Whether the nodes are unrolled (false: delegates to the interpreted walk).");
         w.Line();
     }
@@ -167,13 +175,13 @@ public sealed partial class SpiffyGenerator
     private static void EmitCreate(IndentedWriter w, DecoderPlan plan)
     {
         w.Line("/// <summary>A decoder that keeps at most <paramref name=\"keep\"/> drafts per forward.</summary>");
-        w.Line("/// <param name=\"keep\">D*: drafts kept per forward after dynamic pruning; 0 or at least <see cref=\"NodeCount\"/> keeps every instantiable node.</param>");
-        w.Line($"public static {plan.ClassName} Create(int keep) => new {plan.ClassName}(keep);");
+        w.Line($"/// <param name=\"keep\">{KeepDoc}</param>");
+        w.Line($"public static {plan.ClassName} Create({Keep} keep) => new {plan.ClassName}(keep);");
         w.Line();
         w.Line("/// <summary>The interpreted twin of this decoder: a <see cref=\"global::Spiffy.Speculation.GraphSpeculator\"/> over <see cref=\"Graph\"/>.</summary>");
-        w.Line("/// <param name=\"keep\">D*, as for <see cref=\"Create\"/>.</param>");
-        w.Line("public static global::Spiffy.Speculation.GraphSpeculator CreateInterpreted(int keep = DefaultKeep)");
-        w.Line("    => new global::Spiffy.Speculation.GraphSpeculator(new global::Spiffy.Speculation.DraftGraph(Graph), BlockLength, keep);");
+        w.Line("/// <param name=\"keep\">D*, as for <see cref=\"Create\"/>; null: <see cref=\"DefaultKeep\"/>.</param>");
+        w.Line($"public static global::Spiffy.Speculation.GraphSpeculator CreateInterpreted({Keep}? keep = null)");
+        w.Line("    => new global::Spiffy.Speculation.GraphSpeculator(new global::Spiffy.Speculation.DraftGraph(Graph), BlockLength, keep ?? DefaultKeep);");
         w.Line();
     }
 
@@ -209,7 +217,7 @@ public sealed partial class SpiffyGenerator
         w.Line($"    new {Ns}GraphLimits({Int(l.MaxPositionRank)}, {Int(l.MaxTokenRank)}, {Int(l.MaxDepth)}),");
         w.Line($"    new {Ns}GraphProvenance({IndentedWriter.Bool(p.Calibrated)}, {IndentedWriter.String(p.Objective)}, {IndentedWriter.String(p.PromptSource)}, "
             + $"{Int(p.PromptCount)}, {Int(p.StepsObserved)}L, {IndentedWriter.String(p.Note)}),");
-        w.Line($"    {Int(g.Keep)},");
+        w.Line($"    {KeepValue(g.Keep)},");
         w.Line($"    new global::Spiffy.Schema.EquatableArray<{Ns}NodeSpec>(nodes));");
         w.Close();
         w.Line();
@@ -234,13 +242,13 @@ public sealed partial class SpiffyGenerator
         w.Line("private readonly global::Spiffy.Speculation.GraphSpeculator _inner;");
         w.Line();
         w.Line("/// <summary>A decoder that keeps at most <paramref name=\"keep\"/> drafts per forward.</summary>");
-        w.Line("/// <param name=\"keep\">D*: drafts kept per forward after dynamic pruning; 0 or at least <see cref=\"NodeCount\"/> keeps every instantiable node.</param>");
-        w.Open($"public {className}(int keep = DefaultKeep)");
+        w.Line($"/// <param name=\"keep\">{NullKeepDoc}</param>");
+        w.Open($"public {className}({Keep}? keep = null)");
         w.Line("_inner = CreateInterpreted(keep);");
         w.Close();
         w.Line();
-        w.Line("/// <summary>D*: the most drafts one forward carries.</summary>");
-        w.Line("public int Keep => _inner.Keep;");
+        w.Line("/// <summary>D*, with a count of at least <see cref=\"NodeCount\"/> written as all.</summary>");
+        w.Line($"public {Keep} Keep => _inner.Keep;");
         w.Line();
         w.Line("/// <inheritdoc/>");
         w.Line("public int MaxDrafts => _inner.MaxDrafts;");

@@ -22,11 +22,11 @@ public sealed class SpiffyDecoder : IDisposable
     private readonly Lock _gate = new();
     private bool _disposed;
 
-    private SpiffyDecoder(SpiffyModel model, CompiledGraph compiled, int keep, bool ownsModel)
+    private SpiffyDecoder(SpiffyModel model, CompiledGraph compiled, DraftKeep keep, bool ownsModel)
     {
         Model = model;
         _compiled = compiled;
-        Keep = keep;
+        Keep = keep.For(compiled.Graph.Nodes.Count);
         _ownsModel = ownsModel;
         Options = GraphFiles.ToOptions(compiled.Graph.Decoding);
     }
@@ -37,15 +37,15 @@ public sealed class SpiffyDecoder : IDisposable
     /// <summary>The draft graph the decoder was generated from.</summary>
     public GraphSpec Graph => _compiled.Graph;
 
-    /// <summary>D*: drafts kept per forward (0 keeps every node).</summary>
-    public int Keep { get; }
+    /// <summary>D*: drafts kept per forward (<see cref="DraftKeep.None"/> decodes plainly).</summary>
+    public DraftKeep Keep { get; }
 
     /// <summary>The decoding configuration the graph was calibrated for; every generation uses it.</summary>
     public DecodingOptions Options { get; }
 
     /// <summary>Loads a model description that names a checkpoint, or a checkpoint directory, and checks it against <paramref name="compiled"/>.</summary>
     /// <exception cref="ModelMismatchException">The model is not the one the decoder was compiled for.</exception>
-    public static SpiffyDecoder Load(string modelPathOrCheckpoint, CompiledGraph compiled, int keep)
+    public static SpiffyDecoder Load(string modelPathOrCheckpoint, CompiledGraph compiled, DraftKeep keep)
     {
         ArgumentNullException.ThrowIfNull(modelPathOrCheckpoint);
         var model = SpiffyModel.Load(modelPathOrCheckpoint);
@@ -59,11 +59,10 @@ public sealed class SpiffyDecoder : IDisposable
 
     /// <summary>Wraps an already loaded model (for example one loaded onto a device); the caller keeps ownership unless <paramref name="ownsModel"/>.</summary>
     /// <exception cref="ModelMismatchException">The model is not the one the decoder was compiled for.</exception>
-    public static SpiffyDecoder Create(SpiffyModel model, CompiledGraph compiled, int keep, bool ownsModel = false)
+    public static SpiffyDecoder Create(SpiffyModel model, CompiledGraph compiled, DraftKeep keep, bool ownsModel = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(compiled);
-        ArgumentOutOfRangeException.ThrowIfNegative(keep);
         var differences = compiled.Model.Differences(model.Spec);
         if (differences.Count > 0)
             throw new ModelMismatchException($"{model.Source} is model '{model.Spec.Name}', but decoder '{compiled.Graph.Name}' was generated for model "
@@ -94,8 +93,8 @@ public sealed class SpiffyDecoder : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            // A speculator keeps per-step buffers: a fresh one per generation.
-            var speculator = _compiled.CreateSpeculator(Keep);
+            // A speculator keeps per-step buffers: a fresh one per generation. D* none drafts nothing: the plain decoder.
+            var speculator = Keep.IsNone ? null : _compiled.CreateSpeculator(Keep);
             return Model.Generate(promptIds, Options, speculator, onBlock, cancel);
         }
     }

@@ -1,5 +1,6 @@
 using Spiffy.Decoding;
 using Spiffy.Generators.Tests.Support;
+using Spiffy.Schema.Graphs;
 
 namespace Spiffy.Generators.Tests;
 
@@ -7,12 +8,12 @@ namespace Spiffy.Generators.Tests;
 public class AllocationTests
 {
     [Theory]
-    [InlineData(0)] // every node kept
+    [InlineData(0)] // every node kept (DraftKeep.All)
     [InlineData(3)] // dynamic pruning
     public void DraftMatchAndDepthAllocateNothingAfterWarmUp(int keep)
     {
         var decoders = LoadedDecoders.Build(Inputs.With(("llada-demo.json", TestGraphs.ToJson(Inputs.FamilyGraph("gsm8k-small", "llada")))), "AllocationDecoders" + keep);
-        IStepSpeculator spec = decoders.Create("LladaDemoDecoder", keep);
+        IStepSpeculator spec = decoders.Create("LladaDemoDecoder", keep == 0 ? DraftKeep.All : DraftKeep.Of(keep));
         const int b = 32;
         int j = spec.TopTokenRanks;
         // Precomputed distributions and states, so the loop itself allocates nothing.

@@ -29,7 +29,7 @@ public class DifferentialTests
         for (int k = 0; k < shapes.Length; k++)
         {
             var (nodes, maxI, maxJ, maxDepth, keep) = shapes[k];
-            var spec = TestGraphs.RandomGraph(rng, $"random-{k}", "gsm8k-small", nodes, maxI, maxJ, maxDepth, TestGraphs.Decoding(64, 16), keep);
+            var spec = TestGraphs.RandomGraph(rng, $"random-{k}", "gsm8k-small", nodes, maxI, maxJ, maxDepth, TestGraphs.Decoding(64, 16), keep == 0 ? DraftKeep.All : DraftKeep.Of(keep));
             Assert.Equal(nodes, spec.Nodes.Count);
             graphs.Add(($"random-{k}.json", spec));
         }
@@ -70,9 +70,10 @@ public class DifferentialTests
         int d = spec.Nodes.Count, b = spec.Decoding.BlockLength;
         var rng = new Random(className.Length * 7919 + d);
         var coverage = new Coverage();
-        // Every keep for small graphs; for large ones the edges of the range and a spread between.
-        var keeps = d <= 24 ? Enumerable.Range(0, d + 2) : new[] { 0, 1, 2, 3, 5, d / 3, d / 2, d - 1, d, d + 1 }.Distinct();
-        foreach (int keep in keeps)
+        // None, all and every count for small graphs; for large ones the edges of the range and a spread between.
+        var counts = d <= 24 ? Enumerable.Range(1, d + 1) : new[] { 1, 2, 3, 5, d / 3, d / 2, d - 1, d, d + 1 }.Where(k => k >= 1).Distinct();
+        var keeps = new[] { DraftKeep.None, DraftKeep.All }.Concat(counts.Select(DraftKeep.Of));
+        foreach (var keep in keeps)
         {
             var generated = decoders.Create(className, keep);
             var interpreted = new GraphSpeculator(new DraftGraph(spec), b, keep);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Spiffy.Files;
 using Spiffy.Benchmarking;
 using Spiffy.Checkpoints;
 
@@ -17,7 +18,7 @@ internal static class BenchMarkdown
 
     public static void WriteSection(string path, BenchReport report, string? chartPath)
     {
-        string existing = File.Exists(path) ? Spiffy.Checkpoints.InputFile.ReadAllText(path, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "report") : "# Benchmarks\n\n";
+        string existing = File.Exists(path) ? Spiffy.Files.InputFile.ReadAllText(path, Spiffy.Files.InputFile.MaxJsonBytes, "report") : "# Benchmarks\n\n";
         string section = Render(report, chartPath is null ? null : Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFullPath(chartPath)));
         int b = existing.IndexOf("<!-- bench:begin", StringComparison.Ordinal);
         int e = existing.IndexOf(End, StringComparison.Ordinal);

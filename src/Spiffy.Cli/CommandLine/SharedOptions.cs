@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Spiffy.Decoding;
+using Spiffy.Schema.Graphs;
 using Spiffy.Schema.Models;
 
 namespace Spiffy.Cli.CommandLine;
@@ -127,6 +128,59 @@ public static class SharedOptions
         .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
         .Where(p => p != "all")
         .Select(p => int.Parse(p, NumberStyles.Integer, CultureInfo.InvariantCulture)).ToList();
+
+    /// <summary>
+    /// <c>--keep</c>: D*, drafts kept per forward after dynamic pruning: <c>all</c>, <c>none</c> or a count
+    /// (<see cref="DraftKeep.Parse"/>; 0 is refused as ambiguous), plus <c>auto</c> where <paramref name="allowAuto"/>.
+    /// </summary>
+    public static Option<string?> Keep(string description, bool allowAuto = false)
+    {
+        var option = new Option<string?>("--keep") { Description = description, HelpName = allowAuto ? "all|none|N|auto" : "all|none|N" };
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is not string text || (allowAuto && text == Auto)) return;
+            if (!DraftKeep.TryParse(text, out _, out string error)) r.AddError($"--keep: {error}");
+        });
+        return option;
+    }
+
+    /// <summary>The value of <see cref="Keep"/> that chooses D* from the measured forward cost.</summary>
+    public const string Auto = "auto";
+
+    /// <summary>
+    /// A comma-separated list of D* values (<c>all</c>, <c>none</c>, counts; "" for none) such as
+    /// <c>--compare-keep</c>; <paramref name="allowNone"/> says whether <c>none</c> means anything here.
+    /// </summary>
+    public static Option<string?> KeepList(string name, string description, bool allowNone = false)
+    {
+        var option = new Option<string?>(name) { Description = description, HelpName = "all|N,..." };
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is not string text) return;
+            foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!DraftKeep.TryParse(part, out var keep, out string error)) { r.AddError($"{name}: {error}"); return; }
+                if (keep.IsNone && !allowNone) { r.AddError($"{name}: 'none' does not apply here (it drafts nothing)"); return; }
+            }
+        });
+        return option;
+    }
+
+    /// <summary>Parses a list validated by <see cref="KeepList"/>.</summary>
+    public static List<DraftKeep> ParseKeepList(string text) => text
+        .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(DraftKeep.Parse).ToList();
+
+    /// <summary>
+    /// A flag that was renamed: hidden from help, and using it is a usage error naming the new flag (one
+    /// name per concept: D* is <c>--keep</c> everywhere).
+    /// </summary>
+    public static Option<string?> Renamed(string oldName, string newName)
+    {
+        var option = new Option<string?>(oldName) { Hidden = true, Arity = ArgumentArity.ZeroOrOne };
+        option.Validators.Add(r => r.AddError($"{oldName} was renamed {newName} (D*: all, none or a count)"));
+        return option;
+    }
 
     private static string Normalize(string s) => s.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal).ToLowerInvariant();
 

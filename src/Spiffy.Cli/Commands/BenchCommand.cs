@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Spiffy.Files;
 using Spiffy.Benchmarking;
 using Spiffy.Calibration;
 using Spiffy.Checkpoints;
@@ -38,7 +39,8 @@ public sealed partial class BenchCommand : IVerb
     private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip") { Description = "problems to skip first (default 0)", HelpName = "N" }, 0);
     private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "problems to run (default 8)", HelpName = "N" });
     private readonly Option<string?> _modes = new("--modes") { Description = "run only these modes (their bases are added); checked before anything is loaded", HelpName = "a,b,..." };
-    private readonly Option<string?> _sweep = SharedOptions.IntList("--sweep", "D* values for the spiffy@D*=k sweep, \"all\" for every node (default 1,2,3,4,6,8; \"\" = none)", 1, allowAll: true);
+    private readonly Option<string?> _keep = SharedOptions.KeepList("--keep", "D* values of the spiffy@D*=k modes over the baseline's graph (default 1,2,3,4,6,8; all = every node; \"\" = none)");
+    private readonly Option<string?> _sweep = SharedOptions.Renamed("--sweep", "--keep");
     private readonly Option<string?> _paper = new("--paper-graph") { Description = "the paper's configuration graph (default graphs/paper/<model>-degree1.json)", HelpName = "FILE" };
     private readonly Option<double?> _threshold = SharedOptions.Threshold("tau of the threshold modes (default 0.9)");
     private readonly Option<int?> _gen = SharedOptions.GenLength("256");
@@ -81,7 +83,7 @@ public sealed partial class BenchCommand : IVerb
             "spiffy bench --modes spiffy,dual-cache+spiffy --count 2 --no-oracle --threads 2",
             "spiffy bench --modes spiffy@auto --json > bench.json",
             "spiffy bench --prompts gsm8k/test.jsonl --count 16 --out docs/benchmarks.md --chart docs/img/benchmarks.svg")
-        { _model, _prompts, _skip, _count, _modes, _sweep, _paper, _threshold, _gen, _block, _noOracle, _out, _chart, _threads,
+        { _model, _prompts, _skip, _count, _modes, _keep, _sweep, _paper, _threshold, _gen, _block, _noOracle, _out, _chart, _threads,
           _rowCurve, _promptLength, _repeats, _randomWeights, _graph, _allowNonFinite, _batch };
         _device.AddTo(Command);
     }
@@ -98,14 +100,13 @@ public sealed partial class BenchCommand : IVerb
         if (batchSizes is not null && parse.GetValue(_rowCurve) is not null) throw new UsageException("--batch and --row-curve are separate measurements; give one");
         int skip = parse.GetValue(_skip) ?? 0, count = parse.GetValue(_count) ?? (batchSizes is null ? 8 : batchSizes.Max());
         var only = parse.GetValue(_modes) is string m ? ModeList(m) : null;
-        string sweepText = parse.GetValue(_sweep) ?? "1,2,3,4,6,8";
+        string sweepText = parse.GetValue(_keep) ?? "1,2,3,4,6,8";
         string? paperPath = parse.GetValue(_paper);
         double tau = parse.GetValue(_threshold) ?? 0.9;
         int gen = parse.GetValue(_gen) ?? 256, block = parse.GetValue(_block) ?? 32;
         bool oracle = !parse.GetValue(_noOracle);
         string? outMd = parse.GetValue(_out), chart = parse.GetValue(_chart);
-        bool sweepAll = sweepText.Split(',', StringSplitOptions.TrimEntries).Contains("all");
-        var sweep = SharedOptions.ParseIntList(sweepText);
+        var sweep = SharedOptions.ParseKeepList(sweepText);
         SharedOptions.ApplyThreads(parse, _threads);
         void Log(string message) => output.Log("[bench] " + message);
         if (parse.GetValue(_rowCurve) is string curveText) return Task.FromResult(RowCurve(parse, output, modelPath, SharedOptions.ParseIntList(curveText), gen, block, cancel));
@@ -147,11 +148,11 @@ public sealed partial class BenchCommand : IVerb
         else if (paperPath is not null) throw new FileNotFoundException($"paper graph not found: {paperFile}");
         else Log($"no paper graph at {paperFile}; {PaperMode} skipped");
         var baseGraph = graphs[BenchRunner.BaselineName];
-        foreach (int k in sweep)
-            if (k < baseGraph.Nodes.Count && k != baseGraph.Keep)
-                modes.Add(new BenchMode(string.Create(CultureInfo.InvariantCulture, $"spiffy@D*={k}"), plain, baseGraph, k, BenchRunner.BaselineName));
-        if (sweepAll && baseGraph.Keep != 0)
-            modes.Add(new BenchMode("spiffy@D*=all", plain, baseGraph, 0, BenchRunner.BaselineName));
+        // A count of at least the node count is all; the graph's own D* is the spiffy mode itself.
+        var swept = new HashSet<DraftKeep> { baseGraph.Keep.For(baseGraph.Nodes.Count) };
+        foreach (var k in sweep.Select(k => k.For(baseGraph.Nodes.Count)).OrderBy(k => k.IsAll ? int.MaxValue : k.Count ?? 0))
+            if (swept.Add(k))
+                modes.Add(new BenchMode($"spiffy@D*={k}", plain, baseGraph, k, BenchRunner.BaselineName));
         modes.Add(new BenchMode(PackedMode, plain with { Layout = VerificationLayout.Packed }, baseGraph, baseGraph.Keep, BenchRunner.BaselineName,
             Lossless: false, Note: "near-lossless packed layout"));
 
@@ -171,7 +172,7 @@ public sealed partial class BenchCommand : IVerb
         // The machine's cost of a forward by rows, only for the layouts the chosen modes verify with: D* follows it.
         int maxRows = 1;
         foreach (var x in selected.Concat(autoCandidates))
-            if (x.Graph is not null) maxRows = Math.Max(maxRows, 1 + (x.Keep == 0 ? x.Graph.Nodes.Count : x.Keep));
+            if (x.Graph is not null) maxRows = Math.Max(maxRows, 1 + x.Keep.Drafts(x.Graph.Nodes.Count));
         var rowCounts = ForwardCostModel.RowCounts(Math.Max(4, maxRows));
         int typical = (int)prompts.Average(p => p.Length);
         var layouts = selected.Concat(autoCandidates).Where(x => x.Graph is not null).Select(x => plain with { Cache = x.Options.Cache, Layout = x.Options.Layout })
@@ -202,11 +203,11 @@ public sealed partial class BenchCommand : IVerb
                 (asked ? (Action<string>)output.Warn : Log)($"{x.Name}{AutoSuffix}: graph '{x.Graph!.Name}' has no calibration profile (keep_profile)");
                 continue;
             }
-            int keep = choice.Keep >= x.Graph!.Nodes.Count ? 0 : choice.Keep;
-            if (keep == x.Keep && !asked) continue; // the same row as the mode itself
+            var keep = choice.Keep;
+            if (keep == x.Keep.For(x.Graph!.Nodes.Count) && !asked) continue; // the same row as the mode itself
             string note = string.Create(CultureInfo.InvariantCulture, $"D* chosen by the cost model (predicted {choice.PredictedSpeedup:F2}x on the step forwards)");
-            modes.Add(choice.Keep == 0
-                ? new BenchMode(x.Name + AutoSuffix, x.Options, null, 0, x.Base, x.Lossless, note + ": no drafts")
+            modes.Add(keep.IsNone
+                ? new BenchMode(x.Name + AutoSuffix, x.Options, null, DraftKeep.None, x.Base, x.Lossless, note + ": no drafts")
                 : new BenchMode(x.Name + AutoSuffix, x.Options, x.Graph, keep, x.Base, x.Lossless, note));
         }
         if (only is not null) modes = Filter(modes, only);

@@ -4,6 +4,7 @@ using Spiffy.Calibration;
 using System.CommandLine;
 using Spiffy.Cli.CommandLine;
 using Spiffy.Decoding;
+using Spiffy.Schema.Graphs;
 
 namespace Spiffy.Cli.Commands;
 
@@ -17,7 +18,7 @@ public sealed class CalibrateCommand : IVerb
     private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip") { Description = "skip the first N problems (default 0)", HelpName = "N" }, 0);
     private readonly Option<string?> _template = SharedOptions.ChatTemplate();
     private readonly Option<int?> _nodes = SharedOptions.AtLeast(new Option<int?>("--nodes") { Description = "draft nodes to select (default 10)", HelpName = "D" }, 1);
-    private readonly Option<int?> _keep = SharedOptions.AtLeast(new Option<int?>("--keep") { Description = "D*: drafts kept per forward by dynamic pruning, stored in the graph (default 0 = all)", HelpName = "N" }, 0);
+    private readonly Option<string?> _keep = SharedOptions.Keep("D*: drafts kept per forward by dynamic pruning, stored in the graph (default all)");
     private readonly Option<int?> _positionRank = SharedOptions.AtLeast(new Option<int?>("--max-position-rank") { Description = "highest position rank a node may use (default 8, at most the block length)", HelpName = "I" }, 1);
     private readonly Option<int?> _tokenRank = SharedOptions.AtLeast(new Option<int?>("--max-token-rank") { Description = "highest token rank a node may use (default 4)", HelpName = "J" }, 1);
     private readonly Option<int?> _maxDepth = SharedOptions.AtLeast(new Option<int?>("--max-depth") { Description = "deepest node, in steps ahead (default 8)", HelpName = "d" }, 1);
@@ -31,7 +32,7 @@ public sealed class CalibrateCommand : IVerb
     private readonly Option<int?> _evalSkip = SharedOptions.AtLeast(new Option<int?>("--eval-skip") { Description = "skip the first N held-out problems (default: after the calibration range, or 0)", HelpName = "N" }, 0);
     private readonly Option<string?> _evalTraces = new("--eval-traces") { Description = "like --traces, for the held-out problems", HelpName = "FILE" };
     private readonly Option<string?> _compareNodes = SharedOptions.IntList("--compare-nodes", "D values to compare (default 3,5,10,16)", 1);
-    private readonly Option<string?> _compareKeep = SharedOptions.IntList("--compare-keep", "D* values to compare, 0 = all (default 0,3)", 0);
+    private readonly Option<string?> _compareKeep = SharedOptions.KeepList("--compare-keep", "D* values to compare (default all,3)");
     private readonly Option<string?> _output = new("--output", "-o") { Description = "the graph file (.json), written atomically (optional with --compare-objectives)", HelpName = "graph.json" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
@@ -75,7 +76,9 @@ public sealed class CalibrateCommand : IVerb
         string? promptsPath = parse.GetValue(_prompts);
         int count = parse.GetValue(_count) ?? 50, skip = parse.GetValue(_skip) ?? 0;
         string? template = parse.GetValue(_template);
-        int nodes = parse.GetValue(_nodes) ?? 10, keep = parse.GetValue(_keep) ?? 0;
+        int nodes = parse.GetValue(_nodes) ?? 10;
+        var keep = parse.GetValue(_keep) is string keepText ? DraftKeep.Parse(keepText) : DraftKeep.All;
+        if (keep.IsNone) throw new UsageException("--keep none would store a graph that never drafts: give all or a count");
         int? positionRank = parse.GetValue(_positionRank);
         int tokenRank = parse.GetValue(_tokenRank) ?? 4, maxDepth = parse.GetValue(_maxDepth) ?? 8;
         var objective = SelectionObjectives.Parse(parse.GetValue(_objective) ?? "replay-greedy");
@@ -86,7 +89,7 @@ public sealed class CalibrateCommand : IVerb
         int evalCount = parse.GetValue(_evalCount) ?? 30;
         int? evalSkip = parse.GetValue(_evalSkip);
         var compareNodes = SharedOptions.ParseIntList(parse.GetValue(_compareNodes) ?? "3,5,10,16");
-        var compareKeep = SharedOptions.ParseIntList(parse.GetValue(_compareKeep) ?? "0,3");
+        var compareKeep = SharedOptions.ParseKeepList(parse.GetValue(_compareKeep) ?? "all,3");
         if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath))) throw new UsageException("missing required option --prompts (or an existing --traces file)");
         SharedOptions.ApplyThreads(parse, _threads);
 
@@ -118,7 +121,7 @@ public sealed class CalibrateCommand : IVerb
             seconds = watch.Elapsed.TotalSeconds;
             replay = calibration.Replay.Replay(graph, keep);
             GraphFileWriter.Write(graph, outFile);
-            output.Result(string.Create(ci, $"selected {graph.Nodes.Count} nodes by {SelectionObjectives.Name(objective)} in {seconds:F1} s; D* {(keep == 0 ? "all" : keep.ToString(ci))}"));
+            output.Result(string.Create(ci, $"selected {graph.Nodes.Count} nodes by {SelectionObjectives.Name(objective)} in {seconds:F1} s; D* {keep}"));
             output.Result($"replayed on the calibration problems: {replay}");
             output.Result("accepted chain length per verification forward: " + replay.Histogram());
             output.Result($"wrote {outFile}");
@@ -168,7 +171,7 @@ public sealed class CalibrateCommand : IVerb
                     w.WriteString("name", graph.Name);
                     w.WriteString("objective", SelectionObjectives.Name(objective));
                     w.WriteNumber("nodes", graph.Nodes.Count);
-                    w.WriteNumber("keep", keep);
+                    w.WriteString("keep", keep.ToString());
                     w.WriteNumber("seconds", seconds);
                     w.WriteStartObject("replay");
                     JsonFields.Replay(w, replay);
@@ -189,7 +192,7 @@ public sealed class CalibrateCommand : IVerb
                         w.WriteStartObject();
                         w.WriteString("objective", SelectionObjectives.Name(row.Objective));
                         w.WriteNumber("nodes", row.Nodes);
-                        w.WriteNumber("keep", row.Keep);
+                        w.WriteString("keep", row.Keep.ToString());
                         JsonFields.Replay(w, row.Result);
                         w.WriteEndObject();
                     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Spiffy.Files;
 using Spiffy.Benchmarking;
 using Spiffy.Checkpoints;
 using Spiffy.Cli.CommandLine;

@@ -20,7 +20,7 @@ public sealed class EvalCommand : IVerb
     private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip") { Description = "held-out problems to skip first (default 0)", HelpName = "N" }, 0);
     private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "held-out problems to evaluate (default: all)", HelpName = "N" });
     private readonly Option<string?> _graph = new("--graph") { Description = "Spiffy's graph (default: the calibrated one-token-per-step graph of the --cache configuration in graphs/ beside the model)", HelpName = "FILE" };
-    private readonly Option<int?> _keep = SharedOptions.AtLeast(new Option<int?>("--keep") { Description = "D*, drafts per forward (default: the graph's; 0 = every node)", HelpName = "N" }, 0);
+    private readonly Option<string?> _keep = SharedOptions.Keep("D*, drafts per forward (default: the graph's)");
     private readonly Option<bool> _replay = new("--replay-spiffy") { Description = "replay the graph over the recorded plain trajectories instead of running Spiffy (the same forwards at no model cost; losslessness is then not re-checked)" };
     private readonly Option<CacheMode?> _cache = SharedOptions.Enum<CacheMode>("--cache", "the cache of every run (default none, the plain decoder; dual is several times cheaper on a CPU)");
     private readonly Option<double?> _threshold = SharedOptions.Threshold("tau of the threshold run (default 0.9)");
@@ -75,7 +75,7 @@ public sealed class EvalCommand : IVerb
         // Any graph stays lossless; one calibrated for other weights or settings only drafts worse (warned, not refused).
         string? hash = graph.ModelHash.Length > 0 ? output.Busy("hashing weights", () => Spiffy.Calibration.ModelWeights.Sha256(modelPath)) : null;
         foreach (var m in GraphFiles.Mismatches(graph, spec, plain, hash)) output.Warn($"graph {graph.Name}: {m}");
-        int keep = parse.GetValue(_keep) ?? graph.Keep;
+        var keep = parse.GetValue(_keep) is string keepText ? DraftKeep.Parse(keepText) : graph.Keep;
         Log(string.Create(CultureInfo.InvariantCulture, $"{problems.Count} held-out problems (lines {problems[0].Line}-{problems[^1].Line} of {data}); cache {SharedOptions.Kebab(plain.Cache)}; graph {graph.Name} (calibrated for {graph.ModelName}), D* {keep}"));
 
         using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath));

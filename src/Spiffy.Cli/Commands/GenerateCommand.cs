@@ -17,7 +17,8 @@ public sealed class GenerateCommand : IVerb
     private readonly Option<string?> _promptIds = new("--prompt-ids") { Description = "JSON list of token ids instead of text", HelpName = "ids.json" };
     private readonly Option<string?> _template = SharedOptions.ChatTemplate();
     private readonly Option<string?> _graph = new("--graph") { Description = "draft graph (graphs/*.json); its decoding configuration becomes the default", HelpName = "graph.json" };
-    private readonly Option<string?> _prune = new("--prune") { Description = "D*: drafts kept per forward (default: the graph's; 0 = all; auto = chosen from the forward cost measured now and the graph's calibration profile)", HelpName = "N|auto" };
+    private readonly Option<string?> _keep = SharedOptions.Keep("D*: drafts kept per forward (default: the graph's; auto = chosen from the forward cost measured now and the graph's calibration profile)", allowAuto: true);
+    private readonly Option<string?> _prune = SharedOptions.Renamed("--prune", "--keep");
     private readonly Option<bool> _packed = new("--packed") { Description = "no cache only: verify in one packed sequence (near-lossless, docs/spiffy.md)" };
     private readonly Option<bool> _noSpiffy = new("--no-spiffy") { Description = "plain decoding" };
     private readonly Option<bool> _compare = new("--compare") { Description = "also run the plain decoder; report identity and wall-clock speedup (exit 3 if the outputs differ)" };
@@ -29,11 +30,6 @@ public sealed class GenerateCommand : IVerb
 
     public GenerateCommand()
     {
-        _prune.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<string?>() is string v && v != "auto" && !(int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out _)))
-                r.AddError($"--prune expects a number >= 0 or \"auto\", got \"{v}\"");
-        });
         Command = new VerbCommand("generate",
             "decode a prompt (Spiffy on by default with the shipped model), print text and forwards saved",
             "Decode one prompt and print each block as it is decided, then the statistics. Spiffy (lossless speculative "
@@ -44,17 +40,17 @@ public sealed class GenerateCommand : IVerb
             "spiffy generate \"Natalia sold 48 clips in April and half as many in May. How many clips did she sell in all?\" --compare",
             "spiffy generate --no-spiffy \"...\"                          # the plain decoder",
             "spiffy generate --cache dual --unmasking threshold \"...\"",
-            "spiffy generate --graph graphs/gsm8k-small-schedule.json --prune auto \"...\"",
+            "spiffy generate --graph graphs/gsm8k-small-schedule.json --keep auto \"...\"",
             "spiffy generate --json --threads 2 \"...\"                   # one JSON object: text, ids, NFE, acceptance")
-        { _model, _promptArg, _prompt, _promptIds, _template, _graph, _prune, _packed, _noSpiffy, _compare, _strict, _threads, _allowNonFinite };
+        { _model, _promptArg, _prompt, _promptIds, _template, _graph, _keep, _prune, _packed, _noSpiffy, _compare, _strict, _threads, _allowNonFinite };
         _decoding.AddTo(Command);
         _device.AddTo(Command);
         Command.Validators.Add(r =>
         {
             int given = (r.GetValue(_promptArg) is null ? 0 : 1) + (r.GetValue(_prompt) is null ? 0 : 1) + (r.GetValue(_promptIds) is null ? 0 : 1);
             if (given != 1) r.AddError("give exactly one of a prompt text, --prompt or --prompt-ids");
-            if (r.GetValue(_noSpiffy) && (r.GetValue(_graph) is not null || r.GetValue(_prune) is not null || r.GetValue(_packed)))
-                r.AddError("--no-spiffy cannot be combined with --graph, --prune or --packed");
+            if (r.GetValue(_noSpiffy) && (r.GetValue(_graph) is not null || r.GetValue(_keep) is not null || r.GetValue(_packed)))
+                r.AddError("--no-spiffy cannot be combined with --graph, --keep or --packed");
         });
     }
 
@@ -70,11 +66,11 @@ public sealed class GenerateCommand : IVerb
         string? idsFile = parse.GetValue(_promptIds);
         string? graphPath = parse.GetValue(_graph);
         bool noSpiffy = parse.GetValue(_noSpiffy), compare = parse.GetValue(_compare), strict = parse.GetValue(_strict), json = output.Json;
-        string? pruneText = parse.GetValue(_prune);
-        bool autoPrune = pruneText == "auto";
-        int? prune = pruneText is not null && !autoPrune ? int.Parse(pruneText, NumberStyles.None, CultureInfo.InvariantCulture) : null;
-        // Without --prune and --graph, D* follows this machine's measured forward cost (never more drafts than pay).
-        bool autoByDefault = pruneText is null && parse.GetValue(_graph) is null;
+        string? keepText = parse.GetValue(_keep);
+        bool autoKeep = keepText == SharedOptions.Auto;
+        DraftKeep? asked = keepText is not null && !autoKeep ? DraftKeep.Parse(keepText) : null;
+        // Without --keep and --graph, D* follows this machine's measured forward cost (never more drafts than pay).
+        bool autoByDefault = keepText is null && parse.GetValue(_graph) is null;
         bool packed = parse.GetValue(_packed);
         SharedOptions.ApplyThreads(parse, _threads);
 
@@ -104,15 +100,14 @@ public sealed class GenerateCommand : IVerb
             var mismatches = GraphFiles.Mismatches(graph, model.Spec, options, weightsHash);
             if (strict && mismatches.Count > 0) throw new ArgumentException($"graph '{graph.Name}' does not match: {string.Join("; ", mismatches)}");
             foreach (var m in mismatches) output.Warn($"graph '{graph.Name}': {m}");
-            int keep = prune ?? graph.Keep;
-            if (autoPrune || (autoByDefault && graph.Provenance.KeepProfile.Count > 0))
+            var keep = asked ?? graph.Keep;
+            if (autoKeep || (autoByDefault && graph.Provenance.KeepProfile.Count > 0))
             {
                 var timing = System.Diagnostics.Stopwatch.StartNew();
-                var choice = ChooseKeep(model, graph, options, prompt.Length, output, cancel);
+                keep = ChooseKeep(model, graph, options, prompt.Length, output, cancel) ?? keep;
                 choiceTime = timing.Elapsed;
-                if (choice is not null) keep = choice.Value;
             }
-            speculator = keep < 0 ? null : new GraphSpeculator(new DraftGraph(graph), options.BlockLength, keep);
+            speculator = keep.IsNone ? null : new GraphSpeculator(new DraftGraph(graph), options.BlockLength, keep);
             if (speculator is null) graph = null;
         }
 
@@ -168,30 +163,29 @@ public sealed class GenerateCommand : IVerb
         return Task.FromResult(mismatchAt >= 0 ? 3 : 0);
     }
 
-    /// <summary>D* from this machine's forward cost and the graph's calibration profile; -1 = no drafts; null = keep the graph's.</summary>
-    private static int? ChooseKeep(Spiffy.SpiffyModel model, GraphSpec graph, DecodingOptions options, int promptLength, CliOutput output, CancellationToken cancel)
+    /// <summary>D* from this machine's forward cost and the graph's calibration profile; null = keep the graph's.</summary>
+    private static DraftKeep? ChooseKeep(Spiffy.SpiffyModel model, GraphSpec graph, DecodingOptions options, int promptLength, CliOutput output, CancellationToken cancel)
     {
         if (graph.Provenance.KeepProfile.Count == 0)
         {
-            output.Warn($"graph '{graph.Name}' has no calibration profile (keep_profile); --prune auto keeps the graph's D* {graph.Keep}");
+            output.Warn($"graph '{graph.Name}' has no calibration profile (keep_profile); --keep auto keeps the graph's D* {graph.Keep}");
             return null;
         }
         var rows = ForwardCostModel.RowCounts(graph.Nodes.Count + 1);
         var cost = output.WithProgress(progress =>
         {
-            var bar = progress.Add("--prune auto: timing forwards", ForwardCostModel.Forwards(rows.Count, ForwardCostModel.DefaultRepeats), "forwards");
+            var bar = progress.Add("--keep auto: timing forwards", ForwardCostModel.Forwards(rows.Count, ForwardCostModel.DefaultRepeats), "forwards");
             return ForwardCostModel.Measure(model.Transformer, options, promptLength, rows, cancel: cancel, progress: () => bar.Advance());
         });
         var choice = KeepChooser.Choose(graph, cost);
         if (choice is null)
         {
-            output.Warn($"--prune auto: {cost}; {cost.Verdict}: keeping the graph's D* {graph.Keep}");
+            output.Warn($"--keep auto: {cost}; {cost.Verdict}: keeping the graph's D* {graph.Keep}");
             return null;
         }
         output.Log(string.Create(CultureInfo.InvariantCulture,
-            $"--prune auto: {cost}; D* = {(choice.Keep == 0 ? "0 (no drafts: plain decoding is faster here)" : choice.Keep.ToString(CultureInfo.InvariantCulture))}, predicted {choice.PredictedSpeedup:F2}x on the step forwards"));
-        if (choice.Keep == 0) return -1;
-        return choice.Keep >= graph.Nodes.Count ? 0 : choice.Keep;
+            $"--keep auto: {cost}; D* = {choice.Keep}{(choice.Keep.IsNone ? " (no drafts: plain decoding is faster here)" : "")}, predicted {choice.PredictedSpeedup:F2}x on the step forwards"));
+        return choice.Keep;
     }
 
     /// <summary>--compare: forwards and wall clock of this run and the plain decoder, side by side.</summary>
@@ -221,7 +215,7 @@ public sealed class GenerateCommand : IVerb
 
     internal static long[] ReadIds(string file)
     {
-        var text = Spiffy.Checkpoints.InputFile.ReadAllText(file, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "prompt ids file");
+        var text = Spiffy.Files.InputFile.ReadAllText(file, Spiffy.Files.InputFile.MaxJsonBytes, "prompt ids file");
         try
         {
             var ids = JsonSerializer.Deserialize<long[]>(text) ?? throw new InvalidDataException($"{file}: expected a JSON list of token ids");
@@ -255,7 +249,7 @@ public sealed class GenerateCommand : IVerb
                 w.WriteString("graph", graph.Name);
                 w.WriteBoolean("calibrated", graph.Provenance.Calibrated);
                 w.WriteNumber("nodes", graph.Nodes.Count);
-                w.WriteNumber("keep", speculator.Keep);
+                w.WriteString("keep", speculator.Keep.ToString());
                 w.WriteNumber("verification_forwards", s.VerificationForwards);
                 w.WriteNumber("rows_per_forward", s.RowsPerForward);
                 w.WriteNumber("accept_mean", s.AcceptMean);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Spiffy.Calibration;
+using Spiffy.Schema.Graphs;
 using Spiffy.Cli.CommandLine;
 using Spiffy.Speculation;
 
@@ -14,7 +15,7 @@ public sealed class GraphCommand : IVerb
     private readonly Argument<string> _graph = new("graph") { Description = "draft graph file (graphs/*.json)", HelpName = "graph.json" };
     private readonly Option<string?> _output = new("--output", "-o") { Description = "picture (.svg, .png, .pdf: rendered with Graphviz's dot) or DOT source (.dot, .gv: no Graphviz needed), written atomically", HelpName = "FILE" };
     private readonly Option<string?> _traces = new("--traces") { Description = "replay the graph against trajectories recorded by `spiffy calibrate --traces` and print its exact forwards, acceptance and rows per forward", HelpName = "FILE" };
-    private readonly Option<int?> _keep = SharedOptions.AtLeast(new Option<int?>("--keep") { Description = "D* for the replay (default: the graph's; 0 = all)", HelpName = "N" }, 0);
+    private readonly Option<string?> _keep = SharedOptions.Keep("D* for the replay (default: the graph's)");
 
     public GraphCommand()
     {
@@ -46,7 +47,7 @@ public sealed class GraphCommand : IVerb
         var graph = GraphFiles.Load(parse.GetValue(_graph)!);
         var ci = CultureInfo.InvariantCulture;
         ReplayResult? replay = null;
-        int keep = parse.GetValue(_keep) ?? graph.Keep;
+        var keep = parse.GetValue(_keep) is string keepText ? DraftKeep.Parse(keepText) : graph.Keep;
         string? dotText = outFile is null && tracesPath is null ? GraphDot.ToDot(graph) : null;
 
         if (outFile is not null)
@@ -64,7 +65,7 @@ public sealed class GraphCommand : IVerb
                 output.Warn($"graph '{graph.Name}' was calibrated for another decoding configuration than the traces were recorded with");
             replay = output.Busy("replaying", () => new TraceReplay(traces).Replay(graph, keep));
             source = string.Create(ci, $"{traces.Header.PromptSource} ({traces.Count} problems)");
-            output.Result(string.Create(ci, $"{graph.Name} on {source}, D* {(keep == 0 ? "all" : keep.ToString(ci))}: {replay}"));
+            output.Result(string.Create(ci, $"{graph.Name} on {source}, D* {keep}: {replay}"));
             output.Result("accepted chain length per verification forward: " + replay.Histogram());
         }
         if (output.Json)
@@ -79,7 +80,7 @@ public sealed class GraphCommand : IVerb
                 {
                     w.WriteStartObject("replay");
                     w.WriteString("traces", source);
-                    w.WriteNumber("keep", keep);
+                    w.WriteString("keep", keep.ToString());
                     JsonFields.Replay(w, replay);
                     w.WriteEndObject();
                 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Spiffy.Files;
 using Spiffy.Checkpoints;
 using System.CommandLine;
 using Spiffy.Cli.CommandLine;

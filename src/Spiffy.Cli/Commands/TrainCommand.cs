@@ -93,7 +93,7 @@ public sealed class TrainCommand : IVerb
             if (Path.GetFullPath(tokenizerPath) != Path.GetFullPath(tokFile))
             {
                 HfTokenizer.Load(tokenizerPath); // checked (special files, format) before it is copied into the run
-                Spiffy.Checkpoints.AtomicFile.Write(tokFile, fs => { using var src = File.OpenRead(tokenizerPath); src.CopyTo(fs); });
+                Spiffy.Files.AtomicFile.Write(tokFile, fs => { using var src = File.OpenRead(tokenizerPath); src.CopyTo(fs); });
             }
         }
         else if (!File.Exists(tokFile))

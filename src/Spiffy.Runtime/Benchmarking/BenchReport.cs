@@ -3,6 +3,8 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Spiffy.Calibration;
+using Spiffy.Decoding;
+using Spiffy.Schema.Graphs;
 using Spiffy.Speculation;
 
 namespace Spiffy.Benchmarking;
@@ -76,7 +78,8 @@ internal sealed class BenchReport
             w.WriteString("name", r.Mode.Name);
             w.WriteString("base", r.Mode.Base);
             w.WriteString("graph", r.Mode.Graph?.Name);
-            w.WriteNumber("keep", r.Mode.Graph is null ? 0 : r.Mode.Keep);
+            // D* as the CLI spells it: "all", "none" or the count ("none" for a mode without a graph).
+            w.WriteString("keep", r.Mode.Graph is null ? DraftKeep.None.ToString() : r.Mode.Keep.ToString());
             w.WriteBoolean("lossless", r.Mode.Lossless);
             w.WriteNumber("nfe", Round(r.MeanNfe));
             w.WriteNumber("tpf", Round(r.Tpf));
@@ -137,7 +140,7 @@ internal sealed class BenchReport
         sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
         foreach (var r in Modes)
         {
-            string keep = r.Mode.Graph is null ? "-" : r.Mode.Keep == 0 ? "all" : r.Mode.Keep.ToString(ci);
+            string keep = r.Mode.Graph is null ? "-" : r.Mode.Keep.ToString();
             string vsBase = r.Mode.Base is null ? "-" : string.Create(ci, $"{r.NfeReductionVsBase:F2}x / {r.SpeedupVsBase:F2}x");
             string hist = r.Mode.Graph is null ? "-" : Histogram(r.AcceptedByDepth);
             string mism = r.Mode.Base is null ? "-" : r.Mode.Lossless ? r.Mismatches.ToString(ci) : string.Create(ci, $"{r.Mismatches} (approximate)");

@@ -11,7 +11,7 @@ namespace Spiffy.Benchmarking;
 /// configuration without Spiffy). Lossless false marks an opt-in approximate mode (packed layout),
 /// whose differences are reported, not counted as failures.
 /// </summary>
-internal sealed record BenchMode(string Name, DecodingOptions Options, GraphSpec? Graph = null, int Keep = 0, string? Base = null,
+internal sealed record BenchMode(string Name, DecodingOptions Options, GraphSpec? Graph = null, DraftKeep Keep = default, string? Base = null,
     bool Lossless = true, string Note = "");
 
 /// <summary>Everything measured for one mode over all prompts.</summary>

@@ -14,7 +14,7 @@ internal sealed record HeldOutEvaluationOptions
     public required DecodingOptions Plain { get; init; }
     /// <summary>Spiffy's graph for <see cref="Plain"/> and its D* (0 = every node).</summary>
     public required GraphSpec Graph { get; init; }
-    public int Keep { get; init; }
+    public DraftKeep Keep { get; init; }
     /// <summary>
     /// Run Spiffy for real and compare its output with the plain one (default); false replays the graph
     /// against the recorded plain trajectories instead, which gives the same forwards (Spiffy is lossless

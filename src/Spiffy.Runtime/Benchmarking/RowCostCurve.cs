@@ -110,8 +110,8 @@ internal static class RowCostBench
             if (c.Choice is not null)
             {
                 w.WriteStartObject("d_star");
-                w.WriteNumber("keep", c.Choice.Keep);
-                // NaN when the profile has no plain (D* = 0) entry to compare with.
+                w.WriteString("keep", c.Choice.Keep.ToString());
+                // NaN when the profile has no plain (D* none) entry to compare with.
                 if (double.IsFinite(c.Choice.PredictedSpeedup)) w.WriteNumber("predicted_speedup", c.Choice.PredictedSpeedup);
                 else w.WriteNull("predicted_speedup");
                 w.WriteEndObject();

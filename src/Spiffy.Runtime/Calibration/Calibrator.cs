@@ -50,24 +50,27 @@ public sealed class Calibrator
     /// <summary>The oracle bound on the calibration traces.</summary>
     internal ReplayResult Oracle() => Chains.Oracle(Traces);
 
-    internal List<int> Select(SelectionObjective objective, int nodes, int keep = 0, CancellationToken cancel = default)
+    internal List<int> Select(SelectionObjective objective, int nodes, DraftKeep keep = default, CancellationToken cancel = default)
         => Selection.Select(objective, nodes, keep, cancel);
 
     /// <summary>Selects <paramref name="nodes"/> nodes by <paramref name="objective"/> and assembles the calibrated graph, with its provenance and D* profile.</summary>
     /// <param name="name">The graph's name (the generated decoder class is named after it).</param>
     /// <param name="objective">How nodes are selected (docs/calibration.md).</param>
     /// <param name="nodes">Draft nodes to select.</param>
-    /// <param name="keep">D* stored in the graph: drafts kept per forward (0 = all).</param>
+    /// <param name="keep">D* stored in the graph: drafts kept per forward (default: all; none is refused: a graph serves drafts).</param>
     /// <param name="note">Free text recorded in the provenance, before the replayed summary.</param>
     /// <param name="cancel">Checked during selection.</param>
-    public GraphSpec Calibrate(string name, SelectionObjective objective, int nodes, int keep = 0, string note = "", CancellationToken cancel = default)
-        => Graph(Select(objective, nodes, keep, cancel), name, objective, keep, note);
+    public GraphSpec Calibrate(string name, SelectionObjective objective, int nodes, DraftKeep keep = default, string note = "", CancellationToken cancel = default)
+    {
+        if (keep.IsNone) throw new ArgumentException("a graph is calibrated to draft: D* none would store a graph that never drafts");
+        return Graph(Select(objective, nodes, keep, cancel), name, objective, keep, note);
+    }
 
     /// <summary>
     /// The graph of the given formula ids, with provenance. The note records what the file alone
     /// cannot (seed, early stop, DAG size) and the replayed result on the calibration prompts.
     /// </summary>
-    internal GraphSpec Graph(IReadOnlyList<int> ids, string name, SelectionObjective objective, int keep, string note = "")
+    internal GraphSpec Graph(IReadOnlyList<int> ids, string name, SelectionObjective objective, DraftKeep keep, string note = "")
     {
         var h = Traces.Header;
         var limits = new GraphLimits(Limits.MaxPositionRank, Limits.MaxTokenRank, Limits.MaxDepth);
@@ -86,12 +89,12 @@ public sealed class Calibrator
     /// Step forwards and rows on the calibration traces for every D* from 0 (plain) to the node
     /// count (all), so the serving machine can pick D* with its own cost of a row (KeepChooser).
     /// </summary>
-    internal Schema.EquatableArray<KeepCost> KeepProfile(GraphSpec graph)
+    internal Spiffy.Schema.EquatableArray<KeepCost> KeepProfile(GraphSpec graph)
     {
         var profile = new KeepCost[graph.Nodes.Count + 1];
         for (int k = 1; k <= graph.Nodes.Count; k++)
         {
-            var r = Replay.Replay(graph, k == graph.Nodes.Count ? 0 : k);
+            var r = Replay.Replay(graph, DraftKeep.Of(k));
             profile[k] = new KeepCost(k, r.StepForwards, r.RowsTotal);
             if (k == 1)
             {
@@ -106,7 +109,7 @@ public sealed class Calibrator
 }
 
 /// <summary>One line of an objective comparison: a graph selected on the calibration traces, replayed on held-out ones.</summary>
-internal sealed record ComparisonRow(SelectionObjective Objective, int Nodes, int Keep, ReplayResult Result);
+internal sealed record ComparisonRow(SelectionObjective Objective, int Nodes, DraftKeep Keep, ReplayResult Result);
 
 /// <summary>
 /// Replayed NFE and acceptance of every objective x D x D* on held-out traces, against the
@@ -125,9 +128,9 @@ internal sealed class ObjectiveComparison
     public ReplayResult CalibrationOracle { get; }
     public FormulaLimits Limits { get; }
 
-    /// <param name="keeps">D* values (0 = all); a D* not below D is skipped (it keeps everything).</param>
+    /// <param name="keeps">D* values; a count not below D is skipped (it keeps everything, as all does).</param>
     public static ObjectiveComparison Run(Calibrator calibration, TraceSet heldOut, IReadOnlyList<SelectionObjective> objectives,
-        IReadOnlyList<int> nodes, IReadOnlyList<int> keeps, Action<string>? progress = null, CancellationToken cancel = default)
+        IReadOnlyList<int> nodes, IReadOnlyList<DraftKeep> keeps, Action<string>? progress = null, CancellationToken cancel = default)
     {
         var eval = new TraceReplay(heldOut);
         var oracle = new FormulaChains(heldOut, new FormulaTable(), calibration.Limits).Oracle(heldOut);
@@ -136,19 +139,19 @@ internal sealed class ObjectiveComparison
             foreach (int d in nodes)
             {
                 List<int>? shared = null; // selection ignores D* except for replay-greedy's pruned phase
-                foreach (int keep in keeps)
+                foreach (var keep in keeps)
                 {
-                    if (keep != 0 && keep >= d) continue;
+                    if (keep.IsNone || keep.Count >= d) continue;
                     cancel.ThrowIfCancellationRequested();
                     var ids = objective == SelectionObjective.ReplayGreedy
                         ? calibration.Select(objective, d, keep, cancel)
-                        : shared ??= calibration.Select(objective, d, 0, cancel);
+                        : shared ??= calibration.Select(objective, d, DraftKeep.All, cancel);
                     var graph = GraphAssembly.Build(calibration.Dag, ids, "compare", "", "", heldOut.Header.Decoding,
                         new GraphLimits(calibration.Limits.MaxPositionRank, calibration.Limits.MaxTokenRank, calibration.Limits.MaxDepth),
                         new GraphProvenance(true, SelectionObjectives.Name(objective), "", 0, 0, ""), keep);
                     var result = eval.Replay(graph, keep);
                     rows.Add(new ComparisonRow(objective, graph.Nodes.Count, keep, result));
-                    progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{SelectionObjectives.Name(objective)} D={d} D*={(keep == 0 ? "all" : keep.ToString(CultureInfo.InvariantCulture))}: {result}"));
+                    progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{SelectionObjectives.Name(objective)} D={d} D*={keep}: {result}"));
                 }
             }
         return new ObjectiveComparison(rows, oracle, calibration.Oracle(), calibration.Limits);
@@ -171,7 +174,7 @@ internal sealed class ObjectiveComparison
                 if (other.Nodes == row.Nodes && other.Keep == row.Keep && other.Result.Nfe < r.Nfe) best = false;
             double share = baseline == Oracle.Nfe ? 0 : (double)(baseline - r.Nfe) / (baseline - Oracle.Nfe);
             string nfe = best ? string.Create(ci, $"**{r.Nfe}**") : r.Nfe.ToString(ci);
-            sb.Append(ci, $"| {SelectionObjectives.Name(row.Objective)} | {row.Nodes} | {(row.Keep == 0 ? "all" : row.Keep.ToString(ci))} | {nfe} | {r.Speedup:F2}x | {r.AcceptMean:F2} | {r.RowsPerForward:F2} | {share * 100:F0}% |\n");
+            sb.Append(ci, $"| {SelectionObjectives.Name(row.Objective)} | {row.Nodes} | {row.Keep} | {nfe} | {r.Speedup:F2}x | {r.AcceptMean:F2} | {r.RowsPerForward:F2} | {share * 100:F0}% |\n");
         }
         sb.Append(ci, $"| oracle | - | - | {Oracle.Nfe} | {Oracle.Speedup:F2}x | {Oracle.AcceptMean:F2} | - | 100% |\n");
         return sb.ToString();

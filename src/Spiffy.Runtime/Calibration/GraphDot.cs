@@ -15,7 +15,7 @@ internal static class GraphDot
     {
         var ci = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        string title = string.Create(ci, $"{g.Name}\n{g.Nodes.Count} nodes, keep {(g.Keep > 0 ? g.Keep.ToString(ci) : "all")}")
+        string title = string.Create(ci, $"{g.Name}\n{g.Nodes.Count} nodes, keep {g.Keep}")
             + (g.Provenance.Objective.Length > 0 ? $", {g.Provenance.Objective}" : "")
             + (g.ModelName.Length > 0 ? $"\nmodel {g.ModelName}" : "")
             + string.Create(ci, $"\n{g.Decoding.Unmasking}, block {g.Decoding.BlockLength}, cache {g.Decoding.Cache}");
@@ -51,7 +51,7 @@ internal static class GraphDot
     }
 
     /// <summary>Writes DOT source atomically (no Graphviz needed).</summary>
-    public static void WriteDot(GraphSpec g, string path) => Spiffy.Checkpoints.AtomicFile.WriteAllText(path, ToDot(g));
+    public static void WriteDot(GraphSpec g, string path) => Spiffy.Files.AtomicFile.WriteAllText(path, ToDot(g));
 
     /// <summary>A DOT string literal ("\n" becomes a centred line break).</summary>
     private static string Quote(string s)
@@ -84,7 +84,7 @@ internal static class GraphDot
         try
         {
             // dot writes the picture to its stdout, straight into the atomic file: it appears only when dot succeeded.
-            Spiffy.Checkpoints.AtomicFile.Write(output, fs =>
+            Spiffy.Files.AtomicFile.Write(output, fs =>
             {
                 var psi = new ProcessStartInfo(dot)
                 {

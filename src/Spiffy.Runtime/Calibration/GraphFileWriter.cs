@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Spiffy.Files;
 using Spiffy.Checkpoints;
 using Spiffy.Schema;
 using Spiffy.Schema.Graphs;
@@ -14,7 +15,7 @@ internal static class GraphAssembly
     /// selected node of depth d-1 whose pairs are a strict subset is listed as a parent (depth-1 nodes: the root, 0).
     /// </summary>
     public static GraphSpec Build(CandidateDag dag, IReadOnlyList<int> ids, string name, string modelName, string modelHash, GraphDecoding decoding,
-        GraphLimits limits, GraphProvenance provenance, int keep)
+        GraphLimits limits, GraphProvenance provenance, DraftKeep keep)
     {
         var order = new List<int>(ids);
         order.Sort((a, b) =>
@@ -90,7 +91,7 @@ public static class GraphFileWriter
         }
         sb.Append('\n');
         sb.Append("  },\n");
-        sb.Append(Inv($"  \"keep\": {g.Keep},\n"));
+        sb.Append(Inv($"  \"keep\": {g.Keep.ToFile()},\n"));
         sb.Append("  \"nodes\": [");
         for (int n = 0; n < g.Nodes.Count; n++)
         {

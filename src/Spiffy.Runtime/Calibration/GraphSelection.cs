@@ -66,7 +66,7 @@ internal sealed class GraphSelection
     }
 
     /// <summary>Selects up to <paramref name="nodes"/> formula ids (fewer when the observed DAG is smaller), in pick order.</summary>
-    public List<int> Select(SelectionObjective objective, int nodes, int keep = 0, CancellationToken cancel = default)
+    public List<int> Select(SelectionObjective objective, int nodes, DraftKeep keep = default, CancellationToken cancel = default)
     {
         if (nodes < 1) throw new ArgumentOutOfRangeException(nameof(nodes), "a graph needs at least one node");
         if (objective == SelectionObjective.ReplayGreedy && _chains is null) throw new ArgumentException("replay-greedy needs the calibration traces");
@@ -84,7 +84,7 @@ internal sealed class GraphSelection
             if (objective != SelectionObjective.ReplayGreedy) best = BestByWeight(frontier, objective);
             else
             {
-                bool pruned = keep > 0 && selected.Count + 1 > keep && _replay is not null;
+                bool pruned = keep.Count is int k && selected.Count + 1 > k && _replay is not null;
                 best = pruned ? BestByPrunedReplay(frontier, selected, keep) : BestByReplay(frontier, member);
             }
             selected.Add(best);
@@ -142,7 +142,7 @@ internal sealed class GraphSelection
         return best;
     }
 
-    private int BestByPrunedReplay(List<int> frontier, List<int> selected, int keep)
+    private int BestByPrunedReplay(List<int> frontier, List<int> selected, DraftKeep keep)
     {
         var tried = new List<int>(frontier);
         tried.Sort(_dag.Compare);

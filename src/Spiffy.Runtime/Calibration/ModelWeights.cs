@@ -42,7 +42,7 @@ internal static class ModelWeights
     /// <summary>SHA-256 (lowercase hex) of any file, e.g. the prompt set, for provenance.</summary>
     public static string FileSha256(string path)
     {
-        using var fs = Spiffy.Checkpoints.InputFile.OpenRead(path, Spiffy.Checkpoints.InputFile.MaxDataBytes);
+        using var fs = Spiffy.Files.InputFile.OpenRead(path, Spiffy.Files.InputFile.MaxDataBytes);
         return Convert.ToHexStringLower(SHA256.HashData(fs));
     }
 }

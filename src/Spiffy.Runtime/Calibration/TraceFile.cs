@@ -1,4 +1,5 @@
 using System.Text;
+using Spiffy.Files;
 using Spiffy.Checkpoints;
 using Spiffy.Schema.Graphs;
 
@@ -57,7 +58,7 @@ public static class TraceFile
     /// <exception cref="InvalidDataException">The file is damaged or of another version; the message names it.</exception>
     public static TraceSet Load(string path)
     {
-        using var fs = Spiffy.Checkpoints.InputFile.OpenRead(path, Spiffy.Checkpoints.InputFile.MaxDataBytes, "trace file");
+        using var fs = Spiffy.Files.InputFile.OpenRead(path, Spiffy.Files.InputFile.MaxDataBytes, "trace file");
         using var r = new BinaryReader(fs, new UTF8Encoding(false));
         try
         {

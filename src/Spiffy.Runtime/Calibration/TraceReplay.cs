@@ -65,8 +65,8 @@ internal sealed class TraceReplay
 
     public TraceSet Traces => _traces;
 
-    /// <summary>Replays <paramref name="graph"/> with <paramref name="keep"/> drafts per forward (D*; 0 = all).</summary>
-    public ReplayResult Replay(GraphSpec graph, int keep = 0)
+    /// <summary>Replays <paramref name="graph"/> with D* <paramref name="keep"/> (default: all).</summary>
+    public ReplayResult Replay(GraphSpec graph, DraftKeep keep = default)
     {
         var dg = new DraftGraph(graph);
         string? why = _traces.CannotReplay(dg.MaxPositionRank, dg.MaxTokenRank);

@@ -6,6 +6,8 @@ using Spiffy.Schema.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using Spiffy.Files;
+
 namespace Spiffy.Checkpoints;
 
 /// <summary>

@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Json;
 using Spiffy.Schema.Models;
 
+using Spiffy.Files;
+
 namespace Spiffy.Checkpoints;
 
 /// <summary>

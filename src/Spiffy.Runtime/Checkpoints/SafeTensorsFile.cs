@@ -5,6 +5,8 @@ using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using Spiffy.Files;
+
 namespace Spiffy.Checkpoints;
 
 /// <summary>One tensor's entry in a safetensors header. Offsets are relative to the data area.</summary>

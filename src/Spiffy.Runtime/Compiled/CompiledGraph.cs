@@ -44,7 +44,7 @@ public sealed record CompiledModel(
 /// for, its draft graph (which carries the decoding configuration it was calibrated for) and a
 /// factory for its speculator (one per generation: speculators hold per-step buffers).
 /// </summary>
-public sealed record CompiledGraph(CompiledModel Model, GraphSpec Graph, Func<int, IStepSpeculator> CreateSpeculator);
+public sealed record CompiledGraph(CompiledModel Model, GraphSpec Graph, Func<DraftKeep, IStepSpeculator> CreateSpeculator);
 
 /// <summary>A loaded model is not the model a generated decoder was compiled for.</summary>
 public sealed class ModelMismatchException : ArgumentException

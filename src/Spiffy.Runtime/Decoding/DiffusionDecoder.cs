@@ -46,16 +46,7 @@ internal sealed class DiffusionDecoder
                 if (id < 0 || id >= spec.VocabSize) throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {spec.VocabSize})");
             maxPrompt = Math.Max(maxPrompt, p.Length);
         }
-        // SDAR (JetAstra/SDAR generate.py): the prompt stays at position 0, only its whole blocks are
-        // prefilled, the block holding its tail is decoded together with the first masks, and the
-        // canvas is rounded up to whole blocks (so a few more than GenLength positions are generated).
-        int region = maxPrompt, length = maxPrompt + options.GenLength;
-        if (spec.Attention == AttentionKind.BlockCausal)
-        {
-            int a = spec.AttentionBlockSize;
-            region = maxPrompt / a * a;
-            length = (maxPrompt + options.GenLength + a - 1) / a * a;
-        }
+        var (region, length) = Canvas.For(spec, maxPrompt, options.GenLength);
 
         // Fail with the estimate and what would fit, before the cache and verification batch are allocated.
         var layout = spec.Attention == AttentionKind.BlockCausal && !options.UncachedBlockCausal ? Limits.CacheLayout.BlockCausal
@@ -65,18 +56,13 @@ internal sealed class DiffusionDecoder
             Limits.MemoryBudget.ThrowIfExceeds(spec, new Limits.GenerationShape(prompts.Count, maxPrompt, options.GenLength, options.BlockLength,
                 speculator?.MaxDrafts ?? 0, layout, elementBytes), includeWeights: false);
 
-        var graphSpeculator = speculator as Speculation.GraphSpeculator;
+        // One generation at a time per speculator (IStepSpeculator's contract), taken before the allocation count starts.
+        using var lease = SpeculatorLease.Acquire(speculator);
         using var _ = inference_mode();
         var watch = Stopwatch.StartNew();
         long allocStart = GC.GetAllocatedBytesForCurrentThread();
-        graphSpeculator?.Enter();
-        DecodeLoop loop;
-        try
-        {
-            loop = new DecodeLoop(_model, options, prompts, region, length, speculator, onBlock, cancel, observer);
-            loop.Run();
-        }
-        finally { graphSpeculator?.Exit(); }
+        var loop = new DecodeLoop(_model, options, prompts, region, length, speculator, onBlock, cancel, observer);
+        loop.Run();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - allocStart;
 
         var results = new GenerationResult[prompts.Count];

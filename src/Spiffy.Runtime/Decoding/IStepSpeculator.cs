@@ -13,6 +13,12 @@ namespace Spiffy.Decoding;
 /// sequences: it drafts every sequence before the forward, then drafts a sequence again (same state, same
 /// P) before walking it. The decoder verifies that every accepted row is the row it fed for that state
 /// and depth, and refuses a speculator that breaks this (an <see cref="InvalidOperationException"/>).
+/// <para>
+/// A speculator holds the drafts of the step in flight, so it serves one generation at a time: the
+/// decoder leases it for a whole generation, and a second generation started with the same instance
+/// while the first runs fails with <see cref="InvalidOperationException"/> (whatever the implementation).
+/// Create one per concurrent generation; the model can be shared.
+/// </para>
 /// </remarks>
 public interface IStepSpeculator
 {

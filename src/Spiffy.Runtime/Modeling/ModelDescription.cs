@@ -9,7 +9,7 @@ internal static class ModelDescription
     /// <summary>Reads and validates a model description; throws <see cref="SchemaException"/> naming file, line and field.</summary>
     public static ModelSpec Load(string path)
     {
-        var bytes = Spiffy.Checkpoints.InputFile.ReadAllBytes(path, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "model description");
+        var bytes = Spiffy.Files.InputFile.ReadAllBytes(path, Spiffy.Files.InputFile.MaxJsonBytes, "model description");
         // Bytes, so invalid UTF-8 is reported with its line and column instead of silently replaced.
         var errors = new List<SchemaError>();
         var spec = ModelSpecParser.Parse(bytes, path, errors);

@@ -98,7 +98,7 @@ public sealed class DraftGraph
             nodes[n] = new NodeSpec(n + 1, n + 1, new EquatableArray<int>(pos), new EquatableArray<int>(tok), new EquatableArray<int>(new[] { n }), 0, 0, 0);
         }
         return new GraphSpec($"uncalibrated-chain-{length}", "", "", decoding, new GraphLimits(length * tokensPerStep, 1, length),
-            new GraphProvenance(false, "uncalibrated rank-1 chain", "", 0, 0, "default graph used when no calibrated graph is given"), 0,
+            new GraphProvenance(false, "uncalibrated rank-1 chain", "", 0, 0, "default graph used when no calibrated graph is given"), DraftKeep.All,
             new EquatableArray<NodeSpec>(nodes));
     }
 

@@ -18,11 +18,11 @@ internal static class GraphBuilder
         var drafts = new List<NodeDraft>();
         foreach (var f in formulas) drafts.Add(new NodeDraft(f, f.Length, 0));
         return Build(name, "", "", decoding, drafts, new GraphLimits(maxPositionRank, maxTokenRank, MaxDepth(drafts)),
-            new GraphProvenance(false, "hand-written", "", 0, 0, ""), keep: 0);
+            new GraphProvenance(false, "hand-written", "", 0, 0, ""), DraftKeep.All);
     }
 
     public static GraphSpec Build(string name, string modelName, string modelHash, GraphDecoding decoding, IReadOnlyList<NodeDraft> nodes,
-        GraphLimits limits, GraphProvenance provenance, int keep)
+        GraphLimits limits, GraphProvenance provenance, DraftKeep keep)
     {
         // Stable order: by depth, then by the given order.
         var order = Enumerable.Range(0, nodes.Count).OrderBy(i => nodes[i].Depth).ThenBy(i => i).ToArray();

@@ -14,7 +14,7 @@ public static class GraphFiles
     /// <exception cref="SchemaException">The file is invalid; every error names its line, column and field.</exception>
     public static GraphSpec Load(string path)
     {
-        var bytes = Spiffy.Checkpoints.InputFile.ReadAllBytes(path, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "draft graph");
+        var bytes = Spiffy.Files.InputFile.ReadAllBytes(path, Spiffy.Files.InputFile.MaxJsonBytes, "draft graph");
         var errors = new List<SchemaError>();
         var spec = GraphSpecParser.Parse(bytes, path, errors);
         if (spec is null || errors.Count > 0) throw new SchemaException(errors);

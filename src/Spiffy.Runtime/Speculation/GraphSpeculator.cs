@@ -1,10 +1,11 @@
 using Spiffy.Decoding;
+using Spiffy.Schema.Graphs;
 
 namespace Spiffy.Speculation;
 
 /// <summary>
 /// The interpreted Spiffy speculator: instantiates a draft graph's nodes against the current
-/// block state and drafting distribution P, optionally keeping only the <see cref="Keep"/> most
+/// block state and drafting distribution P, optionally keeping only the <see cref="MaxDrafts"/> most
 /// promising nodes (dynamic pruning, kept root-connected), and matches true states against draft
 /// states during the acceptance walk. All buffers are sized once; a step allocates nothing.
 /// </summary>
@@ -19,29 +20,18 @@ public sealed class GraphSpeculator : IStepSpeculator
     private readonly bool[] _valid, _kept, _candidate;
     private long[] _rows = Array.Empty<long>();
     private int _rowCount;
-    private int _inUse;
-
-    /// <summary>
-    /// Marks the speculator as used by one generation. Its buffers hold that generation's drafts, so
-    /// two concurrent generations sharing it would corrupt each other's verification: that fails fast.
-    /// </summary>
-    internal void Enter()
-    {
-        if (Interlocked.Exchange(ref _inUse, 1) != 0)
-            throw new InvalidOperationException("this GraphSpeculator is already in use by another generation; create one per concurrent generation (the model and decoder can be shared)");
-    }
-
-    internal void Exit() => Volatile.Write(ref _inUse, 0);
 
     /// <param name="graph">The draft graph.</param>
     /// <param name="blockLength">Block length B of the decoding configuration.</param>
-    /// <param name="keep">D*: drafts kept per forward after pruning; 0 or &gt;= node count keeps all.</param>
-    public GraphSpeculator(DraftGraph graph, int blockLength, int keep = 0)
+    /// <param name="keep">D*: drafts kept per forward after pruning (default: all).</param>
+    public GraphSpeculator(DraftGraph graph, int blockLength, DraftKeep keep = default)
     {
+        ArgumentNullException.ThrowIfNull(graph);
         _g = graph;
         _blockLength = blockLength;
         int d = graph.NodeCount;
-        Keep = keep <= 0 || keep >= d ? d : keep;
+        Keep = keep.For(d);
+        MaxDrafts = Keep.Drafts(d);
         _ranked = new int[Math.Max(1, graph.MaxPositionRank)];
         _nodeRow = new int[d];
         _rowNode = new int[d];
@@ -54,10 +44,10 @@ public sealed class GraphSpeculator : IStepSpeculator
 
     /// <summary>The graph being drafted from.</summary>
     public DraftGraph Graph => _g;
-    /// <summary>D*: the most drafts one forward carries (the node count when all are kept).</summary>
-    public int Keep { get; }
+    /// <summary>D*, with a count of at least the node count written as <see cref="DraftKeep.All"/>.</summary>
+    public DraftKeep Keep { get; }
     /// <inheritdoc/>
-    public int MaxDrafts => Keep;
+    public int MaxDrafts { get; }
     /// <inheritdoc/>
     public int TopTokenRanks => Math.Max(1, _g.MaxTokenRank);
 
@@ -84,7 +74,7 @@ public sealed class GraphSpeculator : IStepSpeculator
             _candidate[n] = false;
             _nodeRow[n] = -1;
         }
-        if (Keep >= d)
+        if (MaxDrafts >= d)
         {
             for (int n = 0; n < d; n++) _kept[n] = _valid[n] && ParentKept(n);
         }
@@ -132,7 +122,7 @@ public sealed class GraphSpeculator : IStepSpeculator
             _score[n] = best > 0 ? Math.Sqrt(_local[n] * best) : _local[n];
         }
         foreach (int c in _g.ChildrenOf(_g.Root)) _candidate[c] = _valid[c];
-        for (int taken = 0; taken < Keep; taken++)
+        for (int taken = 0; taken < MaxDrafts; taken++)
         {
             int pick = -1;
             for (int n = 0; n < d; n++)

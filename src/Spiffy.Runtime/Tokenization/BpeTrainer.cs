@@ -93,7 +93,7 @@ internal static class BpeTrainer
     }
 
     // Readers never see a half-written file (symlinks and permissions kept, see AtomicFile).
-    private static void WriteAtomically(string path, Action<Stream> write) => Spiffy.Checkpoints.AtomicFile.Write(path, fs => write(fs));
+    private static void WriteAtomically(string path, Action<Stream> write) => Spiffy.Files.AtomicFile.Write(path, fs => write(fs));
 
     /// <summary>The BPE merge loop with incremental pair counts.</summary>
     private sealed class MergeState

@@ -43,18 +43,18 @@ internal sealed class HfTokenizerFile
     {
         var reader = new HfTokenizerFile(path);
         // Before opening: a FIFO or device would block or stream; a huge file would be parsed whole.
-        Spiffy.Checkpoints.InputFile.Size(path, MaxFileBytes, out var problem);
+        Spiffy.Files.InputFile.Size(path, MaxFileBytes, out var problem);
         if (problem is not null) throw new TokenizerFormatException(path, problem);
         byte[] bytes;
-        try { bytes = Spiffy.Checkpoints.InputFile.ReadAllBytes(path, MaxFileBytes, "tokenizer"); }
+        try { bytes = Spiffy.Files.InputFile.ReadAllBytes(path, MaxFileBytes, "tokenizer"); }
         catch (InvalidDataException e) { throw new TokenizerFormatException(path, e.Message); }
         // Checked up front: JsonDocument would throw InvalidOperationException only when a bad string is read.
-        if (Spiffy.Checkpoints.InputFile.Utf8Problem(bytes, out int badLine, out int badColumn) is string bad)
+        if (Spiffy.Files.InputFile.Utf8Problem(bytes, out int badLine, out int badColumn) is string bad)
             throw new TokenizerFormatException(path, $"not valid UTF-8: {bad}", badLine, badColumn);
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(Spiffy.Checkpoints.InputFile.WithoutBom(bytes), new JsonDocumentOptions { MaxDepth = 256, AllowDuplicateProperties = false });
+            doc = JsonDocument.Parse(Spiffy.Files.InputFile.WithoutBom(bytes), new JsonDocumentOptions { MaxDepth = 256, AllowDuplicateProperties = false });
         }
         catch (JsonException ex)
         {

@@ -13,7 +13,7 @@ internal static class PromptAnswerData
 {
     public static List<PromptAnswer> Read(string path)
     {
-        using var reader = new StreamReader(Spiffy.Checkpoints.InputFile.OpenRead(path, Spiffy.Checkpoints.InputFile.MaxDataBytes, "data file"),
+        using var reader = new StreamReader(Spiffy.Files.InputFile.OpenRead(path, Spiffy.Files.InputFile.MaxDataBytes, "data file"),
             new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true));
         var result = new List<PromptAnswer>();
         int lineNo = 0;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Spiffy.Files;
 using Spiffy.Checkpoints;
 
 namespace Spiffy.Training;

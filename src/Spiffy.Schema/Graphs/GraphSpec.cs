@@ -42,7 +42,11 @@ public sealed record GraphLimits(int MaxPositionRank, int MaxTokenRank, int MaxD
 /// (Keep 0 = no drafts, the plain decoder). With a forward's measured cost a + b x rows, the time of
 /// the step forwards is a x StepForwards + b x Rows, so a machine can choose its D* (docs/benchmarks.md).
 /// </summary>
-public sealed record KeepCost(int Keep, long StepForwards, long Rows);
+public sealed record KeepCost(int Keep, long StepForwards, long Rows)
+{
+    /// <summary>This entry's D*: <see cref="Keep"/> counts drafts here, so 0 is <see cref="DraftKeep.None"/> (unlike a graph's top-level <c>keep</c>).</summary>
+    public DraftKeep Drafts => Keep == 0 ? DraftKeep.None : DraftKeep.Of(Keep);
+}
 
 /// <summary>Where a graph came from.</summary>
 public sealed record GraphProvenance(bool Calibrated, string Objective, string PromptSource, int PromptCount, long StepsObserved, string Note,
@@ -56,7 +60,7 @@ public sealed record GraphSpec(
     GraphDecoding Decoding,
     GraphLimits Limits,
     GraphProvenance Provenance,
-    int Keep,
+    DraftKeep Keep,
     EquatableArray<NodeSpec> Nodes)
 {
     /// <summary>Steps ahead of the root of the deepest node.</summary>

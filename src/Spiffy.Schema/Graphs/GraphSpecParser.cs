@@ -127,7 +127,8 @@ internal static class GraphSpecParser
                 ReadKeepProfile(prov, errors));
             prov.RejectUnknown();
         }
-        int keep = r.Int("keep", required: false, min: 0) ?? 0;
+        // 0 keeps every node: the file's spelling of DraftKeep.All, kept for existing graphs.
+        var keep = DraftKeep.FromFile(r.Int("keep", required: false, min: 0) ?? 0);
 
         var nodes = new List<NodeSpec>();
         var arr = r.Array("nodes");

@@ -19,7 +19,7 @@ public class GenerateDefaultsTests
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("cache=Dual", r.StdOut);
         // D* came from the timing (either chosen, or the timing was too noisy and the graph's D* was kept, said so).
-        Assert.Contains("--prune auto: cache dual:", r.StdErr);
+        Assert.Contains("--keep auto: cache dual:", r.StdErr);
         Assert.Contains("choosing D* timed forwards for", r.StdOut);
         // The side-by-side table: both rows, the ratio row, identity.
         var lines = r.StdOut.Split('\n');
@@ -31,14 +31,14 @@ public class GenerateDefaultsTests
     [Fact]
     public void Generate_CompareJson_ReportsBothDecodersAndTheCache()
     {
-        var r = CliProcess.Run(["generate", Question, "--compare", "--threads", "1", "--json", "--prune", "2"], timeout: TimeSpan.FromMinutes(5));
+        var r = CliProcess.Run(["generate", Question, "--compare", "--threads", "1", "--json", "--keep", "2"], timeout: TimeSpan.FromMinutes(5));
         Assert.True(r.ExitCode == 0, r.ToString());
         using var doc = JsonDocument.Parse(r.StdOut);
         var json = doc.RootElement;
         Assert.Equal("dual", json.GetProperty("options").GetProperty("cache").GetString());
         var spiffy = json.GetProperty("spiffy");
         Assert.Equal("gsm8k-small-dual", spiffy.GetProperty("graph").GetString());
-        Assert.Equal(2, spiffy.GetProperty("keep").GetInt32());
+        Assert.Equal("2", spiffy.GetProperty("keep").GetString());
         var compare = json.GetProperty("compare");
         Assert.True(compare.GetProperty("identical").GetBoolean());
         Assert.Equal(256, compare.GetProperty("baseline_nfe").GetInt32());

@@ -31,12 +31,27 @@ public class ValidationTests
     [Fact]
     public void ConflictingOptions_FailBeforeTheModelLoads()
     {
-        var r = CliProcess.Run("generate", "--model", Unloadable, "--no-spiffy", "--prune", "2", "x");
+        var r = CliProcess.Run("generate", "--model", Unloadable, "--no-spiffy", "--keep", "2", "x");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("--no-spiffy cannot be combined", r.StdErr);
         var none = CliProcess.Run("generate", "--model", Unloadable);
         Assert.Equal(2, none.ExitCode);
         Assert.Contains("give exactly one of a prompt text", none.StdErr);
+    }
+
+    [Theory]
+    [InlineData("--keep: 0 is ambiguous for D*: write 'all' (every node) or 'none' (no drafts)", "generate", "--model", Unloadable, "--keep", "0", "x")]
+    [InlineData("--keep: expected 'all', 'none' or a count >= 1 for D*, got \"some\"", "generate", "--model", Unloadable, "--keep", "some", "x")]
+    [InlineData("--prune was renamed --keep (D*: all, none or a count)", "generate", "--model", Unloadable, "--prune", "2", "x")]
+    [InlineData("--sweep was renamed --keep (D*: all, none or a count)", "bench", "--model", Unloadable, "--sweep", "3")]
+    [InlineData("--keep: 'none' does not apply here (it drafts nothing)", "bench", "--model", Unloadable, "--keep", "2,none")]
+    [InlineData("--compare-keep: 0 is ambiguous for D*: write 'all' (every node) or 'none' (no drafts)", "calibrate", "--model", Unloadable, "--prompts", "p.jsonl", "--compare-objectives", "--compare-keep", "0,3")]
+    [InlineData("--keep: expected 'all', 'none' or a count >= 1 for D*, got \"-1\"", "graph", "graphs/gsm8k-small-schedule.json", "--traces", "t.trace", "--keep", "-1")]
+    public void DStar_HasOneFlagAndOneSpelling_CheckedBeforeAnythingLoads(string message, params string[] args)
+    {
+        var r = CliProcess.Run(args);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(message, r.StdErr);
     }
 
     [Fact]

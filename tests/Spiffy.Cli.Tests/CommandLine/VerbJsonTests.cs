@@ -45,6 +45,23 @@ public class VerbJsonTests
     }
 
     [Fact]
+    public void Generate_Keep_IsOneDStarFromTheFlagToTheLoop()
+    {
+        // --keep none: the graph is loaded but nothing is drafted, so it decodes as the plain decoder does.
+        var none = Json(CliProcess.Run("generate", "What is 2+2?", "--keep", "none", "--gen-length", "32", "--threads", "1", "--json", "--quiet"));
+        var plain = Json(CliProcess.Run("generate", "What is 2+2?", "--no-spiffy", "--gen-length", "32", "--threads", "1", "--json", "--quiet"));
+        Assert.False(none.TryGetProperty("spiffy", out _));
+        Assert.Equal(plain.GetProperty("nfe").GetInt32(), none.GetProperty("nfe").GetInt32());
+        Assert.Equal(plain.GetProperty("token_ids").ToString(), none.GetProperty("token_ids").ToString());
+        // A count is kept as given and spelt as --keep spells it.
+        var two = Json(CliProcess.Run("generate", "What is 2+2?", "--keep", "2", "--gen-length", "32", "--threads", "1", "--json", "--quiet"));
+        var spiffy = two.GetProperty("spiffy");
+        Assert.Equal("2", spiffy.GetProperty("keep").GetString());
+        Assert.True(spiffy.GetProperty("rows_per_forward").GetDouble() <= 3, spiffy.ToString());
+        Assert.Equal(plain.GetProperty("token_ids").ToString(), two.GetProperty("token_ids").ToString());
+    }
+
+    [Fact]
     public void Calibrate_Json_DescribesTheGraphItWrote()
     {
         string dir = Path.Combine(Path.GetTempPath(), $"spiffy-cal-{Guid.NewGuid():N}");
@@ -88,7 +105,7 @@ public class VerbJsonTests
     [Fact]
     public void Bench_Json_MeasuresOnlyTheLayoutItsModesUse()
     {
-        var json = Json(CliProcess.Run("bench", "--modes", "spiffy", "--count", "1", "--gen-length", "32", "--sweep", "", "--no-oracle",
+        var json = Json(CliProcess.Run("bench", "--modes", "spiffy", "--count", "1", "--gen-length", "32", "--keep", "", "--no-oracle",
             "--threads", "1", "--json", "--quiet"));
         var costs = json.GetProperty("cost_models");
         Assert.Equal(1, costs.GetArrayLength()); // spiffy verifies without a cache: one layout, not four

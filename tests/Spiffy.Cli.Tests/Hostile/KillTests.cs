@@ -64,7 +64,7 @@ public sealed class KillTests(HostileFiles files)
         File.WriteAllText(report, "# old report\n");
         File.WriteAllText(chart, "OLD");
         string[] args = ["bench", "--model", files.TinyJson, "--prompts", files.Data, "--count", "1", "--gen-length", "16", "--block-length", "8",
-            "--modes", "spiffy", "--no-oracle", "--sweep", "", "--out", report, "--chart", chart];
+            "--modes", "spiffy", "--no-oracle", "--keep", "", "--out", report, "--chart", chart];
         var log = new List<string>();
         for (int i = 0; i < Kills; i++)
         {

@@ -91,19 +91,19 @@ namespace TestApp.SpiffyDecoders
         public const int MaxPositionRank = 70;
         /// <summary>Highest token rank any node uses.</summary>
         public const int MaxTokenRank = 1;
-        /// <summary>The graph's <c>keep</c> (D*): drafts kept per forward; 0 keeps every node.</summary>
-        public const int DefaultKeep = 0;
+        /// <summary>The graph's <c>keep</c> (D*): drafts kept per forward after dynamic pruning.</summary>
+        public static global::Spiffy.Schema.Graphs.DraftKeep DefaultKeep => global::Spiffy.Schema.Graphs.DraftKeep.All;
         /// <summary>Whether the nodes are unrolled (false: delegates to the interpreted walk).</summary>
         public const bool IsUnrolled = false;
 
         /// <summary>A decoder that keeps at most <paramref name="keep"/> drafts per forward.</summary>
-        /// <param name="keep">D*: drafts kept per forward after dynamic pruning; 0 or at least <see cref="NodeCount"/> keeps every instantiable node.</param>
-        public static LargeChainDecoder Create(int keep) => new LargeChainDecoder(keep);
+        /// <param name="keep">D*: drafts kept per forward after dynamic pruning (all, none or at most n).</param>
+        public static LargeChainDecoder Create(global::Spiffy.Schema.Graphs.DraftKeep keep) => new LargeChainDecoder(keep);
 
         /// <summary>The interpreted twin of this decoder: a <see cref="global::Spiffy.Speculation.GraphSpeculator"/> over <see cref="Graph"/>.</summary>
-        /// <param name="keep">D*, as for <see cref="Create"/>.</param>
-        public static global::Spiffy.Speculation.GraphSpeculator CreateInterpreted(int keep = DefaultKeep)
-            => new global::Spiffy.Speculation.GraphSpeculator(new global::Spiffy.Speculation.DraftGraph(Graph), BlockLength, keep);
+        /// <param name="keep">D*, as for <see cref="Create"/>; null: <see cref="DefaultKeep"/>.</param>
+        public static global::Spiffy.Speculation.GraphSpeculator CreateInterpreted(global::Spiffy.Schema.Graphs.DraftKeep? keep = null)
+            => new global::Spiffy.Speculation.GraphSpeculator(new global::Spiffy.Speculation.DraftGraph(Graph), BlockLength, keep ?? DefaultKeep);
 
         /// <summary>The compiled model, graph and speculator factory, for <see cref="global::Spiffy.SpiffyDecoder.Create"/>.</summary>
         public static global::Spiffy.Compiled.CompiledGraph Compiled => new global::Spiffy.Compiled.CompiledGraph(
@@ -112,17 +112,17 @@ namespace TestApp.SpiffyDecoders
 
         /// <summary>Loads a model description (or checkpoint directory), checks it is the model this decoder was generated for, and returns a decoder that uses the calibrated configuration and this graph.</summary>
         /// <param name="modelPathOrCheckpoint">A models/*.json naming its checkpoint, or a checkpoint directory; the decoder owns the loaded model.</param>
-        /// <param name="keep">D*, as for <see cref="Create"/>.</param>
+        /// <param name="keep">D*, as for <see cref="Create"/>; null: <see cref="DefaultKeep"/>.</param>
         /// <exception cref="global::Spiffy.Compiled.ModelMismatchException">The model is not the one this decoder was generated for.</exception>
-        public static global::Spiffy.SpiffyDecoder Load(string modelPathOrCheckpoint, int keep = DefaultKeep)
-            => global::Spiffy.SpiffyDecoder.Load(modelPathOrCheckpoint, Compiled, keep);
+        public static global::Spiffy.SpiffyDecoder Load(string modelPathOrCheckpoint, global::Spiffy.Schema.Graphs.DraftKeep? keep = null)
+            => global::Spiffy.SpiffyDecoder.Load(modelPathOrCheckpoint, Compiled, keep ?? DefaultKeep);
 
         /// <summary>A decoder over an already loaded model (for example one loaded onto a device); the caller keeps ownership of the model.</summary>
         /// <param name="model">The loaded model; it must be the model this decoder was generated for.</param>
-        /// <param name="keep">D*, as for <see cref="Create"/>.</param>
+        /// <param name="keep">D*, as for <see cref="Create"/>; null: <see cref="DefaultKeep"/>.</param>
         /// <exception cref="global::Spiffy.Compiled.ModelMismatchException">The model is not the one this decoder was generated for.</exception>
-        public static global::Spiffy.SpiffyDecoder Load(global::Spiffy.SpiffyModel model, int keep = DefaultKeep)
-            => global::Spiffy.SpiffyDecoder.Create(model, Compiled, keep);
+        public static global::Spiffy.SpiffyDecoder Load(global::Spiffy.SpiffyModel model, global::Spiffy.Schema.Graphs.DraftKeep? keep = null)
+            => global::Spiffy.SpiffyDecoder.Create(model, Compiled, keep ?? DefaultKeep);
 
         /// <summary>The draft graph this decoder was generated from, equal to what the runtime parses from the file.</summary>
         public static global::Spiffy.Schema.Graphs.GraphSpec Graph { get; } = BuildGraph();
@@ -205,7 +205,7 @@ namespace TestApp.SpiffyDecoders
                 new global::Spiffy.Schema.Graphs.GraphDecoding(256, 128, 0, "schedule", "probability", 0.9, 1.0, 1, 0.0, "none"),
                 new global::Spiffy.Schema.Graphs.GraphLimits(70, 1, 70),
                 new global::Spiffy.Schema.Graphs.GraphProvenance(false, "uncalibrated rank-1 chain", "", 0, 0L, "default graph used when no calibrated graph is given"),
-                0,
+                global::Spiffy.Schema.Graphs.DraftKeep.All,
                 new global::Spiffy.Schema.EquatableArray<global::Spiffy.Schema.Graphs.NodeSpec>(nodes));
         }
 
@@ -217,14 +217,14 @@ namespace TestApp.SpiffyDecoders
         private readonly global::Spiffy.Speculation.GraphSpeculator _inner;
 
         /// <summary>A decoder that keeps at most <paramref name="keep"/> drafts per forward.</summary>
-        /// <param name="keep">D*: drafts kept per forward after dynamic pruning; 0 or at least <see cref="NodeCount"/> keeps every instantiable node.</param>
-        public LargeChainDecoder(int keep = DefaultKeep)
+        /// <param name="keep">D*: drafts kept per forward after dynamic pruning (all, none or at most n). Null: <see cref="DefaultKeep"/>, the graph's.</param>
+        public LargeChainDecoder(global::Spiffy.Schema.Graphs.DraftKeep? keep = null)
         {
             _inner = CreateInterpreted(keep);
         }
 
-        /// <summary>D*: the most drafts one forward carries.</summary>
-        public int Keep => _inner.Keep;
+        /// <summary>D*, with a count of at least <see cref="NodeCount"/> written as all.</summary>
+        public global::Spiffy.Schema.Graphs.DraftKeep Keep => _inner.Keep;
 
         /// <inheritdoc/>
         public int MaxDrafts => _inner.MaxDrafts;

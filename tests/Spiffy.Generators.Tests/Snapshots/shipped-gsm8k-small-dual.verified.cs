@@ -91,19 +91,19 @@ namespace TestApp.SpiffyDecoders
         public const int MaxPositionRank = 8;
         /// <summary>Highest token rank any node uses.</summary>
         public const int MaxTokenRank = 4;
-        /// <summary>The graph's <c>keep</c> (D*): drafts kept per forward; 0 keeps every node.</summary>
-        public const int DefaultKeep = 8;
+        /// <summary>The graph's <c>keep</c> (D*): drafts kept per forward after dynamic pruning.</summary>
+        public static global::Spiffy.Schema.Graphs.DraftKeep DefaultKeep => global::Spiffy.Schema.Graphs.DraftKeep.Of(8);
         /// <summary>Whether the nodes are unrolled (false: delegates to the interpreted walk).</summary>
         public const bool IsUnrolled = true;
 
         /// <summary>A decoder that keeps at most <paramref name="keep"/> drafts per forward.</summary>
-        /// <param name="keep">D*: drafts kept per forward after dynamic pruning; 0 or at least <see cref="NodeCount"/> keeps every instantiable node.</param>
-        public static Gsm8kSmallDualDecoder Create(int keep) => new Gsm8kSmallDualDecoder(keep);
+        /// <param name="keep">D*: drafts kept per forward after dynamic pruning (all, none or at most n).</param>
+        public static Gsm8kSmallDualDecoder Create(global::Spiffy.Schema.Graphs.DraftKeep keep) => new Gsm8kSmallDualDecoder(keep);
 
         /// <summary>The interpreted twin of this decoder: a <see cref="global::Spiffy.Speculation.GraphSpeculator"/> over <see cref="Graph"/>.</summary>
-        /// <param name="keep">D*, as for <see cref="Create"/>.</param>
-        public static global::Spiffy.Speculation.GraphSpeculator CreateInterpreted(int keep = DefaultKeep)
-            => new global::Spiffy.Speculation.GraphSpeculator(new global::Spiffy.Speculation.DraftGraph(Graph), BlockLength, keep);
+        /// <param name="keep">D*, as for <see cref="Create"/>; null: <see cref="DefaultKeep"/>.</param>
+        public static global::Spiffy.Speculation.GraphSpeculator CreateInterpreted(global::Spiffy.Schema.Graphs.DraftKeep? keep = null)
+            => new global::Spiffy.Speculation.GraphSpeculator(new global::Spiffy.Speculation.DraftGraph(Graph), BlockLength, keep ?? DefaultKeep);
 
         /// <summary>The compiled model, graph and speculator factory, for <see cref="global::Spiffy.SpiffyDecoder.Create"/>.</summary>
         public static global::Spiffy.Compiled.CompiledGraph Compiled => new global::Spiffy.Compiled.CompiledGraph(
@@ -112,17 +112,17 @@ namespace TestApp.SpiffyDecoders
 
         /// <summary>Loads a model description (or checkpoint directory), checks it is the model this decoder was generated for, and returns a decoder that uses the calibrated configuration and this graph.</summary>
         /// <param name="modelPathOrCheckpoint">A models/*.json naming its checkpoint, or a checkpoint directory; the decoder owns the loaded model.</param>
-        /// <param name="keep">D*, as for <see cref="Create"/>.</param>
+        /// <param name="keep">D*, as for <see cref="Create"/>; null: <see cref="DefaultKeep"/>.</param>
         /// <exception cref="global::Spiffy.Compiled.ModelMismatchException">The model is not the one this decoder was generated for.</exception>
-        public static global::Spiffy.SpiffyDecoder Load(string modelPathOrCheckpoint, int keep = DefaultKeep)
-            => global::Spiffy.SpiffyDecoder.Load(modelPathOrCheckpoint, Compiled, keep);
+        public static global::Spiffy.SpiffyDecoder Load(string modelPathOrCheckpoint, global::Spiffy.Schema.Graphs.DraftKeep? keep = null)
+            => global::Spiffy.SpiffyDecoder.Load(modelPathOrCheckpoint, Compiled, keep ?? DefaultKeep);
 
         /// <summary>A decoder over an already loaded model (for example one loaded onto a device); the caller keeps ownership of the model.</summary>
         /// <param name="model">The loaded model; it must be the model this decoder was generated for.</param>
-        /// <param name="keep">D*, as for <see cref="Create"/>.</param>
+        /// <param name="keep">D*, as for <see cref="Create"/>; null: <see cref="DefaultKeep"/>.</param>
         /// <exception cref="global::Spiffy.Compiled.ModelMismatchException">The model is not the one this decoder was generated for.</exception>
-        public static global::Spiffy.SpiffyDecoder Load(global::Spiffy.SpiffyModel model, int keep = DefaultKeep)
-            => global::Spiffy.SpiffyDecoder.Create(model, Compiled, keep);
+        public static global::Spiffy.SpiffyDecoder Load(global::Spiffy.SpiffyModel model, global::Spiffy.Schema.Graphs.DraftKeep? keep = null)
+            => global::Spiffy.SpiffyDecoder.Create(model, Compiled, keep ?? DefaultKeep);
 
         /// <summary>The draft graph this decoder was generated from, equal to what the runtime parses from the file.</summary>
         public static global::Spiffy.Schema.Graphs.GraphSpec Graph { get; } = BuildGraph();
@@ -159,7 +159,7 @@ namespace TestApp.SpiffyDecoders
                 new global::Spiffy.Schema.Graphs.GraphDecoding(256, 32, 256, "schedule", "probability", 0.9, 1.0, 1, 0.0, "dual"),
                 new global::Spiffy.Schema.Graphs.GraphLimits(8, 4, 8),
                 new global::Spiffy.Schema.Graphs.GraphProvenance(true, "replay-greedy", "train.jsonl[0:50]", 50, 12400L, "prompts sha256 17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465; seed 0, early_stop false; 5742 distinct formulas observed; on the calibration prompts: NFE 6526 vs 12800 plain (1.961x fewer), oracle 3743 (3.420x)"),
-                8,
+                global::Spiffy.Schema.Graphs.DraftKeep.Of(8),
                 new global::Spiffy.Schema.EquatableArray<global::Spiffy.Schema.Graphs.NodeSpec>(nodes));
         }
 
@@ -177,15 +177,16 @@ namespace TestApp.SpiffyDecoders
         private readonly long[] _rows; // this forward's draft rows, for Match
 
         /// <summary>A decoder that keeps at most <paramref name="keep"/> drafts per forward.</summary>
-        /// <param name="keep">D*: drafts kept per forward after dynamic pruning; 0 or at least <see cref="NodeCount"/> keeps every instantiable node.</param>
-        public Gsm8kSmallDualDecoder(int keep = DefaultKeep)
+        /// <param name="keep">D*: drafts kept per forward after dynamic pruning (all, none or at most n). Null: <see cref="DefaultKeep"/>, the graph's.</param>
+        public Gsm8kSmallDualDecoder(global::Spiffy.Schema.Graphs.DraftKeep? keep = null)
         {
-            _keep = keep <= 0 || keep >= NodeCount ? NodeCount : keep;
+            Keep = (keep ?? DefaultKeep).For(NodeCount);
+            _keep = Keep.Drafts(NodeCount);
             _rows = new long[_keep * BlockLength];
         }
 
-        /// <summary>D*: the most drafts one forward carries.</summary>
-        public int Keep => _keep;
+        /// <summary>D*, with a count of at least <see cref="NodeCount"/> written as all.</summary>
+        public global::Spiffy.Schema.Graphs.DraftKeep Keep { get; }
 
         /// <inheritdoc/>
         public int MaxDrafts => _keep;

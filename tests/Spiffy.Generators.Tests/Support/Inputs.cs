@@ -23,7 +23,7 @@ public static class Inputs
         TestGraphs.Node(4, 2, new[] { (1, 1), (2, 1) }, new[] { 1, 2 }, 55),
         TestGraphs.Node(5, 2, new[] { (1, 1), (3, 1) }, new[] { 1 }, 20),
         TestGraphs.Node(6, 3, new[] { (1, 1), (2, 1), (3, 1) }, new[] { 4, 5 }, 17),
-    }, keep: 3);
+    }, keep: DraftKeep.Of(3));
 
     /// <summary>The uncalibrated rank-1 chain of the runtime, long enough to exceed the unrolling budget.</summary>
     public static GraphSpec LargeChain() => TestGraphs.Rename(DraftGraph.Chain(70, TestGraphs.Decoding(256, 128)), "large-chain", "gsm8k-small");

@@ -25,7 +25,7 @@ public sealed class LoadedDecoders
 
     public Type Type(string className) => _assembly.GetType(_namespace + "." + className, throwOnError: true)!;
 
-    public IStepSpeculator Create(string className, int keep) => (IStepSpeculator)Activator.CreateInstance(Type(className), keep)!;
+    public IStepSpeculator Create(string className, DraftKeep keep) => (IStepSpeculator)Activator.CreateInstance(Type(className), (DraftKeep?)keep)!;
 
     public GraphSpec Graph(string className) => (GraphSpec)Type(className).GetProperty("Graph")!.GetValue(null)!;
 

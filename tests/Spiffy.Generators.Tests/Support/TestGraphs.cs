@@ -16,7 +16,7 @@ public static class TestGraphs
         new(id, depth, new EquatableArray<int>(pairs.Select(p => p.I).ToArray()), new EquatableArray<int>(pairs.Select(p => p.J).ToArray()),
             new EquatableArray<int>(parents), count, 0, 0);
 
-    public static GraphSpec Graph(string name, string model, GraphDecoding decoding, IReadOnlyList<NodeSpec> nodes, int keep = 0)
+    public static GraphSpec Graph(string name, string model, GraphDecoding decoding, IReadOnlyList<NodeSpec> nodes, DraftKeep keep = default)
     {
         int maxI = 1, maxJ = 1, maxD = 1;
         foreach (var n in nodes)
@@ -37,7 +37,7 @@ public static class TestGraphs
     /// level up by a pair at a new position rank; parents are every node one level up whose pairs it
     /// contains (the parent rule), so nodes come in depth order. Pair order within a node is shuffled.
     /// </summary>
-    public static GraphSpec RandomGraph(Random rng, string name, string model, int nodeCount, int maxI, int maxJ, int maxDepth, GraphDecoding decoding, int keep = 0)
+    public static GraphSpec RandomGraph(Random rng, string name, string model, int nodeCount, int maxI, int maxJ, int maxDepth, GraphDecoding decoding, DraftKeep keep = default)
     {
         var formulas = new List<HashSet<(int I, int J)>>();
         var depths = new List<int>();
@@ -104,7 +104,7 @@ public static class TestGraphs
         var p = g.Provenance;
         sb.Append($"  \"calibration\": {{ \"calibrated\": {(p.Calibrated ? "true" : "false")}, \"objective\": {S(p.Objective)}, \"prompts\": {S(p.PromptSource)}, "
             + $"\"prompt_count\": {I(p.PromptCount)}, \"steps_observed\": {I(p.StepsObserved)}, \"note\": {S(p.Note)} }},\n");
-        sb.Append($"  \"keep\": {I(g.Keep)},\n");
+        sb.Append($"  \"keep\": {I(g.Keep.ToFile())},\n");
         sb.Append("  \"nodes\": [");
         for (int n = 0; n < g.Nodes.Count; n++)
         {

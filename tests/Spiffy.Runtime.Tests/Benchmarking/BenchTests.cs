@@ -5,6 +5,7 @@ using Spiffy.Schema;
 using Spiffy.Schema.Graphs;
 using Spiffy.Speculation;
 using Spiffy.Tests.Speculation;
+using Spiffy.Training;
 using static Spiffy.Tests.Decoding.DecodingTestSupport;
 
 namespace Spiffy.Tests.Benchmarking;
@@ -21,9 +22,9 @@ public class BenchTests
         var modes = new[]
         {
             new BenchMode(BenchRunner.BaselineName, o),
-            new BenchMode("spiffy", o, graph, 3, BenchRunner.BaselineName),
+            new BenchMode("spiffy", o, graph, DraftKeep.Of(3), BenchRunner.BaselineName),
             new BenchMode("dual-cache", dual),
-            new BenchMode("dual-cache+spiffy", dual, SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(dual)), 0, "dual-cache"),
+            new BenchMode("dual-cache+spiffy", dual, SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(dual)), DraftKeep.All, "dual-cache"),
         };
         var prompts = Prompts(2, 17);
         var results = BenchRunner.Run(model, prompts, modes);
@@ -117,13 +118,13 @@ public class BenchTests
         });
         var graph = DraftGraph.Chain(3, GraphFiles.FromOptions(new DecodingOptions()), 1);
         graph = graph with { Provenance = graph.Provenance with { KeepProfile = profile } };
-        // Rows nearly free (GPU-like): keep everything.
-        Assert.Equal(3, KeepChooser.Choose(graph, new ForwardCost("t", 10, 0.01, Array.Empty<(int, double)>()))!.Keep);
+        // Rows nearly free (GPU-like): keep everything (the profile's node count is D* all).
+        Assert.Equal(DraftKeep.All, KeepChooser.Choose(graph, new ForwardCost("t", 10, 0.01, Array.Empty<(int, double)>()))!.Keep);
         // A row costs as much as a forward (full rows on a CPU): no drafts.
-        Assert.Equal(0, KeepChooser.Choose(graph, new ForwardCost("t", 0.1, 10, Array.Empty<(int, double)>()))!.Keep);
+        Assert.Equal(DraftKeep.None, KeepChooser.Choose(graph, new ForwardCost("t", 0.1, 10, Array.Empty<(int, double)>()))!.Keep);
         // In between: 10 + 2 per row -> D*=1: 7000+2800=9800, D*=2: 5500+3300=8800, D*=3: 5000+4000=9000.
         var mid = KeepChooser.Choose(graph, new ForwardCost("t", 10, 2, Array.Empty<(int, double)>()))!;
-        Assert.Equal(2, mid.Keep);
+        Assert.Equal(DraftKeep.Of(2), mid.Keep);
         Assert.Equal(12000.0 / 8800.0, mid.PredictedSpeedup, 9);
         Assert.Null(KeepChooser.Choose(DraftGraph.Chain(3, GraphFiles.FromOptions(new DecodingOptions()), 1), new ForwardCost("t", 1, 1, Array.Empty<(int, double)>())));
     }

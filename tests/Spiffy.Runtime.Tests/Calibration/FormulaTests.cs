@@ -100,16 +100,16 @@ public class FormulaTests
         Assert.Equal(8, traces.BaselineNfe);
         var table = c.Table;
         var chain = new List<int> { Intern(table, new[] { (2, 1) }, 1), Intern(table, new[] { (2, 1), (3, 1) }, 2) };
-        var g = c.Graph(chain, "chain", SelectionObjective.Frequency, 0);
+        var g = c.Graph(chain, "chain", SelectionObjective.Frequency, DraftKeep.All);
         var r = c.Replay.Replay(g);
         // Per block: step 0 (1 forward), then one forward at S1 whose root step gives S2 = {(2,1)} and S3 = {(2,1),(3,1)}: both accepted, S4 follows for free.
         Assert.Equal(4, r.Nfe);
         Assert.Equal(new long[] { 0, 0, 2 }, r.AcceptedByDepth);
         Assert.Equal(r.Nfe, c.Chains.Nfe(Member(c, chain)));
         // Only the depth-1 node: S2 accepted, then a forward at S3.
-        var one = c.Graph(chain.GetRange(0, 1), "one", SelectionObjective.Frequency, 0);
+        var one = c.Graph(chain.GetRange(0, 1), "one", SelectionObjective.Frequency, DraftKeep.All);
         Assert.Equal(6, c.Replay.Replay(one).Nfe);
-        Assert.Equal(8, c.Replay.Replay(c.Graph(new List<int> { Intern(table, new[] { (1, 1) }, 1) }, "miss", SelectionObjective.Frequency, 0)).Nfe);
+        Assert.Equal(8, c.Replay.Replay(c.Graph(new List<int> { Intern(table, new[] { (1, 1) }, 1) }, "miss", SelectionObjective.Frequency, DraftKeep.All)).Nfe);
         Assert.Equal(4, c.Oracle().Nfe);
     }
 

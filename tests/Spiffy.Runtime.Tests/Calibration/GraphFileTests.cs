@@ -15,7 +15,7 @@ public class GraphFileTests
         var model = Model("llada");
         var o = Options(model.Spec, kind);
         var traces = Record(model, Prompts(3, 4), o, 4, 2);
-        return new Calibrator(traces, new FormulaLimits(4, 2, 4)).Calibrate("det", objective, 6, keep: 3);
+        return new Calibrator(traces, new FormulaLimits(4, 2, 4)).Calibrate("det", objective, 6, keep: DraftKeep.Of(3));
     }
 
     [Fact]
@@ -33,7 +33,7 @@ public class GraphFileTests
         var o = Options(model.Spec, "threshold");
         var traces = Record(model, Prompts(3, 4), o, 4, 2);
         TraceFile.Save(traces, dir["t.trace"]);
-        var again = new Calibrator(TraceFile.Load(dir["t.trace"]), new FormulaLimits(4, 2, 4)).Calibrate("det", SelectionObjective.Degree1, 6, keep: 3);
+        var again = new Calibrator(TraceFile.Load(dir["t.trace"]), new FormulaLimits(4, 2, 4)).Calibrate("det", SelectionObjective.Degree1, 6, keep: DraftKeep.Of(3));
         GraphFileWriter.Write(again, dir["c.json"]);
         Assert.Equal(File.ReadAllBytes(dir["a.json"]), File.ReadAllBytes(dir["c.json"]));
         Assert.Empty(Directory.GetFiles(dir.Path, "*.spiffy-tmp"));
@@ -101,7 +101,7 @@ public class GraphFileTests
         var counts = new long[] { 1674, 677, 718 };
         var g = GraphAssembly.Build(new CandidateDag(table, counts), ids, "pic", "gsm8k-small", "",
             new GraphDecoding(256, 32, 256, "threshold", "probability", 0.9, 1, 1, 0, "dual"), new GraphLimits(2, 1, 2),
-            new GraphProvenance(true, "frequency", "train.jsonl[0:50]", 50, 1000, ""), 0);
+            new GraphProvenance(true, "frequency", "train.jsonl[0:50]", 50, 1000, ""), DraftKeep.All);
         string dot = GraphDot.ToDot(g);
         Assert.StartsWith("digraph \"pic\" {", dot);
         Assert.Contains("n1 [label=\"{(1,1)}\\ncount 1674\"];", dot);

@@ -45,7 +45,7 @@ public class ReplayTests(ITestOutputHelper output)
         var counts = new long[table.Count];
         for (int i = 0; i < counts.Length; i++) counts[i] = 1;
         return GraphAssembly.Build(new CandidateDag(table, counts), ids, "wide", "", "", decoding, new GraphLimits(4, 2, 3),
-            new GraphProvenance(false, "", "", 0, 0, ""), 0);
+            new GraphProvenance(false, "", "", 0, 0, ""), DraftKeep.All);
     }
 
     internal static int Intern(FormulaTable table, (int I, int J)[] pairs, int depth)
@@ -83,7 +83,7 @@ public class ReplayTests(ITestOutputHelper output)
         }
         long freeSteps = 0;
         foreach (var graph in graphs)
-            foreach (int keep in new[] { 0, 2 })
+            foreach (var keep in new[] { DraftKeep.All, DraftKeep.Of(2) })
             {
                 var r = replay.Replay(graph, keep);
                 long rows = 0, stepForwards = 0, verification = 0, free = 0, nfe = 0;
@@ -130,7 +130,7 @@ public class ReplayTests(ITestOutputHelper output)
                     var ids = calibration.Select(objective, d);
                     var member = new bool[calibration.Table.Count];
                     foreach (int id in ids) member[id] = true;
-                    var graph = calibration.Graph(ids, "g", objective, 0);
+                    var graph = calibration.Graph(ids, "g", objective, DraftKeep.All);
                     var exact = calibration.Replay.Replay(graph);
                     Assert.Equal(exact.Nfe, calibration.Chains.Nfe(member));
                     Assert.True(oracle.Nfe <= exact.Nfe, $"oracle {oracle.Nfe} above {objective} D={d}: {exact.Nfe}");
@@ -141,7 +141,7 @@ public class ReplayTests(ITestOutputHelper output)
             {
                 var all = calibration.Select(SelectionObjective.Frequency, calibration.Dag.NodeCount);
                 Assert.Equal(calibration.Dag.NodeCount, all.Count);
-                Assert.Equal(oracle.Nfe, calibration.Replay.Replay(calibration.Graph(all, "all", SelectionObjective.Frequency, 0)).Nfe);
+                Assert.Equal(oracle.Nfe, calibration.Replay.Replay(calibration.Graph(all, "all", SelectionObjective.Frequency, DraftKeep.All)).Nfe);
             }
             Assert.True(oracle.Nfe < traces.BaselineNfe);
             Assert.Equal(traces.BaselineNfe, oracle.BaselineNfe);
@@ -161,7 +161,7 @@ public class ReplayTests(ITestOutputHelper output)
         Assert.Equal(File.ReadAllBytes(dir["a.trace"]), File.ReadAllBytes(dir["b.trace"]));
         Assert.Equal(traces.Header, back.Header);
         var graph = WideGraph(GraphFiles.FromOptions(o));
-        Assert.Equal(new TraceReplay(traces).Replay(graph, 2).SequenceNfe, new TraceReplay(back).Replay(graph, 2).SequenceNfe);
+        Assert.Equal(new TraceReplay(traces).Replay(graph, DraftKeep.Of(2)).SequenceNfe, new TraceReplay(back).Replay(graph, DraftKeep.Of(2)).SequenceNfe);
 
         // A truncated file is a clear error, not a crash.
         var bytes = File.ReadAllBytes(dir["a.trace"]);
@@ -188,7 +188,7 @@ public class ReplayTests(ITestOutputHelper output)
         var calibration = new Calibrator(Record(model, Prompts(3, 8), o, 5, 3), new FormulaLimits(5, 3, 4));
         foreach (var objective in SelectionObjectives.All)
             foreach (int d in new[] { 1, 4, 12 })
-                foreach (int keep in new[] { 0, 2 })
+                foreach (var keep in new[] { DraftKeep.All, DraftKeep.Of(2) })
                 {
                     var g = calibration.Calibrate($"t-{SelectionObjectives.Name(objective)}", objective, d, keep);
                     var errors = new List<SchemaError>();

@@ -60,14 +60,14 @@ public class SelectionTests
                 var picked = selection.Select(objective, d);
                 Assert.Equal(Math.Min(d, 7), picked.Count);
                 var g = GraphAssembly.Build(dag, picked, "t", "", "", new GraphDecoding(32, 8, 32, "schedule", "probability", 0.9, 1, 1, 0, "none"),
-                    new GraphLimits(3, 1, 3), new GraphProvenance(true, SelectionObjectives.Name(objective), "", 0, 0, ""), 0);
+                    new GraphLimits(3, 1, 3), new GraphProvenance(true, SelectionObjectives.Name(objective), "", 0, 0, ""), DraftKeep.All);
                 var errors = new List<SchemaError>();
                 GraphSpecParser.Validate(g, "t", errors);
                 Assert.Empty(errors);
             }
         // The full graph: 11+21+31 has all three depth-2 parents.
         var full = GraphAssembly.Build(dag, selection.Select(SelectionObjective.Frequency, 7), "t", "", "",
-            new GraphDecoding(32, 8, 32, "schedule", "probability", 0.9, 1, 1, 0, "none"), new GraphLimits(3, 1, 3), new GraphProvenance(true, "", "", 0, 0, ""), 0);
+            new GraphDecoding(32, 8, 32, "schedule", "probability", 0.9, 1, 1, 0, "none"), new GraphLimits(3, 1, 3), new GraphProvenance(true, "", "", 0, 0, ""), DraftKeep.All);
         var deepest = full.Nodes[^1];
         Assert.Equal(3, deepest.Depth);
         Assert.Equal(3, deepest.Parents.Count);
@@ -104,9 +104,9 @@ public class SelectionTests
         chosen[one[0]] = true;
         Assert.Equal(best, c.Chains.Nfe(chosen));
         var three = c.Select(SelectionObjective.ReplayGreedy, 3);
-        Assert.Equal(c.Oracle().Nfe, c.Replay.Replay(c.Graph(three, "g", SelectionObjective.ReplayGreedy, 0)).Nfe);
+        Assert.Equal(c.Oracle().Nfe, c.Replay.Replay(c.Graph(three, "g", SelectionObjective.ReplayGreedy, DraftKeep.All)).Nfe);
         // With D* = 1 the pruned phase replays exactly; the result is still a valid, root-connected graph.
-        var pruned = c.Calibrate("p", SelectionObjective.ReplayGreedy, 3, keep: 1);
+        var pruned = c.Calibrate("p", SelectionObjective.ReplayGreedy, 3, keep: DraftKeep.Of(1));
         var errors = new List<SchemaError>();
         GraphSpecParser.Validate(pruned, "p", errors);
         Assert.Empty(errors);

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Spiffy.Files;
 using Spiffy.Checkpoints;
 using TorchSharp;
 using static Spiffy.Tests.Checkpoints.CheckpointTestSupport;

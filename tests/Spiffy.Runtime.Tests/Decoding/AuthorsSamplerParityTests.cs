@@ -1,3 +1,4 @@
+using Spiffy.Schema.Graphs;
 using System.Text.Json;
 using Spiffy.Checkpoints;
 using Spiffy.Decoding;
@@ -116,7 +117,7 @@ public class AuthorsSamplerParityTests
         var graphs = new[] { DraftGraph.Chain(4, decoding, DraftGraph.TokensPerStep(o)), SpiffyLosslessTests.WideGraph(decoding), VariableStepGraph(decoding) };
         long free = 0;
         foreach (var graph in graphs)
-            foreach (int keep in new[] { 0, 2 })
+            foreach (var keep in new[] { DraftKeep.All, DraftKeep.Of(2) })
             {
                 var r = new DiffusionDecoder(model).Generate(c.Prompt, o, speculator: new GraphSpeculator(new DraftGraph(graph), o.BlockLength, keep));
                 int diff = DecodingTestSupport.FirstDifference(Expected(model, c), r.TokenIds);
@@ -141,6 +142,6 @@ public class AuthorsSamplerParityTests
             new(Top(1), 1, 0), new(Top(2), 1, 0), new(Top(3), 1, 0), new(Top(4), 2, 0), new(Top(5), 2, 0),
         };
         return GraphBuilder.Build("variable-step-test", "", "", decoding, nodes, new Spiffy.Schema.Graphs.GraphLimits(5, 1, 2),
-            new Spiffy.Schema.Graphs.GraphProvenance(false, "hand-written", "", 0, 0, ""), keep: 0);
+            new Spiffy.Schema.Graphs.GraphProvenance(false, "hand-written", "", 0, 0, ""), keep: Spiffy.Schema.Graphs.DraftKeep.All);
     }
 }

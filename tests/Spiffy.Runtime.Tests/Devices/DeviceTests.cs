@@ -139,7 +139,7 @@ public class DeviceTests
         var profile = new EquatableArray<KeepCost>(new[] { new KeepCost(0, 1000, 1000), new KeepCost(7, 400, 3200), new KeepCost(15, 380, 6080) });
         graph = graph with { Provenance = graph.Provenance with { KeepProfile = profile } };
         var choice = KeepChooser.Choose(graph, cost)!;
-        Assert.Equal(7, choice.Keep);
+        Assert.Equal(DraftKeep.Of(7), choice.Keep);
         Assert.True(choice.PredictedSpeedup > 2);
     }
 

@@ -45,7 +45,7 @@ internal static class RandomGraphs
         return nodes;
     }
 
-    public static GraphSpec Build(GrowOp[] ops, GraphDecoding decoding, int keep = 0)
+    public static GraphSpec Build(GrowOp[] ops, GraphDecoding decoding, DraftKeep keep = default)
     {
         var nodes = Grow(ops);
         int maxDepth = nodes.Max(n => n.Depth);

@@ -51,7 +51,9 @@ public class SpiffyLosslessProperties(ITestOutputHelper output)
             var spec = RandomGraphs.Build(ops, GraphFiles.FromOptions(o));
             // Every generated graph is valid and survives the file format.
             GraphFileWriter.Checked(spec, "random.json");
-            int keep = keepRaw % (spec.Nodes.Count + 1);
+            // Every D*: none, each count below the node count, and all (a count of the node count or more).
+            int raw = keepRaw % (spec.Nodes.Count + 2);
+            var keep = raw == 0 ? DraftKeep.None : raw > spec.Nodes.Count ? DraftKeep.All : DraftKeep.Of(raw);
             var r = decoder.Generate(PromptSet[promptIndex], o, speculator: new GraphSpeculator(new DraftGraph(spec), o.BlockLength, keep));
             var b = baselines[promptIndex];
             int diff = FirstDifference(b.TokenIds, r.TokenIds);

@@ -1,3 +1,4 @@
+using Spiffy.Schema.Graphs;
 using Spiffy.Decoding;
 using Spiffy.Speculation;
 using Xunit.Abstractions;
@@ -20,7 +21,7 @@ public class ConcurrencyTests(ITestOutputHelper output)
     {
         var o = Speculation.SpiffyLosslessTests.Configure(Options(decoder.Model.Spec), job.Family == "sdar" ? "schedule" : job.Kind);
         IStepSpeculator? spec = job.Spiffy
-            ? new GraphSpeculator(new DraftGraph(Speculation.SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o))), o.BlockLength, keep: job.Prompt % 2 == 0 ? 0 : 3)
+            ? new GraphSpeculator(new DraftGraph(Speculation.SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o))), o.BlockLength, keep: job.Prompt % 2 == 0 ? DraftKeep.All : DraftKeep.Of(3))
             : null;
         return decoder.Generate(prompts[job.Prompt], o, speculator: spec).TokenIds;
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spiffy.Files;
 using Spiffy.Checkpoints;
 using Spiffy.Limits;
 using Spiffy.Modeling;

@@ -70,7 +70,7 @@ public class SpiffyLosslessTests(ITestOutputHelper output)
         {
             var baseline = decoder.Generate(prompt, o);
             foreach (var graph in graphs)
-                foreach (int keep in new[] { 0, 2 })
+                foreach (var keep in new[] { DraftKeep.All, DraftKeep.Of(2) })
                 {
                     var spec = new GraphSpeculator(new DraftGraph(graph), o.BlockLength, keep);
                     var r = decoder.Generate(prompt, o, speculator: spec);

@@ -1,4 +1,3 @@
-using Spiffy.Benchmarking;
 using Spiffy.Training;
 using Spiffy.Training.Augmentation;
 

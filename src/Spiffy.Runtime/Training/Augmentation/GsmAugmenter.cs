@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Spiffy.Files;
 using Spiffy.Checkpoints;
 
 namespace Spiffy.Training.Augmentation;

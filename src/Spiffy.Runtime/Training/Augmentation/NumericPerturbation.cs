@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Spiffy.Benchmarking;
+using Spiffy.Training;
 
 namespace Spiffy.Training.Augmentation;
 

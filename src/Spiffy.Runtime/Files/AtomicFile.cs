@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Spiffy.Checkpoints;
+namespace Spiffy.Files;
 
 /// <summary>
 /// Writes a file so that readers only ever see the old or the complete new content: the bytes go to

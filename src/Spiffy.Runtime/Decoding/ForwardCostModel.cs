@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using Spiffy.Decoding;
 using Spiffy.Modeling;
 using static TorchSharp.torch;
 
-namespace Spiffy.Speculation;
+namespace Spiffy.Decoding;
 
 /// <summary>
 /// The measured wall-clock cost of one step forward as a function of the rows it carries, for one
@@ -91,10 +90,9 @@ internal static class ForwardCostModel
             if (rows < 1) throw new ArgumentException($"row count {rows} must be positive");
         var spec = model.Spec;
         options.Validate(spec, promptLength);
-        int region = promptLength;
-        if (spec.Attention == Schema.Models.AttentionKind.BlockCausal)
-            region = (promptLength + spec.AttentionBlockSize - 1) / spec.AttentionBlockSize * spec.AttentionBlockSize;
-        int length = region + options.GenLength, b = options.BlockLength;
+        // The canvas the decoder would build for this prompt, so the timed forwards are the decoder's.
+        var (region, length) = Canvas.For(spec, promptLength, options.GenLength);
+        int b = options.BlockLength;
         var tokens = new long[length];
         var positions = new long[length];
         for (int i = 0; i < length; i++)
@@ -103,7 +101,7 @@ internal static class ForwardCostModel
             tokens[i] = i < region ? 2 + i % Math.Max(1, spec.VocabSize - 2) : spec.Tokens.Mask;
             positions[i] = i;
         }
-        int start = region + options.NumBlocks / 2 * b; // the middle block: average prefix and suffix lengths
+        int start = region + (length - region) / b / 2 * b; // the middle block: average prefix and suffix lengths
         using var inference = inference_mode();
         using var runner = new ForwardRunner(model, options, tensor(tokens, new long[] { 1, length }).to(model.Device),
             tensor(positions, new long[] { 1, length }).to(model.Device), ones(new long[] { 1, 1, 1, length }, ScalarType.Bool, model.Device), region);
@@ -175,38 +173,4 @@ internal static class ForwardCostModel
     /// <summary>"cache none", "cache dual", "cache none, packed layout".</summary>
     public static string Describe(DecodingOptions o) =>
         $"cache {o.Cache.ToString().ToLowerInvariant()}{(o.Layout == VerificationLayout.Packed ? ", packed layout" : "")}";
-}
-
-/// <summary>Chooses D* from a graph's calibration profile and the machine's forward cost.</summary>
-internal static class KeepChooser
-{
-    /// <summary>
-    /// The D* whose step forwards take the least predicted time over the calibration prompts:
-    /// forwards x the measured curve at that D*'s mean rows per forward (<see cref="ForwardCost.CurveMs"/>;
-    /// with no samples, FixedMs x forwards + PerRowMs x rows). Returns 0 when drafting does not pay on
-    /// this machine (decode plainly), the node count when keeping all is best. Null when the graph has
-    /// no profile or the cost fit is unreliable (<see cref="ForwardCost.Verdict"/> says why): noise must not choose D*.
-    /// </summary>
-    public static KeepChoice? Choose(Schema.Graphs.GraphSpec graph, ForwardCost cost)
-    {
-        var profile = graph.Provenance.KeepProfile;
-        if (profile.Count == 0 || !cost.Reliable) return null;
-        Schema.Graphs.KeepCost? best = null, plain = null;
-        double bestMs = double.PositiveInfinity, plainMs = double.NaN;
-        foreach (var k in profile)
-        {
-            double ms = cost.Samples.Count < 2 || k.StepForwards == 0
-                ? cost.FixedMs * k.StepForwards + cost.PerRowMs * k.Rows
-                : k.StepForwards * cost.CurveMs((double)k.Rows / k.StepForwards);
-            if (k.Keep == 0) { plain = k; plainMs = ms; }
-            if (ms < bestMs - 1e-9) { best = k; bestMs = ms; }
-        }
-        return new KeepChoice(best!.Keep, bestMs, plain is null ? double.NaN : plainMs);
-    }
-}
-
-/// <summary>A D* choice: 0 = no drafts; PredictedMs / PlainMs is the predicted time ratio of the step forwards.</summary>
-internal sealed record KeepChoice(int Keep, double PredictedMs, double PlainMs)
-{
-    public double PredictedSpeedup => PlainMs / PredictedMs;
 }

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Spiffy.Benchmarking;
+namespace Spiffy.Training;
 
 /// <summary>GSM8K's final-answer convention: the number after the last "####" (commas and a trailing period ignored).</summary>
 internal static class GsmAnswer

@@ -1,6 +1,6 @@
 using Spiffy.Schema.Json;
 
-namespace Spiffy.Checkpoints;
+namespace Spiffy.Files;
 
 /// <summary>
 /// Checks an input file before it is opened; every file the tools read goes through here. FIFOs, character devices and /proc files report

@@ -1,0 +1,61 @@
+using System.Text.RegularExpressions;
+using Spiffy.Tests.Checkpoints;
+
+namespace Spiffy.Tests;
+
+/// <summary>
+/// docs/architecture.md's map of the runtime's folders, checked against the source: every reference
+/// from one folder to another (a using directive or a qualified name) must be an arrow of the map, so
+/// the layers keep one direction and the document stays true.
+/// </summary>
+public partial class ArchitectureTests
+{
+    // The map of docs/architecture.md. Files and the schema are used by every folder and are not listed.
+    private static readonly Dictionary<string, string[]> Allowed = new()
+    {
+        ["Benchmarking"] = ["Calibration", "Speculation", "Decoding", "Training", "Checkpoints", "Modeling", "Devices"],
+        ["Calibration"] = ["Speculation", "Decoding", "Checkpoints", "Modeling", "Training"],
+        ["Training"] = ["Tokenization", "Checkpoints", "Modeling"],
+        ["Speculation"] = ["Decoding"],
+        ["Decoding"] = ["Modeling", "Caching", "Limits"],
+        ["Checkpoints"] = ["Modeling", "Devices"],
+        ["Modeling"] = ["Caching", "Limits"],
+        ["Compiled"] = ["Decoding", "Speculation"],
+        ["Tokenization"] = [],
+        ["Devices"] = [],
+        ["Caching"] = [],
+        ["Limits"] = [],
+        ["Files"] = [],
+    };
+
+    [GeneratedRegex(@"using Spiffy\.(?<f>[A-Z][A-Za-z]+)\s*;|\bSpiffy\.(?<f>[A-Z][A-Za-z]+)\.[A-Z]|(?<![.\w])(?<f>[A-Z][A-Za-z]+)\.[A-Z]")]
+    private static partial Regex Reference();
+
+    [Fact]
+    public void EveryReferenceBetweenRuntimeFolders_IsAnArrowOfTheDocumentedMap()
+    {
+        string root = Path.Combine(CheckpointTestSupport.RepoRoot, "src", "Spiffy.Runtime");
+        var folders = Directory.GetDirectories(root).Select(Path.GetFileName).Where(f => f is not ("bin" or "obj")).ToHashSet();
+        Assert.Equal(folders.Order(), Allowed.Keys.Order()); // a new folder needs its place on the map
+        var wrong = new List<string>();
+        foreach (var (folder, allowed) in Allowed)
+            foreach (var file in Directory.GetFiles(Path.Combine(root, folder), "*.cs", SearchOption.AllDirectories))
+                foreach (var (line, at) in File.ReadLines(file).Select((l, i) => (l, i + 1)))
+                {
+                    if (line.TrimStart().StartsWith("///", StringComparison.Ordinal) || line.TrimStart().StartsWith("//", StringComparison.Ordinal)) continue;
+                    foreach (Match m in Reference().Matches(line))
+                    {
+                        string target = m.Groups["f"].Value;
+                        // Only names of runtime folders count (Limits.X can also be a property named Limits: see FormulaLimits below).
+                        if (target == folder || !Allowed.ContainsKey(target) || target == "Files" || allowed.Contains(target)) continue;
+                        if (IsMemberNamedLikeAFolder(line, target)) continue;
+                        wrong.Add($"{Path.GetRelativePath(root, file)}:{at}: {folder} -> {target}: {line.Trim()}");
+                    }
+                }
+        Assert.True(wrong.Count == 0, "references against the map of docs/architecture.md:\n" + string.Join("\n", wrong));
+    }
+
+    /// <summary>A property or variable that shares a folder's name (Calibrator.Limits, a FormulaLimits), not a namespace.</summary>
+    private static bool IsMemberNamedLikeAFolder(string line, string name)
+        => Regex.IsMatch(line, $@"\b{name}\.(MaxPositionRank|MaxTokenRank|MaxDepth|Check\(\))");
+}

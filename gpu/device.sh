@@ -45,8 +45,8 @@ else chk="--count 1 --gen-length 128 --seeds 2"; curve="--model models/llada-8b-
 V=tests/reference/vectors
 log "GPU checks"; timeout $(( $(left) / 3 )) "$S" check-device --device "$DEVICE" --checkpoints $V/llada,$V/dream,$V/sdar --peaked models/gsm8k-small.json $chk -o "$OUT/check-device.json" 2> "$OUT/check-device.txt"; log "check-device exit $?"
 log "row-cost curve"; timeout $(( $(left) / 2 )) "$S" bench --device "$DEVICE" --random-weights $curve --block-length 32 --graph graphs/gsm8k-small-dual.json --json > "$OUT/row-curve.json" 2> "$OUT/row-curve.txt"; log "row curve exit $?"
-log "bench (goal modes)"; timeout $(( $(left) * 2 / 3 )) "$S" bench --device "$DEVICE" --count $cnt --gen-length $gl --no-oracle --sweep "" --modes $modes --json > "$OUT/bench.json" 2> "$OUT/bench.txt"; log "bench exit $?"
+log "bench (goal modes)"; timeout $(( $(left) * 2 / 3 )) "$S" bench --device "$DEVICE" --count $cnt --gen-length $gl --no-oracle --keep "" --modes $modes --json > "$OUT/bench.json" 2> "$OUT/bench.txt"; log "bench exit $?"
 log "batch bench"; timeout $(( $(left) / 3 )) "$S" bench --device "$DEVICE" --batch $batches --modes dual-cache,dual-cache+spiffy --gen-length $gl --json > "$OUT/bench-batch.json" 2> "$OUT/bench-batch.txt"; log "batch bench exit $?"
 [ "$QUICK" = 1 ] && { log "done (quick: the every-mode bench runs on the device only)"; exit 0; }
-log "bench (every mode, D* sweep)"; timeout $(( $(left) - 5 )) "$S" bench --device "$DEVICE" --count $(( (cnt + 1) / 2 )) --gen-length $gl --no-oracle --sweep 1,2,4,8 --json > "$OUT/bench-all.json" 2> "$OUT/bench-all.txt"; log "bench-all exit $?"
+log "bench (every mode, D* sweep)"; timeout $(( $(left) - 5 )) "$S" bench --device "$DEVICE" --count $(( (cnt + 1) / 2 )) --gen-length $gl --no-oracle --keep 1,2,4,8 --json > "$OUT/bench-all.json" 2> "$OUT/bench-all.txt"; log "bench-all exit $?"
 log "done"

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Spiffy.Decoding;
+using Spiffy.Schema.Graphs;
 using Spiffy.Speculation;
 
 namespace Spiffy.Benchmarking;
@@ -158,7 +159,7 @@ internal static class BatchBench
             w.WriteStartObject();
             w.WriteString("mode", r.Mode.Name);
             w.WriteString("graph", r.Mode.Graph?.Name);
-            w.WriteNumber("keep", r.Mode.Graph is null ? 0 : r.Mode.Keep);
+            w.WriteString("keep", r.Mode.Graph is null ? DraftKeep.None.ToString() : r.Mode.Keep.ToString());
             w.WriteNumber("batch", r.Batch);
             w.WriteNumber("tokens_per_s", Math.Round(r.TokensPerSecond, 3));
             if (!double.IsNaN(r.SpeedupVsBatch1)) w.WriteNumber("speedup_vs_batch1", Math.Round(r.SpeedupVsBatch1, 3));

@@ -40,7 +40,7 @@ public class BatchSpiffyTests(ITestOutputHelper output)
         // Plain, then Spiffy with every node (schedule) or pruned to D* = 2 (threshold): one each keeps the test short.
         foreach (int keep in new[] { -1, threshold ? 2 : 0 })
         {
-            GraphSpeculator? Make() => keep < 0 ? null : new GraphSpeculator(new DraftGraph(graph), o.BlockLength, keep);
+            GraphSpeculator? Make() => keep < 0 ? null : new GraphSpeculator(new DraftGraph(graph), o.BlockLength, keep == 0 ? Spiffy.Schema.Graphs.DraftKeep.All : Spiffy.Schema.Graphs.DraftKeep.Of(keep));
             var batch = decoder.Generate(prompts, o, speculator: Make());
             long ownRows = 0;
             for (int i = 0; i < prompts.Length; i++)

@@ -1,82 +1,9 @@
 using System.Globalization;
+using Spiffy.Schema.Decoding;
+using Spiffy.Schema.Graphs;
 using Spiffy.Schema.Models;
 
 namespace Spiffy.Decoding;
-
-/// <summary>How a candidate position's confidence is scored.</summary>
-public enum ConfidenceKind
-{
-    /// <summary>Softmax probability of the chosen token (LLaDA "low_confidence" remasking).</summary>
-    Probability,
-    /// <summary>A uniform random number per position and step (LLaDA "random" remasking).</summary>
-    Random,
-    /// <summary>Top-1 minus top-2 probability (Dream).</summary>
-    Margin,
-    /// <summary>Negative entropy of the position's distribution (Dream).</summary>
-    NegativeEntropy,
-}
-
-/// <summary>How many candidates a step commits.</summary>
-public enum UnmaskingRule
-{
-    /// <summary>LLaDA schedule: the block's masks split evenly over its steps (k per step; SDAR "static").</summary>
-    Schedule,
-    /// <summary>Fast-dLLM: the most confident candidate plus every candidate with confidence >= tau.</summary>
-    Threshold,
-    /// <summary>Fast-dLLM factor rule: the longest confidence-sorted prefix with c_k >= 1 - f / (k + 2).</summary>
-    Factor,
-    /// <summary>SDAR "dynamic": all candidates strictly above tau if there are at least k of them, else the top k; k is the step's even share of the block (SDAR's denoising steps), at least <see cref="DecodingOptions.MinTokensPerStep"/>.</summary>
-    DynamicTopK,
-}
-
-/// <summary>How many tokens a step of <see cref="UnmaskingRule.Schedule"/> commits.</summary>
-public enum ScheduleKind
-{
-    /// <summary>LLaDA / SDAR: the block's positions split evenly over its steps, the earlier steps take the remainder (k per step).</summary>
-    Even,
-    /// <summary>
-    /// Dream: timesteps t = linspace(1, eps, steps per block + 1) in float32; step i commits
-    /// int(n * (1 - t[i+1] / t[i])) of the n masked positions (possibly none), the last step all that remain.
-    /// </summary>
-    Timesteps,
-}
-
-/// <summary>What the block-start forward of a prefix/dual cache commits.</summary>
-public enum BlockStartRule
-{
-    /// <summary>An ordinary step of the unmasking rule (Fast-dLLM's LLaDA decoders).</summary>
-    Step,
-    /// <summary>
-    /// The block's first position only, whatever its confidence; the schedule then continues at its
-    /// second step (Fast-dLLM's Dream block decoder, <c>generation_utils_block.py</c>).
-    /// </summary>
-    FirstPosition,
-}
-
-/// <summary>Which K/V cache the decoder keeps (block-causal models always use their exact block cache).</summary>
-public enum CacheMode
-{
-    /// <summary>Every step is a full forward over the whole sequence.</summary>
-    None,
-    /// <summary>Fast-dLLM prefix cache: K/V before the block frozen at block start; steps feed the block and everything after it.</summary>
-    Prefix,
-    /// <summary>Fast-dLLM dual cache: K/V of the whole sequence frozen at block start; steps feed only the block.</summary>
-    Dual,
-}
-
-/// <summary>How Spiffy lays out the state row and its draft rows in one verification forward without a cache.</summary>
-public enum VerificationLayout
-{
-    /// <summary>1 + D full-sequence rows: each draft is verified exactly as a plain step would compute it (the default).</summary>
-    Rows,
-    /// <summary>
-    /// One packed sequence: the full sequence with the state's block, followed by the D draft blocks at
-    /// the block's positions, under a mask that lets each draft block see the context and itself. The
-    /// context is computed once, conditioned on the state's block only, so draft distributions are
-    /// approximate (near-lossless, opt-in; docs/spiffy.md). The state row itself stays exact.
-    /// </summary>
-    Packed,
-}
 
 /// <summary>A complete decoding configuration; <see cref="Validate"/> checks it against a model.</summary>
 public sealed record DecodingOptions
@@ -88,7 +15,7 @@ public sealed record DecodingOptions
     /// <summary>How <see cref="UnmaskingRule.Schedule"/> counts the tokens of a step.</summary>
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Even;
     /// <summary>eps of <see cref="ScheduleKind.Timesteps"/>: the last timestep (Dream's default 1e-3).</summary>
-    public double Eps { get; init; } = 1e-3;
+    public double Eps { get; init; } = GraphDecoding.DefaultEps;
     /// <summary>What a prefix/dual cache's block-start forward commits (no effect without a cache).</summary>
     public BlockStartRule BlockStart { get; init; } = BlockStartRule.Step;
     public ConfidenceKind Confidence { get; init; } = ConfidenceKind.Probability;
@@ -115,57 +42,36 @@ public sealed record DecodingOptions
     public int EffectiveSteps => Steps == 0 ? GenLength : Steps;
 
     /// <summary>These options with a family sampler's details as a model file names them (<see cref="DecodingDefaults"/>).</summary>
-    public DecodingOptions WithSampler(DecodingDefaults d) => this with
+    public DecodingOptions WithSampler(DecodingDefaults d) => this with { Schedule = d.Schedule, Eps = d.Eps, BlockStart = d.BlockStart, Confidence = d.Confidence };
+
+    /// <summary>The options a graph was calibrated with (its <c>decoding</c>), with this seed.</summary>
+    public static DecodingOptions FromSchema(GraphDecoding d, long seed = 0) => new DecodingOptions
     {
-        Schedule = ParseSchedule(d.Schedule), Eps = d.Eps, BlockStart = ParseBlockStart(d.BlockStart), Confidence = ParseConfidence(d.Confidence),
+        GenLength = d.GenLength, BlockLength = d.BlockLength, Steps = d.Steps, Unmasking = d.Unmasking, Confidence = d.Confidence,
+        Threshold = d.Threshold, Factor = d.Factor, MinTokensPerStep = d.K, Temperature = d.Temperature, Cache = d.Cache,
+        Schedule = d.Schedule, Eps = d.Eps, BlockStart = d.BlockStart, Seed = seed,
     };
 
-    /// <summary>The schema's spelling (graph and model files) of each option, read here once.</summary>
-    public static ScheduleKind ParseSchedule(string s) => s == "timesteps" ? ScheduleKind.Timesteps : ScheduleKind.Even;
-    public static BlockStartRule ParseBlockStart(string s) => s == "first_position" ? BlockStartRule.FirstPosition : BlockStartRule.Step;
-    public static ConfidenceKind ParseConfidence(string s) => s switch
-    {
-        "random" => ConfidenceKind.Random,
-        "margin" => ConfidenceKind.Margin,
-        "negative_entropy" => ConfidenceKind.NegativeEntropy,
-        _ => ConfidenceKind.Probability,
-    };
+    /// <summary>The decoding configuration as graph and trace files record it (steps made explicit).</summary>
+    public GraphDecoding ToSchema() => new GraphDecoding(GenLength, BlockLength, EffectiveSteps, Unmasking, Confidence,
+        Threshold, Factor, MinTokensPerStep, Temperature, Cache, Schedule, Eps, BlockStart);
+
     public int NumBlocks => GenLength / BlockLength;
 
     /// <summary>Throws <see cref="ArgumentException"/> with a precise message when the options cannot decode with this model.</summary>
     public void Validate(ModelSpec spec, int promptLength)
     {
-        string Fmt(double d) => d.ToString(CultureInfo.InvariantCulture);
-        if (GenLength < 1) throw new ArgumentException($"generation length must be positive (got {GenLength})");
-        if (BlockLength < 1 || GenLength % BlockLength != 0) throw new ArgumentException($"block length {BlockLength} must divide the generation length {GenLength}");
-        if (Steps < 0 || EffectiveSteps % NumBlocks != 0) throw new ArgumentException($"steps ({EffectiveSteps}) must be a multiple of the number of blocks ({NumBlocks})");
-        if (EffectiveSteps > GenLength) throw new ArgumentException($"steps ({EffectiveSteps}) cannot exceed the generation length ({GenLength})");
-        if (Schedule == ScheduleKind.Timesteps && !(Eps > 0 && Eps < 1)) throw new ArgumentException($"eps of the timesteps schedule must be in (0, 1) (got {Fmt(Eps)})");
-        if (BlockStart == BlockStartRule.FirstPosition && Cache != CacheMode.None)
-        {
-            // The block-start forward takes the schedule's first step; the authors' loop then runs at least one
-            // more forward, which a one-position block or a one-step block would not have (their NFE would differ).
-            if (BlockLength < 2) throw new ArgumentException("the first-position block start needs blocks of at least 2 positions");
-            if (Unmasking == UnmaskingRule.Schedule && EffectiveSteps / NumBlocks < 2)
-                throw new ArgumentException($"the first-position block start needs at least 2 steps per block (got {EffectiveSteps / NumBlocks})");
-        }
-        if (Unmasking == UnmaskingRule.Threshold || Unmasking == UnmaskingRule.DynamicTopK)
-            if (!(Threshold > 0 && Threshold <= 1)) throw new ArgumentException($"threshold tau must be in (0, 1] (got {Fmt(Threshold)})");
-        if (Unmasking == UnmaskingRule.Factor && !(Factor > 0)) throw new ArgumentException($"factor must be positive (got {Fmt(Factor)})");
-        if (Unmasking == UnmaskingRule.DynamicTopK && (MinTokensPerStep < 1 || MinTokensPerStep > BlockLength))
-            throw new ArgumentException($"k of the dynamic rule must be in [1, {BlockLength}] (got {MinTokensPerStep})");
-        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new ArgumentException($"temperature must be >= 0 (got {Fmt(Temperature)})");
+        var config = ToSchema();
+        var errors = new List<DecodingRuleError>();
+        DecodingRules.Check(config, errors);
+        DecodingRules.CheckAgainstModel(config, spec, errors);
+        if (errors.Count > 0) throw new ArgumentException($"{errors[0].Field}: {errors[0].Message}");
         if (promptLength < 1) throw new ArgumentException("the prompt is empty");
-        int total = promptLength + GenLength + (spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : 0);
-        if (total > spec.MaxSequenceLength)
-            throw new ArgumentException($"prompt ({promptLength} tokens) + generation ({GenLength}) = {promptLength + GenLength} tokens exceeds the model's context of {spec.MaxSequenceLength}; shorten the prompt to at most {spec.MaxSequenceLength - GenLength - (total - promptLength - GenLength)} tokens");
+        long maxPrompt = DecodingRules.MaxPromptLength(config, spec);
+        if (promptLength > maxPrompt)
+            throw new ArgumentException($"prompt ({promptLength} tokens) + generation ({GenLength}) = {promptLength + GenLength} tokens exceeds the model's context of {spec.MaxSequenceLength}; shorten the prompt to at most {maxPrompt} tokens");
         if (Layout == VerificationLayout.Packed && (Cache != CacheMode.None || spec.Attention == AttentionKind.BlockCausal))
             throw new ArgumentException("the packed verification layout applies to bidirectional models without a cache (cached modes already verify block-only rows against the shared context)");
-        if (spec.Attention == AttentionKind.BlockCausal)
-        {
-            if (BlockLength != spec.AttentionBlockSize) throw new ArgumentException($"a block-causal model decodes in its attention blocks: block length must be {spec.AttentionBlockSize} (got {BlockLength})");
-            if (Cache != CacheMode.None) throw new ArgumentException("block-causal models always use their exact block cache; do not set a prefix or dual cache");
-        }
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,

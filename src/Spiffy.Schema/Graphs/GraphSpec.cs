@@ -1,26 +1,33 @@
+using Spiffy.Decoding;
+
 namespace Spiffy.Schema.Graphs;
 
 /// <summary>
 /// One draft node: a formula (set of (position rank, token rank) pairs, 1-based) standing for the
-/// block state <see cref="Depth"/> steps ahead of the root. Id 0 is the root and is implicit.
+/// block state <see cref="Depth"/> steps ahead of the root. Id 0 is the root and is implicit. Plain
+/// values only: where the node stands in its file is not part of it, so reformatting a file leaves
+/// its graph equal (the generator caches on it).
 /// </summary>
 public sealed record NodeSpec(int Id, int Depth, EquatableArray<int> PositionRanks, EquatableArray<int> TokenRanks,
-    EquatableArray<int> Parents, long Count, int Line, int Column)
+    EquatableArray<int> Parents, long Count)
 {
     public int PairCount => PositionRanks.Count;
+
+    /// <summary>A node from plain arrays (the arrays are taken, not copied).</summary>
+    public static NodeSpec Create(int id, int depth, int[] positionRanks, int[] tokenRanks, int[] parents, long count = 0)
+        => new NodeSpec(id, depth, new EquatableArray<int>(positionRanks), new EquatableArray<int>(tokenRanks), new EquatableArray<int>(parents), count);
 }
 
 /// <summary>
-/// The decoding configuration a graph was calibrated for (and is served with). <see cref="Schedule"/>
-/// ("even" or Dream's "timesteps"), <see cref="Eps"/> (the timesteps' end) and <see cref="BlockStart"/>
-/// ("step" or Dream's "first_position") name the family sampler's details (docs/decoding.md).
+/// The decoding configuration a graph was calibrated for (and is served with), in the schema's
+/// enums (spelled in files as <see cref="Spiffy.Schema.Decoding.DecodingNames"/> says). <see cref="Schedule"/>,
+/// <see cref="Eps"/> (the timesteps' end) and <see cref="BlockStart"/> name the family sampler's details
+/// (docs/decoding.md); <see cref="Spiffy.Schema.Decoding.DecodingRules"/> holds the rules it must satisfy.
 /// </summary>
-public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, string Unmasking, string Confidence,
-    double Threshold, double Factor, int K, double Temperature, string Cache,
-    string Schedule = GraphDecoding.EvenSchedule, double Eps = GraphDecoding.DefaultEps, string BlockStart = GraphDecoding.StepBlockStart)
+public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, UnmaskingRule Unmasking, ConfidenceKind Confidence,
+    double Threshold, double Factor, int K, double Temperature, CacheMode Cache,
+    ScheduleKind Schedule = ScheduleKind.Even, double Eps = GraphDecoding.DefaultEps, BlockStartRule BlockStart = BlockStartRule.Step)
 {
-    public const string EvenSchedule = "even";
-    public const string StepBlockStart = "step";
     /// <summary>Dream's default eps (DreamGenerationConfig).</summary>
     public const double DefaultEps = 1e-3;
 }

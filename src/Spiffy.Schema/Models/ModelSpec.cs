@@ -1,3 +1,5 @@
+using Spiffy.Decoding;
+
 namespace Spiffy.Schema.Models;
 
 /// <summary>How positions attend to each other.</summary>
@@ -25,15 +27,15 @@ public sealed record TensorNames(
 
 /// <summary>
 /// Decoding defaults a model file may carry (used when the CLI is not told otherwise), including the
-/// details of the family's own sampler: schedule ("even" or Dream's "timesteps"), eps, block start
-/// ("step" or Dream's "first_position") and confidence (graph-schema spelling).
+/// details of the family's own sampler: schedule, eps, block start and confidence.
 /// </summary>
 public sealed record DecodingDefaults(int GenLength, int BlockLength, string ChatTemplate,
-    string Schedule = "even", double Eps = 1e-3, string BlockStart = "step", string Confidence = "probability")
+    ScheduleKind Schedule = ScheduleKind.Even, double Eps = Graphs.GraphDecoding.DefaultEps, BlockStartRule BlockStart = BlockStartRule.Step,
+    ConfidenceKind Confidence = ConfidenceKind.Probability)
 {
     /// <summary>The sampler details of a family's authors (docs/decoding.md): Dream's timesteps, first-position block start and entropy.</summary>
     public static DecodingDefaults ForFamily(string family, int genLength, int blockLength, string chatTemplate) => family == "dream"
-        ? new DecodingDefaults(genLength, blockLength, chatTemplate, "timesteps", 1e-3, "first_position", "negative_entropy")
+        ? new DecodingDefaults(genLength, blockLength, chatTemplate, ScheduleKind.Timesteps, Graphs.GraphDecoding.DefaultEps, BlockStartRule.FirstPosition, ConfidenceKind.NegativeEntropy)
         : new DecodingDefaults(genLength, blockLength, chatTemplate);
 }
 

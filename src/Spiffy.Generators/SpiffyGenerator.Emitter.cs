@@ -148,10 +148,12 @@ public sealed partial class SpiffyGenerator
         w.Line();
     }
 
-    /// <summary>Dream's sampler details (schedule, eps, block start), written only when they differ from the record's defaults.</summary>
+    /// <summary>The family sampler's details (schedule, eps, block start, sampler, top-k, top-p, alg_temp, overfull top-k), written only when they differ from the record's defaults.</summary>
     private static string SamplerArguments(GraphDecoding d)
-        => d.Schedule == ScheduleKind.Even && d.Eps == GraphDecoding.DefaultEps && d.BlockStart == BlockStartRule.Step ? ""
-            : $", {EnumValue(d.Schedule)}, {IndentedWriter.Double(d.Eps)}, {EnumValue(d.BlockStart)}";
+        => d.Schedule == ScheduleKind.Even && d.Eps == GraphDecoding.DefaultEps && d.BlockStart == BlockStartRule.Step
+            && d.Sampler == SamplerKind.Gumbel && d.TopK == 0 && d.TopP == 1 && d.AlgTemp == 0 && !d.OverfullTopK ? ""
+            : $", {EnumValue(d.Schedule)}, {IndentedWriter.Double(d.Eps)}, {EnumValue(d.BlockStart)}, "
+              + $"{EnumValue(d.Sampler)}, {Int(d.TopK)}, {IndentedWriter.Double(d.TopP)}, {IndentedWriter.Double(d.AlgTemp)}, {IndentedWriter.Bool(d.OverfullTopK)}";
 
     /// <summary>A decoding enum value as a fully qualified C# expression.</summary>
     private static string EnumValue<T>(T value) where T : struct, System.Enum => $"global::Spiffy.Decoding.{typeof(T).Name}.{value}";

@@ -39,6 +39,7 @@ torch.set_num_threads(1)
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOGIT_MARGIN = 1e-3   # float32 vs float64 logits differ by ~1e-5 here
 CONF_MARGIN = 1e-4    # confidences (probabilities, entropies) at a cut or a threshold
+RATIO_MARGIN = 1e-3   # relative gap of the two largest p / q of a categorical draw
 GEN = 16
 
 
@@ -103,6 +104,75 @@ def greedy_tokens(logits, mask_id):
     if (top.values[..., 0] - top.values[..., 1]).min().item() < LOGIT_MARGIN:
         raise NearTie("argmax")
     return top.indices[..., 0], torch.softmax(lg, dim=-1)
+
+
+def filtered_probs(logits, mask_id, temperature, top_p, top_k, order):
+    """softmax of logits / T after the authors' filters: Dream's sample_tokens applies top-p then top-k, SDAR's
+    sampler top-k then top-p (the mask token is never a prediction). Checks that no filter decision is near a tie."""
+    lg = logits.clone()
+    lg[..., mask_id] = float("-inf")
+    lg = lg / temperature
+
+    def top_k_filter(x):
+        if not top_k:
+            return x
+        vals = x.topk(top_k + 1, dim=-1).values
+        if (vals[..., top_k - 1] - vals[..., top_k]).min().item() < LOGIT_MARGIN / temperature:
+            raise NearTie("top-k filter")
+        return x.masked_fill(x < vals[..., top_k - 1:top_k], float("-inf"))
+
+    def top_p_filter(x):
+        if top_p >= 1:
+            return x
+        srt, idx = x.sort(dim=-1, descending=True)
+        cum = torch.softmax(srt, dim=-1).cumsum(-1)
+        if (cum - top_p).abs().min().item() < CONF_MARGIN:
+            raise NearTie("top-p filter")
+        drop = cum > top_p
+        drop[..., 1:] = drop[..., :-1].clone()
+        drop[..., 0] = False
+        return x.masked_fill(torch.zeros_like(drop).scatter(-1, idx, drop), float("-inf"))
+
+    lg = top_k_filter(top_p_filter(lg)) if order == "dream" else top_p_filter(top_k_filter(lg))
+    return torch.softmax(lg, dim=-1)
+
+
+def categorical_draw(probs, gen):
+    """torch.multinomial(probs, 1) as torch >= 2 computes it (what the authors and TorchSharp's libtorch 2.10 run):
+    q = exponential_ over a float32 tensor shaped like probs from the generator, argmax(probs / q). (Debian's torch
+    1.13 takes an older inverse-CDF path for one sample with replacement, so it is spelled out here.) Categorical
+    normalizes probs first. Checks the argmax is clear of a near tie."""
+    q = torch.empty(probs.shape, dtype=torch.float32).exponential_(generator=gen).double()
+    ratio = (probs / probs.sum(-1, keepdim=True)) / q
+    top = ratio.topk(2, dim=-1).values
+    if ((top[..., 0] - top[..., 1]) / top[..., 0]).min().item() < RATIO_MARGIN:
+        raise NearTie("categorical draw")
+    return ratio.argmax(-1)
+
+
+def alg_temp_positions(full, k, alg_temp, gen):
+    """Dream's alg_temp: torch.multinomial(softmax(full_confidence / alg_temp), k) without replacement, which torch >= 2
+    computes as topk(w / q, k) with q = exponential_ over the row (the same fast path as one sample). Checks the cut."""
+    w = torch.softmax(full / alg_temp, dim=-1)
+    q = torch.empty(full.shape, dtype=torch.float32).exponential_(generator=gen).double()
+    ratio = w / q
+    vals, idx = ratio.topk(min(k + 1, ratio.numel()))
+    if k < vals.numel() and vals[k] > 0 and ((vals[k - 1] - vals[k]) / vals[k - 1]).item() < RATIO_MARGIN:
+        raise NearTie("alg_temp cut")
+    return idx[:k]
+
+
+def step_tokens(logits, mask_id, sampling, gen, order):
+    """A step's (x0, probs): sampled when sampling asks for a temperature, else greedy."""
+    if sampling and sampling.get("temperature", 0) > 0:
+        return sampled_tokens(logits, mask_id, sampling, gen, order)
+    return greedy_tokens(logits, mask_id)
+
+
+def sampled_tokens(logits, mask_id, s, gen, order):
+    """(x0, probs) of a sampled step: s = dict(temperature, top_p, top_k)."""
+    probs = filtered_probs(logits, mask_id, s["temperature"], s["top_p"], s["top_k"], order)
+    return categorical_draw(probs, gen), probs
 
 
 def confidence(probs, x0, alg):
@@ -184,33 +254,37 @@ def check_linspace(eps=1e-3):
 
 # ---------------------------------------------------------------- Dream
 
-def dream_sample(a, w, cfg, prompt, steps, alg, eps=1e-3):
-    """generation_utils.py _sample (one region, no cache), greedy."""
+def dream_sample(a, w, cfg, prompt, steps, alg, eps=1e-3, sampling=None):
+    """generation_utils.py _sample (one region, no cache), greedy or sampled (sampling: temperature, top_p, top_k, seed)."""
     mask_id = cfg["mask_token_id"]
     x = torch.tensor([prompt + [mask_id] * GEN])
     pos = torch.arange(x.shape[1])
     ts = timesteps(steps + 1, eps)
+    gen = torch.Generator().manual_seed(sampling["seed"]) if sampling else None
     nfe = 0
     for i in range(steps):
         mask_index = x[0] == mask_id
         logits, _ = forward_kv("dream", a, w, x, pos)
         nfe += 1
         logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)[0]
-        x0, probs = greedy_tokens(logits[mask_index], mask_id)
+        x0, probs = step_tokens(logits[mask_index], mask_id, sampling, gen, "dream")
         conf = confidence(probs, x0, alg)
         n = int(mask_index.sum())
         k = dream_count(n, ts[i], ts[i + 1], i == steps - 1)
         full = torch.full((x.shape[1],), float("-inf"), dtype=torch.float64)
         full[mask_index] = conf
-        chosen = top_k_positions(full, k)
+        if k > 0 and sampling and sampling.get("alg_temp", 0) > 0:
+            chosen = alg_temp_positions(full, k, sampling["alg_temp"], gen)
+        else:
+            chosen = top_k_positions(full, k)
         cand = torch.full((x.shape[1],), mask_id)
         cand[mask_index] = x0
         x[0, chosen] = cand[chosen]
     return x[0, len(prompt):].tolist(), nfe
 
 
-def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, eps=1e-3):
-    """generation_utils_block.py _sample (prefix or dual cache), greedy: entropy schedule or confidence threshold."""
+def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, eps=1e-3, sampling=None):
+    """generation_utils_block.py _sample (prefix or dual cache), greedy or sampled: entropy schedule or confidence threshold."""
     mask_id = cfg["mask_token_id"]
     x = torch.tensor([prompt + [mask_id] * GEN])
     length = x.shape[1]
@@ -218,6 +292,7 @@ def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, ep
     blocks = GEN // block
     spb = steps // blocks
     ts = timesteps(spb + 1, eps)
+    gen = torch.Generator().manual_seed(sampling["seed"]) if sampling else None
     nfe = 0
     for b in range(blocks):
         start = len(prompt) + b * block
@@ -225,8 +300,12 @@ def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, ep
         logits, kv = forward_kv("dream", a, w, x, pos)              # refreshes the cache
         nfe += 1
         logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)[0]
-        x0, _ = greedy_tokens(logits[start:start + 1], mask_id)
-        x[0, start] = x0[0]                                          # the block's first position, unconditionally
+        if sampling and sampling.get("temperature", 0) > 0:        # the authors sample every canvas position and keep one
+            x0, _ = sampled_tokens(logits, mask_id, sampling, gen, "dream")
+            x[0, start] = x0[start]
+        else:
+            x0, _ = greedy_tokens(logits[start:start + 1], mask_id)
+            x[0, start] = x0[0]                                      # the block's first position, unconditionally
         i = 1
         while True:
             if dual:
@@ -254,13 +333,16 @@ def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, ep
             else:
                 if i == spb:
                     break
-                x0, probs = greedy_tokens(out[mask_index], mask_id)
+                x0, probs = step_tokens(out[mask_index], mask_id, sampling, gen, "dream")
                 conf = confidence(probs, x0, "entropy")
                 n = int(mask_index.sum())
                 k = dream_count(n, ts[i], ts[i + 1], i >= spb - 1)
                 full = torch.full((fed.shape[1],), float("-inf"), dtype=torch.float64)
                 full[mask_index] = conf
-                chosen = top_k_positions(full, k).tolist()
+                if k > 0 and sampling and sampling.get("alg_temp", 0) > 0:
+                    chosen = alg_temp_positions(full, k, sampling["alg_temp"], gen).tolist()
+                else:
+                    chosen = top_k_positions(full, k).tolist()
                 i += 1
             cand = torch.full((fed.shape[1],), mask_id)
             cand[mask_index] = x0
@@ -273,8 +355,9 @@ def dream_block_sample(a, w, cfg, prompt, steps, block, dual, threshold=None, ep
 
 # ---------------------------------------------------------------- SDAR
 
-def sdar_generate(a, w, cfg, prompt, steps_per_block, strategy, threshold=0.85):
-    """generate.py block_diffusion_generate, greedy (argmax; confidence from softmax(logits))."""
+def sdar_generate(a, w, cfg, prompt, steps_per_block, strategy, threshold=0.85, sampling=None, stop=None):
+    """generate.py block_diffusion_generate, greedy (argmax; confidence from softmax(logits)) or sampled
+    (torch.multinomial over every position of the block at every step; confidence from the scaled, filtered probabilities)."""
     mask_id = cfg["mask_token_id"]
     bl = cfg["block_size"]
     p = len(prompt)
@@ -288,6 +371,7 @@ def sdar_generate(a, w, cfg, prompt, steps_per_block, strategy, threshold=0.85):
     nfe = 1 if prefill_blocks > 0 else 0                             # the prefill forward stores whole prompt blocks
     base, rem = divmod(bl, steps_per_block)
     schedule = [base + (1 if s < rem else 0) for s in range(steps_per_block)]
+    gen = torch.Generator().manual_seed(sampling["seed"]) if sampling else None
     for b in range(prefill_blocks, blocks):
         lo, hi = b * bl, (b + 1) * bl
         for step in range(steps_per_block + 1):
@@ -299,23 +383,39 @@ def sdar_generate(a, w, cfg, prompt, steps_per_block, strategy, threshold=0.85):
             # The cached forward of the block equals the block-causal full forward restricted to it.
             logits, _ = forward_kv("sdar", a, w, x[:, :hi], pos[:hi], mask=mask[:hi, :hi])
             nfe += 1
-            x0, probs = greedy_tokens(logits[0, lo:hi], mask_id)
+            if sampling:
+                x0, probs = sampled_tokens(logits[0, lo:hi], mask_id, sampling, gen, "sdar")
+            else:
+                x0, probs = greedy_tokens(logits[0, lo:hi], mask_id)
             x0_p = probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
             conf = torch.where(mask_index, x0_p, torch.tensor(float("-inf"), dtype=torch.float64))
             k = schedule[step]
-            if k > int(mask_index.sum()):
-                raise NearTie("a step's share exceeds the masks left (the authors would rewrite decided positions): choose another case")
+            high = conf > threshold
             if strategy == "dynamic":
                 check_threshold(conf, threshold)
-                high = conf > threshold
-                chosen = high.nonzero().flatten() if int(high.sum()) >= k else top_k_positions(conf, k)
+            if strategy == "dynamic" and int(high.sum()) >= k:
+                chosen = high.nonzero().flatten()
+            elif k > int(mask_index.sum()):
+                # The share exceeds the masks left: the authors' topk over the float32 confidences (-inf where decided)
+                # also returns decided positions (ties in libtorch's order), and the step rewrites them, prompt tail included.
+                chosen = torch.topk(conf.float(), k).indices
             else:
                 chosen = top_k_positions(conf, k)
             cur[chosen] = x0[chosen]
+        if stop and any(t in x[0, p:].tolist() for t in stop):      # stopping_criteria_idx: undecided blocks stay masked
+            break
     return x[0, p:].tolist(), nfe
 
 
 # ---------------------------------------------------------------- cases and files
+
+# Sampled cases: temperature alone, and with top-p and top-k (each seeds the authors' one generator).
+SAMPLED = (dict(temperature=0.8, top_p=1.0, top_k=0, seed=11), dict(temperature=1.3, top_p=0.9, top_k=12, seed=12))
+
+
+# Dream's alg_temp (positions drawn from softmax(confidence / alg_temp)), greedy tokens and sampled ones.
+ALG_TEMP = (dict(temperature=0.0, top_p=1.0, top_k=0, seed=13, alg_temp=0.5), dict(temperature=0.8, top_p=1.0, top_k=0, seed=14, alg_temp=0.3))
+
 
 def random_prompt(gen, length, vocab):
     return torch.randint(0, vocab - 3, (length,), generator=gen).tolist()
@@ -333,6 +433,26 @@ def dream_cases(a, w, cfg, gen):
             tokens, nfe = dream_block_sample(a, w, cfg, prompt, steps, 8, cache == "dual")
             cases.append(dict(name=f"{cache}-entropy-steps{steps}", prompt=prompt, gen_length=GEN, block_length=8, steps=steps,
                               cache=cache, unmasking="schedule", confidence="entropy", tokens=tokens, nfe=nfe))
+    for steps, sampling in ((GEN, SAMPLED[0]), (GEN // 2, SAMPLED[1])):
+        prompt = random_prompt(gen, 5, a["vocab"])
+        for alg in ("entropy", "maskgit_plus"):
+            tokens, nfe = dream_sample(a, w, cfg, prompt, steps, alg, sampling=sampling)
+            cases.append(dict(name=f"none-{alg}-steps{steps}-sampled", prompt=prompt, gen_length=GEN, block_length=GEN, steps=steps,
+                              cache="none", unmasking="schedule", confidence=alg, tokens=tokens, nfe=nfe, **sampling))
+        for cache in ("prefix", "dual"):
+            tokens, nfe = dream_block_sample(a, w, cfg, prompt, steps, 8, cache == "dual", sampling=sampling)
+            cases.append(dict(name=f"{cache}-entropy-steps{steps}-sampled", prompt=prompt, gen_length=GEN, block_length=8, steps=steps,
+                              cache=cache, unmasking="schedule", confidence="entropy", tokens=tokens, nfe=nfe, **sampling))
+    prompt = random_prompt(gen, 5, a["vocab"])
+    for sampling in ALG_TEMP:
+        tag = f"algtemp-T{sampling['temperature']}"
+        tokens, nfe = dream_sample(a, w, cfg, prompt, GEN, "entropy", sampling=sampling)
+        cases.append(dict(name=f"none-entropy-{tag}", prompt=prompt, gen_length=GEN, block_length=GEN, steps=GEN,
+                          cache="none", unmasking="schedule", confidence="entropy", tokens=tokens, nfe=nfe, **sampling))
+        for cache in ("prefix", "dual"):
+            tokens, nfe = dream_block_sample(a, w, cfg, prompt, GEN // 2, 8, cache == "dual", sampling=sampling)
+            cases.append(dict(name=f"{cache}-entropy-{tag}", prompt=prompt, gen_length=GEN, block_length=8, steps=GEN // 2,
+                              cache=cache, unmasking="schedule", confidence="entropy", tokens=tokens, nfe=nfe, **sampling))
     prompt = random_prompt(gen, 6, a["vocab"])
     for cache in ("prefix", "dual"):
         tokens, nfe = dream_block_sample(a, w, cfg, prompt, GEN, 8, cache == "dual", threshold=0.5)
@@ -352,6 +472,26 @@ def sdar_cases(a, w, cfg, gen):
                 cases.append(dict(name=f"prompt{plen}-{strategy}-spb{spb}", prompt=prompt, gen_length=GEN, block_length=cfg["block_size"],
                                   steps=spb * blocks, cache="none", unmasking="schedule" if strategy == "static" else "dynamic_top_k",
                                   threshold=0.5, confidence="maskgit_plus", tokens=tokens, nfe=nfe))
+        if plen == 10:
+            for tail_len in (9, 11):
+                p2 = random_prompt(gen, tail_len, a["vocab"])
+                for sampling in (None, SAMPLED[0]):
+                    tokens, nfe = sdar_generate(a, w, cfg, p2, 2, "static", threshold=0.5, sampling=sampling)
+                    cases.append(dict(name=f"prompt{tail_len}-static-spb2-overfull{'-sampled' if sampling else ''}", prompt=p2, gen_length=GEN,
+                                      block_length=cfg["block_size"], steps=2 * (GEN // cfg["block_size"]), cache="none", unmasking="schedule",
+                                      threshold=0.5, confidence="maskgit_plus", tokens=tokens, nfe=nfe, **(sampling or {})))
+            full, _ = sdar_generate(a, w, cfg, prompt, 4, "static", threshold=0.5)
+            stop = [full[6]]                                           # a token of the third block: the stop cuts the rest
+            tokens, nfe = sdar_generate(a, w, cfg, prompt, 4, "static", threshold=0.5, stop=stop)
+            cases.append(dict(name=f"prompt{plen}-static-spb4-stop", prompt=prompt, gen_length=GEN, block_length=cfg["block_size"],
+                              steps=4 * (GEN // cfg["block_size"]), cache="none", unmasking="schedule", threshold=0.5,
+                              confidence="maskgit_plus", tokens=tokens, nfe=nfe, stop_tokens=stop))
+        for spb, strategy, sampling in ((4, "static", SAMPLED[0]), (4, "dynamic", SAMPLED[1])):
+            tokens, nfe = sdar_generate(a, w, cfg, prompt, spb, strategy, threshold=0.5, sampling=sampling)
+            blocks = GEN // cfg["block_size"]
+            cases.append(dict(name=f"prompt{plen}-{strategy}-spb{spb}-sampled", prompt=prompt, gen_length=GEN, block_length=cfg["block_size"],
+                              steps=spb * blocks, cache="none", unmasking="schedule" if strategy == "static" else "dynamic_top_k",
+                              threshold=0.5, confidence="maskgit_plus", tokens=tokens, nfe=nfe, **sampling))
     return cases
 
 
@@ -379,7 +519,7 @@ def write(family, cfg, build_cases, first_seed, scale):
             f.write("\n")
         rf.save_safetensors(os.path.join(out, "model.safetensors"), w, {"format": "pt"})
         doc = dict(generator="tests/reference/reference_sampler.py", seed=seed, head_scale=scale,
-                   logit_margin=LOGIT_MARGIN, confidence_margin=CONF_MARGIN, cases=cases)
+                   logit_margin=LOGIT_MARGIN, confidence_margin=CONF_MARGIN, ratio_margin=RATIO_MARGIN, cases=cases)
         with open(os.path.join(out, "cases.json"), "w") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")

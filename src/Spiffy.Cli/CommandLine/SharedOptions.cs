@@ -144,20 +144,40 @@ public sealed class DecodingOptionSet
     public Option<double?> Factor { get; } = new("--factor") { Description = "f of the factor rule (default 1.0)", HelpName = "X" };
     public Option<int?> K { get; } = SharedOptions.Positive(new Option<int?>("--k") { Description = "k of dynamic-top-k (default 1)", HelpName = "N" });
     public Option<ConfidenceKind?> Confidence { get; } = SharedOptions.Enum<ConfidenceKind>("--confidence", "how a candidate's confidence is scored (default probability)");
-    public Option<double?> Temperature { get; } = new("--temperature") { Description = "0 = greedy (default); > 0 samples with float64 Gumbel noise", HelpName = "X" };
+    public Option<double?> Temperature { get; } = new("--temperature") { Description = "0 = greedy (default); > 0 samples as --sampler says", HelpName = "X" };
+    public Option<SamplerKind?> Sampler { get; } = SharedOptions.Enum<SamplerKind>("--sampler", "how T > 0 draws: gumbel (LLaDA), masked-categorical (Dream) or block-multinomial (SDAR), the last two from one generator seeded once as the authors' torch draws (default: the model's)");
+    public Option<int?> TopK { get; } = SharedOptions.AtLeast(new Option<int?>("--top-k") { Description = "keep the k most likely tokens before a categorical draw (default 0 = off)", HelpName = "N" }, 0);
+    public Option<double?> AlgTemp { get; } = new("--alg-temp") { Description = "Dream's alg_temp: > 0 draws a schedule step's positions from softmax(confidence / X) instead of taking the top ones (default 0)", HelpName = "X" };
+    public Option<double?> TopP { get; } = new("--top-p") { Description = "nucleus filter before a categorical draw, in (0, 1] (default 1 = off)", HelpName = "X" };
     public Option<long?> Seed { get; } = new("--seed") { Description = "noise seed (default 0)", HelpName = "N" };
     public Option<CacheMode?> Cache { get; } = SharedOptions.Enum<CacheMode>("--cache", "K/V cache (default none; block-causal models use their block cache)");
     public Option<ScheduleKind?> Schedule { get; } = SharedOptions.Enum<ScheduleKind>("--schedule", "tokens per step of the schedule rule: even or timesteps (default: the model's; Dream: timesteps)");
     public Option<double?> Eps { get; } = new("--eps") { Description = "last timestep of the timesteps schedule (default: the model's, else 0.001)", HelpName = "X" };
     public Option<BlockStartRule?> BlockStart { get; } = SharedOptions.Enum<BlockStartRule>("--block-start", "what a cache's block-start forward commits: step or first-position (default: the model's; Dream: first-position)");
     public Option<bool> EarlyStop { get; } = new("--early-stop") { Description = "stop once a finished block ends the text" };
+    public Option<string?> StopTokens { get; } = SharedOptions.IntList("--stop-tokens", "stop after a block once the generation holds any of these token ids (SDAR's stopping_criteria_idx; default none)", 0);
+    public Option<bool> StopOnEos { get; } = new("--stop-on-eos") { Description = "--stop-tokens with the model's end-of-text and end-of-turn ids (SDAR's generate.py default)" };
+    public Option<bool?> OverfullTopK { get; } = new("--overfull-top-k") { Description = "true: a step whose share exceeds the masks left rewrites decided positions as SDAR's torch.topk does (default: the model's; SDAR: true)", HelpName = "true|false" };
     public Option<bool> NoTrim { get; } = new("--no-trim") { Description = "keep text after the first end-of-text token" };
 
-    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, NoTrim };
+    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, AlgTemp, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, StopTokens, StopOnEos, OverfullTopK, NoTrim };
 
     public void AddTo(Command command)
     {
         foreach (var o in All) command.Options.Add(o);
+    }
+
+    /// <summary>--stop-tokens and --stop-on-eos (the model's end-of-text and end-of-turn ids), else the baseline's.</summary>
+    private IReadOnlyList<int> ReadStopTokens(ParseResult parse, ModelSpec spec, IReadOnlyList<int> baseline)
+    {
+        var ids = new List<int>();
+        if (parse.GetValue(StopTokens) is string text) ids.AddRange(SharedOptions.ParseIntList(text));
+        if (parse.GetValue(StopOnEos))
+        {
+            ids.Add(spec.Tokens.Eos);
+            if (spec.Tokens.EndOfTurn >= 0) ids.Add(spec.Tokens.EndOfTurn);
+        }
+        return ids.Count == 0 ? baseline : ids.Distinct().ToArray();
     }
 
     /// <summary>The options given on the command line over <paramref name="baseline"/> (default: the model's defaults).</summary>
@@ -184,12 +204,18 @@ public sealed class DecodingOptionSet
             // (Fast-dLLM's confidence_threshold, Dream's included).
             Confidence = parse.GetValue(Confidence) ?? (baseline is null && unmasking != UnmaskingRule.Schedule ? ConfidenceKind.Probability : b.Confidence),
             Temperature = parse.GetValue(Temperature) ?? b.Temperature,
+            Sampler = parse.GetValue(Sampler) ?? b.Sampler,
+            TopK = parse.GetValue(TopK) ?? b.TopK,
+            TopP = parse.GetValue(TopP) ?? b.TopP,
+            AlgTemp = parse.GetValue(AlgTemp) ?? b.AlgTemp,
             Seed = parse.GetValue(Seed) ?? b.Seed,
             Cache = parse.GetValue(Cache) ?? b.Cache,
             Schedule = parse.GetValue(Schedule) ?? b.Schedule,
             Eps = parse.GetValue(Eps) ?? b.Eps,
             BlockStart = parse.GetValue(BlockStart) ?? b.BlockStart,
             EarlyStop = parse.GetValue(EarlyStop) || b.EarlyStop,
+            StopTokens = ReadStopTokens(parse, spec, b.StopTokens),
+            OverfullTopK = parse.GetValue(OverfullTopK) ?? b.OverfullTopK,
             TrimEos = !parse.GetValue(NoTrim) && b.TrimEos,
         };
     }

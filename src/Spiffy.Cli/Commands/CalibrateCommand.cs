@@ -274,7 +274,8 @@ public sealed class CalibrateCommand : IVerb
             var list = new List<string>();
             if (h.ModelName != _model.Spec.Name) list.Add($"model '{h.ModelName}', not '{_model.Spec.Name}'");
             if (h.ModelHash.Length > 0 && _hash.Length > 0 && h.ModelHash != _hash) list.Add("other weights");
-            if (h.Decoding != _options.ToSchema() || h.Seed != _options.Seed || h.EarlyStop != _options.EarlyStop)
+            if (h.Decoding != _options.ToSchema() || h.Seed != _options.Seed || h.EarlyStop != _options.EarlyStop
+                || h.StopTokens != _options.StopTokensText)
                 list.Add("another decoding configuration");
             if (h.PositionRanks < _limits.MaxPositionRank) list.Add($"only {h.PositionRanks} position ranks kept (--max-position-rank {_limits.MaxPositionRank})");
             if (h.TokenRanks < _limits.MaxTokenRank) list.Add($"only {h.TokenRanks} token ranks kept (--max-token-rank {_limits.MaxTokenRank})");

@@ -73,6 +73,8 @@ public sealed class GenerateCommand : IVerb
         string? pruneText = parse.GetValue(_prune);
         bool autoPrune = pruneText == "auto";
         int? prune = pruneText is not null && !autoPrune ? int.Parse(pruneText, NumberStyles.None, CultureInfo.InvariantCulture) : null;
+        // Without --prune and --graph, D* follows this machine's measured forward cost (never more drafts than pay).
+        bool autoByDefault = pruneText is null && parse.GetValue(_graph) is null;
         bool packed = parse.GetValue(_packed);
         SharedOptions.ApplyThreads(parse, _threads);
 
@@ -85,11 +87,16 @@ public sealed class GenerateCommand : IVerb
         if (!noSpiffy && graphPath is not null) graph = GraphFiles.Load(graphPath);
         var options = _decoding.Read(parse, model.Spec, graph is not null ? DecodingOptions.FromSchema(graph.Decoding) : null);
         if (packed) options = options with { Layout = VerificationLayout.Packed };
+        // generate's own default: the dual cache (Fast-dLLM), whose forward is the cheapest per step, so a draft row
+        // costs least next to it. The library's default stays no cache (the authors' reference decoder).
+        else if (graph is null && parse.GetValue(_decoding.Cache) is null && model.Spec.Attention != Spiffy.Schema.Models.AttentionKind.BlockCausal)
+            options = options with { Cache = CacheMode.Dual };
         options.Validate(model.Spec, prompt.Length);
         if (!noSpiffy && graph is null) graph = GraphCatalog.FindFor(modelPath, model.Spec, options, output);
         if (!noSpiffy && graph is null) graph = DraftGraph.Chain(GraphCatalog.DefaultChainLength, options.ToSchema(), DraftGraph.TokensPerStep(options));
 
         GraphSpeculator? speculator = null;
+        TimeSpan? choiceTime = null; // measuring the forward cost for D*: reported apart from the decoding wall clock
         if (graph is not null)
         {
             // Hashing the weights reads the whole checkpoint: only when asked to be strict.
@@ -98,9 +105,11 @@ public sealed class GenerateCommand : IVerb
             if (strict && mismatches.Count > 0) throw new ArgumentException($"graph '{graph.Name}' does not match: {string.Join("; ", mismatches)}");
             foreach (var m in mismatches) output.Warn($"graph '{graph.Name}': {m}");
             int keep = prune ?? graph.Keep;
-            if (autoPrune)
+            if (autoPrune || (autoByDefault && graph.Provenance.KeepProfile.Count > 0))
             {
+                var timing = System.Diagnostics.Stopwatch.StartNew();
                 var choice = ChooseKeep(model, graph, options, prompt.Length, output, cancel);
+                choiceTime = timing.Elapsed;
                 if (choice is not null) keep = choice.Value;
             }
             speculator = keep < 0 ? null : new GraphSpeculator(new DraftGraph(graph), options.BlockLength, keep);
@@ -140,7 +149,7 @@ public sealed class GenerateCommand : IVerb
         int plainNfe = s.Nfe + s.FreeSteps; // every accepted draft is one step a plain decoder pays a forward for
         int mismatchAt = baseline is null ? -1 : FirstDifference(result.TokenIds, baseline.TokenIds);
 
-        if (json) WriteJson(model, result, graph, speculator, plainNfe, baseline, mismatchAt);
+        if (json) WriteJson(model, result, graph, speculator, plainNfe, baseline, mismatchAt, choiceTime);
         else
         {
             var ci = CultureInfo.InvariantCulture;
@@ -154,10 +163,7 @@ public sealed class GenerateCommand : IVerb
                 Console.Out.WriteLine(string.Create(ci, $"Spiffy ({graph!.Name}{(graph.Provenance.Calibrated ? "" : ", uncalibrated")}, {graph.Nodes.Count} nodes, D* {speculator.Keep}): {s.Nfe} forwards instead of {plainNfe} -> {plainNfe - s.Nfe} saved, {(double)plainNfe / s.Nfe:F2}x fewer"));
                 Console.Out.WriteLine("accepted chain length per verification forward: " + string.Join(" ", s.AcceptedByDepth.Select((n, d) => $"{d}:{n}")));
             }
-            if (baseline is not null)
-            {
-                Console.Out.WriteLine(string.Create(ci, $"plain decoder: NFE {baseline.Statistics.Nfe}, {baseline.Statistics.WallTime.TotalSeconds:F2} s; output {(mismatchAt < 0 ? "identical token for token" : $"DIFFERS from position {mismatchAt}")}; wall-clock speedup {baseline.Statistics.WallTime.TotalSeconds / s.WallTime.TotalSeconds:F2}x"));
-            }
+            if (baseline is not null) WriteComparison(s, baseline.Statistics, speculator, mismatchAt, choiceTime);
         }
         return Task.FromResult(mismatchAt >= 0 ? 3 : 0);
     }
@@ -188,6 +194,24 @@ public sealed class GenerateCommand : IVerb
         return choice.Keep >= graph.Nodes.Count ? 0 : choice.Keep;
     }
 
+    /// <summary>--compare: forwards and wall clock of this run and the plain decoder, side by side.</summary>
+    private static void WriteComparison(DecodingStatistics s, DecodingStatistics plain, GraphSpeculator? speculator, int mismatchAt, TimeSpan? choiceTime)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        string label = speculator is null ? "this run (no drafts)" : $"spiffy (D* {speculator.Keep})";
+        int width = Math.Max(label.Length, "plain decoder".Length);
+        Console.Out.WriteLine();
+        Console.Out.WriteLine(string.Create(ci, $"{"".PadRight(width)}  {"forwards",8}  {"wall clock",10}  {"tokens/s",9}"));
+        void Row(string name, DecodingStatistics x) => Console.Out.WriteLine(string.Create(ci,
+            $"{name.PadRight(width)}  {x.Nfe,8}  {x.WallTime.TotalSeconds,8:F2} s  {x.TokensCommitted / x.WallTime.TotalSeconds,9:F1}"));
+        Row(label, s);
+        Row("plain decoder", plain);
+        Console.Out.WriteLine(string.Create(ci,
+            $"{"ratio".PadRight(width)}  {(double)plain.Nfe / s.Nfe,7:F2}x  {plain.WallTime.TotalSeconds / s.WallTime.TotalSeconds,9:F2}x  output {(mismatchAt < 0 ? "identical token for token" : $"DIFFERS from position {mismatchAt}")}"));
+        if (choiceTime is TimeSpan t)
+            Console.Out.WriteLine(string.Create(ci, $"(choosing D* timed forwards for {t.TotalSeconds:F2} s before decoding; not in the wall clock above)"));
+    }
+
     private static int FirstDifference(long[] a, long[] b)
     {
         int n = Math.Min(a.Length, b.Length);
@@ -207,7 +231,7 @@ public sealed class GenerateCommand : IVerb
         catch (JsonException e) { throw new InvalidDataException($"{file}: expected a JSON list of token ids ({e.Message})"); }
     }
 
-    private static void WriteJson(Spiffy.SpiffyModel model, GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, int plainNfe, GenerationResult? baseline, int mismatchAt) =>
+    private static void WriteJson(Spiffy.SpiffyModel model, GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, int plainNfe, GenerationResult? baseline, int mismatchAt, TimeSpan? choiceTime) =>
         CliOutput.WriteJson(w =>
         {
             var s = r.Statistics;
@@ -239,6 +263,7 @@ public sealed class GenerateCommand : IVerb
                 w.WriteNumber("free_steps", s.FreeSteps);
                 w.WriteNumber("plain_nfe", plainNfe);
                 w.WriteNumber("nfe_saved", plainNfe - s.Nfe);
+                if (choiceTime is TimeSpan t) w.WriteNumber("keep_choice_ms", t.TotalMilliseconds);
                 w.WriteEndObject();
             }
             if (baseline is not null)

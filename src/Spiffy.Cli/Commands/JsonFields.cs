@@ -14,7 +14,6 @@ internal static class JsonFields
     /// <summary>The decoding configuration as an "options" object.</summary>
     public static void Options(Utf8JsonWriter w, DecodingOptions o, string name = "options")
     {
-        var d = o.ToSchema(); // the graph files' spelling of every enum
         w.WriteStartObject(name);
         w.WriteNumber("gen_length", o.GenLength);
         w.WriteNumber("block_length", o.BlockLength);
@@ -25,9 +24,15 @@ internal static class JsonFields
         w.WriteNumber("k", o.MinTokensPerStep);
         w.WriteString("confidence", DecodingNames.Confidence.Name(o.Confidence));
         w.WriteNumber("temperature", o.Temperature);
+        w.WriteString("sampler", DecodingNames.Sampler.Name(o.Sampler));
+        w.WriteNumber("top_k", o.TopK);
+        w.WriteNumber("top_p", o.TopP);
+        w.WriteNumber("alg_temp", o.AlgTemp);
+        w.WriteBoolean("overfull_top_k", o.OverfullTopK);
         w.WriteNumber("seed", o.Seed);
         w.WriteString("cache", DecodingNames.Cache.Name(o.Cache));
         w.WriteBoolean("early_stop", o.EarlyStop);
+        Numbers(w, "stop_tokens", o.StopTokens.Select(t => (long)t).ToArray());
         w.WriteString("layout", DecodingNames.Layout.Name(o.Layout));
         w.WriteEndObject();
     }

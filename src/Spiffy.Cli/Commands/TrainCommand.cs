@@ -131,6 +131,13 @@ public sealed class TrainCommand : IVerb
             {
                 last = p;
                 bar.Set(p.Step);
+                if (!double.IsFinite(p.Loss))
+                {
+                    // The resume report: no step has run in this process yet, so there is no loss or rate to show.
+                    if (p.ValidationLoss is double rv) validationLoss = rv;
+                    output.Log(string.Create(ci, $"resumed at step {p.Step}/{p.TotalSteps}{(p.ValidationLoss is double r ? $"  val {r:F4}" : "")}"));
+                    return;
+                }
                 bar.Describe(string.Create(ci, $"training: loss {p.Loss:F4}"));
                 string line = string.Create(ci, $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:F4}  lr {p.LearningRate:E2}  {p.TokensPerSecond:F0} tok/s  elapsed {p.Elapsed:hh\\:mm\\:ss}  eta {p.Eta:hh\\:mm\\:ss}");
                 if (p.ValidationLoss is double v) { validationLoss = v; output.Log(line + string.Create(ci, $"  val {v:F4}")); }

@@ -32,7 +32,9 @@ public static class GraphFileWriter
           .Append(", \"threshold\": ").Append(Num(d.Threshold)).Append(", \"factor\": ").Append(Num(d.Factor))
           .Append(Inv($", \"k\": {d.K}, \"temperature\": ")).Append(Num(d.Temperature)).Append(", \"cache\": ").Append(Str(DecodingNames.Cache.Name(d.Cache)))
           .Append(", \"schedule\": ").Append(Str(DecodingNames.Schedule.Name(d.Schedule))).Append(", \"eps\": ").Append(Num(d.Eps))
-          .Append(", \"block_start\": ").Append(Str(DecodingNames.BlockStart.Name(d.BlockStart))).Append(" },\n");
+          .Append(", \"block_start\": ").Append(Str(DecodingNames.BlockStart.Name(d.BlockStart))).Append(", \"sampler\": ").Append(Str(DecodingNames.Sampler.Name(d.Sampler)))
+          .Append(Inv($", \"top_k\": {d.TopK}, \"top_p\": ")).Append(Num(d.TopP))
+          .Append(", \"alg_temp\": ").Append(Num(d.AlgTemp)).Append(", \"overfull_top_k\": ").Append(d.OverfullTopK ? "true" : "false").Append(" },\n");
         sb.Append(Inv($"  \"limits\": {{ \"max_position_rank\": {l.MaxPositionRank}, \"max_token_rank\": {l.MaxTokenRank}, \"max_depth\": {l.MaxDepth} }},\n"));
         sb.Append("  \"calibration\": {\n");
         sb.Append("    \"calibrated\": ").Append(p.Calibrated ? "true" : "false").Append(",\n");

@@ -20,7 +20,8 @@ public sealed record TraceHeader(
     int TokenRanks,
     string PromptSource,
     int PromptSkip,
-    string PromptDigest = "")
+    string PromptDigest = "",
+    string StopTokens = "")
 {
     public int BlockLength => Decoding.BlockLength;
 }
@@ -84,7 +85,8 @@ public sealed class SequenceTrace
             if (CommitStart[s + 1] < CommitStart[s] || RankStart[s + 1] < RankStart[s] || RankStart[s + 1] - RankStart[s] > h.PositionRanks) Fail($"step {s} ranges are invalid");
         foreach (int p in CommitPos) if (p < 0 || p >= h.BlockLength) Fail("a committed position lies outside the block");
         if (Head.Length >= h.BlockLength) Fail("the prompt's tail fills the whole first block");
-        for (int c = CommitStart[0]; c < CommitStart[Math.Min(StepCount, BlockStepStart[Math.Min(1, BlockCount)])]; c++)
+        // SDAR's overfull top-k rewrites decided positions, the prompt's tail included.
+        for (int c = CommitStart[0]; !h.Decoding.OverfullTopK && c < CommitStart[Math.Min(StepCount, BlockStepStart[Math.Min(1, BlockCount)])]; c++)
             if (CommitPos[c] < Head.Length) Fail("a step of block 0 commits a position of the prompt's tail");
         foreach (int p in RankPos) if (p < 0 || p >= h.BlockLength) Fail("a ranked position lies outside the block");
         int nfe = 0;
@@ -156,13 +158,16 @@ public sealed class SequenceTraceBuilder
     private int[] _head = Array.Empty<int>();
     private int _pendingFixed, _pendingSteps, _block = -1;
     private bool _pendingBlockStart;
+    private readonly bool _rewrites;
 
     /// <param name="blockLength">B.</param>
     /// <param name="maskId">The mask token id.</param>
     /// <param name="positionRanks">R: masked positions kept per step (by the distribution's top-1 probability).</param>
     /// <param name="tokenRanks">J: token ranks kept per position; the distributions passed to <see cref="AddStep"/> have this stride.</param>
-    public SequenceTraceBuilder(int blockLength, long maskId, int positionRanks, int tokenRanks)
+    /// <param name="rewrites">Steps may rewrite decided positions (SDAR's overfull top-k); recorded as commits.</param>
+    public SequenceTraceBuilder(int blockLength, long maskId, int positionRanks, int tokenRanks, bool rewrites = false)
     {
+        _rewrites = rewrites;
         if (positionRanks < 1 || tokenRanks < 1) throw new ArgumentOutOfRangeException(nameof(positionRanks), "position and token ranks must be >= 1");
         _b = blockLength; _mask = maskId; _r = Math.Min(positionRanks, blockLength); _j = tokenRanks;
         _ranked = new int[_r];
@@ -220,7 +225,7 @@ public sealed class SequenceTraceBuilder
         for (int i = 0; i < _b; i++)
         {
             if (before[i] == after[i]) continue;
-            if (before[i] != _mask) throw new InvalidOperationException($"position {i} changed after it was committed");
+            if (before[i] != _mask && !_rewrites) throw new InvalidOperationException($"position {i} changed after it was committed");
             _commitPos.Add(i);
             _commitTok.Add(checked((int)after[i]));
         }

@@ -14,7 +14,7 @@ public static class TraceFile
 {
     private static readonly byte[] Magic = Encoding.ASCII.GetBytes("SPIFFYTR");
     /// <summary>2: the decoding header carries schedule, eps and block start; a sequence carries the prompt's tail in block 0 (SDAR).</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     public static void Save(TraceSet traces, string path)
         => AtomicFile.Write(path, fs =>
@@ -29,8 +29,9 @@ public static class TraceFile
             w.Write(d.GenLength); w.Write(d.BlockLength); w.Write(d.Steps); w.Write(DecodingNames.Unmasking.Name(d.Unmasking)); w.Write(DecodingNames.Confidence.Name(d.Confidence));
             w.Write(d.Threshold); w.Write(d.Factor); w.Write(d.K); w.Write(d.Temperature); w.Write(DecodingNames.Cache.Name(d.Cache));
             w.Write(DecodingNames.Schedule.Name(d.Schedule)); w.Write(d.Eps); w.Write(DecodingNames.BlockStart.Name(d.BlockStart));
+            w.Write(DecodingNames.Sampler.Name(d.Sampler)); w.Write(d.TopK); w.Write(d.TopP); w.Write(d.AlgTemp); w.Write(d.OverfullTopK);
             w.Write(h.Seed); w.Write(h.EarlyStop); w.Write(h.MaskId); w.Write(h.PositionRanks); w.Write(h.TokenRanks);
-            w.Write(h.PromptSource); w.Write(h.PromptSkip); w.Write(h.PromptDigest);
+            w.Write(h.PromptSource); w.Write(h.PromptSkip); w.Write(h.PromptDigest); w.Write(h.StopTokens);
             w.Write(traces.Sequences.Count);
             foreach (var s in traces.Sequences)
             {
@@ -69,9 +70,9 @@ public static class TraceFile
             }
             var decoding = new GraphDecoding(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), Spelled(DecodingNames.Unmasking), Spelled(DecodingNames.Confidence),
                 r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), Spelled(DecodingNames.Cache), Spelled(DecodingNames.Schedule), r.ReadDouble(),
-                Spelled(DecodingNames.BlockStart));
+                Spelled(DecodingNames.BlockStart), Spelled(DecodingNames.Sampler), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadBoolean());
             var header = new TraceHeader(modelName, modelHash, decoding, r.ReadInt64(), r.ReadBoolean(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(),
-                r.ReadString(), r.ReadInt32(), r.ReadString());
+                r.ReadString(), r.ReadInt32(), r.ReadString(), r.ReadString());
             if (header.BlockLength < 1 || header.PositionRanks < 1 || header.TokenRanks < 1) throw new InvalidDataException($"{path}: invalid header");
             int count = Count(r, fs);
             var sequences = new List<SequenceTrace>(count);

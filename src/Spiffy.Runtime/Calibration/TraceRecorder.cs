@@ -24,7 +24,7 @@ public sealed class TraceRecorder : IDecodeObserver
     public static TraceHeader HeaderFor(DecodingOptions options, int maskId, int positionRanks, int tokenRanks,
         string modelName = "", string modelHash = "", string promptSource = "", int promptSkip = 0, string promptDigest = "")
         => new TraceHeader(modelName, modelHash, options.ToSchema(), options.Seed, options.EarlyStop, maskId,
-            Math.Min(positionRanks, options.BlockLength), tokenRanks, promptSource, promptSkip, promptDigest);
+            Math.Min(positionRanks, options.BlockLength), tokenRanks, promptSource, promptSkip, promptDigest, options.StopTokensText);
 
     /// <summary>
     /// Decodes <paramref name="prompts"/> as one batch with the plain decoder and returns their traces
@@ -34,12 +34,12 @@ public sealed class TraceRecorder : IDecodeObserver
     public IReadOnlyList<SequenceTrace> Record(DiffusionDecoder decoder, IReadOnlyList<long[]> prompts, DecodingOptions options, int firstIndex,
         CancellationToken cancel = default)
     {
-        if (options.ToSchema() != _header.Decoding || options.Seed != _header.Seed || options.EarlyStop != _header.EarlyStop)
+        if (options.ToSchema() != _header.Decoding || options.Seed != _header.Seed || options.EarlyStop != _header.EarlyStop || options.StopTokensText != _header.StopTokens)
             throw new ArgumentException("the decoding options differ from the trace header's");
         if (decoder.Model.Spec.Tokens.Mask != _header.MaskId) throw new ArgumentException("the model's mask id differs from the trace header's");
         _builders = new SequenceTraceBuilder[prompts.Count];
         for (int i = 0; i < prompts.Count; i++)
-            _builders[i] = new SequenceTraceBuilder(options.BlockLength, _header.MaskId, _header.PositionRanks, _header.TokenRanks);
+            _builders[i] = new SequenceTraceBuilder(options.BlockLength, _header.MaskId, _header.PositionRanks, _header.TokenRanks, options.OverfullTopK);
         var results = decoder.Generate(prompts, options, null, null, null, cancel, this);
         var traces = new SequenceTrace[prompts.Count];
         for (int i = 0; i < prompts.Count; i++) traces[i] = _builders[i].Build(firstIndex + i, results[i].Statistics.Nfe);

@@ -88,13 +88,15 @@ public static class HfConfig
         var schedule = Choice(e, "schedule", DecodingNames.Schedule) ?? d.Schedule;
         var blockStart = Choice(e, "block_start", DecodingNames.BlockStart) ?? d.BlockStart;
         var confidence = Choice(e, "confidence", DecodingNames.Confidence) ?? d.Confidence;
+        var sampler = Choice(e, "sampler", DecodingNames.Sampler) ?? d.Sampler;
+        bool overfull = e.Bool("overfull_top_k", d.OverfullTopK);
         double eps = e.Double("eps", d.Eps);
         if (!(eps > 0 && eps < 1)) throw e.Error("eps", $"eps must be in (0, 1) (the timesteps run from 1 down to eps), got {eps}");
         return spec with
         {
             Name = name,
             Tokens = spec.Tokens with { EndOfTurn = eot },
-            Defaults = d with { GenLength = gen, BlockLength = block, ChatTemplate = chat, Schedule = schedule, Eps = eps, BlockStart = blockStart, Confidence = confidence },
+            Defaults = d with { GenLength = gen, BlockLength = block, ChatTemplate = chat, Schedule = schedule, Eps = eps, BlockStart = blockStart, Confidence = confidence, Sampler = sampler, OverfullTopK = overfull },
         };
     }
 
@@ -300,6 +302,8 @@ public static class HfConfig
             WriteDouble(w, "eps", spec.Defaults.Eps);
             w.WriteString("block_start", DecodingNames.BlockStart.Name(spec.Defaults.BlockStart));
             w.WriteString("confidence", DecodingNames.Confidence.Name(spec.Defaults.Confidence));
+            w.WriteString("sampler", DecodingNames.Sampler.Name(spec.Defaults.Sampler));
+            w.WriteBoolean("overfull_top_k", spec.Defaults.OverfullTopK);
             w.WriteEndObject();
             w.WriteEndObject();
         }

@@ -51,7 +51,7 @@ internal sealed class DecodeLoop
     {
         _model = model; _o = options; _spec = speculator; _onBlock = onBlock; _cancel = cancel; _observer = observer;
         _before = new long[options.BlockLength];
-        _rule = new StepRule(options, model.Spec.Tokens.Mask);
+        _rule = new StepRule(options, model.Spec.Tokens.Mask, region, length);
         _batch = prompts.Count;
         _b = options.BlockLength;
         _region = region;
@@ -200,7 +200,7 @@ internal sealed class DecodeLoop
             block.CopyTo(_generated.AsSpan(r * _genLength + at, block.Length));
             Stats[r].TokensCommitted += block.Length;
             _onBlock?.Invoke(r, blk, block);
-            if (_o.EarlyStop && EndsText(block))
+            if ((_o.EarlyStop && EndsText(block)) || HoldsStopToken(_generated.AsSpan(r * _genLength, at + block.Length)))
             {
                 _finished[r] = true;
                 int done = at + block.Length;
@@ -219,6 +219,13 @@ internal sealed class DecodeLoop
             if (live > s.LiveTensorsPeak) s.LiveTensorsPeak = live;
             s.LiveTensorsLastStep = live;
         }
+    }
+
+    /// <summary>SDAR's stop: the generation so far holds one of <see cref="DecodingOptions.StopTokens"/>.</summary>
+    private bool HoldsStopToken(ReadOnlySpan<long> generated)
+    {
+        foreach (int t in _o.StopTokens) if (generated.IndexOf((long)t) >= 0) return true;
+        return false;
     }
 
     /// <summary>The block ends the text: it holds an EOS and only EOS follows it.</summary>
@@ -248,7 +255,7 @@ internal sealed class DecodeLoop
         int n = rows * _b;
         long copiesBefore = HostCopy.Count;
         _rule.Score(logits, _stepIndex.AsSpan(0, rows), _x0.AsSpan(0, n), _conf.AsSpan(0, n),
-            _topP.AsSpan(0, n * _topJ), _topTok.AsSpan(0, n * _topJ), _topJ);
+            _topP.AsSpan(0, n * _topJ), _topTok.AsSpan(0, n * _topJ), _topJ, (perSequence == 1 ? _state : _rows).AsSpan(0, n));
         long copies = HostCopy.Count - copiesBefore;
         for (int r = 0; r < _batch; r++)
         {
@@ -290,7 +297,7 @@ internal sealed class DecodeLoop
         var state = _state.AsSpan(r * _b, _b);
         if (_observer is not null) state.CopyTo(_before);
         for (int i = 0; i < _b; i++) _masked[i] = state[i] == _mask;
-        int count = _rule.Select(_masked, _conf.AsSpan(row * _b, _b), _initialMasks[r], _stepInBlock[r], _chosen);
+        int count = _rule.Select(_masked, _conf.AsSpan(row * _b, _b), _initialMasks[r], _stepInBlock[r], _chosen, _globalStep[r]);
         for (int c = 0; c < count; c++)
         {
             int i = _chosen[c];

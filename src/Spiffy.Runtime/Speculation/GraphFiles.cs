@@ -45,6 +45,14 @@ public static class GraphFiles
         if (want.Unmasking == UnmaskingRule.Factor) Cmp("factor", have.Factor, want.Factor, Num);
         Cmp("confidence", have.Confidence, want.Confidence, DecodingNames.Confidence.Name);
         Cmp("temperature", have.Temperature, want.Temperature, Num);
+        if (want.Temperature > 0)
+        {
+            Cmp("sampler", have.Sampler, want.Sampler, DecodingNames.Sampler.Name);
+            Cmp("top_k", have.TopK, want.TopK, Int);
+            Cmp("top_p", have.TopP, want.TopP, Num);
+        }
+        Cmp("alg_temp", have.AlgTemp, want.AlgTemp, Num);
+        Cmp("overfull_top_k", have.OverfullTopK, want.OverfullTopK, v => v ? "true" : "false");
         Cmp("cache", have.Cache, want.Cache, DecodingNames.Cache.Name);
         if (!graph.Provenance.Calibrated) list.Add("the graph is uncalibrated");
         return list;

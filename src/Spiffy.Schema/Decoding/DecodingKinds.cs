@@ -53,6 +53,28 @@ public enum BlockStartRule
     FirstPosition,
 }
 
+/// <summary>How a step draws its tokens when the temperature is above 0 (docs/decoding.md).</summary>
+public enum SamplerKind
+{
+    /// <summary>
+    /// LLaDA: argmax of exp(logits) / (-log U)^T in float64, U drawn per position from a generator seeded
+    /// by (seed, step); confidence from softmax(logits).
+    /// </summary>
+    Gumbel,
+    /// <summary>
+    /// Dream: <c>torch.distributions.Categorical(softmax(filtered logits / T)).sample()</c> over the masked
+    /// positions (the block-start forward of the first-position block start: over the whole canvas), drawn
+    /// from one CPU generator seeded once with the seed, as torch's <c>multinomial</c> draws them
+    /// (argmax of p / q, q ~ Exp(1)); confidence from the temperature-scaled, filtered probabilities.
+    /// </summary>
+    MaskedCategorical,
+    /// <summary>
+    /// SDAR: <c>torch.multinomial</c> over every position of the block at every step, from one CPU generator
+    /// seeded once with the seed; confidence from the temperature-scaled, filtered probabilities.
+    /// </summary>
+    BlockMultinomial,
+}
+
 /// <summary>Which K/V cache the decoder keeps (block-causal models always use their exact block cache).</summary>
 public enum CacheMode
 {

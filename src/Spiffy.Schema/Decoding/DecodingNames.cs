@@ -62,6 +62,9 @@ public static class DecodingNames
     public static readonly EnumSpelling<BlockStartRule> BlockStart = new EnumSpelling<BlockStartRule>(
         (BlockStartRule.Step, "step"), (BlockStartRule.FirstPosition, "first_position"));
 
+    public static readonly EnumSpelling<SamplerKind> Sampler = new EnumSpelling<SamplerKind>(
+        (SamplerKind.Gumbel, "gumbel"), (SamplerKind.MaskedCategorical, "masked_categorical"), (SamplerKind.BlockMultinomial, "block_multinomial"));
+
     public static readonly EnumSpelling<VerificationLayout> Layout = new EnumSpelling<VerificationLayout>(
         (VerificationLayout.Rows, "rows"), (VerificationLayout.Packed, "packed"));
 }

@@ -50,6 +50,20 @@ public static class DecodingRules
             Add("k", SchemaErrorKind.ContradictoryValues, $"k = {Inv(d.K)} exceeds the block length {Inv(d.BlockLength)}");
         if (!(d.Temperature >= 0) || double.IsInfinity(d.Temperature))
             Add("temperature", SchemaErrorKind.InvalidValue, $"temperature must be at least 0 and finite (got {Inv(d.Temperature)})");
+        if (d.TopK < 0) Add("top_k", SchemaErrorKind.InvalidValue, $"top_k must be at least 0 (0 = off; got {Inv(d.TopK)})");
+        if (!(d.TopP > 0 && d.TopP <= 1)) Add("top_p", SchemaErrorKind.InvalidValue, $"top_p must be in (0, 1] (1 = off; got {Inv(d.TopP)})");
+        else if (d.Sampler == SamplerKind.Gumbel && (d.TopK != 0 || d.TopP != 1))
+            Add(d.TopK != 0 ? "top_k" : "top_p", SchemaErrorKind.ContradictoryValues,
+                "top-k / top-p filter the distribution of a categorical draw (sampler masked_categorical or block_multinomial); LLaDA's gumbel sampler has none");
+        // The draws of a step advance one random stream by (rows drawn) x vocabulary; Spiffy verifies a draft's step with the
+        // stream where the plain decoder would be, which needs the rows drawn at a step to follow from the step alone.
+        if (d.Sampler == SamplerKind.MaskedCategorical && d.Temperature > 0 && d.Unmasking != UnmaskingRule.Schedule)
+            Add("sampler", SchemaErrorKind.ContradictoryValues,
+                "the masked_categorical sampler draws over the masked positions, whose count under a threshold, factor or dynamic rule depends on earlier draws; use unmasking schedule, or the gumbel or block_multinomial sampler");
+        if (!(d.AlgTemp >= 0) || double.IsInfinity(d.AlgTemp)) Add("alg_temp", SchemaErrorKind.InvalidValue, $"alg_temp must be at least 0 and finite (got {Inv(d.AlgTemp)})");
+        else if (d.AlgTemp > 0 && (d.Sampler != SamplerKind.MaskedCategorical || d.Unmasking != UnmaskingRule.Schedule))
+            Add("alg_temp", SchemaErrorKind.ContradictoryValues,
+                "alg_temp draws which positions a schedule step commits (Dream's sampler): it needs the masked_categorical sampler and unmasking schedule");
     }
 
     /// <summary>Positions of the context a generation takes besides the prompt: the generated tokens, and a block-causal model's extra block.</summary>

@@ -22,11 +22,14 @@ public sealed record NodeSpec(int Id, int Depth, EquatableArray<int> PositionRan
 /// The decoding configuration a graph was calibrated for (and is served with), in the schema's
 /// enums (spelled in files as <see cref="Spiffy.Schema.Decoding.DecodingNames"/> says). <see cref="Schedule"/>,
 /// <see cref="Eps"/> (the timesteps' end) and <see cref="BlockStart"/> name the family sampler's details
-/// (docs/decoding.md); <see cref="Spiffy.Schema.Decoding.DecodingRules"/> holds the rules it must satisfy.
+/// (docs/decoding.md), and so do <see cref="Sampler"/>, <see cref="TopK"/> (0 = off) and <see cref="TopP"/>
+/// (1 = off) for sampling, Dream's <see cref="AlgTemp"/> (0 = top-k positions) and SDAR's <see cref="OverfullTopK"/>;
+/// <see cref="Spiffy.Schema.Decoding.DecodingRules"/> holds the rules it must satisfy.
 /// </summary>
 public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, UnmaskingRule Unmasking, ConfidenceKind Confidence,
     double Threshold, double Factor, int K, double Temperature, CacheMode Cache,
-    ScheduleKind Schedule = ScheduleKind.Even, double Eps = GraphDecoding.DefaultEps, BlockStartRule BlockStart = BlockStartRule.Step)
+    ScheduleKind Schedule = ScheduleKind.Even, double Eps = GraphDecoding.DefaultEps, BlockStartRule BlockStart = BlockStartRule.Step,
+    SamplerKind Sampler = SamplerKind.Gumbel, int TopK = 0, double TopP = 1.0, double AlgTemp = 0, bool OverfullTopK = false)
 {
     /// <summary>Dream's default eps (DreamGenerationConfig).</summary>
     public const double DefaultEps = 1e-3;

@@ -65,8 +65,14 @@ public static class GraphSpecParser
             var schedule = dec.Choice("schedule", DecodingNames.Schedule, required: false) ?? ScheduleKind.Even;
             double eps = dec.Number("eps", required: false) ?? GraphDecoding.DefaultEps;
             var blockStart = dec.Choice("block_start", DecodingNames.BlockStart, required: false) ?? BlockStartRule.Step;
+            var sampler = dec.Choice("sampler", DecodingNames.Sampler, required: false) ?? SamplerKind.Gumbel;
+            int topK = dec.Int("top_k", required: false) ?? 0;
+            double topP = dec.Number("top_p", required: false) ?? 1.0;
+            double algTemp = dec.Number("alg_temp", required: false) ?? 0;
+            bool overfull = dec.Bool("overfull_top_k", required: false) ?? false;
             dec.RejectUnknown();
-            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache, schedule, eps, blockStart);
+            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache, schedule, eps, blockStart,
+                sampler, topK, topP, algTemp, overfull);
             if (errors.Count == beforeDecoding)
             {
                 // Values and cross-field rules: one home (DecodingRules), reported at the offending field.

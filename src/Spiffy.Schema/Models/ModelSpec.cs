@@ -27,16 +27,23 @@ public sealed record TensorNames(
 
 /// <summary>
 /// Decoding defaults a model file may carry (used when the CLI is not told otherwise), including the
-/// details of the family's own sampler: schedule, eps, block start and confidence.
+/// details of the family's own sampler: schedule, eps, block start, confidence, sampler and SDAR's overfull top-k.
 /// </summary>
 public sealed record DecodingDefaults(int GenLength, int BlockLength, string ChatTemplate,
     ScheduleKind Schedule = ScheduleKind.Even, double Eps = Graphs.GraphDecoding.DefaultEps, BlockStartRule BlockStart = BlockStartRule.Step,
-    ConfidenceKind Confidence = ConfidenceKind.Probability)
+    ConfidenceKind Confidence = ConfidenceKind.Probability, SamplerKind Sampler = SamplerKind.Gumbel, bool OverfullTopK = false)
 {
-    /// <summary>The sampler details of a family's authors (docs/decoding.md): Dream's timesteps, first-position block start and entropy.</summary>
-    public static DecodingDefaults ForFamily(string family, int genLength, int blockLength, string chatTemplate) => family == "dream"
-        ? new DecodingDefaults(genLength, blockLength, chatTemplate, ScheduleKind.Timesteps, Graphs.GraphDecoding.DefaultEps, BlockStartRule.FirstPosition, ConfidenceKind.NegativeEntropy)
-        : new DecodingDefaults(genLength, blockLength, chatTemplate);
+    /// <summary>
+    /// The sampler details of a family's authors (docs/decoding.md): Dream's timesteps, first-position block start,
+    /// entropy and Categorical draws over the masked positions; SDAR's multinomial draws over the whole block.
+    /// </summary>
+    public static DecodingDefaults ForFamily(string family, int genLength, int blockLength, string chatTemplate) => family switch
+    {
+        "dream" => new DecodingDefaults(genLength, blockLength, chatTemplate, ScheduleKind.Timesteps, Graphs.GraphDecoding.DefaultEps,
+            BlockStartRule.FirstPosition, ConfidenceKind.NegativeEntropy, SamplerKind.MaskedCategorical),
+        "sdar" => new DecodingDefaults(genLength, blockLength, chatTemplate, Sampler: SamplerKind.BlockMultinomial, OverfullTopK: true),
+        _ => new DecodingDefaults(genLength, blockLength, chatTemplate),
+    };
 }
 
 /// <summary>

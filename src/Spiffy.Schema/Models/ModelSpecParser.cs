@@ -103,15 +103,18 @@ public static class ModelSpecParser
             double timestepEps = dec.Number("eps", required: false) ?? defaults.Eps;
             var blockStart = dec.Choice("block_start", DecodingNames.BlockStart, required: false) ?? defaults.BlockStart;
             var confidence = dec.Choice("confidence", DecodingNames.Confidence, required: false) ?? defaults.Confidence;
+            var sampler = dec.Choice("sampler", DecodingNames.Sampler, required: false) ?? defaults.Sampler;
+            bool overfull = dec.Bool("overfull_top_k", required: false) ?? defaults.OverfullTopK;
             dec.RejectUnknown();
             if (gen > 0 && block > 0)
             {
                 // The defaults are a partial configuration: the decoding rules, with the rest at their defaults.
                 var rules = new List<DecodingRuleError>();
-                DecodingRules.Check(new GraphDecoding(gen, block, 0, UnmaskingRule.Schedule, confidence, 0.9, 1, 1, 0, CacheMode.None, schedule, timestepEps, blockStart), rules);
+                DecodingRules.Check(new GraphDecoding(gen, block, 0, UnmaskingRule.Schedule, confidence, 0.9, 1, 1, 0, CacheMode.None, schedule, timestepEps, blockStart, sampler,
+                    OverfullTopK: overfull), rules);
                 foreach (var e in rules) dec.Error(e.Kind, dec.Node.Get(e.Field) ?? dec.Node, dec.PathOf(e.Field), e.Message);
             }
-            defaults = new DecodingDefaults(gen, block, chat, schedule, timestepEps, blockStart, confidence);
+            defaults = new DecodingDefaults(gen, block, chat, schedule, timestepEps, blockStart, confidence, sampler, overfull);
         }
 
         TensorNames? names = null;

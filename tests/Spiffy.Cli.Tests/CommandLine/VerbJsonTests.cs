@@ -26,7 +26,7 @@ public class VerbJsonTests
         var json = Json(r);
         var options = json.GetProperty("options");
         Assert.Equal("schedule", options.GetProperty("unmasking").GetString());
-        Assert.Equal("none", options.GetProperty("cache").GetString());
+        Assert.Equal("dual", options.GetProperty("cache").GetString()); // generate's default (the plain decoder of the same configuration)
         Assert.Equal("probability", options.GetProperty("confidence").GetString());
         Assert.Equal(32, json.GetProperty("nfe").GetInt32());
         Assert.Equal(32, json.GetProperty("token_ids").GetArrayLength());

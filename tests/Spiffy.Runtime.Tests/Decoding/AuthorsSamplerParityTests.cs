@@ -18,7 +18,7 @@ namespace Spiffy.Tests.Decoding;
 public class AuthorsSamplerParityTests
 {
     public sealed record Case(string Name, long[] Prompt, int GenLength, int BlockLength, int Steps, string Cache, string Unmasking,
-        double Threshold, string Confidence, long[] Tokens, int Nfe);
+        double Threshold, string Confidence, long[] Tokens, int Nfe, double Temperature, double TopP, int TopK, long Seed, double AlgTemp, int[] StopTokens);
 
     private static readonly Dictionary<string, (DiffusionTransformer Model, Dictionary<string, Case> Cases)> Loaded = new();
 
@@ -39,7 +39,11 @@ public class AuthorsSamplerParityTests
                 var item = new Case(c.GetProperty("name").GetString()!, Ids("prompt"), c.GetProperty("gen_length").GetInt32(),
                     c.GetProperty("block_length").GetInt32(), c.GetProperty("steps").GetInt32(), c.GetProperty("cache").GetString()!,
                     c.GetProperty("unmasking").GetString()!, c.TryGetProperty("threshold", out var t) ? t.GetDouble() : 0.9,
-                    c.GetProperty("confidence").GetString()!, Ids("tokens"), c.GetProperty("nfe").GetInt32());
+                    c.GetProperty("confidence").GetString()!, Ids("tokens"), c.GetProperty("nfe").GetInt32(),
+                    c.TryGetProperty("temperature", out var temp) ? temp.GetDouble() : 0, c.TryGetProperty("top_p", out var tp) ? tp.GetDouble() : 1,
+                    c.TryGetProperty("top_k", out var tk) ? tk.GetInt32() : 0, c.TryGetProperty("seed", out var seed) ? seed.GetInt64() : 0,
+                    c.TryGetProperty("alg_temp", out var at) ? at.GetDouble() : 0,
+                    c.TryGetProperty("stop_tokens", out var st) ? st.EnumerateArray().Select(e => e.GetInt32()).ToArray() : Array.Empty<int>());
                 cases[item.Name] = item;
             }
             Loaded[family] = v = (model, cases);
@@ -59,7 +63,20 @@ public class AuthorsSamplerParityTests
         Confidence = c.Confidence switch { "entropy" => ConfidenceKind.NegativeEntropy, "topk_margin" => ConfidenceKind.Margin, _ => ConfidenceKind.Probability },
         Schedule = family == "dream" ? ScheduleKind.Timesteps : ScheduleKind.Even,
         BlockStart = family == "dream" ? BlockStartRule.FirstPosition : BlockStartRule.Step,
+        // Sampled cases: the authors' draws from one generator seeded once (Dream's Categorical, SDAR's multinomial).
+        Sampler = family == "dream" ? SamplerKind.MaskedCategorical : SamplerKind.BlockMultinomial,
+        Temperature = c.Temperature,
+        TopP = c.TopP,
+        TopK = c.TopK,
+        Seed = c.Seed,
+        AlgTemp = c.AlgTemp,
+        StopTokens = c.StopTokens,
+        OverfullTopK = family == "sdar", // SDAR's topk over the whole block when a share exceeds the masks left
     };
+
+    /// <summary>The authors' tokens as we return them: positions a stop left masked are EOS here (docs/decoding.md).</summary>
+    private static long[] Expected(DiffusionTransformer model, Case c)
+        => c.Tokens.Select(t => t == model.Spec.Tokens.Mask ? model.Spec.Tokens.Eos : t).ToArray();
 
     public static TheoryData<string, string> Cases()
     {
@@ -76,9 +93,16 @@ public class AuthorsSamplerParityTests
         var (model, cases) = Load(family);
         var c = cases[name];
         var r = new DiffusionDecoder(model).Generate(c.Prompt, OptionsFor(family, c));
-        int diff = DecodingTestSupport.FirstDifference(c.Tokens, r.TokenIds);
-        Assert.True(diff < 0, $"{family}/{name}: first difference at generated position {diff}: expected [{string.Join(", ", c.Tokens)}], got [{string.Join(", ", r.TokenIds)}]");
+        var expected = Expected(model, c);
+        int diff = DecodingTestSupport.FirstDifference(expected, r.TokenIds);
+        Assert.True(diff < 0, $"{family}/{name}: first difference at generated position {diff}: expected [{string.Join(", ", expected)}], got [{string.Join(", ", r.TokenIds)}]");
         Assert.Equal(c.Nfe, r.Statistics.Nfe);
+        if (name.Contains("overfull", StringComparison.Ordinal))
+        {
+            // The case must exercise the rewrite: writing masked positions only decodes otherwise.
+            var masksOnly = new DiffusionDecoder(model).Generate(c.Prompt, OptionsFor(family, c) with { OverfullTopK = false });
+            Assert.NotEqual(expected, masksOnly.TokenIds);
+        }
     }
 
     [Theory]
@@ -95,7 +119,7 @@ public class AuthorsSamplerParityTests
             foreach (int keep in new[] { 0, 2 })
             {
                 var r = new DiffusionDecoder(model).Generate(c.Prompt, o, speculator: new GraphSpeculator(new DraftGraph(graph), o.BlockLength, keep));
-                int diff = DecodingTestSupport.FirstDifference(c.Tokens, r.TokenIds);
+                int diff = DecodingTestSupport.FirstDifference(Expected(model, c), r.TokenIds);
                 Assert.True(diff < 0, $"{family}/{name}/{graph.Name}/D*={keep}: first difference at generated position {diff}");
                 Assert.True(r.Statistics.Nfe <= c.Nfe, $"Spiffy NFE {r.Statistics.Nfe} > the authors' {c.Nfe}");
                 Assert.Equal(c.Nfe, r.Statistics.Nfe + r.Statistics.FreeSteps);
@@ -104,7 +128,7 @@ public class AuthorsSamplerParityTests
         // The walk must be exercised where steps are one token on average. (With two tokens per step on these
         // random models the drafts seldom match: SDAR's blocks take two steps, the first without a drafting
         // distribution; Dream's none-steps8 accepted nothing, measured; losslessness is checked all the same.)
-        if (c.Unmasking == "schedule" && c.Steps == c.GenLength)
+        if (c.Unmasking == "schedule" && c.Steps == c.GenLength && c.Temperature == 0)
             Assert.True(free > 0, $"{family}/{name}: no draft was ever accepted, the walk went untested");
     }
 

@@ -13,10 +13,7 @@ public static class GraphFiles
     public static GraphSpec Load(string path)
     {
         var bytes = Spiffy.Checkpoints.InputFile.ReadAllBytes(path, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "draft graph");
-        var errors = new List<SchemaError>();
-        var spec = GraphSpecParser.Parse(bytes, path, errors);
-        if (spec is null || errors.Count > 0) throw new SchemaException(errors);
-        return spec;
+        return SchemaException.Require(errors => GraphSpecParser.Parse(bytes, path, errors));
     }
 
     /// <summary>

@@ -100,6 +100,7 @@ public sealed class SpiffyDecoder : IDisposable
         }
     }
 
+    /// <summary>Disposes the model when this decoder owns it (it was loaded by <see cref="Load"/>).</summary>
     public void Dispose()
     {
         lock (_gate)

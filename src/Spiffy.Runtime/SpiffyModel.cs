@@ -23,10 +23,12 @@ public sealed class SpiffyModel : IDisposable
         Decoder = new DiffusionDecoder(transformer);
     }
 
+    /// <summary>The model description: architecture, special tokens, decoding defaults (docs/model-schema.md).</summary>
     public ModelSpec Spec { get; }
-    public DiffusionTransformer Transformer { get; }
+    internal DiffusionTransformer Transformer { get; }
+    /// <summary>The checkpoint's tokenizer, or null when it has none (then pass token ids).</summary>
     public HfTokenizer? Tokenizer { get; }
-    public DiffusionDecoder Decoder { get; }
+    internal DiffusionDecoder Decoder { get; }
     /// <summary>The model description file or checkpoint directory it was loaded from.</summary>
     public string Source { get; }
 
@@ -43,6 +45,9 @@ public sealed class SpiffyModel : IDisposable
     /// (default: bfloat16 on CUDA, the checkpoint's dtype on the CPU).
     /// </summary>
     /// <param name="allowNonFinite">Load NaN or infinite weights instead of refusing them.</param>
+    /// <param name="modelJsonOrCheckpointDir">A <c>models/*.json</c> that names its checkpoint, or a checkpoint directory.</param>
+    /// <param name="dtype">The weights' dtype on the device; null: bfloat16 on CUDA, the checkpoint's on the CPU.</param>
+    /// <param name="device">Where the weights live and forwards run; null: the CPU.</param>
     public static SpiffyModel Load(string modelJsonOrCheckpointDir, ScalarType? dtype = null, ComputeDevice? device = null, bool allowNonFinite = false)
     {
         var resolved = (device ?? ComputeDevice.Cpu).Resolve();
@@ -62,10 +67,13 @@ public sealed class SpiffyModel : IDisposable
     }
 
     /// <summary>Wraps an already built transformer (tests, training).</summary>
-    public static SpiffyModel FromTransformer(DiffusionTransformer transformer, HfTokenizer? tokenizer = null)
+    internal static SpiffyModel FromTransformer(DiffusionTransformer transformer, HfTokenizer? tokenizer = null)
         => new SpiffyModel(transformer.Spec, transformer, tokenizer, "(in memory)");
 
     /// <summary>Token ids of a prompt, after the model's chat template (or <paramref name="chatTemplate"/>).</summary>
+    /// <param name="text">The prompt.</param>
+    /// <param name="chatTemplate">A template name from <see cref="ChatTemplate"/> ("none" for the text as is); null: the model's.</param>
+    /// <exception cref="InvalidOperationException">The model has no tokenizer.</exception>
     public long[] EncodePrompt(string text, string? chatTemplate = null)
     {
         if (Tokenizer is null) throw new InvalidOperationException($"{Source} has no tokenizer.json; pass token ids instead");
@@ -76,6 +84,7 @@ public sealed class SpiffyModel : IDisposable
         return result;
     }
 
+    /// <summary>The text of token ids, special tokens left out; "" when the model has no tokenizer.</summary>
     public string Decode(long[] ids)
     {
         if (Tokenizer is null) return "";
@@ -87,9 +96,34 @@ public sealed class SpiffyModel : IDisposable
     /// <summary>Decodes token ids into text, or null when the model has no tokenizer.</summary>
     public Func<long[], string>? Detokenizer => Tokenizer is null ? null : Decode;
 
+    /// <summary>
+    /// Decodes one prompt (token ids, already templated) with <paramref name="options"/>; with a
+    /// <paramref name="speculator"/> Spiffy drafts and verifies, and the tokens stay those of the plain decoder.
+    /// </summary>
+    /// <param name="promptIds">The prompt's token ids.</param>
+    /// <param name="options">The decoding configuration; validated against the model and prompt length.</param>
+    /// <param name="speculator">A Spiffy speculator (a <c>GraphSpeculator</c> or a generated decoder), one per generation in flight; null decodes plainly.</param>
+    /// <param name="onBlock">Sees each block's token ids as it becomes final.</param>
+    /// <param name="cancel">Checked between decoding steps.</param>
+    /// <exception cref="ArgumentException">The options do not fit the model or the prompt.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was cancelled.</exception>
     public GenerationResult Generate(long[] promptIds, DecodingOptions options, IStepSpeculator? speculator = null,
         BlockFinished? onBlock = null, CancellationToken cancel = default)
         => Decoder.Generate(promptIds, options, Detokenizer, speculator, onBlock, cancel);
 
+    /// <summary>
+    /// Decodes several prompts as one batch with the plain decoder (prompts may differ in length; each row
+    /// decodes exactly as it would alone). <paramref name="onBlock"/>'s sequence index is the prompt's index.
+    /// </summary>
+    /// <param name="prompts">The prompts' token ids.</param>
+    /// <param name="options">The decoding configuration; validated against the model and each prompt's length.</param>
+    /// <param name="onBlock">Sees each block's token ids as it becomes final.</param>
+    /// <param name="cancel">Checked between decoding steps.</param>
+    /// <exception cref="ArgumentException">No prompts, or the options do not fit the model or a prompt.</exception>
+    public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<long[]> prompts, DecodingOptions options,
+        BlockFinished? onBlock = null, CancellationToken cancel = default)
+        => Decoder.Generate(prompts, options, Detokenizer, null, onBlock, cancel);
+
+    /// <summary>Frees the weights' tensors.</summary>
     public void Dispose() => Transformer.Dispose();
 }

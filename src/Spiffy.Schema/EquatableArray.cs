@@ -12,14 +12,23 @@ public readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IReadO
 {
     private readonly T[]? _items;
 
+    /// <summary>Wraps <paramref name="items"/> (not copied: do not change it afterwards).</summary>
+    /// <param name="items">The elements.</param>
     public EquatableArray(T[] items) { _items = items; }
 
+    /// <summary>An empty array.</summary>
     public static EquatableArray<T> Empty => new EquatableArray<T>(Array.Empty<T>());
 
+    /// <summary>The number of elements.</summary>
     public int Count => _items?.Length ?? 0;
+    /// <summary>The element at <paramref name="index"/>.</summary>
+    /// <param name="index">0-based.</param>
     public T this[int index] => _items![index];
+    /// <summary>A copy of the elements.</summary>
     public T[] ToArray() => _items is null ? Array.Empty<T>() : (T[])_items.Clone();
 
+    /// <summary>Element-wise equality.</summary>
+    /// <param name="other">The array to compare with.</param>
     public bool Equals(EquatableArray<T> other)
     {
         int n = Count;
@@ -29,8 +38,10 @@ public readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IReadO
         return true;
     }
 
+    /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is EquatableArray<T> other && Equals(other);
 
+    /// <inheritdoc/>
     public override int GetHashCode()
     {
         int h = 17;
@@ -38,9 +49,16 @@ public readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IReadO
         return h;
     }
 
+    /// <summary>Element-wise equality.</summary>
+    /// <param name="a">One array.</param>
+    /// <param name="b">The other.</param>
     public static bool operator ==(EquatableArray<T> a, EquatableArray<T> b) => a.Equals(b);
+    /// <summary>Element-wise inequality.</summary>
+    /// <param name="a">One array.</param>
+    /// <param name="b">The other.</param>
     public static bool operator !=(EquatableArray<T> a, EquatableArray<T> b) => !a.Equals(b);
 
+    /// <inheritdoc/>
     public IEnumerator<T> GetEnumerator() => ((IEnumerable<T>)(_items ?? Array.Empty<T>())).GetEnumerator();
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Spiffy.Benchmarking;
 using Spiffy.Calibration;
 using Spiffy.Checkpoints;
+using Spiffy.Cli.Bench;
 using Spiffy.Cli.CommandLine;
 using Spiffy.Decoding;
 using Spiffy.Schema.Decoding;

@@ -4,7 +4,6 @@ using Spiffy.Calibration;
 using System.CommandLine;
 using Spiffy.Cli.CommandLine;
 using Spiffy.Decoding;
-using Spiffy.Training;
 
 namespace Spiffy.Cli.Commands;
 
@@ -95,18 +94,17 @@ public sealed class CalibrateCommand : IVerb
         using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse), allowNonFinite: parse.GetValue(_allowNonFinite)));
         var options = _decoding.Read(parse, model.Spec);
         var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);
-        limits.Check();
         if (limits.MaxPositionRank > options.BlockLength) throw new UsageException($"--max-position-rank {limits.MaxPositionRank} exceeds the block length {options.BlockLength}");
 
         output.Log($"hashing the weights of {modelPath} ...");
         string hash = output.Busy("hashing the weights", () => ModelWeights.Sha256(modelPath));
-        var source = new TraceSource(model, hash, options, template, limits, batch, output);
+        var source = new TrajectorySource(model, options, limits, hash, template, batch);
 
-        var traces = source.Obtain(promptsPath, skip, count, tracesPath, "calibration", cancel);
+        var traces = Obtain(source, promptsPath, skip, count, tracesPath, "calibration", output, cancel);
         var calibration = new Calibrator(traces, limits);
         var ci = CultureInfo.InvariantCulture;
         var oracle = calibration.Oracle();
-        output.Result(string.Create(ci, $"{traces.Sequences.Count} problems, {calibration.StepsObserved} draftable steps, {calibration.Dag.NodeCount} distinct formulas observed (position rank <= {limits.MaxPositionRank}, token rank <= {limits.MaxTokenRank}, depth <= {limits.MaxDepth})"));
+        output.Result(string.Create(ci, $"{traces.Count} problems, {calibration.StepsObserved} draftable steps, {calibration.Dag.NodeCount} distinct formulas observed (position rank <= {limits.MaxPositionRank}, token rank <= {limits.MaxTokenRank}, depth <= {limits.MaxDepth})"));
         output.Result(string.Create(ci, $"plain decoder: {oracle.BaselineNfe} forwards; oracle bound: {oracle.Nfe} ({oracle.Speedup:F2}x fewer)"));
 
         Spiffy.Schema.Graphs.GraphSpec? graph = null;
@@ -134,7 +132,7 @@ public sealed class CalibrateCommand : IVerb
             int heldOutSkip = evalSkip ?? (evalPrompts is null ? source.LastEnd : 0);
             if (heldOutFile is null && (evalTraces is null || !File.Exists(evalTraces))) throw new UsageException("--compare-objectives needs --eval-prompts (or an existing --eval-traces file)");
             if (evalPrompts is null && evalSkip is null && promptsPath is null) throw new UsageException("--compare-objectives needs --eval-prompts when calibrating from --traces alone");
-            heldOut = source.Obtain(heldOutFile, heldOutSkip, evalCount, evalTraces, "held-out", cancel);
+            heldOut = Obtain(source, heldOutFile, heldOutSkip, evalCount, evalTraces, "held-out", output, cancel);
             var held = heldOut;
             table = output.WithProgress(progress =>
             {
@@ -142,7 +140,7 @@ public sealed class CalibrateCommand : IVerb
                 return ObjectiveComparison.Run(calibration, held, SelectionObjectives.All, compareNodes, compareKeep, line => { bar.Advance(); output.Log("  " + line); }, cancel);
             });
             output.Result("");
-            output.Result(string.Create(ci, $"Calibrated on {traces.Header.PromptSource} ({traces.Sequences.Count} problems), measured on {heldOut.Header.PromptSource} ({heldOut.Sequences.Count} problems); [{options}]"));
+            output.Result(string.Create(ci, $"Calibrated on {traces.Header.PromptSource} ({traces.Count} problems), measured on {heldOut.Header.PromptSource} ({heldOut.Count} problems); [{options}]"));
             output.Result("");
             if (!output.Json) Console.Out.Write(table.ToMarkdown());
         }
@@ -151,7 +149,7 @@ public sealed class CalibrateCommand : IVerb
             {
                 w.WriteString("model", model.Spec.Name);
                 w.WriteString("prompt_source", traces.Header.PromptSource);
-                w.WriteNumber("problems", traces.Sequences.Count);
+                w.WriteNumber("problems", traces.Count);
                 w.WriteNumber("steps_observed", calibration.StepsObserved);
                 w.WriteNumber("formulas", calibration.Dag.NodeCount);
                 w.WriteStartObject("limits");
@@ -181,7 +179,7 @@ public sealed class CalibrateCommand : IVerb
                 {
                     w.WriteStartObject("comparison");
                     w.WriteString("prompt_source", heldOut.Header.PromptSource);
-                    w.WriteNumber("problems", heldOut.Sequences.Count);
+                    w.WriteNumber("problems", heldOut.Count);
                     w.WriteStartObject("oracle");
                     JsonFields.Replay(w, table.Oracle);
                     w.WriteEndObject();
@@ -202,113 +200,30 @@ public sealed class CalibrateCommand : IVerb
         return Task.FromResult(0);
     }
 
-    /// <summary>Loads trajectories from a trace file or records them with the model, with a progress display.</summary>
-    private sealed class TraceSource
+    /// <summary>
+    /// The trajectories from <see cref="TrajectorySource"/> (which reuses or records them), with a progress
+    /// display and log lines; <paramref name="what"/> names the set ("calibration", "held-out").
+    /// </summary>
+    private static TraceSet Obtain(TrajectorySource source, string? promptsPath, int skip, int count, string? tracesPath, string what, CliOutput output,
+        CancellationToken cancel)
     {
-        private readonly Spiffy.SpiffyModel _model;
-        private readonly string _hash;
-        private readonly DecodingOptions _options;
-        private readonly string? _template;
-        private readonly FormulaLimits _limits;
-        private readonly int _batch;
-
-        private readonly CliOutput _output;
-
-        public TraceSource(Spiffy.SpiffyModel model, string hash, DecodingOptions options, string? template, FormulaLimits limits, int batch, CliOutput output)
+        bool reuse = tracesPath is not null && File.Exists(tracesPath);
+        if (promptsPath is null && !reuse) throw new UsageException($"no problems to record the {what} trajectories from");
+        source.Warning = output.Warn;
+        var traces = output.WithProgress(progress =>
         {
-            _model = model; _hash = hash; _options = options; _template = template; _limits = limits; _batch = batch; _output = output;
-        }
-
-        /// <summary>Index one past the last problem used by the latest <see cref="Obtain"/> that read a problem file.</summary>
-        public int LastEnd { get; private set; }
-
-        public TraceSet Obtain(string? promptsPath, int skip, int count, string? tracesPath, string what, CancellationToken cancel)
-        {
-            List<long[]>? prompts = null;
-            string source = "", digest = "";
-            if (promptsPath is not null)
+            var bar = reuse ? progress.Busy($"reading the {what} trajectories") : progress.Add($"recording {what} trajectories", count, "problems");
+            int shown = 0;
+            source.Progress = (done, total, steps) =>
             {
-                (prompts, source) = ReadPrompts(promptsPath, skip, count);
-                digest = ModelWeights.FileSha256(promptsPath);
-            }
-            if (tracesPath is not null && File.Exists(tracesPath))
-            {
-                var loaded = _output.Busy($"reading the {what} trajectories", () => TraceFile.Load(tracesPath));
-                var problems = Mismatches(loaded.Header, prompts is null ? null : source, digest);
-                if (problems.Count > 0)
-                    throw new ArgumentException($"{tracesPath} was recorded differently ({string.Join("; ", problems)}); delete it or pass another --traces file");
-                _output.Log($"using {loaded.Sequences.Count} recorded {what} trajectories from {tracesPath} ({loaded.Header.PromptSource})");
-                return loaded;
-            }
-            if (prompts is null) throw new UsageException($"no problems to record the {what} trajectories from");
-            var header = TraceRecorder.HeaderFor(_options, _model.Spec.Tokens.Mask, _limits.MaxPositionRank, _limits.MaxTokenRank, _model.Spec.Name, _hash, source, skip, digest);
-            var recorder = new TraceRecorder(header);
-            var sequences = new List<SequenceTrace>();
-            long steps = 0;
-            _output.WithProgress(progress =>
-            {
-                var bar = progress.Add($"recording {what} trajectories", prompts.Count, "problems");
-                for (int i = 0; i < prompts.Count; i += _batch)
-                {
-                    var chunk = prompts.GetRange(i, Math.Min(_batch, prompts.Count - i));
-                    foreach (var s in recorder.Record(_model.Decoder, chunk, _options, i, cancel))
-                    {
-                        sequences.Add(s);
-                        steps += s.StepCount;
-                        bar.Advance();
-                    }
-                    if (!_output.ShowsProgress) _output.Log(string.Create(CultureInfo.InvariantCulture, $"recording {what} trajectories: {sequences.Count}/{prompts.Count} problems, {steps} steps"));
-                }
-            });
-            var traces = new TraceSet(header, sequences);
-            if (tracesPath is not null)
-            {
-                TraceFile.Save(traces, tracesPath);
-                _output.Log($"saved the {what} trajectories to {tracesPath}");
-            }
-            return traces;
-        }
-
-        private List<string> Mismatches(TraceHeader h, string? source, string digest)
-        {
-            var list = new List<string>();
-            if (h.ModelName != _model.Spec.Name) list.Add($"model '{h.ModelName}', not '{_model.Spec.Name}'");
-            if (h.ModelHash.Length > 0 && _hash.Length > 0 && h.ModelHash != _hash) list.Add("other weights");
-            if (h.Decoding != _options.ToSchema() || h.Seed != _options.Seed || h.EarlyStop != _options.EarlyStop
-                || h.StopTokens != _options.StopTokensText)
-                list.Add("another decoding configuration");
-            if (h.PositionRanks < _limits.MaxPositionRank) list.Add($"only {h.PositionRanks} position ranks kept (--max-position-rank {_limits.MaxPositionRank})");
-            if (h.TokenRanks < _limits.MaxTokenRank) list.Add($"only {h.TokenRanks} token ranks kept (--max-token-rank {_limits.MaxTokenRank})");
-            if (source is not null && h.PromptSource != source) list.Add($"problems {h.PromptSource}, not {source}");
-            if (digest.Length > 0 && h.PromptDigest.Length > 0 && h.PromptDigest != digest) list.Add("the problem file changed (sha256 differs)");
-            return list;
-        }
-
-        /// <summary>
-        /// The first <paramref name="count"/> usable problems after <paramref name="skip"/>, encoded; a problem too long
-        /// for the model's context with this generation length is skipped with a warning. Source: "file[first:end]".
-        /// </summary>
-        private (List<long[]>, string) ReadPrompts(string path, int skip, int count)
-        {
-            var all = PromptAnswerData.Read(path);
-            if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {path} ({all.Count} problems)");
-            var prompts = new List<long[]>();
-            int i = skip;
-            for (; i < all.Count && prompts.Count < count; i++)
-            {
-                var ids = _model.EncodePrompt(PromptAnswerData.FormatPrompt(all[i].Prompt), _template);
-                try { _options.Validate(_model.Spec, ids.Length); }
-                catch (ArgumentException e)
-                {
-                    _output.Warn($"{path}:{all[i].Line}: skipped: {e.Message}");
-                    continue;
-                }
-                prompts.Add(ids);
-            }
-            if (prompts.Count < count) _output.Warn($"{path}: only {prompts.Count} usable problems after --skip {skip} (asked for {count})");
-            if (prompts.Count == 0) throw new UsageException($"no usable problems in {path}");
-            LastEnd = i;
-            return (prompts, string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(path)}[{skip}:{i}]"));
-        }
+                bar.Advance(done - shown);
+                shown = done;
+                if (!output.ShowsProgress) output.Log(string.Create(CultureInfo.InvariantCulture, $"recording {what} trajectories: {done}/{total} problems, {steps} steps"));
+            };
+            return source.Obtain(promptsPath, skip, count, tracesPath, cancel);
+        });
+        if (reuse) output.Log($"using {traces.Count} recorded {what} trajectories from {tracesPath} ({traces.Header.PromptSource})");
+        else if (tracesPath is not null) output.Log($"saved the {what} trajectories to {tracesPath}");
+        return traces;
     }
 }

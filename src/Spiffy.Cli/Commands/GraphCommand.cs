@@ -63,7 +63,7 @@ public sealed class GraphCommand : IVerb
             if (traces.Header.Decoding != graph.Decoding)
                 output.Warn($"graph '{graph.Name}' was calibrated for another decoding configuration than the traces were recorded with");
             replay = output.Busy("replaying", () => new TraceReplay(traces).Replay(graph, keep));
-            source = string.Create(ci, $"{traces.Header.PromptSource} ({traces.Sequences.Count} problems)");
+            source = string.Create(ci, $"{traces.Header.PromptSource} ({traces.Count} problems)");
             output.Result(string.Create(ci, $"{graph.Name} on {source}, D* {(keep == 0 ? "all" : keep.ToString(ci))}: {replay}"));
             output.Result("accepted chain length per verification forward: " + replay.Histogram());
         }

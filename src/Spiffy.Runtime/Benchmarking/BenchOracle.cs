@@ -10,7 +10,7 @@ namespace Spiffy.Benchmarking;
 /// depth limits were drafted (no width limit). It separates "the graph misses" from "the model is
 /// not confident enough" when a goal is missed (docs/calibration.md, section 6).
 /// </summary>
-public static class BenchOracle
+internal static class BenchOracle
 {
     public static ReplayResult Compute(SpiffyModel model, IReadOnlyList<long[]> prompts, DecodingOptions options, GraphLimits limits,
         CancellationToken cancel = default)

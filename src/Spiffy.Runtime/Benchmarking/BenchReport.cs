@@ -8,7 +8,7 @@ using Spiffy.Speculation;
 namespace Spiffy.Benchmarking;
 
 /// <summary>A finished benchmark run: its configuration, the machine, the measured cost models and every mode's result.</summary>
-public sealed class BenchReport
+internal sealed class BenchReport
 {
     public required string Model { get; init; }
     public required string PromptSource { get; init; }

@@ -11,11 +11,11 @@ namespace Spiffy.Benchmarking;
 /// configuration without Spiffy). Lossless false marks an opt-in approximate mode (packed layout),
 /// whose differences are reported, not counted as failures.
 /// </summary>
-public sealed record BenchMode(string Name, DecodingOptions Options, GraphSpec? Graph = null, int Keep = 0, string? Base = null,
+internal sealed record BenchMode(string Name, DecodingOptions Options, GraphSpec? Graph = null, int Keep = 0, string? Base = null,
     bool Lossless = true, string Note = "");
 
 /// <summary>Everything measured for one mode over all prompts.</summary>
-public sealed class ModeResult
+internal sealed class ModeResult
 {
     public ModeResult(BenchMode mode, int prompts) { Mode = mode; Outputs = new long[prompts][]; }
 
@@ -70,7 +70,7 @@ public sealed class ModeResult
 /// prompts in order with the modes interleaved (rotated per prompt), so machine drift and cache
 /// effects hit every mode alike. Ratios are computed from the same run only.
 /// </summary>
-public static class BenchRunner
+internal static class BenchRunner
 {
     public const string BaselineName = "baseline";
 

@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace Spiffy.Benchmarking;
 
 /// <summary>One checkpoint's logits on the device against the CPU (float32 and a reduced dtype).</summary>
-public sealed record LogitsAgreement(string Checkpoint, ScalarType DType, double MaxAbsDiff, double MaxAbsReference, double Tolerance)
+internal sealed record LogitsAgreement(string Checkpoint, ScalarType DType, double MaxAbsDiff, double MaxAbsReference, double Tolerance)
 {
     /// <summary>float32 is compared absolutely; reduced dtypes relative to the logits' scale.</summary>
     public double Error => DType == ScalarType.Float32 ? MaxAbsDiff : MaxAbsDiff / Math.Max(1e-12, MaxAbsReference);
@@ -19,7 +19,7 @@ public sealed record LogitsAgreement(string Checkpoint, ScalarType DType, double
 }
 
 /// <summary>One decoding configuration decoded on the device and on the CPU from the same weights.</summary>
-public sealed record DecodingAgreement(string Model, int Prompt, string Configuration, bool Spiffy, int FirstDifference,
+internal sealed record DecodingAgreement(string Model, int Prompt, string Configuration, bool Spiffy, int FirstDifference,
     double TokenMargin, double SelectionMargin)
 {
     public bool Identical => FirstDifference < 0;
@@ -32,7 +32,7 @@ public sealed record DecodingAgreement(string Model, int Prompt, string Configur
 /// noise the decisions were: equal tokens with a large margin mean the device follows the same
 /// decisions; a difference at a margin near float32 rounding is noise, not a defect.
 /// </summary>
-public static class DeviceAgreement
+internal static class DeviceAgreement
 {
     /// <summary>float32 logits: absolute difference allowed (the bound the reference parity tests use).</summary>
     public const double Float32Tolerance = 1e-4;

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Spiffy.Benchmarking;
 
 /// <summary>GSM8K's final-answer convention: the number after the last "####" (commas and a trailing period ignored).</summary>
-public static class GsmAnswer
+internal static class GsmAnswer
 {
     public static string? Extract(string text)
     {

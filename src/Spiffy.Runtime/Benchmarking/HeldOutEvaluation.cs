@@ -8,7 +8,7 @@ using Spiffy.Training;
 namespace Spiffy.Benchmarking;
 
 /// <summary>Settings of a held-out evaluation.</summary>
-public sealed record HeldOutEvaluationOptions
+internal sealed record HeldOutEvaluationOptions
 {
     /// <summary>The plain configuration (one token per step): accuracy, the oracle bound and Spiffy's ratio are against it.</summary>
     public required DecodingOptions Plain { get; init; }
@@ -30,7 +30,7 @@ public sealed record HeldOutEvaluationOptions
 }
 
 /// <summary>What a held-out evaluation measured.</summary>
-public sealed record HeldOutEvaluationResult
+internal sealed record HeldOutEvaluationResult
 {
     public int Problems { get; init; }
     /// <summary>The cache of every run (none = the plain decoder).</summary>
@@ -65,7 +65,7 @@ public sealed record HeldOutEvaluationResult
 /// token for token against the plain output; and the share of steps in which threshold decoding
 /// commits more than one token.
 /// </summary>
-public static class HeldOutEvaluation
+internal static class HeldOutEvaluation
 {
     public static HeldOutEvaluationResult Run(SpiffyModel model, IReadOnlyList<PromptAnswer> problems, HeldOutEvaluationOptions o,
         Action<string>? progress = null, CancellationToken cancel = default)

@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 namespace Spiffy.Benchmarking;
 
 /// <summary>The step-forward cost by rows of one verification layout, and the D* it implies for a graph.</summary>
-public sealed record RowCostCurve(string Layout, ForwardCost Cost, KeepChoice? Choice)
+internal sealed record RowCostCurve(string Layout, ForwardCost Cost, KeepChoice? Choice)
 {
     /// <summary>Each sample's time relative to the one-row forward (the first sample when 1 is not measured).</summary>
     public IEnumerable<(int Rows, double Ms, double Relative)> Relative()
@@ -28,7 +28,7 @@ public sealed record RowCostCurve(string Layout, ForwardCost Cost, KeepChoice? C
 /// from a checkpoint or be instantiated from its description with random weights directly on the
 /// device (no file): the cost of a forward does not depend on the weights' values.
 /// </summary>
-public static class RowCostBench
+internal static class RowCostBench
 {
     /// <summary>The layouts measured, in report order: the decoder's cache modes that carry verification rows.</summary>
     public static readonly CacheMode[] Layouts = { CacheMode.Dual, CacheMode.None };

@@ -10,7 +10,7 @@ namespace Spiffy.Caching;
 /// Decoders use it three ways: prefix (read slots [0, s)), dual (read all slots but the current
 /// block's), and block-causal (SDAR: read the finished blocks, append each block once it is final).
 /// </summary>
-public sealed class KvCache : IDisposable
+internal sealed class KvCache : IDisposable
 {
     private readonly Tensor[] _keys;
     private readonly Tensor[] _values;

@@ -11,8 +11,14 @@ namespace Spiffy.Calibration;
 /// </summary>
 public sealed class Calibrator
 {
+    /// <summary>Counts the formulas of <paramref name="traces"/> within <paramref name="limits"/> and builds the candidate DAG.</summary>
+    /// <param name="traces">Baseline trajectories recorded with the configuration the graph will be served with.</param>
+    /// <param name="limits">The highest position rank, token rank and depth a node may use.</param>
     public Calibrator(TraceSet traces, FormulaLimits limits)
     {
+        ArgumentNullException.ThrowIfNull(traces);
+        ArgumentNullException.ThrowIfNull(limits);
+        limits.Check();
         Traces = traces;
         Limits = limits;
         Table = new FormulaTable();
@@ -23,26 +29,37 @@ public sealed class Calibrator
         Selection = new GraphSelection(Dag, Chains, Replay);
     }
 
+    /// <summary>The trajectories calibration counts.</summary>
     public TraceSet Traces { get; }
+    /// <summary>The highest ranks and depth a node may use.</summary>
     public FormulaLimits Limits { get; }
-    public FormulaTable Table { get; }
-    public FormulaChains Chains { get; }
+    internal FormulaTable Table { get; }
+    internal FormulaChains Chains { get; }
     /// <summary>Occurrences per formula id.</summary>
-    public long[] Counts { get; }
-    public CandidateDag Dag { get; }
-    public TraceReplay Replay { get; }
-    public GraphSelection Selection { get; }
+    internal long[] Counts { get; }
+    internal CandidateDag Dag { get; }
+    internal TraceReplay Replay { get; }
+    internal GraphSelection Selection { get; }
+
+    /// <summary>Distinct formulas (candidate nodes) observed within the limits.</summary>
+    public int FormulaCount => Dag.NodeCount;
 
     /// <summary>Steps at which a speculator drafts: the observations counted.</summary>
     public long StepsObserved => Chains.DraftableSteps;
 
     /// <summary>The oracle bound on the calibration traces.</summary>
-    public ReplayResult Oracle() => Chains.Oracle(Traces);
+    internal ReplayResult Oracle() => Chains.Oracle(Traces);
 
-    public List<int> Select(SelectionObjective objective, int nodes, int keep = 0, CancellationToken cancel = default)
+    internal List<int> Select(SelectionObjective objective, int nodes, int keep = 0, CancellationToken cancel = default)
         => Selection.Select(objective, nodes, keep, cancel);
 
-    /// <summary>Selects and assembles a calibrated graph.</summary>
+    /// <summary>Selects <paramref name="nodes"/> nodes by <paramref name="objective"/> and assembles the calibrated graph, with its provenance and D* profile.</summary>
+    /// <param name="name">The graph's name (the generated decoder class is named after it).</param>
+    /// <param name="objective">How nodes are selected (docs/calibration.md).</param>
+    /// <param name="nodes">Draft nodes to select.</param>
+    /// <param name="keep">D* stored in the graph: drafts kept per forward (0 = all).</param>
+    /// <param name="note">Free text recorded in the provenance, before the replayed summary.</param>
+    /// <param name="cancel">Checked during selection.</param>
     public GraphSpec Calibrate(string name, SelectionObjective objective, int nodes, int keep = 0, string note = "", CancellationToken cancel = default)
         => Graph(Select(objective, nodes, keep, cancel), name, objective, keep, note);
 
@@ -50,7 +67,7 @@ public sealed class Calibrator
     /// The graph of the given formula ids, with provenance. The note records what the file alone
     /// cannot (seed, early stop, DAG size) and the replayed result on the calibration prompts.
     /// </summary>
-    public GraphSpec Graph(IReadOnlyList<int> ids, string name, SelectionObjective objective, int keep, string note = "")
+    internal GraphSpec Graph(IReadOnlyList<int> ids, string name, SelectionObjective objective, int keep, string note = "")
     {
         var h = Traces.Header;
         var limits = new GraphLimits(Limits.MaxPositionRank, Limits.MaxTokenRank, Limits.MaxDepth);
@@ -69,7 +86,7 @@ public sealed class Calibrator
     /// Step forwards and rows on the calibration traces for every D* from 0 (plain) to the node
     /// count (all), so the serving machine can pick D* with its own cost of a row (KeepChooser).
     /// </summary>
-    public Schema.EquatableArray<KeepCost> KeepProfile(GraphSpec graph)
+    internal Schema.EquatableArray<KeepCost> KeepProfile(GraphSpec graph)
     {
         var profile = new KeepCost[graph.Nodes.Count + 1];
         for (int k = 1; k <= graph.Nodes.Count; k++)
@@ -89,13 +106,13 @@ public sealed class Calibrator
 }
 
 /// <summary>One line of an objective comparison: a graph selected on the calibration traces, replayed on held-out ones.</summary>
-public sealed record ComparisonRow(SelectionObjective Objective, int Nodes, int Keep, ReplayResult Result);
+internal sealed record ComparisonRow(SelectionObjective Objective, int Nodes, int Keep, ReplayResult Result);
 
 /// <summary>
 /// Replayed NFE and acceptance of every objective x D x D* on held-out traces, against the
 /// oracle bound (docs/calibration.md records the shipped model's table).
 /// </summary>
-public sealed class ObjectiveComparison
+internal sealed class ObjectiveComparison
 {
     private ObjectiveComparison(List<ComparisonRow> rows, ReplayResult oracle, ReplayResult calibrationOracle, FormulaLimits limits)
     {

@@ -7,7 +7,7 @@ namespace Spiffy.Calibration;
 /// and a strict subset of the pairs; a node may have several parents. Edges are found lazily (only
 /// nodes that reach a selection frontier need them), by scanning the neighbouring depth.
 /// </summary>
-public sealed class CandidateDag
+internal sealed class CandidateDag
 {
     private readonly FormulaTable _table;
     private readonly long[] _counts;

@@ -4,8 +4,12 @@ using System.Text;
 namespace Spiffy.Calibration;
 
 /// <summary>Rank and depth limits of formulas (a pair beyond a rank limit drops the formula).</summary>
+/// <param name="MaxPositionRank">Highest position rank a node may use (at most the block length).</param>
+/// <param name="MaxTokenRank">Highest token rank a node may use.</param>
+/// <param name="MaxDepth">Deepest node, in steps ahead of the root.</param>
 public sealed record FormulaLimits(int MaxPositionRank, int MaxTokenRank, int MaxDepth)
 {
+    /// <summary>Throws <see cref="ArgumentException"/> when a limit is below 1 or above the graph format's bound.</summary>
     public void Check()
     {
         if (MaxPositionRank < 1 || MaxTokenRank < 1 || MaxDepth < 1) throw new ArgumentException("rank and depth limits must be >= 1");
@@ -17,7 +21,7 @@ public sealed record FormulaLimits(int MaxPositionRank, int MaxTokenRank, int Ma
 /// Interned draft formulas: a (pair set, depth) gets a dense id. Pairs are packed as
 /// <c>positionRank &lt;&lt; 16 | tokenRank</c> and kept sorted (by position rank), the canonical order.
 /// </summary>
-public sealed class FormulaTable
+internal sealed class FormulaTable
 {
     private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
     private readonly List<int[]> _pairs = new();
@@ -75,7 +79,7 @@ public sealed class FormulaTable
 /// complete block (never matched: the walk stops when no mask is left). Once -1, deeper entries are
 /// -1 too. This is what calibration counts and what the fast replay walks.
 /// </summary>
-public sealed class FormulaChains
+internal sealed class FormulaChains
 {
     private readonly int _dmax;
     private readonly int[] _chain;       // [draftable steps x dmax]

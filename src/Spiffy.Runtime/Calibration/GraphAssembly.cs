@@ -4,7 +4,7 @@ using Spiffy.Schema.Graphs;
 namespace Spiffy.Calibration;
 
 /// <summary>Turns selected formula ids into a valid <see cref="GraphSpec"/>: deterministic node order and complete parent lists.</summary>
-public static class GraphAssembly
+internal static class GraphAssembly
 {
     /// <summary>
     /// Nodes ordered by depth, then count (descending), then pairs; ids 1..D in that order; every

@@ -10,7 +10,7 @@ namespace Spiffy.Calibration;
 /// Pictures of draft graphs: Graphviz DOT with one row per depth (the root on top), each node
 /// labelled with its pairs and calibration count, and rendering through Graphviz's <c>dot</c>.
 /// </summary>
-public static class GraphDot
+internal static class GraphDot
 {
     public static string ToDot(GraphSpec g)
     {

@@ -15,6 +15,8 @@ namespace Spiffy.Calibration;
 /// </summary>
 public static class GraphFileWriter
 {
+    /// <summary>The file text of <paramref name="g"/> (not validated: <see cref="Write"/> validates).</summary>
+    /// <param name="g">The graph.</param>
     public static string ToJson(GraphSpec g)
     {
         var sb = new StringBuilder();
@@ -73,6 +75,9 @@ public static class GraphFileWriter
     }
 
     /// <summary>Validates, serialises, re-parses and atomically writes <paramref name="g"/> to <paramref name="path"/>.</summary>
+    /// <param name="g">The graph.</param>
+    /// <param name="path">The file (<c>graphs/*.json</c>).</param>
+    /// <exception cref="SchemaException">The graph is invalid.</exception>
     public static void Write(GraphSpec g, string path)
     {
         string text = Checked(g, path);
@@ -80,7 +85,7 @@ public static class GraphFileWriter
     }
 
     /// <summary>The file text after checking that it is valid and reads back as the same graph.</summary>
-    public static string Checked(GraphSpec g, string file)
+    internal static string Checked(GraphSpec g, string file)
     {
         var errors = new List<SchemaError>();
         GraphSpecParser.Validate(g, file, errors);
@@ -98,7 +103,7 @@ public static class GraphFileWriter
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Shortest round-trip form ("0.9", "1", "1E-05"), always culture-invariant.</summary>
-    public static string Num(double v)
+    internal static string Num(double v)
     {
         if (double.IsNaN(v) || double.IsInfinity(v)) throw new ArgumentException("graph files hold finite numbers only");
         return v.ToString("R", CultureInfo.InvariantCulture);

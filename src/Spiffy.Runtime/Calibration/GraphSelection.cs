@@ -15,7 +15,7 @@ public enum SelectionObjective
     ReplayGreedy,
 }
 
-public static class SelectionObjectives
+internal static class SelectionObjectives
 {
     public static readonly SelectionObjective[] All = { SelectionObjective.Degree1, SelectionObjective.Frequency, SelectionObjective.Ancestors, SelectionObjective.ReplayGreedy };
 
@@ -44,7 +44,7 @@ public static class SelectionObjectives
 /// format holds each formula once). The paper's objectives are sums of fixed node weights, so greedy
 /// growth maximises them one node at a time; replay-greedy rescores the frontier after every pick.
 /// </summary>
-public sealed class GraphSelection
+internal sealed class GraphSelection
 {
     /// <summary>In the pruned phase of replay-greedy each candidate costs a full exact replay: only this many best-counted frontier nodes are tried.</summary>
     public const int PrunedCandidates = 48;

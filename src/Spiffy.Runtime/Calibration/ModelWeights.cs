@@ -5,7 +5,7 @@ using Spiffy.Modeling;
 namespace Spiffy.Calibration;
 
 /// <summary>The weights hash graph files record (<c>model.weights_sha256</c>), so a graph names the exact weights it was calibrated on.</summary>
-public static class ModelWeights
+internal static class ModelWeights
 {
     /// <summary>
     /// SHA-256 (lowercase hex) of the checkpoint's <c>model.safetensors</c>; for a sharded checkpoint,

@@ -23,6 +23,7 @@ public sealed record TraceHeader(
     string PromptDigest = "",
     string StopTokens = "")
 {
+    /// <summary>Tokens per block of the recorded configuration.</summary>
     public int BlockLength => Decoding.BlockLength;
 }
 
@@ -33,7 +34,7 @@ public sealed record TraceHeader(
 /// as the ranking of S_{s+1}'s masked positions: exactly what drafting at S_{s+1} reads (P), and what
 /// calibration expresses the following states against. Every block starts all-masked.
 /// </summary>
-public sealed class SequenceTrace
+internal sealed class SequenceTrace
 {
     internal SequenceTrace(int promptIndex, int baselineNfe, int[] blockStepStart, int[] blockFixedForwards, bool[] blockStartForward,
         int[] commitStart, int[] commitPos, int[] commitTok, int[] rankStart, int[] rankPos, double[] rankProb, int[] rankTok, int[]? head = null)
@@ -98,21 +99,27 @@ public sealed class SequenceTrace
 /// <summary>Recorded baseline trajectories of several prompts under one configuration.</summary>
 public sealed class TraceSet
 {
-    public TraceSet(TraceHeader header, IReadOnlyList<SequenceTrace> sequences)
+    internal TraceSet(TraceHeader header, IReadOnlyList<SequenceTrace> sequences)
     {
         Header = header;
         Sequences = sequences;
         foreach (var s in sequences) s.Check(header);
     }
 
+    /// <summary>How the trajectories were recorded.</summary>
     public TraceHeader Header { get; }
-    public IReadOnlyList<SequenceTrace> Sequences { get; }
+    internal IReadOnlyList<SequenceTrace> Sequences { get; }
 
+    /// <summary>Recorded problems.</summary>
+    public int Count => Sequences.Count;
+
+    /// <summary>The plain decoder's forwards over all recorded problems.</summary>
     public long BaselineNfe
     {
         get { long n = 0; foreach (var s in Sequences) n += s.BaselineNfe; return n; }
     }
 
+    /// <summary>Decoding steps over all recorded problems.</summary>
     public long Steps
     {
         get { long n = 0; foreach (var s in Sequences) n += s.StepCount; return n; }
@@ -131,7 +138,7 @@ public sealed class TraceSet
     }
 
     /// <summary>Why these traces cannot replay a graph with these ranks (null when they can).</summary>
-    public string? CannotReplay(int maxPositionRank, int maxTokenRank)
+    internal string? CannotReplay(int maxPositionRank, int maxTokenRank)
     {
         if (maxPositionRank > Header.PositionRanks)
             return $"the graph uses position rank {maxPositionRank} but the traces kept only {Header.PositionRanks} (record them with --max-position-rank >= {maxPositionRank})";
@@ -145,7 +152,7 @@ public sealed class TraceSet
 /// Builds one <see cref="SequenceTrace"/> from a decoder's callbacks (or by hand, in tests): forwards
 /// and steps arrive in decoding order.
 /// </summary>
-public sealed class SequenceTraceBuilder
+internal sealed class SequenceTraceBuilder
 {
     private readonly int _b, _r, _j;
     private readonly long _mask;

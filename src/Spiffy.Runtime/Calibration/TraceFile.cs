@@ -13,9 +13,12 @@ namespace Spiffy.Calibration;
 public static class TraceFile
 {
     private static readonly byte[] Magic = Encoding.ASCII.GetBytes("SPIFFYTR");
-    /// <summary>2: the decoding header carries schedule, eps and block start; a sequence carries the prompt's tail in block 0 (SDAR).</summary>
-    public const int Version = 3;
+    /// <summary>3: the decoding header also carries the sampler, top-k, top-p and stop tokens (2: schedule, eps and block start; a sequence carries the prompt's tail in block 0, SDAR).</summary>
+    internal const int Version = 3;
 
+    /// <summary>Writes <paramref name="traces"/> to <paramref name="path"/> atomically.</summary>
+    /// <param name="traces">The trajectories.</param>
+    /// <param name="path">The trace file.</param>
     public static void Save(TraceSet traces, string path)
         => AtomicFile.Write(path, fs =>
         {
@@ -51,6 +54,9 @@ public static class TraceFile
             w.Flush();
         });
 
+    /// <summary>Reads and checks a trace file.</summary>
+    /// <param name="path">The trace file.</param>
+    /// <exception cref="InvalidDataException">The file is damaged or of another version; the message names it.</exception>
     public static TraceSet Load(string path)
     {
         using var fs = Spiffy.Checkpoints.InputFile.OpenRead(path, Spiffy.Checkpoints.InputFile.MaxDataBytes, "trace file");

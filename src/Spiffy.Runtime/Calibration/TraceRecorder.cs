@@ -9,7 +9,7 @@ namespace Spiffy.Calibration;
 /// produced the new state. Spiffy's forwards on a prompt are a function of exactly this (it is
 /// lossless), so graphs can then be replayed, compared and selected without the model.
 /// </summary>
-public sealed class TraceRecorder : IDecodeObserver
+internal sealed class TraceRecorder : IDecodeObserver
 {
     private readonly TraceHeader _header;
     private SequenceTraceBuilder[] _builders = Array.Empty<SequenceTraceBuilder>();

@@ -6,7 +6,7 @@ using Spiffy.Speculation;
 namespace Spiffy.Calibration;
 
 /// <summary>What Spiffy would do on a set of traces: forwards, acceptance and verification width.</summary>
-public sealed class ReplayResult
+internal sealed class ReplayResult
 {
     public ReplayResult(int sequences) { SequenceNfe = new long[sequences]; }
 
@@ -75,7 +75,7 @@ public sealed class ReplayResult
 /// the root row takes the recorded step, and the walk accepts while the true next state equals a child
 /// of the last accepted draft; an accepted draft's distribution is the recorded one of the same state.
 /// </summary>
-public sealed class TraceReplay
+internal sealed class TraceReplay
 {
     private readonly TraceSet _traces;
     private readonly int _b, _jRec;

@@ -11,7 +11,7 @@ namespace Spiffy.Checkpoints;
 /// ".NAME.PID.ID.spiffy-tmp" file; the next write of that name (or <see cref="RemoveStaleTemporaries"/>)
 /// removes it once its process is gone.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     private const string Suffix = ".spiffy-tmp";
 

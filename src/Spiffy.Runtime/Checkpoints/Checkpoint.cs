@@ -14,7 +14,7 @@ namespace Spiffy.Checkpoints;
 /// as in transformers). Opening validates every header and the index; weights are read only by
 /// <see cref="LoadInto"/>, one tensor at a time, straight into the model's parameters.
 /// </summary>
-public sealed class Checkpoint : IDisposable
+internal sealed class Checkpoint : IDisposable
 {
     public const string ConfigFileName = "config.json";
     public const string SingleFileName = "model.safetensors";

@@ -6,6 +6,11 @@ namespace Spiffy.Checkpoints;
 /// </summary>
 public sealed class CheckpointException : Exception
 {
+    /// <summary>A checkpoint problem; <paramref name="message"/> names the file and tensor.</summary>
+    /// <param name="message">One line for the user.</param>
     public CheckpointException(string message) : base(message) { }
+    /// <summary>A checkpoint problem caused by <paramref name="inner"/>.</summary>
+    /// <param name="message">One line for the user.</param>
+    /// <param name="inner">The underlying failure.</param>
     public CheckpointException(string message, Exception inner) : base(message, inner) { }
 }

@@ -13,7 +13,7 @@ namespace Spiffy.Checkpoints;
 /// this runtime cannot reproduce (rope scaling, sliding windows, extra biases) are rejected rather
 /// than ignored, since ignoring them would silently give wrong logits.
 /// </summary>
-public static class HfConfig
+internal static class HfConfig
 {
     /// <summary>Key of the block this runtime adds to config.json (transformers keeps unknown keys as plain attributes).</summary>
     public const string ExtensionKey = "spiffy";

@@ -7,7 +7,7 @@ namespace Spiffy.Checkpoints;
 /// size 0 (opening a FIFO blocks until a writer appears; a device can stream forever), and a file
 /// over the caller's limit would be read whole into memory: both are refused up front.
 /// </summary>
-public static class InputFile
+internal static class InputFile
 {
     /// <summary>Model descriptions, graphs, prompt-id lists: JSON a person or a tool writes; the largest shipped graph is far below this.</summary>
     public const long MaxJsonBytes = 256L << 20;

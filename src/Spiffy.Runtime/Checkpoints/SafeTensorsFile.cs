@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Spiffy.Checkpoints;
 
 /// <summary>One tensor's entry in a safetensors header. Offsets are relative to the data area.</summary>
-public sealed record SafeTensorInfo(string Name, string DType, ScalarType ScalarType, long[] Shape, long DataBegin, long DataEnd)
+internal sealed record SafeTensorInfo(string Name, string DType, ScalarType ScalarType, long[] Shape, long DataBegin, long DataEnd)
 {
     public long ByteLength => DataEnd - DataBegin;
 }
@@ -21,7 +21,7 @@ public sealed record SafeTensorInfo(string Name, string DType, ScalarType Scalar
 /// one at a time with positional reads straight into TorchSharp storage, so loading a model never
 /// holds more than the model plus one stored tensor.
 /// </summary>
-public sealed class SafeTensorsFile : IDisposable
+internal sealed class SafeTensorsFile : IDisposable
 {
     /// <summary>Headers beyond this are rejected (the reference implementation uses the same bound).</summary>
     public const long MaxHeaderBytes = 100_000_000;

@@ -49,5 +49,7 @@ public sealed record CompiledGraph(CompiledModel Model, GraphSpec Graph, Func<in
 /// <summary>A loaded model is not the model a generated decoder was compiled for.</summary>
 public sealed class ModelMismatchException : ArgumentException
 {
+    /// <summary>A mismatch; <paramref name="message"/> names every difference.</summary>
+    /// <param name="message">One line for the user.</param>
     public ModelMismatchException(string message) : base(message) { }
 }

@@ -8,7 +8,9 @@ namespace Spiffy.Decoding;
 /// <summary>A complete decoding configuration; <see cref="Validate"/> checks it against a model.</summary>
 public sealed record DecodingOptions
 {
+    /// <summary>Generated tokens per sequence.</summary>
     public int GenLength { get; init; } = 256;
+    /// <summary>Tokens per block; it must divide <see cref="GenLength"/>.</summary>
     public int BlockLength { get; init; } = 32;
     /// <summary>Total steps over the generation for <see cref="UnmaskingRule.Schedule"/>; 0 = one token per step (steps = gen length).</summary>
     public int Steps { get; init; }
@@ -18,12 +20,17 @@ public sealed record DecodingOptions
     public double Eps { get; init; } = GraphDecoding.DefaultEps;
     /// <summary>What a prefix/dual cache's block-start forward commits (no effect without a cache).</summary>
     public BlockStartRule BlockStart { get; init; } = BlockStartRule.Step;
+    /// <summary>The score that ranks masked positions.</summary>
     public ConfidenceKind Confidence { get; init; } = ConfidenceKind.Probability;
+    /// <summary>How many positions a step commits.</summary>
     public UnmaskingRule Unmasking { get; init; } = UnmaskingRule.Schedule;
+    /// <summary>tau of <see cref="UnmaskingRule.Threshold"/> and <see cref="UnmaskingRule.DynamicTopK"/>.</summary>
     public double Threshold { get; init; } = 0.9;
+    /// <summary>f of <see cref="UnmaskingRule.Factor"/>.</summary>
     public double Factor { get; init; } = 1.0;
     /// <summary>k of <see cref="UnmaskingRule.DynamicTopK"/>.</summary>
     public int MinTokensPerStep { get; init; } = 1;
+    /// <summary>Sampling temperature; 0 decodes greedily.</summary>
     public double Temperature { get; init; }
     /// <summary>How tokens are drawn when <see cref="Temperature"/> &gt; 0 (the family's authors' sampler by default, <see cref="DecodingDefaults"/>).</summary>
     public SamplerKind Sampler { get; init; } = SamplerKind.Gumbel;
@@ -43,7 +50,9 @@ public sealed record DecodingOptions
     /// order, and rewrites them, the prompt's tail included, with the step's prediction. Off: only masked positions are written.
     /// </summary>
     public bool OverfullTopK { get; init; }
+    /// <summary>Seed of the sampling noise (step n's noise depends on the seed and n only).</summary>
     public long Seed { get; init; }
+    /// <summary>The K/V cache mode.</summary>
     public CacheMode Cache { get; init; } = CacheMode.None;
     /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
     public bool EarlyStop { get; init; }
@@ -64,6 +73,7 @@ public sealed record DecodingOptions
     /// <summary>Cut the returned text at the first EOS.</summary>
     public bool TrimEos { get; init; } = true;
 
+    /// <summary>The total steps <see cref="Steps"/> stands for (the generation length when 0).</summary>
     public int EffectiveSteps => Steps == 0 ? GenLength : Steps;
 
     /// <summary>These options with a family sampler's details as a model file names them (<see cref="DecodingDefaults"/>).</summary>
@@ -85,6 +95,7 @@ public sealed record DecodingOptions
     public GraphDecoding ToSchema() => new GraphDecoding(GenLength, BlockLength, EffectiveSteps, Unmasking, Confidence,
         Threshold, Factor, MinTokensPerStep, Temperature, Cache, Schedule, Eps, BlockStart, Sampler, TopK, TopP, AlgTemp, OverfullTopK);
 
+    /// <summary>Blocks per generation.</summary>
     public int NumBlocks => GenLength / BlockLength;
 
     /// <summary>Throws <see cref="ArgumentException"/> with a precise message when the options cannot decode with this model.</summary>
@@ -106,6 +117,7 @@ public sealed record DecodingOptions
             throw new ArgumentException("the packed verification layout applies to bidirectional models without a cache (cached modes already verify block-only rows against the shared context)");
     }
 
+    /// <summary>Every option on one line ("gen=256 block=32 ...").</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}{(Sampler != SamplerKind.Gumbel ? $" sampler={DecodingNames.Sampler.Name(Sampler)}" : "")}{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")}{(StopTokens.Count > 0 ? $" stop_tokens={StopTokensText}" : "")}{(OverfullTopK ? " overfull_top_k" : "")} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
 }

@@ -16,7 +16,7 @@ public delegate void BlockFinished(int sequence, int block, ReadOnlySpan<long> t
 /// prompt's first token), so a row decodes exactly as it would alone. An optional
 /// <see cref="IStepSpeculator"/> adds Spiffy's draft rows to each step forward (one sequence at a time).
 /// </summary>
-public sealed class DiffusionDecoder
+internal sealed class DiffusionDecoder
 {
     private readonly DiffusionTransformer _model;
 

@@ -1,7 +1,7 @@
 namespace Spiffy.Decoding;
 
 /// <summary>What a forward pass was for (calibration replay reproduces the exact NFE from these).</summary>
-public enum ForwardKind
+internal enum ForwardKind
 {
     /// <summary>SDAR: the prompt's K/V.</summary>
     Prefill,
@@ -17,7 +17,7 @@ public enum ForwardKind
 /// Watches a decoder: every forward and every step with the distribution that produced it.
 /// Calibration records baseline trajectories through this; tests use it to check invariants.
 /// </summary>
-public interface IDecodeObserver
+internal interface IDecodeObserver
 {
     /// <summary>How many token ranks of each step's distribution to report (0 = none).</summary>
     int TopTokenRanks { get; }

@@ -10,7 +10,7 @@ namespace Spiffy.Decoding;
 /// transition from a state is the same whether its distribution came from a plain forward or a
 /// verification row: this is what makes Spiffy lossless under sampling as well.
 /// </summary>
-public sealed class StepRule : IDisposable
+internal sealed class StepRule : IDisposable
 {
     private readonly DecodingOptions _o;
     private readonly int _blockLength;

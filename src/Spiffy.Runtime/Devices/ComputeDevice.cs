@@ -9,7 +9,9 @@ public enum ComputeDeviceKind
 {
     /// <summary>CUDA when TorchSharp finds it, else the CPU.</summary>
     Auto,
+    /// <summary>The CPU.</summary>
     Cpu,
+    /// <summary>A CUDA device (index 0 unless one is given).</summary>
     Cuda,
 }
 
@@ -20,8 +22,11 @@ public enum ComputeDeviceKind
 /// </summary>
 public sealed record ComputeDevice(ComputeDeviceKind Kind, int? Index = null)
 {
+    /// <summary>CUDA device 0 when there is one, else the CPU.</summary>
     public static readonly ComputeDevice Auto = new(ComputeDeviceKind.Auto);
+    /// <summary>The CPU.</summary>
     public static readonly ComputeDevice Cpu = new(ComputeDeviceKind.Cpu);
+    /// <summary>CUDA device 0.</summary>
     public static readonly ComputeDevice Cuda = new(ComputeDeviceKind.Cuda);
 
     /// <summary>The accepted spellings, for help texts and messages.</summary>
@@ -49,7 +54,7 @@ public sealed record ComputeDevice(ComputeDeviceKind Kind, int? Index = null)
     /// when TorchSharp finds one. A CUDA request with no CUDA device, or an index past the last
     /// one, is a <see cref="DeviceUnavailableException"/> naming what was looked for.
     /// </summary>
-    public Device Resolve()
+    internal Device Resolve()
     {
         // Probing CUDA also loads libtorch: a missing libtorch fails here, in one line, for every kind.
         int count = CudaCount();
@@ -78,13 +83,14 @@ public sealed record ComputeDevice(ComputeDeviceKind Kind, int? Index = null)
     /// bfloat16 on CUDA (what the published checkpoints use and what tensor cores run), the
     /// checkpoint's own dtype on the CPU (so CPU behaviour is unchanged).
     /// </summary>
-    public static ScalarType DefaultDType(Device device, ScalarType checkpointDType)
+    internal static ScalarType DefaultDType(Device device, ScalarType checkpointDType)
         => device.type == DeviceType.CUDA ? ScalarType.BFloat16 : checkpointDType;
 
     /// <summary>The name a user writes for a resolved device: "cpu", "cuda:0".</summary>
-    public static string Name(Device device)
+    internal static string Name(Device device)
         => device.type == DeviceType.CPU ? "cpu" : device.type == DeviceType.CUDA ? $"cuda:{Math.Max(0, device.index)}" : device.ToString();
 
+    /// <summary>The spelling <see cref="Parse"/> accepts: "auto", "cpu", "cuda" or "cuda:N".</summary>
     public override string ToString() => Kind switch
     {
         ComputeDeviceKind.Auto => "auto",
@@ -96,6 +102,11 @@ public sealed record ComputeDevice(ComputeDeviceKind Kind, int? Index = null)
 /// <summary>A requested compute device does not exist on this machine (not a bug: exit code 1).</summary>
 public sealed class DeviceUnavailableException : Exception
 {
+    /// <summary>The device named in <paramref name="message"/> is not there.</summary>
+    /// <param name="message">One line naming what was looked for.</param>
     public DeviceUnavailableException(string message) : base(message) { }
+    /// <summary>The device is not there, found out through <paramref name="inner"/>.</summary>
+    /// <param name="message">One line naming what was looked for.</param>
+    /// <param name="inner">The underlying failure.</param>
     public DeviceUnavailableException(string message, Exception inner) : base(message, inner) { }
 }

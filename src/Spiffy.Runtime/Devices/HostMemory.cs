@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Spiffy.Devices;
 
 /// <summary>The process's host memory as the kernel counts it (Linux /proc/self/status); -1 elsewhere.</summary>
-public static class HostMemory
+internal static class HostMemory
 {
     /// <summary>Peak resident set size of this process so far (VmHWM), in bytes.</summary>
     public static long PeakResidentBytes() => Read("VmHWM:");

@@ -10,7 +10,7 @@ namespace Spiffy.Devices;
 /// libtorch NuGet package and no <c>LD_LIBRARY_PATH</c> is needed. Without the variable nothing
 /// happens and TorchSharp loads the libtorch package the app was built with.
 /// </summary>
-public static class NativeBackend
+internal static class NativeBackend
 {
     /// <summary>The environment variable naming the libtorch folder of the external backend.</summary>
     public const string DirectoryVariable = "SPIFFY_LIBTORCH_DIR";

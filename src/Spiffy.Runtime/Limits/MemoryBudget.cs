@@ -4,7 +4,7 @@ using Spiffy.Schema.Models;
 namespace Spiffy.Limits;
 
 /// <summary>Which K/V layout a generation uses (decides what a step forward feeds and what is cached).</summary>
-public enum CacheLayout
+internal enum CacheLayout
 {
     /// <summary>Every step is a full forward over the whole sequence; nothing is cached.</summary>
     None,
@@ -24,14 +24,14 @@ public enum CacheLayout
 /// <param name="Drafts">Draft rows per step forward (Spiffy's D*, 0 without speculation).</param>
 /// <param name="Cache">K/V layout.</param>
 /// <param name="ElementBytes">Bytes per weight / activation / cache element (4 for float32, 2 for bf16).</param>
-public sealed record GenerationShape(int Batch, int PromptLength, int GenLength, int BlockLength, int Drafts, CacheLayout Cache, int ElementBytes = 4)
+internal sealed record GenerationShape(int Batch, int PromptLength, int GenLength, int BlockLength, int Drafts, CacheLayout Cache, int ElementBytes = 4)
 {
     /// <summary>Sequence length the model sees (block-causal models pad the prompt up to a whole attention block).</summary>
     public long SequenceLength(ModelSpec spec) => (long)PromptLength + GenLength + (Cache == CacheLayout.BlockCausal ? spec.AttentionBlockSize : 0);
 }
 
 /// <summary>Estimated bytes of a generation, by part.</summary>
-public sealed record MemoryEstimate(long Weights, long KvCache, long Verification, long Activations)
+internal sealed record MemoryEstimate(long Weights, long KvCache, long Verification, long Activations)
 {
     /// <summary>The sum, saturating at <see cref="long.MaxValue"/>.</summary>
     public long Total
@@ -49,7 +49,7 @@ public sealed record MemoryEstimate(long Weights, long KvCache, long Verificatio
 /// The outcome of a memory check: the estimate, what is available, and the largest settings that
 /// would fit with everything else unchanged (0 where not even the smallest value fits).
 /// </summary>
-public sealed record MemoryFit(bool Fits, MemoryEstimate Estimate, long Available, int MaxDrafts, int MaxGenLength, int MaxPromptLength, int MaxBatch, string Message);
+internal sealed record MemoryFit(bool Fits, MemoryEstimate Estimate, long Available, int MaxDrafts, int MaxGenLength, int MaxPromptLength, int MaxBatch, string Message);
 
 /// <summary>
 /// Checks memory before a generation allocates it: weights from the <see cref="ModelSpec"/>, the
@@ -58,7 +58,7 @@ public sealed record MemoryFit(bool Fits, MemoryEstimate Estimate, long Availabl
 /// and a rough bound on a forward's activations. Estimates are deliberately simple upper-ish bounds:
 /// the point is a clear message before an allocation fails, not an exact account.
 /// </summary>
-public static class MemoryBudget
+internal static class MemoryBudget
 {
     /// <summary>Bytes per entry of the verification scores: float32 logits + float64 copy + float64 softmax (StepRule.Score).</summary>
     public const int ScoreBytesPerEntry = 4 + 8 + 8;

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Spiffy.Modeling;
 
 /// <summary>Boolean attention masks (true = attend) in the shapes <see cref="ForwardRequest"/> takes.</summary>
-public static class AttentionMasks
+internal static class AttentionMasks
 {
     /// <summary>SDAR's block-causal structure, [1, 1, L, L]: query i sees key j iff j / size &lt;= i / size.</summary>
     public static Tensor BlockCausal(int size, int length, Device device)

@@ -13,7 +13,7 @@ namespace Spiffy.Modeling;
 /// optional per-head q/k RMSNorm, SiLU-gated MLP, tied or untied head. Returns raw logits: the
 /// Dream logit shift is a decoding convention and lives in the decoders.
 /// </summary>
-public sealed class DiffusionTransformer : nn.Module
+internal sealed class DiffusionTransformer : nn.Module
 {
     private readonly Parameter embed;
     private readonly ModuleList<TransformerLayer> layers;

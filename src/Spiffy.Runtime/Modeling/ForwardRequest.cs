@@ -9,7 +9,7 @@ namespace Spiffy.Modeling;
 /// holds Bc sequences and the R rows are Bc consecutive groups of R / Bc rows, each group reading
 /// its sequence's context without copying it (Spiffy's draft rows ride on this).
 /// </summary>
-public readonly struct ForwardRequest
+internal readonly struct ForwardRequest
 {
     /// <summary>Token ids, [R, T], int64.</summary>
     public Tensor Tokens { get; init; }

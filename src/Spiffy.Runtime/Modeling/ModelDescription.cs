@@ -4,7 +4,7 @@ using Spiffy.Schema.Models;
 namespace Spiffy.Modeling;
 
 /// <summary>Loads model descriptions (<c>models/*.json</c>) on the runtime side.</summary>
-public static class ModelDescription
+internal static class ModelDescription
 {
     /// <summary>Reads and validates a model description; throws <see cref="SchemaException"/> naming file, line and field.</summary>
     public static ModelSpec Load(string path)

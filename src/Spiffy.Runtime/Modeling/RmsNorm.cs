@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Spiffy.Modeling;
 
 /// <summary>RMSNorm as the three families define it: float32 statistics, cast back before the weight multiply (Qwen style), no bias.</summary>
-public static class RmsNorm
+internal static class RmsNorm
 {
     public static Tensor Apply(Tensor x, Tensor weight, double eps)
     {

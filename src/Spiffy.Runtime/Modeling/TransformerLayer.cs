@@ -7,7 +7,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace Spiffy.Modeling;
 
 /// <summary>One pre-norm block: attention (with optional biases and per-head q/k norm) and a SiLU-gated MLP.</summary>
-public sealed class TransformerLayer : nn.Module
+internal sealed class TransformerLayer : nn.Module
 {
     private readonly Parameter attn_norm, q_proj, k_proj, v_proj, o_proj, mlp_norm, gate_proj, up_proj, down_proj;
     private readonly Parameter? q_bias, k_bias, v_bias, q_norm, k_norm;

@@ -10,6 +10,8 @@ namespace Spiffy.Speculation;
 /// </summary>
 public sealed class DraftGraph
 {
+    /// <summary>Flattens a validated graph (from <see cref="GraphFiles.Load"/> or a generated decoder's <c>Graph</c>).</summary>
+    /// <param name="spec">The graph.</param>
     public DraftGraph(GraphSpec spec)
     {
         Spec = spec;
@@ -44,33 +46,38 @@ public sealed class DraftGraph
         MaxDepth = topology.MaxDepth;
     }
 
+    /// <summary>The graph it was built from.</summary>
     public GraphSpec Spec { get; }
+    /// <summary>Draft nodes, the root not counted.</summary>
     public int NodeCount => Depth.Length;
     /// <summary>The pseudo-node index of the root in <see cref="ChildStart"/>.</summary>
-    public int Root => Depth.Length;
-    public int[] Depth { get; }
-    public int[] PairStart { get; }
-    public int[] PositionRank { get; }
-    public int[] TokenRank { get; }
-    public int[] ChildStart { get; }
-    public int[] Children { get; }
+    internal int Root => Depth.Length;
+    internal int[] Depth { get; }
+    internal int[] PairStart { get; }
+    internal int[] PositionRank { get; }
+    internal int[] TokenRank { get; }
+    internal int[] ChildStart { get; }
+    internal int[] Children { get; }
     /// <summary>Parents in CSR form (the root appears as <see cref="Root"/>).</summary>
-    public int[] ParentStart { get; }
-    public int[] Parents { get; }
+    internal int[] ParentStart { get; }
+    internal int[] Parents { get; }
+    /// <summary>Highest position rank any node uses.</summary>
     public int MaxPositionRank { get; }
+    /// <summary>Highest token rank any node uses.</summary>
     public int MaxTokenRank { get; }
+    /// <summary>Steps ahead of the root of the deepest node.</summary>
     public int MaxDepth { get; }
 
-    public ReadOnlySpan<int> ParentsOf(int node) => Parents.AsSpan(ParentStart[node], ParentStart[node + 1] - ParentStart[node]);
+    internal ReadOnlySpan<int> ParentsOf(int node) => Parents.AsSpan(ParentStart[node], ParentStart[node + 1] - ParentStart[node]);
 
-    public ReadOnlySpan<int> ChildrenOf(int node) => Children.AsSpan(ChildStart[node], ChildStart[node + 1] - ChildStart[node]);
+    internal ReadOnlySpan<int> ChildrenOf(int node) => Children.AsSpan(ChildStart[node], ChildStart[node + 1] - ChildStart[node]);
 
     /// <summary>
     /// The uncalibrated fallback: a chain of rank-1 drafts {(1,1)}, {(1,1),(2,1)}, ... of the given
     /// length: each step commits the next most confident positions with their top tokens
     /// (<paramref name="tokensPerStep"/> pairs per depth, for fixed-k schedules).
     /// </summary>
-    public static GraphSpec Chain(int length, GraphDecoding decoding, int tokensPerStep = 1)
+    internal static GraphSpec Chain(int length, GraphDecoding decoding, int tokensPerStep = 1)
     {
         if (length < 1) throw new ArgumentOutOfRangeException(nameof(length));
         if (tokensPerStep < 1) throw new ArgumentOutOfRangeException(nameof(tokensPerStep));
@@ -89,6 +96,6 @@ public sealed class DraftGraph
     }
 
     /// <summary>Tokens a fixed-k schedule commits per step (1 for the other rules, which the chain then approximates).</summary>
-    public static int TokensPerStep(Spiffy.Decoding.DecodingOptions o)
+    internal static int TokensPerStep(Spiffy.Decoding.DecodingOptions o)
         => o.Unmasking == Spiffy.Decoding.UnmaskingRule.Schedule ? Math.Max(1, o.GenLength / o.EffectiveSteps) : 1;
 }

@@ -14,7 +14,7 @@ namespace Spiffy.Speculation;
 /// negative fixed cost or a cost that does not grow with the rows is noise, not a machine: it carries
 /// a <see cref="Problem"/> and no D* may be chosen from it.
 /// </summary>
-public sealed record ForwardCost(string Configuration, double FixedMs, double PerRowMs, IReadOnlyList<(int Rows, double Ms)> Samples)
+internal sealed record ForwardCost(string Configuration, double FixedMs, double PerRowMs, IReadOnlyList<(int Rows, double Ms)> Samples)
 {
     /// <summary>The noise of the timings: the largest (median - minimum) / minimum over the row counts.</summary>
     public double Spread { get; init; }
@@ -60,7 +60,7 @@ public sealed record ForwardCost(string Configuration, double FixedMs, double Pe
 }
 
 /// <summary>Measures <see cref="ForwardCost"/> with the decoder's own forward code (ForwardRunner).</summary>
-public static class ForwardCostModel
+internal static class ForwardCostModel
 {
     /// <summary>Timed forwards per row count (after one warm-up each); the estimate is their minimum.</summary>
     public const int DefaultRepeats = 5;
@@ -178,7 +178,7 @@ public static class ForwardCostModel
 }
 
 /// <summary>Chooses D* from a graph's calibration profile and the machine's forward cost.</summary>
-public static class KeepChooser
+internal static class KeepChooser
 {
     /// <summary>
     /// The D* whose step forwards take the least predicted time over the calibration prompts:
@@ -206,7 +206,7 @@ public static class KeepChooser
 }
 
 /// <summary>A D* choice: 0 = no drafts; PredictedMs / PlainMs is the predicted time ratio of the step forwards.</summary>
-public sealed record KeepChoice(int Keep, double PredictedMs, double PlainMs)
+internal sealed record KeepChoice(int Keep, double PredictedMs, double PlainMs)
 {
     public double PredictedSpeedup => PlainMs / PredictedMs;
 }

@@ -7,7 +7,7 @@ namespace Spiffy.Speculation;
 /// Builds a valid draft graph from formulas: orders nodes by depth, numbers them, and derives every
 /// parent by the parent rule (depth one less, strict subset of pairs), so callers never list edges by hand.
 /// </summary>
-public static class GraphBuilder
+internal static class GraphBuilder
 {
     /// <summary>One node to place: its pairs, depth (steps ahead) and calibration count.</summary>
     public readonly record struct NodeDraft((int Position, int Token)[] Pairs, int Depth, long Count);

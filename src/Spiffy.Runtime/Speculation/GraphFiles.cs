@@ -10,6 +10,9 @@ namespace Spiffy.Speculation;
 /// <summary>Loads draft graph files on the runtime side and checks them against the model and decoding settings they are served with.</summary>
 public static class GraphFiles
 {
+    /// <summary>Reads and validates a graph file.</summary>
+    /// <param name="path">A <c>graphs/*.json</c>.</param>
+    /// <exception cref="SchemaException">The file is invalid; every error names its line, column and field.</exception>
     public static GraphSpec Load(string path)
     {
         var bytes = Spiffy.Checkpoints.InputFile.ReadAllBytes(path, Spiffy.Checkpoints.InputFile.MaxJsonBytes, "draft graph");
@@ -20,6 +23,10 @@ public static class GraphFiles
     /// Differences between what a graph was calibrated for and how it is about to be served. Any
     /// graph stays lossless; a mismatch only costs acceptance, so these are warnings (errors with --strict).
     /// </summary>
+    /// <param name="graph">The graph.</param>
+    /// <param name="model">The model it is served with.</param>
+    /// <param name="options">The options it is served with.</param>
+    /// <param name="modelHash">The served weights' SHA-256, when known.</param>
     public static List<string> Mismatches(GraphSpec graph, ModelSpec model, DecodingOptions options, string? modelHash = null)
     {
         var list = new List<string>();

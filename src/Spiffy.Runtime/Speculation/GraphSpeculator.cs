@@ -52,11 +52,16 @@ public sealed class GraphSpeculator : IStepSpeculator
         _candidate = new bool[d];
     }
 
+    /// <summary>The graph being drafted from.</summary>
     public DraftGraph Graph => _g;
+    /// <summary>D*: the most drafts one forward carries (the node count when all are kept).</summary>
     public int Keep { get; }
+    /// <inheritdoc/>
     public int MaxDrafts => Keep;
+    /// <inheritdoc/>
     public int TopTokenRanks => Math.Max(1, _g.MaxTokenRank);
 
+    /// <inheritdoc/>
     public int Draft(ReadOnlySpan<long> state, int maskId, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens, Span<long> drafts)
     {
         int j = TopTokenRanks, d = _g.NodeCount;
@@ -136,6 +141,7 @@ public sealed class GraphSpeculator : IStepSpeculator
         }
     }
 
+    /// <inheritdoc/>
     public int Match(int parent, ReadOnlySpan<long> state)
     {
         // A row the latest Draft did not fill has no children to match (generated decoders agree).
@@ -149,5 +155,6 @@ public sealed class GraphSpeculator : IStepSpeculator
         return -1;
     }
 
+    /// <inheritdoc/>
     public int Depth(int draft) => _g.Depth[_rowNode[draft]];
 }

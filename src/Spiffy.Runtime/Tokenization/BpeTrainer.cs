@@ -8,7 +8,7 @@ namespace Spiffy.Tokenization;
 /// <param name="MergeCount">Entries in model.merges.</param>
 /// <param name="DistinctWords">Distinct pre-tokenized pieces in the corpus.</param>
 /// <param name="TotalWords">Pre-tokenized pieces in the corpus, special tokens not counted.</param>
-public sealed record BpeTrainingSummary(int VocabSize, int MergeCount, int DistinctWords, long TotalWords);
+internal sealed record BpeTrainingSummary(int VocabSize, int MergeCount, int DistinctWords, long TotalWords);
 
 /// <summary>
 /// Trains a byte-level BPE tokenizer and writes it as a Hugging Face <c>tokenizer.json</c> that
@@ -16,7 +16,7 @@ public sealed record BpeTrainingSummary(int VocabSize, int MergeCount, int Disti
 /// given order, then the 256 byte tokens in byte order, then merged tokens in the order learned.
 /// Deterministic: equal inputs give a byte-identical file.
 /// </summary>
-public static class BpeTrainer
+internal static class BpeTrainer
 {
     /// <summary>
     /// GPT-2's split except that every digit is a piece of its own, so numbers are always spelled

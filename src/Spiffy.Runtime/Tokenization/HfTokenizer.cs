@@ -110,7 +110,7 @@ public sealed class HfTokenizer
     }
 
     /// <summary>The underlying Microsoft.ML.Tokenizers tokenizer (ByteLevel BPE with this file's splits).</summary>
-    public BpeTokenizer Inner { get; }
+    internal BpeTokenizer Inner { get; }
 
     /// <summary>Full path of the tokenizer.json that was read.</summary>
     public string SourcePath { get; }
@@ -131,7 +131,7 @@ public sealed class HfTokenizer
     public IReadOnlyList<string> Warnings { get; }
 
     /// <summary>Patterns (HF syntax) the pre-tokenizer splits with, in order.</summary>
-    public IReadOnlyList<string> SplitPatterns => _preTokenizer.Patterns;
+    internal IReadOnlyList<string> SplitPatterns => _preTokenizer.Patterns;
 
     /// <summary>
     /// Loads <c>tokenizer.json</c>, or <c>tokenizer.json</c> inside the given (checkpoint) directory.

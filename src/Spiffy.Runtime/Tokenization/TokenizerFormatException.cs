@@ -3,6 +3,12 @@ namespace Spiffy.Tokenization;
 /// <summary>A tokenizer file that cannot be used: malformed JSON, a missing field, or an unsupported kind.</summary>
 public sealed class TokenizerFormatException : FormatException
 {
+    /// <summary>A problem with tokenizer file <paramref name="path"/>.</summary>
+    /// <param name="path">The file that was read.</param>
+    /// <param name="problem">What is wrong, without the path.</param>
+    /// <param name="line">1-based line of a JSON syntax error, when known.</param>
+    /// <param name="position">1-based byte position within the line, when known.</param>
+    /// <param name="inner">The underlying failure.</param>
     public TokenizerFormatException(string path, string problem, long? line = null, long? position = null, Exception? inner = null)
         : base($"{path}: {problem}", inner)
     {

@@ -9,7 +9,7 @@ namespace Spiffy.Training;
 /// each position masked with probability t ~ U(eps, 1) drawn per example; the loss is the
 /// cross-entropy over masked positions weighted by 1/t and divided by the answer region's length.
 /// </summary>
-public sealed class MaskedDiffusionObjective
+internal sealed class MaskedDiffusionObjective
 {
     private readonly DiffusionTransformer _model;
     private readonly TrainingOptions _options;

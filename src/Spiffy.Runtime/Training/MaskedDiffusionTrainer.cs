@@ -10,14 +10,14 @@ using static TorchSharp.torch;
 namespace Spiffy.Training;
 
 /// <summary>Progress of a training run, reported every few steps.</summary>
-public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, double? ValidationLoss);
+internal sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, double? ValidationLoss);
 
 /// <summary>
 /// Trains a diffusion LM with LLaDA's supervised fine-tuning objective (<see cref="MaskedDiffusionObjective"/>). Resumable: model, optimizer moments and the
 /// step are checkpointed atomically; data order and masks derive from (seed, step), so a resumed
 /// run sees the same batches as an uninterrupted one. Trains on the model's device.
 /// </summary>
-public sealed class MaskedDiffusionTrainer
+internal sealed class MaskedDiffusionTrainer
 {
     private readonly DiffusionTransformer _model;
     private readonly TrainingOptions _options;

@@ -3,13 +3,13 @@ using System.Text.Json;
 namespace Spiffy.Training;
 
 /// <summary>One training or evaluation problem: the prompt (never masked) and its answer.</summary>
-public sealed record PromptAnswer(string Prompt, string Answer, int Line);
+internal sealed record PromptAnswer(string Prompt, string Answer, int Line);
 
 /// <summary>
 /// Reads JSONL files of prompt/answer pairs. Accepts GSM8K's field names (question/answer) and
 /// prompt/answer. A malformed line is an error naming the file and line; nothing is skipped silently.
 /// </summary>
-public static class PromptAnswerData
+internal static class PromptAnswerData
 {
     public static List<PromptAnswer> Read(string path)
     {

@@ -6,7 +6,7 @@ using Spiffy.Checkpoints;
 namespace Spiffy.Training;
 
 /// <summary>What a training run saves at a step besides the weights.</summary>
-public sealed class TrainerState
+internal sealed class TrainerState
 {
     public int Step { get; set; }
     /// <summary>Null when no validation ran at that step (or it gave no finite loss).</summary>
@@ -17,7 +17,7 @@ public sealed class TrainerState
 }
 
 /// <summary>Where a resumed run starts: the step, and the folder holding its weights and optimizer state.</summary>
-public sealed record ResumePoint(int Step, double? ValidationLoss, string ModelDirectory, string? OptimizerPath);
+internal sealed record ResumePoint(int Step, double? ValidationLoss, string ModelDirectory, string? OptimizerPath);
 
 /// <summary>
 /// A training run's folder, consistent after a kill at any instant. Each save writes a whole step
@@ -30,7 +30,7 @@ public sealed record ResumePoint(int Step, double? ValidationLoss, string ModelD
 /// Run folders written before this layout (state, weights and optimizer in the folder itself)
 /// still resume when their weights and state agree on the step, and are refused with a message when not.
 /// </summary>
-public sealed class RunFolder
+internal sealed class RunFolder
 {
     public const string PointerFileName = "latest";
     public const string StateFileName = "trainer_state.json";

@@ -1,7 +1,7 @@
 namespace Spiffy.Training;
 
 /// <summary>Settings of a masked-diffusion fine-tuning run (LLaDA SFT objective).</summary>
-public sealed record TrainingOptions
+internal sealed record TrainingOptions
 {
     public int GenLength { get; init; } = 256;
     public int MaxPromptLength { get; init; } = 160;
@@ -24,4 +24,4 @@ public sealed record TrainingOptions
 }
 
 /// <summary>A tokenized problem: prompt ids and answer ids (without padding).</summary>
-public sealed record TokenizedExample(int[] Prompt, int[] Answer);
+internal sealed record TokenizedExample(int[] Prompt, int[] Answer);

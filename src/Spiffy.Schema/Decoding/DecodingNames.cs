@@ -5,7 +5,7 @@ using Spiffy.Decoding;
 namespace Spiffy.Schema.Decoding;
 
 /// <summary>The spelling of one enum's values in graph and model files, CLI flags and JSON output.</summary>
-public sealed class EnumSpelling<T> where T : struct, Enum
+internal sealed class EnumSpelling<T> where T : struct, Enum
 {
     private readonly T[] _values;
     private readonly string[] _names;
@@ -45,7 +45,7 @@ public sealed class EnumSpelling<T> where T : struct, Enum
 /// The one map between the decoding enums and their spelling ("dynamic_top_k", "first_position"),
 /// used by the graph and model parsers, the graph and trace writers, the CLI and its JSON output.
 /// </summary>
-public static class DecodingNames
+internal static class DecodingNames
 {
     public static readonly EnumSpelling<UnmaskingRule> Unmasking = new EnumSpelling<UnmaskingRule>(
         (UnmaskingRule.Schedule, "schedule"), (UnmaskingRule.Threshold, "threshold"), (UnmaskingRule.Factor, "factor"), (UnmaskingRule.DynamicTopK, "dynamic_top_k"));

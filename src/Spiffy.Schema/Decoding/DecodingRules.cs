@@ -7,7 +7,7 @@ using Spiffy.Schema.Models;
 namespace Spiffy.Schema.Decoding;
 
 /// <summary>A broken decoding rule: the field it is reported at (graph-file spelling, "block_length"), its kind and a sentence.</summary>
-public sealed record DecodingRuleError(string Field, SchemaErrorKind Kind, string Message);
+internal sealed record DecodingRuleError(string Field, SchemaErrorKind Kind, string Message);
 
 /// <summary>
 /// The decoding configuration's rules, in one place: value ranges and cross-field rules of a
@@ -15,7 +15,7 @@ public sealed record DecodingRuleError(string Field, SchemaErrorKind Kind, strin
 /// (<see cref="CheckAgainstModel"/>). The graph and model parsers report them at the offending
 /// field, the generator as SPF diagnostics, and <c>DecodingOptions.Validate</c> throws the first.
 /// </summary>
-public static class DecodingRules
+internal static class DecodingRules
 {
     /// <summary>Total steps of a configuration: <see cref="GraphDecoding.Steps"/>, or one token per step when it is 0.</summary>
     public static int EffectiveSteps(GraphDecoding d) => d.Steps == 0 ? d.GenLength : d.Steps;

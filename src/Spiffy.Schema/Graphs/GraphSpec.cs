@@ -11,6 +11,7 @@ namespace Spiffy.Schema.Graphs;
 public sealed record NodeSpec(int Id, int Depth, EquatableArray<int> PositionRanks, EquatableArray<int> TokenRanks,
     EquatableArray<int> Parents, long Count)
 {
+    /// <summary>The node's (position rank, token rank) pairs.</summary>
     public int PairCount => PositionRanks.Count;
 
     /// <summary>A node from plain arrays (the arrays are taken, not copied).</summary>
@@ -60,6 +61,7 @@ public sealed record GraphSpec(
     int Keep,
     EquatableArray<NodeSpec> Nodes)
 {
+    /// <summary>Steps ahead of the root of the deepest node.</summary>
     public int MaxDepth
     {
         get

@@ -12,7 +12,7 @@ namespace Spiffy.Schema.Graphs;
 /// parents have depth one less and a strict subset of its pairs and are listed before it, every node reaches the root,
 /// ranks are within the declared limits, and no two nodes hold the same formula.
 /// </summary>
-public static class GraphSpecParser
+internal static class GraphSpecParser
 {
     public const string FormatId = "spiffy-graph/1";
 

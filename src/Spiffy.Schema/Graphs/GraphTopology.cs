@@ -11,7 +11,7 @@ namespace Spiffy.Schema.Graphs;
 /// maxima. The parser checks files against it, the graph builders derive parents with it, and the
 /// interpreted speculator and the generator walk the same edges.
 /// </summary>
-public sealed class GraphTopology
+internal sealed class GraphTopology
 {
     private readonly int[][] _children;
     private readonly int[][] _parents;

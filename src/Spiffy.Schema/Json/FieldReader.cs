@@ -9,7 +9,7 @@ namespace Spiffy.Schema.Json;
 /// generator can report all of them at once). Every field read is remembered; <see cref="RejectUnknown"/>
 /// then reports keys the schema does not define.
 /// </summary>
-public sealed class FieldReader
+internal sealed class FieldReader
 {
     private readonly JsonObject _obj;
     private readonly string _file;

@@ -4,13 +4,13 @@ using System.Globalization;
 namespace Spiffy.Schema.Json;
 
 /// <summary>Kind of a parsed JSON value.</summary>
-public enum JsonKind { Object, Array, String, Number, True, False, Null }
+internal enum JsonKind { Object, Array, String, Number, True, False, Null }
 
 /// <summary>
 /// A parsed JSON value that remembers where it came from (1-based line and column), so every
 /// schema error can point at the offending text. Shared by the generator and the runtime.
 /// </summary>
-public abstract class JsonNode
+internal abstract class JsonNode
 {
     protected JsonNode(JsonKind kind, int line, int column) { Kind = kind; Line = line; Column = column; }
     public JsonKind Kind { get; }
@@ -29,7 +29,7 @@ public abstract class JsonNode
     };
 }
 
-public sealed class JsonObject : JsonNode
+internal sealed class JsonObject : JsonNode
 {
     public JsonObject(IReadOnlyList<KeyValuePair<string, JsonNode>> members, IReadOnlyList<JsonNode> keyNodes, int line, int column)
         : base(JsonKind.Object, line, column)
@@ -52,19 +52,19 @@ public sealed class JsonObject : JsonNode
     }
 }
 
-public sealed class JsonArray : JsonNode
+internal sealed class JsonArray : JsonNode
 {
     public JsonArray(IReadOnlyList<JsonNode> items, int line, int column) : base(JsonKind.Array, line, column) { Items = items; }
     public IReadOnlyList<JsonNode> Items { get; }
 }
 
-public sealed class JsonString : JsonNode
+internal sealed class JsonString : JsonNode
 {
     public JsonString(string value, int line, int column) : base(JsonKind.String, line, column) { Value = value; }
     public string Value { get; }
 }
 
-public sealed class JsonNumber : JsonNode
+internal sealed class JsonNumber : JsonNode
 {
     public JsonNumber(string text, int line, int column) : base(JsonKind.Number, line, column) { Text = text; }
 
@@ -78,7 +78,7 @@ public sealed class JsonNumber : JsonNode
     public double AsDouble() => double.Parse(Text, NumberStyles.Float, CultureInfo.InvariantCulture);
 }
 
-public sealed class JsonLiteral : JsonNode
+internal sealed class JsonLiteral : JsonNode
 {
     public JsonLiteral(JsonKind kind, int line, int column) : base(kind, line, column) { }
 }

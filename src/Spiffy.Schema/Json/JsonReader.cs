@@ -5,7 +5,7 @@ using System.Text;
 namespace Spiffy.Schema.Json;
 
 /// <summary>A syntax error in a JSON document, with its 1-based location.</summary>
-public sealed class JsonSyntaxException : Exception
+internal sealed class JsonSyntaxException : Exception
 {
     public JsonSyntaxException(string message, int line, int column) : base(message) { Line = line; Column = column; }
     public int Line { get; }
@@ -18,7 +18,7 @@ public sealed class JsonSyntaxException : Exception
 /// errors must point at the text. Rejects duplicate keys, nesting deeper than
 /// <see cref="MaxDepth"/>, trailing content, lone surrogates in escapes and control characters in strings.
 /// </summary>
-public sealed class JsonReader
+internal sealed class JsonReader
 {
     public const int MaxDepth = 64;
 

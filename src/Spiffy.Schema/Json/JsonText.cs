@@ -4,7 +4,7 @@ using System.Text;
 namespace Spiffy.Schema.Json;
 
 /// <summary>The one string escaper for text the project writes by hand: graph files and generated C#.</summary>
-public static class JsonText
+internal static class JsonText
 {
     /// <summary>
     /// A JSON string literal: quotes, backslashes and control characters escaped. With

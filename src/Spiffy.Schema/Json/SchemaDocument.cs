@@ -6,7 +6,7 @@ namespace Spiffy.Schema.Json;
 /// The one entry from a schema file's bytes or text to its JSON root, for both parsers: invalid
 /// UTF-8 and malformed JSON become a located <see cref="SchemaErrorKind.MalformedJson"/> error.
 /// </summary>
-public static class SchemaDocument
+internal static class SchemaDocument
 {
     /// <summary>The root of a file's raw bytes (strict UTF-8, never silently replaced); null after recording the error.</summary>
     public static JsonNode? Read(byte[] utf8, string file, List<SchemaError> errors)

@@ -8,7 +8,7 @@ namespace Spiffy.Schema.Json;
 /// instead fails at the first invalid byte with its line and column (columns count UTF-16 units,
 /// as <see cref="JsonReader"/> does). A leading byte-order mark is kept for the reader to skip.
 /// </summary>
-public static class Utf8Text
+internal static class Utf8Text
 {
     public static string Decode(byte[] bytes)
     {

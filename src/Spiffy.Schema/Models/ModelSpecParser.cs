@@ -10,7 +10,7 @@ namespace Spiffy.Schema.Models;
 /// Turns a model description (JSON) into a <see cref="ModelSpec"/> and checks it. The single
 /// definition of the format: the generator and the runtime both compile this file.
 /// </summary>
-public static class ModelSpecParser
+internal static class ModelSpecParser
 {
     public const string FormatId = "spiffy-model/1";
     public static readonly string[] Families = { "llada", "dream", "sdar" };

@@ -13,12 +13,12 @@ namespace Spiffy.Generators.Tests.Properties;
 public class JsonRoundTripProperties
 {
     /// <summary>A test-side JSON value; keys of an object are distinct.</summary>
-    public abstract record J;
-    public sealed record JObj(List<(string Key, J Value)> Members) : J;
-    public sealed record JArr(List<J> Items) : J;
-    public sealed record JStr(string Value) : J;
-    public sealed record JNum(string Text) : J;
-    public sealed record JLit(JsonKind Kind) : J;
+    internal abstract record J;
+    internal sealed record JObj(List<(string Key, J Value)> Members) : J;
+    internal sealed record JArr(List<J> Items) : J;
+    internal sealed record JStr(string Value) : J;
+    internal sealed record JNum(string Text) : J;
+    internal sealed record JLit(JsonKind Kind) : J;
 
     private static readonly Gen<string> Str =
         Gen.OneOf(

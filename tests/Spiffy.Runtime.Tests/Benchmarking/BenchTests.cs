@@ -43,9 +43,6 @@ public class BenchTests
         string json = report.ToJson();
         Assert.Contains("\"name\": \"dual-cache+spiffy\"", json);
         Assert.Contains("\"mismatches\": 0", json);
-        string svg = BenchChart.ToSvg(report);
-        Assert.StartsWith("<svg", svg);
-        Assert.Contains("dual-cache+spiffy", svg);
     }
 
     [Fact]
@@ -183,24 +180,4 @@ public class BenchTests
     [InlineData("no answer", "#### 5", false)]
     public void GsmAnswer_ComparesFinalAnswers(string output, string reference, bool same)
         => Assert.Equal(same, GsmAnswer.Matches(output, reference));
-
-    [Fact]
-    public void Markdown_ReplacesOnlyTheMarkedSection()
-    {
-        string dir = Directory.CreateTempSubdirectory("spiffy-bench-").FullName;
-        try
-        {
-            string path = Path.Combine(dir, "b.md");
-            File.WriteAllText(path, "# Title\n\nhand-written analysis\n\n" + BenchMarkdown.Begin + "\nold\n" + BenchMarkdown.End + "\n\ntail\n");
-            var report = new BenchReport { Model = "m", PromptSource = "p", Prompts = 1, GenLength = 8, BlockLength = 8, Command = "spiffy bench --count 1", Modes = Array.Empty<ModeResult>() };
-            BenchMarkdown.WriteSection(path, report, null);
-            string text = File.ReadAllText(path);
-            Assert.Contains("hand-written analysis", text);
-            Assert.Contains("tail", text);
-            Assert.DoesNotContain("\nold\n", text);
-            Assert.Contains("spiffy bench --count 1", text);
-            Assert.Empty(Directory.GetFiles(dir, "*tmp*"));
-        }
-        finally { Directory.Delete(dir, true); }
-    }
 }

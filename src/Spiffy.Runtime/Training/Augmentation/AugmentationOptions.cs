@@ -1,7 +1,7 @@
 namespace Spiffy.Training.Augmentation;
 
 /// <summary>Settings of numeric perturbation (defaults are the documented ones, docs/training.md).</summary>
-public sealed record AugmentationOptions
+internal sealed record AugmentationOptions
 {
     /// <summary>Problems at the end of the source file that are held out: never read for variants, never written to the training output.</summary>
     public int HoldOut { get; init; } = 500;

@@ -1,7 +1,7 @@
 namespace Spiffy.Training.Augmentation;
 
 /// <summary>A number literal inside a calculator expression: where it is and its value.</summary>
-public sealed record NumberLiteral(int Start, int Length, Rational Value, bool Grouped);
+internal sealed record NumberLiteral(int Start, int Length, Rational Value, bool Grouped);
 
 /// <summary>
 /// The arithmetic of GSM8K's calculator annotations (the "expr" of &lt;&lt;expr=result&gt;&gt;):
@@ -9,7 +9,7 @@ public sealed record NumberLiteral(int Start, int Length, Rational Value, bool G
 /// a postfix %. Evaluated exactly over rationals. Anything else makes the expression unsupported
 /// (null), so a problem is never perturbed through arithmetic this class does not understand.
 /// </summary>
-public sealed class CalculatorExpression
+internal sealed class CalculatorExpression
 {
     private readonly string _text;
     private readonly List<NumberLiteral> _literals = new();

@@ -5,7 +5,7 @@ using Spiffy.Checkpoints;
 namespace Spiffy.Training.Augmentation;
 
 /// <summary>What an augmentation run produced and why the rest was discarded.</summary>
-public sealed record AugmentationReport(
+internal sealed record AugmentationReport(
     int SourceProblems, int TrainingProblems, int HeldOutProblems, int Written,
     IReadOnlyDictionary<UnsupportedReason, int> Unsupported, IReadOnlyDictionary<RejectReason, int> Rejected,
     IReadOnlyList<int> VariantsPerProblemHistogram, int Attempts);
@@ -18,7 +18,7 @@ public sealed record AugmentationReport(
 /// validation. Each output line carries "source" (1-based line in the source file) and "variant"
 /// (0 = the original).
 /// </summary>
-public static class GsmAugmenter
+internal static class GsmAugmenter
 {
     public static AugmentationReport Run(string sourcePath, string outPath, string? heldOutPath, AugmentationOptions options)
     {

@@ -5,13 +5,13 @@ using Spiffy.Benchmarking;
 namespace Spiffy.Training.Augmentation;
 
 /// <summary>A generated (or original) training problem and where it came from.</summary>
-public sealed record AugmentedProblem(string Question, string Answer, int SourceLine, int Variant);
+internal sealed record AugmentedProblem(string Question, string Answer, int SourceLine, int Variant);
 
 /// <summary>Why a problem yields no variants at all (its chain cannot be re-evaluated safely).</summary>
-public enum UnsupportedReason { NoCalculatorSteps, UnparsedExpression, ChainDoesNotReevaluate, FinalIsNotLastStep, NothingToPerturb, SameAsHeldOut }
+internal enum UnsupportedReason { NoCalculatorSteps, UnparsedExpression, ChainDoesNotReevaluate, FinalIsNotLastStep, NothingToPerturb, SameAsHeldOut }
 
 /// <summary>Why one re-sampling of a supported problem was discarded.</summary>
-public enum RejectReason { NonInteger, Negative, TooLarge, InexactDivision, DivisionByZero, AmbiguousNumber, Duplicate }
+internal enum RejectReason { NonInteger, Negative, TooLarge, InexactDivision, DivisionByZero, AmbiguousNumber, Duplicate }
 
 /// <summary>
 /// Numeric perturbation of GSM8K-style problems: the integers of the question are re-sampled, the
@@ -23,7 +23,7 @@ public enum RejectReason { NonInteger, Negative, TooLarge, InexactDivision, Divi
 /// problem's words also imply ("six", "hour") is kept, since the answer's literal could be either.
 /// Deterministic in (seed, source line).
 /// </summary>
-public sealed class NumericPerturbation
+internal sealed class NumericPerturbation
 {
     // An integer with optional thousands groups and decimals, not glued to a preceding digit or decimal point.
     private static readonly Regex Number = new(@"(?<![\d.])\d+(?:,\d{3})*(?:\.\d+)?", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));

@@ -4,7 +4,7 @@ using System.Numerics;
 namespace Spiffy.Training.Augmentation;
 
 /// <summary>An exact fraction (normalized, positive denominator): calculator chains are checked without rounding.</summary>
-public readonly record struct Rational
+internal readonly record struct Rational
 {
     public BigInteger Numerator { get; }
     public BigInteger Denominator { get; }

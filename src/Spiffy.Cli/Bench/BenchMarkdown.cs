@@ -1,15 +1,16 @@
 using System.Globalization;
 using System.Text;
+using Spiffy.Benchmarking;
 using Spiffy.Checkpoints;
 
-namespace Spiffy.Benchmarking;
+namespace Spiffy.Cli.Bench;
 
 /// <summary>
 /// Writes a report into a Markdown file between <c>&lt;!-- bench:begin --&gt;</c> and
 /// <c>&lt;!-- bench:end --&gt;</c>, keeping the hand-written analysis around it; a file without the
 /// markers gets them appended. The file is replaced atomically.
 /// </summary>
-public static class BenchMarkdown
+internal static class BenchMarkdown
 {
     public const string Begin = "<!-- bench:begin (written by spiffy bench --out; edits inside are overwritten) -->";
     public const string End = "<!-- bench:end -->";

@@ -1,14 +1,15 @@
 using System.Globalization;
 using System.Text;
+using Spiffy.Benchmarking;
 
-namespace Spiffy.Benchmarking;
+namespace Spiffy.Cli.Bench;
 
 /// <summary>
 /// A self-contained SVG of a benchmark: NFE reduction and wall-clock speedup against the baseline
 /// per mode (horizontal bars, a line at 1x), and each Spiffy mode's acceptance by depth (share of
 /// verification forwards whose accepted chain had length d). Deterministic, culture-invariant.
 /// </summary>
-public static class BenchChart
+internal static class BenchChart
 {
     private const int RowHeight = 26, LabelWidth = 250, BarWidth = 520, Margin = 16;
     private const string NfeColor = "#3b75af", SpeedColor = "#ef8636";

@@ -55,6 +55,10 @@ public sealed partial class BenchCommand : IVerb
     private readonly Option<bool> _randomWeights = new("--random-weights") { Description = "--row-curve: --model is a description (models/*.json); random weights are made on the device, no file" };
     private readonly Option<string?> _graph = new("--graph") { Description = "--row-curve: pick D* for this graph's calibration profile from each measured curve", HelpName = "graph.json" };
     private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
+    private readonly Option<string?> _batch = SharedOptions.IntList("--batch", "instead of the mode table: tokens/s with the prompts decoded in batches of each size (e.g. 1,4,16; batch 1 always runs and every output must equal it; default modes baseline, spiffy, dual-cache and its twin; --count defaults to the largest size)", 1);
+
+    /// <summary>The modes --batch measures when --modes is not given.</summary>
+    private static readonly string[] DefaultBatchModes = { BenchRunner.BaselineName, "spiffy", "dual-cache", "dual-cache+spiffy" };
 
     public BenchCommand()
     {
@@ -79,7 +83,7 @@ public sealed partial class BenchCommand : IVerb
             "spiffy bench --modes spiffy@auto --json > bench.json",
             "spiffy bench --prompts gsm8k/test.jsonl --count 16 --out docs/benchmarks.md --chart docs/img/benchmarks.svg")
         { _model, _prompts, _skip, _count, _modes, _sweep, _paper, _threshold, _gen, _block, _noOracle, _out, _chart, _threads,
-          _rowCurve, _promptLength, _repeats, _randomWeights, _graph, _allowNonFinite };
+          _rowCurve, _promptLength, _repeats, _randomWeights, _graph, _allowNonFinite, _batch };
         _device.AddTo(Command);
     }
 
@@ -90,7 +94,10 @@ public sealed partial class BenchCommand : IVerb
         string modelPath = ModelSources.Resolve(parse.GetValue(_model));
         string repoRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, ".."));
         string problems = parse.GetValue(_prompts) ?? Path.Combine(repoRoot, DefaultProblems);
-        int skip = parse.GetValue(_skip) ?? 0, count = parse.GetValue(_count) ?? 8;
+        var batchSizes = parse.GetValue(_batch) is string batchText ? SharedOptions.ParseIntList(batchText) : null;
+        if (batchSizes is { Count: 0 }) throw new UsageException("--batch needs at least one batch size");
+        if (batchSizes is not null && parse.GetValue(_rowCurve) is not null) throw new UsageException("--batch and --row-curve are separate measurements; give one");
+        int skip = parse.GetValue(_skip) ?? 0, count = parse.GetValue(_count) ?? (batchSizes is null ? 8 : batchSizes.Max());
         var only = parse.GetValue(_modes) is string m ? ModeList(m) : null;
         string sweepText = parse.GetValue(_sweep) ?? "1,2,3,4,6,8";
         string? paperPath = parse.GetValue(_paper);
@@ -158,6 +165,7 @@ public sealed partial class BenchCommand : IVerb
                 if (!modes.Any(x => x.Name == target && (target == w || Autoable(x))))
                     throw new UsageException($"mode \"{w}\" is not available with this model and options; available: {string.Join(", ", modes.Select(x => x.Name))} and <spiffy mode>{AutoSuffix}");
             }
+        if (batchSizes is not null) return Task.FromResult(Batches(output, model, prompts, modes, only, batchSizes, problems, skip, gen, block, cancel));
         var autoCandidates = modes.Where(x => Autoable(x) && (only is null || only.Contains(x.Name + AutoSuffix))).ToList();
         var selected = only is null ? modes : modes.Where(x => only.Contains(x.Name)).ToList();
 
@@ -314,6 +322,43 @@ public sealed partial class BenchCommand : IVerb
             }
         }
         return 0;
+    }
+
+    /// <summary>--batch: the chosen modes at each batch size; exit 3 when an output differs from batch 1.</summary>
+    private static int Batches(CliOutput output, SpiffyModel model, List<long[]> prompts, List<BenchMode> modes, List<string>? only,
+        List<int> sizes, string problems, int skip, int gen, int block, CancellationToken cancel)
+    {
+        if (only is not null && only.Any(w => w.EndsWith(AutoSuffix, StringComparison.Ordinal)))
+            throw new UsageException($"--batch measures fixed modes; {AutoSuffix} chooses D* from the forward cost (run it without --batch)");
+        var chosen = Filter(modes, only ?? DefaultBatchModes.ToList());
+        if (chosen.Count == 0) throw new UsageException("no mode left to run");
+        output.Log(string.Create(CultureInfo.InvariantCulture, $"[bench] {chosen.Count} modes x batch sizes {string.Join(",", sizes)} x {prompts.Count} prompts from {problems} (skip {skip})"));
+        var results = output.Busy("decoding in batches", () => BatchBench.Run(model, prompts, chosen, sizes, m => output.Log("[bench] " + m), cancel));
+        if (output.Json)
+        {
+            Console.Out.Flush();
+            using (var stdout = Console.OpenStandardOutput())
+            using (var w = new System.Text.Json.Utf8JsonWriter(stdout, new System.Text.Json.JsonWriterOptions { Indented = true }))
+            {
+                w.WriteStartObject();
+                w.WriteString("model", model.Spec.Name);
+                w.WriteNumber("prompts", prompts.Count);
+                w.WriteString("prompt_source", string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(problems)}[{skip}:{skip + prompts.Count}]"));
+                w.WriteNumber("gen_length", gen);
+                w.WriteNumber("block_length", block);
+                w.WriteString("machine", BenchReport.DescribeMachine());
+                w.WriteString("device", model.DeviceName);
+                w.WriteString("dtype", Checkpoint.DTypeName(model.Transformer.DType));
+                w.WriteString("date", DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
+                BatchBench.WriteJson(w, results);
+                w.WriteEndObject();
+            }
+            Console.Out.WriteLine();
+        }
+        else output.Result(BatchBench.ToMarkdown(results));
+        int failures = results.Count(r => r.Mismatches > 0);
+        if (failures > 0) Console.Error.WriteLine($"error: {failures} batch run(s) changed an output against batch 1");
+        return failures > 0 ? 3 : 0;
     }
 
     private static string SpiffyName(string baseName) => baseName == BenchRunner.BaselineName ? "spiffy" : baseName + "+spiffy";

@@ -146,7 +146,7 @@ public sealed class GenerateCommand : IVerb
         };
         var (result, baseline) = streamsToTerminal ? decode(ProgressScope.None) : output.WithProgress(decode);
         var s = result.Statistics;
-        int plainNfe = s.Nfe + s.FreeSteps; // every accepted draft is one step a plain decoder pays a forward for
+        long plainNfe = s.Nfe + s.FreeSteps; // every accepted draft is one step a plain decoder pays a forward for
         int mismatchAt = baseline is null ? -1 : FirstDifference(result.TokenIds, baseline.TokenIds);
 
         if (json) WriteJson(model, result, graph, speculator, plainNfe, baseline, mismatchAt, choiceTime);
@@ -231,7 +231,7 @@ public sealed class GenerateCommand : IVerb
         catch (JsonException e) { throw new InvalidDataException($"{file}: expected a JSON list of token ids ({e.Message})"); }
     }
 
-    private static void WriteJson(Spiffy.SpiffyModel model, GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, int plainNfe, GenerationResult? baseline, int mismatchAt, TimeSpan? choiceTime) =>
+    private static void WriteJson(Spiffy.SpiffyModel model, GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, long plainNfe, GenerationResult? baseline, int mismatchAt, TimeSpan? choiceTime) =>
         CliOutput.WriteJson(w =>
         {
             var s = r.Statistics;

@@ -27,16 +27,18 @@ internal sealed class ModeResult
     public long Tokens { get; internal set; }
     public double WallMs { get; internal set; }
     public long ManagedBytes { get; internal set; }
-    public long StepForwards { get; internal set; }
-    public long Rows { get; internal set; }
-    public long VerificationForwards { get; internal set; }
-    public long FreeSteps { get; internal set; }
+    /// <summary>Spiffy's counters summed over the mode's generations.</summary>
+    public SpeculationCounters Speculation { get; } = new SpeculationCounters();
+    public long StepForwards => Speculation.StepForwards;
+    public long Rows => Speculation.RowsTotal;
+    public long VerificationForwards => Speculation.VerificationForwards;
+    public long FreeSteps => Speculation.FreeSteps;
     public long LiveTensorGrowth { get; internal set; }
     /// <summary>Device-to-host copies the decoder waited for, and the forwards they were for (see <see cref="DecodingStatistics.SyncsPerStep"/>).</summary>
     public long DeviceToHostCopies { get; internal set; }
     public long ScoredForwards { get; internal set; }
     public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
-    public List<long> AcceptedByDepth { get; } = new List<long>();
+    public IReadOnlyList<long> AcceptedByDepth => Speculation.AcceptedByDepth;
     /// <summary>Share of prompts whose final answer ("#### N") matches the reference (NaN when not scored).</summary>
     public double Accuracy { get; set; } = double.NaN;
     /// <summary>Prompts whose output differs from the base mode's (must be 0 for lossless modes).</summary>
@@ -45,17 +47,16 @@ internal sealed class ModeResult
     public double MeanNfe => Runs == 0 ? 0 : (double)Nfe / Runs;
     public double Tpf => Nfe == 0 ? 0 : (double)Tokens / Nfe;
     public double TokensPerSecond => WallMs <= 0 ? 0 : Tokens / (WallMs / 1000);
-    public double RowsPerForward => StepForwards == 0 ? 0 : (double)Rows / StepForwards;
-    public double AllocBytesPerStep => Steps == 0 ? 0 : (double)ManagedBytes / Steps;
-    public double AcceptMean
-    {
-        get
-        {
-            long n = 0, sum = 0;
-            for (int d = 0; d < AcceptedByDepth.Count; d++) { n += AcceptedByDepth[d]; sum += d * AcceptedByDepth[d]; }
-            return n == 0 ? 0 : (double)sum / n;
-        }
-    }
+    public double RowsPerForward => Speculation.RowsPerForward;
+    /// <summary>Steady-state managed bytes and the step forwards they were measured over (<see cref="BatchStatistics.SteadyStateBytes"/>).</summary>
+    public long SteadyStateBytes { get; internal set; }
+    public long SteadyStateStepForwards { get; internal set; }
+    public long SteadyStateTensors { get; internal set; }
+    /// <summary>TorchSharp tensor wrappers created per step forward in steady state.</summary>
+    public double TensorsPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateTensors / SteadyStateStepForwards;
+    /// <summary>Managed bytes per step forward in steady state (setup per generation excluded).</summary>
+    public double AllocBytesPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
+    public double AcceptMean => Speculation.AcceptMean;
     /// <summary>Against the <c>baseline</c> mode: baseline NFE / this NFE.</summary>
     public double NfeReduction { get; internal set; } = double.NaN;
     /// <summary>Against the <c>baseline</c> mode: baseline wall time / this wall time.</summary>
@@ -132,18 +133,13 @@ internal static class BenchRunner
         r.Tokens += s.TokensCommitted;
         r.WallMs += s.WallTime.TotalMilliseconds;
         r.ManagedBytes += s.ManagedBytes;
-        r.StepForwards += s.StepForwards;
-        r.Rows += s.RowsTotal;
-        r.VerificationForwards += s.VerificationForwards;
-        r.FreeSteps += s.FreeSteps;
+        r.SteadyStateBytes += s.Batch.SteadyStateBytes;
+        r.SteadyStateTensors += s.Batch.SteadyStateTensors;
+        r.SteadyStateStepForwards += s.Batch.SteadyStateStepForwards;
+        r.Speculation.Add(s.Speculation);
         r.DeviceToHostCopies += s.DeviceToHostCopies;
         r.ScoredForwards += s.ScoredForwards;
         r.LiveTensorGrowth = Math.Max(r.LiveTensorGrowth, s.LiveTensorsPeak - s.LiveTensorsFirstStep);
-        for (int d = 0; d < s.AcceptedByDepth.Count; d++)
-        {
-            while (r.AcceptedByDepth.Count <= d) r.AcceptedByDepth.Add(0);
-            r.AcceptedByDepth[d] += s.AcceptedByDepth[d];
-        }
     }
 
     private static void Compare(List<ModeResult> results, Dictionary<string, ModeResult> byName)

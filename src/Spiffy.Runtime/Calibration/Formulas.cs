@@ -217,16 +217,13 @@ internal sealed class FormulaChains
                     nfe++;
                     int a = 0;
                     while (a < _dmax && _chain[(row + t - 1) * _dmax + a] >= 0) a++;
-                    result.VerificationForwards++;
-                    result.FreeSteps += a;
-                    result.Accept(a);
+                    result.Speculation.RecordOracleForward(a);
                     t += 1 + a;
                 }
             }
             result.SequenceNfe[si] = nfe;
             result.Nfe += nfe;
         }
-        result.Trim();
         return result;
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Spiffy.Decoding;
 using Spiffy.Schema.Graphs;
 using Spiffy.Speculation;
 
@@ -17,52 +18,23 @@ internal sealed class ReplayResult
     /// <summary>Per recorded sequence (in trace order).</summary>
     public long[] SequenceNfe { get; }
     public long Steps { get; internal set; }
-    public long FreeSteps { get; internal set; }
+    /// <summary>Spiffy's counters over every replayed sequence: step forwards, rows, acceptance.</summary>
+    public SpeculationCounters Speculation { get; } = new SpeculationCounters();
+    public long FreeSteps => Speculation.FreeSteps;
     /// <summary>Step forwards (the kind DecodingStatistics.StepForwards counts) and the rows they carried.</summary>
-    public long StepForwards { get; internal set; }
-    public long RowsTotal { get; internal set; }
+    public long StepForwards => Speculation.StepForwards;
+    public long RowsTotal => Speculation.RowsTotal;
     /// <summary>Forwards that carried at least one draft row.</summary>
-    public long VerificationForwards { get; internal set; }
+    public long VerificationForwards => Speculation.VerificationForwards;
     /// <summary>AcceptedByDepth[d]: verification forwards whose accepted chain had length d.</summary>
-    public long[] AcceptedByDepth { get; internal set; } = Array.Empty<long>();
+    public IReadOnlyList<long> AcceptedByDepth => Speculation.AcceptedByDepth;
 
     public double Speedup => Nfe == 0 ? 0 : (double)BaselineNfe / Nfe;
-    public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsTotal / StepForwards;
-    public double AcceptMean
-    {
-        get
-        {
-            long n = 0, sum = 0;
-            for (int d = 0; d < AcceptedByDepth.Length; d++) { n += AcceptedByDepth[d]; sum += d * AcceptedByDepth[d]; }
-            return n == 0 ? 0 : (double)sum / n;
-        }
-    }
-
-    internal void Accept(int depth)
-    {
-        if (depth >= AcceptedByDepth.Length)
-        {
-            var grown = new long[Math.Max(depth + 1, AcceptedByDepth.Length * 2)];
-            AcceptedByDepth.CopyTo(grown, 0);
-            AcceptedByDepth = grown;
-        }
-        AcceptedByDepth[depth]++;
-    }
-
-    internal void Trim()
-    {
-        int n = AcceptedByDepth.Length;
-        while (n > 0 && AcceptedByDepth[n - 1] == 0) n--;
-        if (n != AcceptedByDepth.Length) AcceptedByDepth = AcceptedByDepth[..n];
-    }
+    public double RowsPerForward => Speculation.RowsPerForward;
+    public double AcceptMean => Speculation.AcceptMean;
 
     /// <summary>"0:12 1:30 2:4" (verification forwards per accepted chain length).</summary>
-    public string Histogram()
-    {
-        var sb = new StringBuilder();
-        for (int d = 0; d < AcceptedByDepth.Length; d++) sb.Append(CultureInfo.InvariantCulture, $"{(d > 0 ? " " : "")}{d}:{AcceptedByDepth[d]}");
-        return sb.ToString();
-    }
+    public string Histogram() => Speculation.Histogram();
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"NFE {Nfe} vs {BaselineNfe} plain ({Speedup:F2}x fewer), accepted/forward {AcceptMean:F2}, rows/forward {RowsPerForward:F2}");
@@ -123,7 +95,7 @@ internal sealed class TraceReplay
                 result.Steps += m;
                 // Fixed forwards, and the first step: from the block-start forward or one plain step forward.
                 nfe += s.BlockFixedForwards[blk];
-                if (!s.BlockStartForward[blk]) { nfe++; result.StepForwards++; result.RowsTotal++; }
+                if (!s.BlockStartForward[blk]) { nfe++; result.Speculation.RecordStepForward(0); }
                 _state.AsSpan().Fill(_mask);
                 if (blk == 0) for (int i = 0; i < s.Head.Length; i++) _state[i] = s.Head[i];
                 Apply(s, first);
@@ -133,31 +105,31 @@ internal sealed class TraceReplay
                     LoadP(s, first + t - 1, j, topP, topTok);
                     int d = spec.Draft(_state, (int)_mask, topP, topTok, drafts);
                     nfe++;
-                    result.StepForwards++;
-                    result.RowsTotal += 1 + d;
+                    result.Speculation.RecordStepForward(d);
                     Apply(s, first + t);
                     t++;
                     if (d == 0) continue;
-                    result.VerificationForwards++;
-                    int node = -1, accepted = 0;
-                    while (t < m)
-                    {
-                        int q = spec.Match(node, _state);
-                        if (q < 0) break;
-                        Apply(s, first + t);
-                        t++;
-                        accepted++;
-                        node = q;
-                    }
-                    result.FreeSteps += accepted;
-                    result.Accept(accepted);
+                    var walk = new RecordedWalk(this, s, first, m, t);
+                    t += AcceptanceWalk.Walk(spec, ref walk, result.Speculation);
                 }
             }
             result.SequenceNfe[si] = nfe;
             result.Nfe += nfe;
         }
-        result.Trim();
         return result;
+    }
+
+    /// <summary>The walk over a recorded block: an accepted draft's distribution is the recorded one of the same state, so its step is the recorded next step.</summary>
+    private struct RecordedWalk(TraceReplay replay, SequenceTrace s, int first, int steps, int taken) : IWalkTarget
+    {
+        private int _t = taken;
+        public readonly bool StepsLeft => _t < steps;
+        public readonly ReadOnlySpan<long> State => replay._state;
+        public void Take(int draft, int depth)
+        {
+            replay.Apply(s, first + _t);
+            _t++;
+        }
     }
 
     /// <summary>The state after global step <paramref name="step"/>: write its committed tokens.</summary>

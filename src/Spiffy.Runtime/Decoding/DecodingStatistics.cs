@@ -19,18 +19,22 @@ public sealed class DecodingStatistics
     public List<int> StepsPerBlock { get; } = new List<int>();
     /// <summary>Wall-clock time of the whole generation (a batch shares one).</summary>
     public TimeSpan WallTime { get; internal set; }
+    /// <summary>Spiffy's counters of this sequence (zero for plain decoding): step forwards, rows, acceptance.</summary>
+    public SpeculationCounters Speculation { get; } = new SpeculationCounters();
     /// <summary>Forwards that carried draft rows.</summary>
-    public int VerificationForwards { get; internal set; }
+    public long VerificationForwards => Speculation.VerificationForwards;
     /// <summary>Rows summed over all step forwards (a plain step forward has one).</summary>
-    public long RowsTotal { get; internal set; }
-    /// <summary>Forwards whose rows were built from draft states (rows &gt; 1) plus plain step forwards.</summary>
-    public int StepForwards { get; internal set; }
+    public long RowsTotal => Speculation.RowsTotal;
+    /// <summary>Step forwards, plain and verification.</summary>
+    public long StepForwards => Speculation.StepForwards;
     /// <summary>AcceptedByDepth[d] = verification forwards whose accepted chain had length exactly d.</summary>
-    public List<int> AcceptedByDepth { get; } = new List<int>();
+    public IReadOnlyList<long> AcceptedByDepth => Speculation.AcceptedByDepth;
     /// <summary>Steps taken for free (from an accepted draft's distribution).</summary>
-    public int FreeSteps { get; internal set; }
+    public long FreeSteps => Speculation.FreeSteps;
     /// <summary>Managed bytes allocated on the decoding thread during the generation (a batch's total divided by its sequences).</summary>
     public long ManagedBytes { get; internal set; }
+    /// <summary>The batch this sequence was decoded in (shared by its sequences; one sequence: its own forwards).</summary>
+    public BatchStatistics Batch { get; internal set; } = new BatchStatistics { Sequences = 1 };
     /// <summary>Live TorchSharp tensors on the decoding thread after the first step forward's scope closed (-1 before).</summary>
     public long LiveTensorsFirstStep { get; internal set; } = -1;
     /// <summary>The most live tensors seen after any step forward's scope closed.</summary>
@@ -52,24 +56,10 @@ public sealed class DecodingStatistics
 
     /// <summary>Tokens per forward.</summary>
     public double Tpf => Nfe == 0 ? 0 : (double)TokensCommitted / Nfe;
-    /// <summary>Rows per step forward: 1 for plain decoding, 1 + drafts with Spiffy.</summary>
-    public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsTotal / StepForwards;
+    /// <summary>Rows per step forward.</summary>
+    public double RowsPerForward => Speculation.RowsPerForward;
     /// <summary>Mean accepted chain length per verification forward.</summary>
-    public double AcceptMean
-    {
-        get
-        {
-            long n = 0, sum = 0;
-            for (int d = 0; d < AcceptedByDepth.Count; d++) { n += AcceptedByDepth[d]; sum += (long)d * AcceptedByDepth[d]; }
-            return n == 0 ? 0 : (double)sum / n;
-        }
-    }
-
-    internal void RecordAccepted(int depth)
-    {
-        while (AcceptedByDepth.Count <= depth) AcceptedByDepth.Add(0);
-        AcceptedByDepth[depth]++;
-    }
+    public double AcceptMean => Speculation.AcceptMean;
 
     /// <summary>The main figures on one line (NFE, steps, tokens per forward, time; Spiffy's acceptance when it drafted).</summary>
     public override string ToString()
@@ -80,6 +70,46 @@ public sealed class DecodingStatistics
             sb.Append(CultureInfo.InvariantCulture, $", verification forwards {VerificationForwards}, rows/forward {RowsPerForward:F2}, accepted/forward {AcceptMean:F2}, free steps {FreeSteps}");
         return sb.ToString();
     }
+}
+
+/// <summary>
+/// Counters of one <c>DiffusionDecoder.Generate</c> call as the device saw it: the forwards actually
+/// run for the whole batch and the rows they carried, including the rows of sequences riding along
+/// (a decided block, fewer drafts than the widest sequence, an early stop). Every sequence of the call
+/// shares this object; per-sequence counts are in <see cref="DecodingStatistics"/>, which equal
+/// decoding that prompt alone.
+/// </summary>
+public sealed class BatchStatistics
+{
+    /// <summary>Sequences decoded together.</summary>
+    public int Sequences { get; internal set; }
+    /// <summary>Model calls of the whole batch (prefill, block start, step and block-end forwards).</summary>
+    public int Forwards { get; internal set; }
+    /// <summary>Step forwards of the whole batch.</summary>
+    public int StepForwards { get; internal set; }
+    /// <summary>Rows the step forwards carried: Sequences x (1 + the most drafts of any sequence), summed over step forwards.</summary>
+    public long RowsFed { get; internal set; }
+    /// <summary>Forwards whose logits went through the step rule.</summary>
+    public int ScoredForwards { get; internal set; }
+    /// <summary>Device-to-host copies the batch waited for (each a synchronisation on a GPU).</summary>
+    public long DeviceToHostCopies { get; internal set; }
+    /// <summary>Host-to-device copies of token rows made for the batch.</summary>
+    public long HostToDeviceCopies { get; internal set; }
+    /// <summary>Device-to-host synchronisations per scored forward of the batch (1: one transfer serves every sequence).</summary>
+    public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
+    /// <summary>
+    /// Managed bytes the decoding thread allocated from the end of the first step forward to the end of
+    /// the last (block starts and ends in between included): what a step costs in steady state.
+    /// </summary>
+    public long SteadyStateBytes { get; internal set; }
+    /// <summary>TorchSharp tensor wrappers created over the same span (each a managed object: what the steady state cannot avoid).</summary>
+    public long SteadyStateTensors { get; internal set; }
+    /// <summary>Step forwards over which <see cref="SteadyStateBytes"/> was measured.</summary>
+    public int SteadyStateStepForwards { get; internal set; }
+    /// <summary>Steady-state managed bytes per step forward of the batch (0 is the goal: docs/decoding.md).</summary>
+    public double AllocBytesPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
+    /// <summary>Rows per step forward of the batch.</summary>
+    public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;
 }
 
 /// <summary>The output of one sequence.</summary>

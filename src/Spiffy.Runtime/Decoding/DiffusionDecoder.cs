@@ -14,7 +14,9 @@ public delegate void BlockFinished(int sequence, int block, ReadOnlySpan<long> t
 /// Fast-dLLM prefix and dual caches, Dream's logit shift, greedy or sampled. A batch holds prompts
 /// of different lengths, left-padded (padding is masked out as keys and position ids start at each
 /// prompt's first token), so a row decodes exactly as it would alone. An optional
-/// <see cref="IStepSpeculator"/> adds Spiffy's draft rows to each step forward (one sequence at a time).
+/// <see cref="IStepSpeculator"/> adds Spiffy's draft rows to each step forward: in a batch every
+/// sequence drafts from its own distribution and walks its own acceptance, all in one forward, and
+/// decodes token for token (and forward for forward) as it would alone (docs/decoding.md).
 /// </summary>
 internal sealed class DiffusionDecoder
 {
@@ -32,10 +34,10 @@ internal sealed class DiffusionDecoder
         IStepSpeculator? speculator = null, BlockFinished? onBlock = null, CancellationToken cancel = default, IDecodeObserver? observer = null)
     {
         if (prompts.Count == 0) throw new ArgumentException("no prompts");
-        if (speculator is not null && prompts.Count != 1) throw new ArgumentException("speculative decoding takes one sequence at a time; call Generate per prompt");
         var spec = _model.Spec;
-        if (spec.Attention == AttentionKind.BlockCausal && prompts.Count > 1)
-            return GenerateEach(prompts, options, detokenize, onBlock, cancel, observer);
+        // SDAR's blocks start where each prompt's tail lies; the packed layout verifies one sequence.
+        if (prompts.Count > 1 && (spec.Attention == AttentionKind.BlockCausal || (speculator is not null && options.Layout == VerificationLayout.Packed)))
+            return GenerateEach(prompts, options, detokenize, speculator, onBlock, cancel, observer);
         int maxPrompt = 0;
         foreach (var p in prompts)
         {
@@ -83,6 +85,7 @@ internal sealed class DiffusionDecoder
             var stats = loop.Stats[r];
             stats.WallTime = watch.Elapsed;
             stats.ManagedBytes = allocated / prompts.Count;
+            stats.Batch = loop.Batch;
             var ids = loop.Generated(r);
             string text = "";
             if (detokenize is not null)
@@ -98,10 +101,11 @@ internal sealed class DiffusionDecoder
 
     /// <summary>
     /// SDAR decodes one prompt at a time: its blocks start where the prompt's tail lies, so prompts of
-    /// different lengths share no block boundaries. Sequence indices seen by callbacks stay the batch's.
+    /// different lengths share no block boundaries. So does Spiffy's packed layout (one sequence and its
+    /// drafts packed into one row). Sequence indices seen by callbacks stay the batch's.
     /// </summary>
     private GenerationResult[] GenerateEach(IReadOnlyList<long[]> prompts, DecodingOptions options, Func<long[], string>? detokenize,
-        BlockFinished? onBlock, CancellationToken cancel, IDecodeObserver? observer)
+        IStepSpeculator? speculator, BlockFinished? onBlock, CancellationToken cancel, IDecodeObserver? observer)
     {
         var results = new GenerationResult[prompts.Count];
         for (int i = 0; i < prompts.Count; i++)
@@ -109,7 +113,7 @@ internal sealed class DiffusionDecoder
             int index = i;
             BlockFinished? block = onBlock is null ? null : (_, b, t) => onBlock(index, b, t);
             var watch = observer is null ? null : new ShiftedObserver(observer, index);
-            results[i] = Generate(new[] { prompts[i] }, options, detokenize, null, block, cancel, watch)[0];
+            results[i] = Generate(new[] { prompts[i] }, options, detokenize, speculator, block, cancel, watch)[0];
         }
         return results;
     }

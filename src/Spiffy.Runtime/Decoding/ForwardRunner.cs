@@ -114,7 +114,9 @@ internal sealed class ForwardRunner : IDisposable
         {
             var full = Rows(Tokens, m).clone();
             full.narrow(1, start, b).copy_(blockRows);
-            var req = ForwardRequest.Full(full, Rows(Positions, m), FullMask) with { LogitStart = start - _shift, LogitLength = b };
+            // Each sequence's m rows see its own key mask (one sequence: the mask broadcasts).
+            var mask = Batch == 1 ? FullMask : Rows(FullMask, m);
+            var req = ForwardRequest.Full(full, Rows(Positions, m), mask) with { LogitStart = start - _shift, LogitLength = b };
             logits = _model.Forward(req);
         }
         else

@@ -7,6 +7,13 @@ namespace Spiffy.Decoding;
 /// draft's distribution gives the next step for free. Implemented by the interpreted draft graph
 /// and by generated decoders alike.
 /// </summary>
+/// <remarks>
+/// <see cref="Draft"/> must depend on its arguments only, and <see cref="Match"/> and <see cref="Depth"/>
+/// refer to the rows of the most recent <see cref="Draft"/> call. A batch uses one speculator for all its
+/// sequences: it drafts every sequence before the forward, then drafts a sequence again (same state, same
+/// P) before walking it. The decoder verifies that every accepted row is the row it fed for that state
+/// and depth, and refuses a speculator that breaks this (an <see cref="InvalidOperationException"/>).
+/// </remarks>
 public interface IStepSpeculator
 {
     /// <summary>Most draft rows one forward can carry.</summary>

@@ -20,9 +20,13 @@ public class BenchWriterTests
         var plain = new ModeResult(new BenchMode("baseline", o), 1) { Runs = 1, Nfe = 8, Steps = 8, Tokens = 8, WallMs = 10 };
         var spiffy = new ModeResult(new BenchMode("baseline+spiffy", o, DraftGraph.Chain(2, o.ToSchema()), 0, "baseline"), 1)
         {
-            Runs = 1, Nfe = 5, Steps = 8, Tokens = 8, WallMs = 7, VerificationForwards = 4, FreeSteps = 3,
+            Runs = 1, Nfe = 5, Steps = 8, Tokens = 8, WallMs = 7,
         };
-        spiffy.AcceptedByDepth.AddRange(new long[] { 1, 2, 1 });
+        foreach (int accepted in new[] { 0, 1, 1, 2 }) // four verification forwards: histogram 1, 2, 1
+        {
+            spiffy.Speculation.RecordStepForward(1);
+            spiffy.Speculation.RecordWalk(accepted);
+        }
 
         string svg = BenchChart.ToSvg(Report("spiffy bench", plain, spiffy));
 

@@ -99,4 +99,23 @@ public class VerbJsonTests
         Assert.Equal(new[] { "baseline", "spiffy" }, modes);
         Assert.Equal(0, json.GetProperty("modes")[1].GetProperty("mismatches").GetInt32());
     }
+    // Three modes at batch 1 and 2 over three prompts of one block: the end-to-end check of --batch.
+    [Fact]
+    public void Bench_Batch_Json_ReportsEachBatchSize_AndEveryOutputEqualsBatchOne()
+    {
+        var json = Json(CliProcess.Run("bench", "--batch", "2", "--modes", "dual-cache+spiffy", "--count", "3", "--gen-length", "32", "--threads", "1", "--json", "--quiet"));
+        var rows = json.GetProperty("batches").EnumerateArray().ToList();
+        var seen = rows.Select(r => (r.GetProperty("mode").GetString(), r.GetProperty("batch").GetInt32())).ToList();
+        Assert.Equal(new (string?, int)[] { ("baseline", 1), ("baseline", 2), ("dual-cache", 1), ("dual-cache", 2), ("dual-cache+spiffy", 1), ("dual-cache+spiffy", 2) }, seen);
+        foreach (var r in rows)
+        {
+            Assert.Equal(0, r.GetProperty("mismatches").GetInt32());
+            Assert.True(r.GetProperty("tokens_per_s").GetDouble() > 0);
+            Assert.Equal(1.0, r.GetProperty("syncs_per_step").GetDouble());
+        }
+        // The same prompts need the same forwards per prompt at every batch size; a batch of 2 runs fewer forwards in all.
+        var spiffy = rows.Where(r => r.GetProperty("mode").GetString() == "dual-cache+spiffy").ToList();
+        Assert.Equal(spiffy[0].GetProperty("nfe").GetDouble(), spiffy[1].GetProperty("nfe").GetDouble());
+        Assert.True(spiffy[1].GetProperty("forwards").GetInt64() < spiffy[0].GetProperty("forwards").GetInt64());
+    }
 }

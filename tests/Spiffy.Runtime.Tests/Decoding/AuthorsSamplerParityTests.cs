@@ -114,7 +114,7 @@ public class AuthorsSamplerParityTests
         var o = OptionsFor(family, c);
         var decoding = o.ToSchema();
         var graphs = new[] { DraftGraph.Chain(4, decoding, DraftGraph.TokensPerStep(o)), SpiffyLosslessTests.WideGraph(decoding), VariableStepGraph(decoding) };
-        int free = 0;
+        long free = 0;
         foreach (var graph in graphs)
             foreach (int keep in new[] { 0, 2 })
             {

@@ -44,7 +44,7 @@ public class SpiffyLosslessProperties(ITestOutputHelper output)
         var decoder = new DiffusionDecoder(model);
         var o = Speculation.SpiffyLosslessTests.Configure(Options(model.Spec), kind);
         var baselines = PromptSet.Select(p => decoder.Generate(p, o)).ToArray();
-        int free = 0, graphs = 0;
+        long free = 0; int graphs = 0;
         var gen = Gen.Select(RandomGraphs.Ops, Gen.Int[0, 12], Gen.Int[0, PromptSet.Length - 1]);
         gen.Sample((ops, keepRaw, promptIndex) =>
         {

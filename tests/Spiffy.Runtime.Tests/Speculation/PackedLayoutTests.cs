@@ -66,7 +66,7 @@ public class PackedLayoutTests(ITestOutputHelper output)
         var exact = SpiffyLosslessTests.Configure(Options(model.Spec), kind);
         var packed = exact with { Layout = VerificationLayout.Packed };
         var graph = SpiffyLosslessTests.WideGraph(exact.ToSchema());
-        int same = 0, total = 0, free = 0;
+        int same = 0, total = 0; long free = 0;
         foreach (var prompt in Prompts(2, 41))
         {
             var baseline = decoder.Generate(prompt, exact);

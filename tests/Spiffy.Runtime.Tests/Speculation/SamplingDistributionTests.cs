@@ -26,7 +26,7 @@ public class SamplingDistributionTests(ITestOutputHelper output)
         var graph = SpiffyLosslessTests.WideGraph(o.ToSchema());
         var baseline = new List<long[]>();
         var spiffy = new List<long[]>();
-        int free = 0;
+        long free = 0;
         for (int i = 0; i < Samples; i++)
         {
             baseline.Add(decoder.Generate(prompt, o with { Seed = i }).TokenIds);

@@ -38,7 +38,7 @@ public class ShippedModelLosslessTests(ITestOutputHelper output)
             DraftGraph.Chain(6, o.ToSchema(), DraftGraph.TokensPerStep(o)),
             SpiffyLosslessTests.WideGraph(o.ToSchema()),
         };
-        int free = 0, deepest = 0;
+        long free = 0; int deepest = 0;
         for (int p = 0; p < 3; p++)
         {
             var prompt = model.EncodePrompt(PromptAnswerData.FormatPrompt(problems[p].Prompt));

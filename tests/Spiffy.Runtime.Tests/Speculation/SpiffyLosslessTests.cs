@@ -65,7 +65,7 @@ public class SpiffyLosslessTests(ITestOutputHelper output)
         var decoder = new DiffusionDecoder(model);
         var o = Configure(Options(model.Spec), kind);
         var graphs = new[] { DraftGraph.Chain(4, o.ToSchema(), DraftGraph.TokensPerStep(o)), WideGraph(o.ToSchema()) };
-        int freeSteps = 0;
+        long freeSteps = 0;
         foreach (var prompt in Prompts(4, 21))
         {
             var baseline = decoder.Generate(prompt, o);
@@ -95,7 +95,7 @@ public class SpiffyLosslessTests(ITestOutputHelper output)
         var decoder = new DiffusionDecoder(model);
         var o = Options(model.Spec, x => x with { Temperature = 0.7 });
         var graph = WideGraph(o.ToSchema());
-        int free = 0;
+        long free = 0;
         foreach (var prompt in Prompts(3, 31))
             for (long seed = 0; seed < 3; seed++)
             {

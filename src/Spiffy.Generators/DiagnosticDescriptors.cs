@@ -1,3 +1,5 @@
+using System;
+using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Spiffy.Schema;
 
@@ -37,7 +39,12 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor InvalidNamespace = Error("SPF0014", "Invalid generated namespace",
         "'{0}' is not a valid C# namespace: set the MSBuild property SpiffyGeneratedNamespace (or RootNamespace) to a dotted list of identifiers");
 
-    /// <summary>The descriptor that reports a schema error of this kind.</summary>
+    /// <summary>Every descriptor, in id order (docs/diagnostics.md documents each).</summary>
+    public static readonly ImmutableArray<DiagnosticDescriptor> All = ImmutableArray.Create(
+        MalformedJson, UnknownField, MissingField, WrongType, InvalidValue, ContradictoryValues, GraphNotRootConnected, GraphParentRule,
+        RankOutOfRange, UnknownModel, DuplicateDecoderName, GraphTooLarge, DuplicateModelName, InvalidNamespace);
+
+    /// <summary>The descriptor that reports a schema error of this kind; a kind without one is a bug and throws.</summary>
     public static DiagnosticDescriptor For(SchemaErrorKind kind) => kind switch
     {
         SchemaErrorKind.MalformedJson => MalformedJson,
@@ -49,27 +56,17 @@ public static class DiagnosticDescriptors
         SchemaErrorKind.GraphNotRootConnected => GraphNotRootConnected,
         SchemaErrorKind.GraphParentRule => GraphParentRule,
         SchemaErrorKind.RankOutOfRange => RankOutOfRange,
-        _ => UnknownModel,
+        SchemaErrorKind.UnknownModel => UnknownModel,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no diagnostic reports this schema error kind"),
     };
 
-    /// <summary>Looks a descriptor up by id (pipeline records carry ids, not descriptors).</summary>
-    public static DiagnosticDescriptor ById(string id) => id switch
+    /// <summary>Looks a descriptor up by id (pipeline records carry ids, not descriptors); an unknown id is a bug and throws.</summary>
+    public static DiagnosticDescriptor ById(string id)
     {
-        "SPF0001" => MalformedJson,
-        "SPF0002" => UnknownField,
-        "SPF0003" => MissingField,
-        "SPF0004" => WrongType,
-        "SPF0005" => InvalidValue,
-        "SPF0006" => ContradictoryValues,
-        "SPF0007" => GraphNotRootConnected,
-        "SPF0008" => GraphParentRule,
-        "SPF0009" => RankOutOfRange,
-        "SPF0010" => UnknownModel,
-        "SPF0011" => DuplicateDecoderName,
-        "SPF0012" => GraphTooLarge,
-        "SPF0013" => DuplicateModelName,
-        _ => InvalidNamespace,
-    };
+        foreach (var d in All)
+            if (d.Id == id) return d;
+        throw new ArgumentOutOfRangeException(nameof(id), id, "no Spiffy diagnostic has this id");
+    }
 
     // Schema errors carry a complete sentence ("'tokens.pad': pad id 1 equals the mask id ..."), hence "{0}".
     private static DiagnosticDescriptor Error(string id, string title, string format = "{0}")

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Spiffy.Schema.Json;
 
 namespace Spiffy.Generators;
 
@@ -54,27 +55,8 @@ internal sealed class IndentedWriter
 
     public static string Bool(bool value) => value ? "true" : "false";
 
-    /// <summary>A regular C# string literal, ASCII only, so output does not depend on file encodings.</summary>
-    public static string String(string value)
-    {
-        var sb = new StringBuilder(value.Length + 2).Append('"');
-        foreach (char c in value)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    if (c < 0x20 || c > 0x7E) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        return sb.Append('"').ToString();
-    }
+    /// <summary>A regular C# string literal, ASCII only, so output does not depend on file encodings (the schema's one escaper).</summary>
+    public static string String(string value) => JsonText.Quote(value, asciiOnly: true);
 
     /// <summary>Text safe inside a "//" comment or an XML doc line: no line breaks, no control characters.</summary>
     public static string SingleLine(string text)

@@ -73,8 +73,25 @@ internal sealed record DecoderName(string ClassName, string Path);
 /// <summary>Project-level generator settings from MSBuild properties.</summary>
 internal sealed record OutputOptions(string Namespace, bool IsValid);
 
-/// <summary>Everything the emitter needs for one decoder; equal plans produce identical source.</summary>
-internal sealed record DecoderPlan(string Namespace, string ClassName, string SourceFile, ModelSpec Model, GraphSpec Graph, bool Unrolled)
+/// <summary>
+/// The model facts a decoder emits, the ones a loaded model is checked against, and nothing else:
+/// editing a model's checkpoint path, tokenizer or tensor names leaves every plan equal, so no decoder is regenerated.
+/// </summary>
+internal sealed record ModelFacts(string Name, string Family, int HiddenSize, int NumLayers, int NumHeads, int NumKvHeads, int HeadDim,
+    int IntermediateSize, int VocabSize, int MaxSequenceLength, int MaskTokenId, int EosTokenId)
+{
+    public static ModelFacts Of(ModelSpec m) => new ModelFacts(m.Name, m.Family, m.HiddenSize, m.NumLayers, m.NumHeads, m.NumKvHeads, m.HeadDim,
+        m.IntermediateSize, m.VocabSize, m.MaxSequenceLength, m.Tokens.Mask, m.Tokens.Eos);
+
+    /// <summary>A stub's facts: no model.</summary>
+    public static readonly ModelFacts None = new ModelFacts("", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/// <summary>
+/// Exactly what the emitter writes for one decoder (equal plans produce identical source): no
+/// locations (diagnostics carry those, separately), no model fields beyond <see cref="ModelFacts"/>.
+/// </summary>
+internal sealed record DecoderPlan(string Namespace, string ClassName, string SourceFile, ModelFacts Model, GraphSpec Graph, bool Unrolled)
 {
     public string HintName => ClassName + ".g.cs";
 }

@@ -7,6 +7,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Spiffy.Schema;
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Graphs;
 using Spiffy.Schema.Models;
 
@@ -157,15 +158,14 @@ public sealed partial class SpiffyGenerator
 
         CheckAgainstModel(file, graph, model.Spec, diagnostics);
 
-        int pairs = 0;
-        foreach (var node in graph.Nodes) pairs += node.PairCount;
+        int pairs = new GraphTopology(graph).PairCount;
         bool unrolled = graph.Nodes.Count <= MaxUnrolledNodes && pairs <= MaxUnrolledPairs;
         if (!unrolled)
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.GraphTooLarge, file.Find("nodes"), graph.Name,
                 Inv(graph.Nodes.Count), Inv(pairs), Inv(MaxUnrolledNodes), Inv(MaxUnrolledPairs), className));
 
         // An invalid namespace is reported once, from the options; nothing can be emitted into it.
-        return Result(options.IsValid ? new DecoderPlan(options.Namespace, className, file.FileName, model.Spec, graph, unrolled) : null);
+        return Result(options.IsValid ? new DecoderPlan(options.Namespace, className, file.FileName, ModelFacts.Of(model.Spec), graph, unrolled) : null);
     }
 
     private static string KnownModels(ModelIndex models)
@@ -176,37 +176,16 @@ public sealed partial class SpiffyGenerator
     }
 
     /// <summary>
-    /// Rules that need both files: the ones <c>DecodingOptions.Validate</c> would throw on at run
-    /// time, plus ranks no block of this configuration can ever have.
+    /// Rules that need both files: the decoding rules against the model (<see cref="DecodingRules.CheckAgainstModel"/>,
+    /// the ones <c>DecodingOptions.Validate</c> throws on at run time), plus ranks no block of this configuration can ever have.
     /// </summary>
     private static void CheckAgainstModel(ParsedFile file, GraphSpec graph, ModelSpec model, List<DiagnosticInfo> diagnostics)
     {
         void Add(DiagnosticDescriptor d, string key, string message) => diagnostics.Add(DiagnosticInfo.Create(d, file.Find(key, "decoding"), "'" + key + "': " + message));
         var dec = graph.Decoding;
-        bool blockCausal = model.Attention == AttentionKind.BlockCausal;
-        if (blockCausal && dec.BlockLength != model.AttentionBlockSize)
-            Add(DiagnosticDescriptors.ContradictoryValues, "decoding.block_length",
-                $"block length {Inv(dec.BlockLength)} differs from the attention block size {Inv(model.AttentionBlockSize)} of block-causal model '{model.Name}', which decodes in its attention blocks");
-        if (blockCausal && dec.Cache != "none")
-            Add(DiagnosticDescriptors.ContradictoryValues, "decoding.cache",
-                $"block-causal model '{model.Name}' always uses its exact block cache, not a \"{dec.Cache}\" cache");
-        long needed = (long)dec.GenLength + (blockCausal ? model.AttentionBlockSize : 0);
-        if (needed >= model.MaxSequenceLength)
-            Add(DiagnosticDescriptors.ContradictoryValues, "decoding.gen_length",
-                $"generation length {Inv(dec.GenLength)} leaves no room for a prompt in the {Inv(model.MaxSequenceLength)}-token context of model '{model.Name}'");
-        if (dec.BlockLength > 0 && dec.GenLength % dec.BlockLength == 0)
-        {
-            int blocks = dec.GenLength / dec.BlockLength;
-            int steps = dec.Steps == 0 ? dec.GenLength : dec.Steps;
-            if (steps % blocks != 0 || steps > dec.GenLength)
-                Add(DiagnosticDescriptors.ContradictoryValues, "decoding.steps",
-                    $"{Inv(steps)} steps must be a multiple of the {Inv(blocks)} blocks and at most the generation length {Inv(dec.GenLength)}");
-            else if (dec.BlockStart == "first_position" && dec.Cache != "none" && (dec.BlockLength < 2 || (dec.Unmasking == "schedule" && steps / blocks < 2)))
-                Add(DiagnosticDescriptors.ContradictoryValues, "decoding.block_start",
-                    "the first_position block start needs blocks of at least 2 positions and at least 2 steps per block");
-        }
-        if (dec.Unmasking == "dynamic_top_k" && dec.K > dec.BlockLength)
-            Add(DiagnosticDescriptors.ContradictoryValues, "decoding.k", $"k = {Inv(dec.K)} exceeds the block length {Inv(dec.BlockLength)}");
+        var rules = new List<DecodingRuleError>();
+        DecodingRules.CheckAgainstModel(dec, model, rules);
+        foreach (var e in rules) Add(DiagnosticDescriptors.For(e.Kind), "decoding." + e.Field, e.Message);
         if (graph.Limits.MaxPositionRank > dec.BlockLength)
             Add(DiagnosticDescriptors.RankOutOfRange, "limits.max_position_rank",
                 $"max_position_rank {Inv(graph.Limits.MaxPositionRank)} exceeds the block length {Inv(dec.BlockLength)}: a block never has that many masked positions");

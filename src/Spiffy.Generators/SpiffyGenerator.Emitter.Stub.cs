@@ -1,17 +1,13 @@
+using Spiffy.Decoding;
 using Spiffy.Schema;
 using Spiffy.Schema.Graphs;
-using Spiffy.Schema.Models;
 
 namespace Spiffy.Generators;
 
 public sealed partial class SpiffyGenerator
 {
-    // Values of no model and no graph: a stub's constants exist only so that code using them compiles.
-    private static readonly ModelSpec s_noModel = new ModelSpec("", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, false, AttentionKind.Bidirectional, 0, 0, false,
-        new SpecialTokens(0, 0, 0, 0, 0), "", "", "", new DecodingDefaults(0, 0, ""),
-        new TensorNames("", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""));
-
-    private static readonly GraphSpec s_noGraph = new GraphSpec("", "", "", new GraphDecoding(0, 0, 0, "", "", 0, 0, 0, 0, ""), new GraphLimits(0, 0, 0),
+    // Values of no graph: a stub's constants exist only so that code using them compiles.
+    private static readonly GraphSpec s_noGraph = new GraphSpec("", "", "", new GraphDecoding(0, 0, 0, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0, 0, 0, 0, CacheMode.None), new GraphLimits(0, 0, 0),
         new GraphProvenance(false, "", "", 0, 0, ""), DraftKeep.All, EquatableArray<NodeSpec>.Empty);
 
     /// <summary>
@@ -30,9 +26,8 @@ public sealed partial class SpiffyGenerator
         w.Line($"private const string Invalid = {IndentedWriter.String(stub.SourceFile + " has errors (see the build's SPF diagnostics); this decoder is a placeholder")};");
         w.Line();
         // The same constants as a real decoder, from the same code, so the surfaces cannot drift apart.
-        EmitModelConstants(w, s_noModel);
-        EmitDecodingConstants(w, s_noGraph.Decoding);
-        EmitGraphConstants(w, new DecoderPlan(stub.Namespace, stub.ClassName, stub.SourceFile, s_noModel, s_noGraph, false));
+        EmitModelConstants(w, ModelFacts.None);
+        EmitGraphConstants(w, new DecoderPlan(stub.Namespace, stub.ClassName, stub.SourceFile, ModelFacts.None, s_noGraph, false));
         const string Throw = "throw new global::System.InvalidOperationException(Invalid)";
         w.Line("/// <summary>Throws: the graph file has errors.</summary>");
         w.Line($"public {stub.ClassName}({Keep}? keep = null) => {Throw};");

@@ -1,7 +1,8 @@
 using System.Collections.Generic;
 using System.Text;
+using Spiffy.Decoding;
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Graphs;
-using Spiffy.Schema.Models;
 
 namespace Spiffy.Generators;
 
@@ -41,6 +42,11 @@ public sealed partial class SpiffyGenerator
         var g = plan.Graph;
         var m = plan.Model;
         EmitHeader(w, $"{plan.SourceFile} (graph \"{g.Name}\") and model \"{m.Name}\"");
+        if (plan.Unrolled)
+        {
+            w.Line(SharedArithmetic);
+            w.Line();
+        }
         w.Open("namespace " + plan.Namespace);
         w.Line("/// <summary>");
         w.Line($"/// Spiffy speculator for draft graph <c>{IndentedWriter.Xml(g.Name)}</c> on model <c>{IndentedWriter.Xml(m.Name)}</c> ({IndentedWriter.Xml(m.Family)}): "
@@ -52,7 +58,6 @@ public sealed partial class SpiffyGenerator
         w.Line($"[global::System.CodeDom.Compiler.GeneratedCode(\"Spiffy.Generators\", \"{GeneratorVersion}\")]");
         w.Open($"public sealed partial class {plan.ClassName} : global::Spiffy.Decoding.IStepSpeculator");
         EmitModelConstants(w, m);
-        EmitDecodingConstants(w, g.Decoding);
         EmitGraphConstants(w, plan);
         EmitCreate(w, plan);
         EmitLoad(w, plan.ClassName);
@@ -105,9 +110,10 @@ public sealed partial class SpiffyGenerator
 
     private static string Int(long v) => IndentedWriter.Int(v);
 
-    private static void EmitModelConstants(IndentedWriter w, ModelSpec m)
+    /// <summary>The model facts <see cref="EmitLoad"/> checks a loaded model against; nothing else of the model is emitted.</summary>
+    private static void EmitModelConstants(IndentedWriter w, ModelFacts m)
     {
-        w.Comment($"Model \"{m.Name}\".");
+        w.Comment($"Model \"{m.Name}\": what a loaded model is checked against.");
         Const(w, "string", "ModelName", IndentedWriter.String(m.Name), "The model's name (its description's <c>name</c>).");
         Const(w, "string", "ModelFamily", IndentedWriter.String(m.Family), "Model family: llada, dream or sdar.");
         Const(w, "int", "HiddenSize", Int(m.HiddenSize), "Hidden size.");
@@ -118,54 +124,19 @@ public sealed partial class SpiffyGenerator
         Const(w, "int", "IntermediateSize", Int(m.IntermediateSize), "MLP intermediate size.");
         Const(w, "int", "VocabSize", Int(m.VocabSize), "Vocabulary size.");
         Const(w, "int", "MaxSequenceLength", Int(m.MaxSequenceLength), "Longest sequence (prompt + generation) the model accepts.");
-        Const(w, "double", "RopeTheta", IndentedWriter.Double(m.RopeTheta), "Rotary embedding base.");
-        Const(w, "double", "RmsNormEps", IndentedWriter.Double(m.NormEps), "RMSNorm epsilon.");
-        Const(w, "bool", "IsBlockCausal", IndentedWriter.Bool(m.Attention == AttentionKind.BlockCausal), "Whether attention is block-causal (SDAR) rather than bidirectional.");
-        Const(w, "int", "AttentionBlockSize", Int(m.AttentionBlockSize), "Attention block size of a block-causal model; 0 when bidirectional.");
-        Const(w, "int", "LogitShift", Int(m.LogitShift), "1 when position i's logits predict position i + 1 (Dream), else 0.");
-        Const(w, "int", "MaskTokenId", Int(m.Tokens.Mask), "The mask token id.");
-        Const(w, "int", "EosTokenId", Int(m.Tokens.Eos), "The end-of-sequence token id.");
-        Const(w, "int", "PadTokenId", Int(m.Tokens.Pad), "The padding token id.");
-        Const(w, "int", "BosTokenId", Int(m.Tokens.Bos), "The beginning-of-sequence token id; -1 when the model has none.");
-        Const(w, "int", "EndOfTurnTokenId", Int(m.Tokens.EndOfTurn), "The end-of-turn token id; -1 when the model has none.");
+        Const(w, "int", "MaskTokenId", Int(m.MaskTokenId), "The mask token id.");
+        Const(w, "int", "EosTokenId", Int(m.EosTokenId), "The end-of-sequence token id.");
         w.Line();
     }
 
-    private static void EmitDecodingConstants(IndentedWriter w, GraphDecoding d)
-    {
-        w.Comment("Decoding configuration the graph was calibrated for (and must be served with).");
-        Const(w, "int", "GenLength", Int(d.GenLength), "Generated tokens per sequence.");
-        Const(w, "int", "BlockLength", Int(d.BlockLength), "Tokens per block: the length of every state and draft row.");
-        Const(w, "int", "BlockCount", Int(d.BlockLength > 0 ? d.GenLength / d.BlockLength : 0), "Blocks per generation.");
-        Const(w, "int", "Steps", Int(d.Steps), "Total steps for schedule unmasking; 0 = one token per step.");
-        Const(w, "string", "Unmasking", IndentedWriter.String(d.Unmasking), "Unmasking rule: schedule, threshold, factor or dynamic_top_k.");
-        Const(w, "string", "Confidence", IndentedWriter.String(d.Confidence), "Confidence score: probability, random, margin or negative_entropy.");
-        Const(w, "double", "Threshold", IndentedWriter.Double(d.Threshold), "Threshold tau of the threshold and dynamic rules.");
-        Const(w, "double", "Factor", IndentedWriter.Double(d.Factor), "Factor f of the factor rule.");
-        Const(w, "int", "MinTokensPerStep", Int(d.K), "k of the dynamic rule.");
-        Const(w, "double", "Temperature", IndentedWriter.Double(d.Temperature), "Sampling temperature (0 = greedy).");
-        Const(w, "string", "Cache", IndentedWriter.String(d.Cache), "K/V cache mode: none, prefix or dual.");
-        w.Line();
-    }
-
+    /// <summary>Graph constants the class itself uses; the whole configuration is <c>Graph.Decoding</c>.</summary>
     private static void EmitGraphConstants(IndentedWriter w, DecoderPlan plan)
     {
         var g = plan.Graph;
-        int pairs = 0, maxI = 0, maxJ = 0, maxDepth = 0;
-        foreach (var n in g.Nodes)
-        {
-            pairs += n.PairCount;
-            if (n.Depth > maxDepth) maxDepth = n.Depth;
-            foreach (int i in n.PositionRanks) if (i > maxI) maxI = i;
-            foreach (int j in n.TokenRanks) if (j > maxJ) maxJ = j;
-        }
-        w.Comment($"Draft graph \"{g.Name}\".");
+        w.Comment($"Draft graph \"{g.Name}\" (its whole configuration, served with: Graph.Decoding).");
         Const(w, "string", "GraphName", IndentedWriter.String(g.Name), "The draft graph's name.");
+        Const(w, "int", "BlockLength", Int(g.Decoding.BlockLength), "Tokens per block: the length of every state and draft row.");
         Const(w, "int", "NodeCount", Int(g.Nodes.Count), "Draft nodes (the root not counted).");
-        Const(w, "int", "PairCount", Int(pairs), "(position rank, token rank) pairs over all nodes.");
-        Const(w, "int", "MaxDepth", Int(maxDepth), "Steps ahead of the root of the deepest node.");
-        Const(w, "int", "MaxPositionRank", Int(maxI), "Highest position rank any node uses.");
-        Const(w, "int", "MaxTokenRank", Int(maxJ), "Highest token rank any node uses.");
         w.Line("/// <summary>The graph's <c>keep</c> (D*): drafts kept per forward after dynamic pruning.</summary>");
         w.Line($"public static {Keep} DefaultKeep => {KeepValue(g.Keep)};");
         Const(w, "bool", "IsUnrolled", IndentedWriter.Bool(plan.Unrolled), "Whether the nodes are unrolled (false: delegates to the interpreted walk).");
@@ -187,10 +158,13 @@ public sealed partial class SpiffyGenerator
 
     /// <summary>The family sampler's details (schedule, eps, block start, sampler, top-k, top-p, alg_temp, overfull top-k), written only when they differ from the record's defaults.</summary>
     private static string SamplerArguments(GraphDecoding d)
-        => d.Schedule == GraphDecoding.EvenSchedule && d.Eps == GraphDecoding.DefaultEps && d.BlockStart == GraphDecoding.StepBlockStart
-            && d.Sampler == GraphDecoding.GumbelSampler && d.TopK == 0 && d.TopP == 1 && d.AlgTemp == 0 && !d.OverfullTopK ? ""
-            : $", {IndentedWriter.String(d.Schedule)}, {IndentedWriter.Double(d.Eps)}, {IndentedWriter.String(d.BlockStart)}, "
-              + $"{IndentedWriter.String(d.Sampler)}, {Int(d.TopK)}, {IndentedWriter.Double(d.TopP)}, {IndentedWriter.Double(d.AlgTemp)}, {IndentedWriter.Bool(d.OverfullTopK)}";
+        => d.Schedule == ScheduleKind.Even && d.Eps == GraphDecoding.DefaultEps && d.BlockStart == BlockStartRule.Step
+            && d.Sampler == SamplerKind.Gumbel && d.TopK == 0 && d.TopP == 1 && d.AlgTemp == 0 && !d.OverfullTopK ? ""
+            : $", {EnumValue(d.Schedule)}, {IndentedWriter.Double(d.Eps)}, {EnumValue(d.BlockStart)}, "
+              + $"{EnumValue(d.Sampler)}, {Int(d.TopK)}, {IndentedWriter.Double(d.TopP)}, {IndentedWriter.Double(d.AlgTemp)}, {IndentedWriter.Bool(d.OverfullTopK)}";
+
+    /// <summary>A decoding enum value as a fully qualified C# expression.</summary>
+    private static string EnumValue<T>(T value) where T : struct, System.Enum => $"global::Spiffy.Decoding.{typeof(T).Name}.{value}";
 
     /// <summary>The graph as the runtime's record, built from constants (equal to parsing the file).</summary>
     private static void EmitGraphSpec(IndentedWriter w, GraphSpec g)
@@ -202,36 +176,48 @@ public sealed partial class SpiffyGenerator
         w.Line($"public static {Ns}GraphSpec Graph {{ get; }} = BuildGraph();");
         w.Line();
         w.Open($"private static {Ns}GraphSpec BuildGraph()");
-        w.Line($"var nodes = new {Ns}NodeSpec[{Int(g.Nodes.Count)}];");
-        for (int n = 0; n < g.Nodes.Count; n++)
+        w.Line($"var nodes = new {Ns}NodeSpec[]");
+        w.Line("{");
+        foreach (var node in g.Nodes)
+            w.Line($"    {Ns}NodeSpec.Create({Int(node.Id)}, {Int(node.Depth)}, {IntArray(node.PositionRanks)}, {IntArray(node.TokenRanks)}, {IntArray(node.Parents)}, {Int(node.Count)}),");
+        w.Line("};");
+        if (p.KeepProfile.Count > 0)
         {
-            var node = g.Nodes[n];
-            w.Line($"nodes[{Int(n)}] = Node({Int(node.Id)}, {Int(node.Depth)}, {IntArray(node.PositionRanks)}, {IntArray(node.TokenRanks)}, "
-                + $"{IntArray(node.Parents)}, {Int(node.Count)}L, {Int(node.Line)}, {Int(node.Column)});");
+            // calibration.keep_profile: what each D* cost on the calibration prompts (three per line).
+            w.Line($"var keepProfile = new {Ns}KeepCost[]");
+            w.Line("{");
+            for (int i = 0; i < p.KeepProfile.Count; i += 3)
+            {
+                var line = new StringBuilder("   ");
+                for (int k = i; k < System.Math.Min(i + 3, p.KeepProfile.Count); k++)
+                {
+                    var c = p.KeepProfile[k];
+                    line.Append($" new {Ns}KeepCost({Int(c.Keep)}, {Int(c.StepForwards)}, {Int(c.Rows)}),");
+                }
+                w.Line(line.ToString());
+            }
+            w.Line("};");
         }
         w.Line($"return new {Ns}GraphSpec(");
         w.Line($"    {IndentedWriter.String(g.Name)}, {IndentedWriter.String(g.ModelName)}, {IndentedWriter.String(g.ModelHash)},");
-        w.Line($"    new {Ns}GraphDecoding({Int(d.GenLength)}, {Int(d.BlockLength)}, {Int(d.Steps)}, {IndentedWriter.String(d.Unmasking)}, "
-            + $"{IndentedWriter.String(d.Confidence)}, {IndentedWriter.Double(d.Threshold)}, {IndentedWriter.Double(d.Factor)}, {Int(d.K)}, "
-            + $"{IndentedWriter.Double(d.Temperature)}, {IndentedWriter.String(d.Cache)}{SamplerArguments(d)}),");
+        w.Line($"    new {Ns}GraphDecoding({Int(d.GenLength)}, {Int(d.BlockLength)}, {Int(d.Steps)}, {EnumValue(d.Unmasking)}, {EnumValue(d.Confidence)},");
+        w.Line($"        {IndentedWriter.Double(d.Threshold)}, {IndentedWriter.Double(d.Factor)}, {Int(d.K)}, {IndentedWriter.Double(d.Temperature)}, "
+            + $"{EnumValue(d.Cache)}{SamplerArguments(d)}),");
         w.Line($"    new {Ns}GraphLimits({Int(l.MaxPositionRank)}, {Int(l.MaxTokenRank)}, {Int(l.MaxDepth)}),");
         w.Line($"    new {Ns}GraphProvenance({IndentedWriter.Bool(p.Calibrated)}, {IndentedWriter.String(p.Objective)}, {IndentedWriter.String(p.PromptSource)}, "
-            + $"{Int(p.PromptCount)}, {Int(p.StepsObserved)}L, {IndentedWriter.String(p.Note)}),");
+            + $"{Int(p.PromptCount)}, {Int(p.StepsObserved)}L,");
+        w.Line($"        {IndentedWriter.String(p.Note)}"
+            + (p.KeepProfile.Count == 0 ? "" : $", new global::Spiffy.Schema.EquatableArray<{Ns}KeepCost>(keepProfile)") + "),");
         w.Line($"    {KeepValue(g.Keep)},");
         w.Line($"    new global::Spiffy.Schema.EquatableArray<{Ns}NodeSpec>(nodes));");
-        w.Close();
-        w.Line();
-        w.Open($"private static {Ns}NodeSpec Node(int id, int depth, int[] positionRanks, int[] tokenRanks, int[] parents, long count, int line, int column)");
-        w.Line($"return new {Ns}NodeSpec(id, depth, new global::Spiffy.Schema.EquatableArray<int>(positionRanks), "
-            + "new global::Spiffy.Schema.EquatableArray<int>(tokenRanks), new global::Spiffy.Schema.EquatableArray<int>(parents), count, line, column);");
         w.Close();
         w.Line();
     }
 
     private static string IntArray(IReadOnlyList<int> values)
     {
-        if (values.Count == 0) return "new int[0]";
-        var sb = new StringBuilder("new int[] { ");
+        if (values.Count == 0) return "global::System.Array.Empty<int>()";
+        var sb = new StringBuilder("new[] { ");
         for (int i = 0; i < values.Count; i++) sb.Append(i > 0 ? ", " : "").Append(Int(values[i]));
         return sb.Append(" }").ToString();
     }

@@ -56,17 +56,12 @@ public sealed partial class SpiffyGenerator
         string text = source.ToString();
         var locator = new JsonLocator(path, text, source);
         var errors = new List<SchemaError>();
-        JsonNode? root = null;
-        try { root = JsonReader.Parse(text); }
-        catch (JsonSyntaxException e) { errors.Add(new SchemaError(SchemaErrorKind.MalformedJson, path, e.Line, e.Column, "", e.Message)); }
-
+        // The same entry as the runtime's (SchemaDocument), parsed once; the root also gives the anchors below.
+        JsonNode? root = SchemaDocument.Read(text, path, errors);
         ModelSpec? model = null;
         GraphSpec? graph = null;
-        if (root is not null)
-        {
-            if (kind == SpiffyFileKind.Model) model = ModelSpecParser.Parse(root, path, errors);
-            else graph = GraphSpecParser.Parse(text, path, errors);
-        }
+        if (kind == SpiffyFileKind.Model) model = ModelSpecParser.Parse(root, path, errors);
+        else graph = GraphSpecParser.Parse(root, path, errors);
         cancel.ThrowIfCancellationRequested();
 
         var anchors = new List<Anchor>();

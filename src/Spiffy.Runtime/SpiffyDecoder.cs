@@ -28,7 +28,7 @@ public sealed class SpiffyDecoder : IDisposable
         _compiled = compiled;
         Keep = keep.For(compiled.Graph.Nodes.Count);
         _ownsModel = ownsModel;
-        Options = GraphFiles.ToOptions(compiled.Graph.Decoding);
+        Options = DecodingOptions.FromSchema(compiled.Graph.Decoding);
     }
 
     /// <summary>The model this decoder runs (owned, and disposed with it, when it was loaded by <see cref="Load"/>).</summary>

@@ -80,6 +80,15 @@ public sealed class SchemaException : Exception
     /// <summary>Every error found, in file order.</summary>
     public IReadOnlyList<SchemaError> Errors { get; }
 
+    /// <summary>Runs a parser and returns its result, or throws with every error it recorded (the runtime's one way to load a schema file).</summary>
+    internal static T Require<T>(Func<List<SchemaError>, T?> parse) where T : class
+    {
+        var errors = new List<SchemaError>();
+        var result = parse(errors);
+        if (result is null || errors.Count > 0) throw new SchemaException(errors);
+        return result;
+    }
+
     private static string Format(IReadOnlyList<SchemaError> errors)
     {
         var sb = new StringBuilder();

@@ -33,9 +33,9 @@ public class CompileTests
         var weird = Generate(odd);
         Assert.Equal(invariant.Keys.OrderBy(k => k), weird.Keys.OrderBy(k => k));
         foreach (var key in invariant.Keys) Assert.Equal(invariant[key], weird[key]);
-        // The inputs do exercise the formatting: negative ids and fractional doubles.
-        Assert.Contains("BosTokenId = -1;", invariant["TinyDecoder.g.cs"]);
-        Assert.Contains("RmsNormEps = 1E-05;", invariant["TinyDecoder.g.cs"]);
+        // The inputs do exercise the formatting: fractional doubles (threshold, factor, temperature) and long counts.
+        Assert.Contains("0.9, 1.0, 1, 0.0, global::Spiffy.Decoding.CacheMode.None)", invariant["TinyDecoder.g.cs"]);
+        Assert.Contains("NodeSpec.Create(1, 1, new[] { 1 }, new[] { 1 }, new[] { 0 }, 40)", invariant["TinyDecoder.g.cs"]);
     }
 
     private static Dictionary<string, string> Generate(CultureInfo culture)

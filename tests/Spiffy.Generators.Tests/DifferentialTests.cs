@@ -33,10 +33,13 @@ public class DifferentialTests
             Assert.Equal(nodes, spec.Nodes.Count);
             graphs.Add(($"random-{k}.json", spec));
         }
-        var files = Inputs.With(graphs.Select(g => (g.File, TestGraphs.ToJson(g.Spec))).ToArray());
-        var decoders = LoadedDecoders.Build(files, "DifferentialDecoders");
-        // The specs as parsed from those files (with node locations), named by their classes.
-        var parsed = graphs.Select(g => (ClassName(g.Spec.Name), TestGraphs.Parse(TestGraphs.ToJson(g.Spec), g.File))).ToList();
+        var texts = graphs.Select(g => (g.File, Json: TestGraphs.ToJson(g.Spec))).ToList();
+        // A shipped calibrated graph as written by `spiffy calibrate` (keep profile included).
+        texts.Add(("gsm8k-small-dual.json", File.ReadAllText(Path.Combine(Harness.RepoRoot, "graphs", "gsm8k-small-dual.json"))));
+        var decoders = LoadedDecoders.Build(Inputs.With(texts.ToArray()), "DifferentialDecoders");
+        // The specs as the runtime parses those files, named by their classes.
+        var parsed = texts.Select(t => TestGraphs.Parse(t.Json, t.File)).Select(spec => (ClassName(spec.Name), spec)).ToList();
+        Assert.True(parsed[^1].spec.Provenance.KeepProfile.Count > 0, "the shipped graph has a keep profile to carry");
         return (decoders, parsed);
     }
 
@@ -46,7 +49,7 @@ public class DifferentialTests
     public static IEnumerable<object[]> ClassNames() => new[]
     {
         "TinyDecoder", "ChainDecoder", "LargeChainDecoder", "LladaDemoDecoder",
-        "Random0Decoder", "Random1Decoder", "Random2Decoder", "Random3Decoder", "Random4Decoder", "Random5Decoder",
+        "Random0Decoder", "Random1Decoder", "Random2Decoder", "Random3Decoder", "Random4Decoder", "Random5Decoder", "Gsm8kSmallDualDecoder",
     }.Select(c => new object[] { c });
 
     [Theory]

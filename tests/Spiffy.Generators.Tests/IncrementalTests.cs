@@ -75,6 +75,63 @@ public class IncrementalTests
         Assert.Equal(first.Source("LladaDemoDecoder.g.cs"), second.Source("LladaDemoDecoder.g.cs"));
     }
 
+    /// <summary>The plans and every source output stayed cached, and the sources are byte-identical.</summary>
+    private static void AssertNoNewOutput(GeneratorRun first, GeneratorRun second)
+    {
+        Assert.All(Reasons(second.Result, TrackingNames.Plans), r => Assert.True(r.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"plan: {r.Reason}"));
+        foreach (var (step, runs) in second.Result.TrackedOutputSteps.Where(s => s.Key == "SourceOutput"))
+            Assert.All(runs.SelectMany(r => r.Outputs), o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step}: {o.Reason}"));
+        Assert.Equal(first.Sources, second.Sources);
+    }
+
+    [Fact]
+    public void ReformattingAGraphRegeneratesNothing()
+    {
+        var (first, compilation, files) = FirstRun();
+        var tiny = files.Single(f => f.Path.EndsWith("tiny.json", StringComparison.Ordinal));
+        string before = tiny.GetText()!.ToString();
+        // Whitespace only: every node moves to other lines and columns; the graph itself is the same.
+        string text = "\n\n" + before.Replace("{ \"id\"", "{\n        \"id\"").Replace("\"count\": ", "\"count\":\n\t");
+        Assert.NotEqual(before, text);
+        var driver = first.Driver.ReplaceAdditionalText(tiny, new MemoryText(tiny.Path, text));
+        var second = Harness.Run(driver, compilation);
+        // The file was read again (its anchors moved), yet its plan is equal: locations are not part of it.
+        Assert.Contains(Reasons(second.Result, TrackingNames.ParsedFiles), r => r.Reason == IncrementalStepRunReason.Modified);
+        AssertNoNewOutput(first, second);
+    }
+
+    [Fact]
+    public void ChangingACheckpointPathRegeneratesNothing()
+    {
+        var (first, compilation, files) = FirstRun();
+        var model = files.Single(f => f.Path.EndsWith("gsm8k-small.json", StringComparison.Ordinal));
+        string before = model.GetText()!.ToString();
+        string text = before.Replace("\"checkpoint\": \"../checkpoints/gsm8k-small\"", "\"checkpoint\": \"/elsewhere/gsm8k-small\"")
+            .Replace("\"tokenizer\": \"../checkpoints/gsm8k-small/tokenizer.json\"", "\"tokenizer\": \"/elsewhere/tokenizer.json\"");
+        Assert.NotEqual(before, text);
+        var driver = first.Driver.ReplaceAdditionalText(model, new MemoryText(model.Path, text));
+        var second = Harness.Run(driver, compilation);
+        // The model index changed (both graphs use this model), yet neither plan did: a plan holds only the model facts it emits.
+        Assert.Contains(Reasons(second.Result, TrackingNames.Models), r => r.Reason == IncrementalStepRunReason.Modified);
+        AssertNoNewOutput(first, second);
+    }
+
+    [Fact]
+    public void ChangingAModelFactRegeneratesItsDecoders()
+    {
+        var (first, compilation, files) = FirstRun();
+        var model = files.Single(f => f.Path.EndsWith("gsm8k-small.json", StringComparison.Ordinal));
+        var text = model.GetText()!.ToString().Replace("\"num_layers\": 6", "\"num_layers\": 7");
+        var driver = first.Driver.ReplaceAdditionalText(model, new MemoryText(model.Path, text));
+        var second = Harness.Run(driver, compilation);
+        Assert.All(Reasons(second.Result, TrackingNames.Plans), r => Assert.Equal(IncrementalStepRunReason.Modified, r.Reason));
+        foreach (var (name, source) in first.Sources)
+        {
+            Assert.Contains("public const int NumLayers = 6;", source);
+            Assert.Contains("public const int NumLayers = 7;", second.Sources[name]);
+        }
+    }
+
     [Fact]
     public void DiagnosticsDoNotForceRegeneration()
     {

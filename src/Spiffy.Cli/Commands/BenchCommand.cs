@@ -9,6 +9,7 @@ using Spiffy.Checkpoints;
 using Spiffy.Cli.Bench;
 using Spiffy.Cli.CommandLine;
 using Spiffy.Decoding;
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Graphs;
 using Spiffy.Speculation;
 using Spiffy.Training;
@@ -126,7 +127,7 @@ public sealed partial class BenchCommand : IVerb
 
         var plain = new DecodingOptions { GenLength = gen, BlockLength = block };
         GraphSpec GraphFor(DecodingOptions o) => GraphCatalog.FindFor(modelPath, model.Spec, o, output)
-            ?? DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o));
+            ?? DraftGraph.Chain(GraphCatalog.DefaultChainLength, o.ToSchema(), DraftGraph.TokensPerStep(o));
 
         // Base configurations and their Spiffy twins, in the order of the report.
         var bases = Bases.Select(b => (b.Name, Options: (b.Threshold ? plain with { Unmasking = UnmaskingRule.Threshold, Threshold = tau } : plain) with { Cache = b.Cache })).ToList();
@@ -363,7 +364,7 @@ public sealed partial class BenchCommand : IVerb
 
     private static string SpiffyName(string baseName) => baseName == BenchRunner.BaselineName ? "spiffy" : baseName + "+spiffy";
 
-    private static string LayoutKey(DecodingOptions o) => o.Layout == VerificationLayout.Packed ? "packed" : o.Cache.ToString().ToLowerInvariant();
+    private static string LayoutKey(DecodingOptions o) => o.Layout == VerificationLayout.Packed ? DecodingNames.Layout.Name(o.Layout) : DecodingNames.Cache.Name(o.Cache);
 
     private static List<string> ModeList(string text) =>
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToList();

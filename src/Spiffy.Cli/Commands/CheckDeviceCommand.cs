@@ -96,7 +96,7 @@ public sealed class CheckDeviceCommand : IVerb
             var problems = PromptAnswerData.Read(promptsArg ?? Path.Combine(root, BenchCommand.DefaultProblems));
             var prompts = problems.Take(count).Select(p => cpu.EncodePrompt(PromptAnswerData.FormatPrompt(p.Prompt))).ToList();
             GraphSpec GraphFor(DecodingOptions o) => GraphCatalog.FindFor(modelPath, cpu.Spec, o, output)
-                ?? DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o));
+                ?? DraftGraph.Chain(GraphCatalog.DefaultChainLength, o.ToSchema(), DraftGraph.TokensPerStep(o));
             decoding.AddRange(DeviceAgreement.CompareDecoding(cpu.Spec.Name, cpu.Transformer, dev, prompts, options, GraphFor, Log, cancel));
             Save();
         }
@@ -118,7 +118,7 @@ public sealed class CheckDeviceCommand : IVerb
                     var prompt = new long[promptLength];
                     for (int i = 0; i < prompt.Length; i++)
                         do prompt[i] = rng.NextInt64(spec.VocabSize); while (reserved.Contains(prompt[i]));
-                    GraphSpec Chain(DecodingOptions o) => DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o));
+                    GraphSpec Chain(DecodingOptions o) => DraftGraph.Chain(GraphCatalog.DefaultChainLength, o.ToSchema(), DraftGraph.TokensPerStep(o));
                     decoding.AddRange(DeviceAgreement.CompareDecoding($"{spec.Name}-peaked-seed{seed}", cpu, dev, new[] { prompt }, options, Chain, Log, cancel));
                     Save();
                 }

@@ -81,7 +81,7 @@ public sealed class GenerateCommand : IVerb
         // The graph decides the default decoding configuration (it was calibrated for it).
         GraphSpec? graph = null;
         if (!noSpiffy && graphPath is not null) graph = GraphFiles.Load(graphPath);
-        var options = _decoding.Read(parse, model.Spec, graph is not null ? GraphFiles.ToOptions(graph.Decoding) : null);
+        var options = _decoding.Read(parse, model.Spec, graph is not null ? DecodingOptions.FromSchema(graph.Decoding) : null);
         if (packed) options = options with { Layout = VerificationLayout.Packed };
         // generate's own default: the dual cache (Fast-dLLM), whose forward is the cheapest per step, so a draft row
         // costs least next to it. The library's default stays no cache (the authors' reference decoder).
@@ -89,7 +89,7 @@ public sealed class GenerateCommand : IVerb
             options = options with { Cache = CacheMode.Dual };
         options.Validate(model.Spec, prompt.Length);
         if (!noSpiffy && graph is null) graph = GraphCatalog.FindFor(modelPath, model.Spec, options, output);
-        if (!noSpiffy && graph is null) graph = DraftGraph.Chain(GraphCatalog.DefaultChainLength, GraphFiles.FromOptions(options), DraftGraph.TokensPerStep(options));
+        if (!noSpiffy && graph is null) graph = DraftGraph.Chain(GraphCatalog.DefaultChainLength, options.ToSchema(), DraftGraph.TokensPerStep(options));
 
         GraphSpeculator? speculator = null;
         TimeSpan? choiceTime = null; // measuring the forward cost for D*: reported apart from the decoding wall clock

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Spiffy.Calibration;
 using Spiffy.Decoding;
-using Spiffy.Speculation;
+using Spiffy.Schema.Decoding;
 
 namespace Spiffy.Cli.Commands;
 
@@ -14,27 +14,26 @@ internal static class JsonFields
     /// <summary>The decoding configuration as an "options" object.</summary>
     public static void Options(Utf8JsonWriter w, DecodingOptions o, string name = "options")
     {
-        var d = GraphFiles.FromOptions(o); // the graph files' spelling of every enum
         w.WriteStartObject(name);
         w.WriteNumber("gen_length", o.GenLength);
         w.WriteNumber("block_length", o.BlockLength);
         w.WriteNumber("steps", o.EffectiveSteps);
-        w.WriteString("unmasking", d.Unmasking);
+        w.WriteString("unmasking", DecodingNames.Unmasking.Name(o.Unmasking));
         w.WriteNumber("threshold", o.Threshold);
         w.WriteNumber("factor", o.Factor);
         w.WriteNumber("k", o.MinTokensPerStep);
-        w.WriteString("confidence", d.Confidence);
+        w.WriteString("confidence", DecodingNames.Confidence.Name(o.Confidence));
         w.WriteNumber("temperature", o.Temperature);
-        w.WriteString("sampler", d.Sampler);
-        w.WriteNumber("top_k", d.TopK);
-        w.WriteNumber("top_p", d.TopP);
-        w.WriteNumber("alg_temp", d.AlgTemp);
+        w.WriteString("sampler", DecodingNames.Sampler.Name(o.Sampler));
+        w.WriteNumber("top_k", o.TopK);
+        w.WriteNumber("top_p", o.TopP);
+        w.WriteNumber("alg_temp", o.AlgTemp);
         w.WriteBoolean("overfull_top_k", o.OverfullTopK);
         w.WriteNumber("seed", o.Seed);
-        w.WriteString("cache", d.Cache);
+        w.WriteString("cache", DecodingNames.Cache.Name(o.Cache));
         w.WriteBoolean("early_stop", o.EarlyStop);
         Numbers(w, "stop_tokens", o.StopTokens.Select(t => (long)t).ToArray());
-        w.WriteString("layout", o.Layout == VerificationLayout.Packed ? "packed" : "rows");
+        w.WriteString("layout", DecodingNames.Layout.Name(o.Layout));
         w.WriteEndObject();
     }
 

@@ -1,3 +1,5 @@
+using Spiffy.Schema.Graphs;
+
 namespace Spiffy.Calibration;
 
 /// <summary>
@@ -50,7 +52,7 @@ internal sealed class CandidateDag
         var list = new List<int>();
         var pairs = _table.Pairs(id);
         foreach (int c in AtDepth(_table.Depth(id) - 1))
-            if (FormulaTable.IsStrictSubset(_table.Pairs(c), pairs)) list.Add(c);
+            if (GraphTopology.IsStrictSubset(_table.Pairs(c), pairs)) list.Add(c); // depth is one less by construction
         return _parents[id] = list.ToArray();
     }
 
@@ -61,7 +63,7 @@ internal sealed class CandidateDag
         var list = new List<int>();
         var pairs = _table.Pairs(id);
         foreach (int c in AtDepth(_table.Depth(id) + 1))
-            if (FormulaTable.IsStrictSubset(pairs, _table.Pairs(c))) list.Add(c);
+            if (GraphTopology.IsStrictSubset(pairs, _table.Pairs(c))) list.Add(c);
         return _children[id] = list.ToArray();
     }
 

@@ -68,20 +68,6 @@ internal sealed class FormulaTable
         return sb.Append('}').ToString();
     }
 
-    /// <summary>Whether sorted pair set a is a strict subset of sorted pair set b.</summary>
-    public static bool IsStrictSubset(ReadOnlySpan<int> a, ReadOnlySpan<int> b)
-    {
-        if (a.Length >= b.Length) return false;
-        int j = 0;
-        foreach (int x in a)
-        {
-            while (j < b.Length && b[j] < x) j++;
-            if (j == b.Length || b[j] != x) return false;
-            j++;
-        }
-        return true;
-    }
-
     /// <summary>Whether two sorted pair sets are equal.</summary>
     public static bool SamePairs(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
 }

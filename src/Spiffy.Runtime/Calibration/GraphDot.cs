@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Graphs;
 
 namespace Spiffy.Calibration;
@@ -18,7 +19,7 @@ internal static class GraphDot
         string title = string.Create(ci, $"{g.Name}\n{g.Nodes.Count} nodes, keep {g.Keep}")
             + (g.Provenance.Objective.Length > 0 ? $", {g.Provenance.Objective}" : "")
             + (g.ModelName.Length > 0 ? $"\nmodel {g.ModelName}" : "")
-            + string.Create(ci, $"\n{g.Decoding.Unmasking}, block {g.Decoding.BlockLength}, cache {g.Decoding.Cache}");
+            + string.Create(ci, $"\n{DecodingNames.Unmasking.Name(g.Decoding.Unmasking)}, block {g.Decoding.BlockLength}, cache {DecodingNames.Cache.Name(g.Decoding.Cache)}");
         sb.Append("digraph ").Append(Quote(g.Name)).Append(" {\n");
         sb.Append("  graph [rankdir=TB, labelloc=t, fontname=\"Helvetica\", label=").Append(Quote(title)).Append("];\n");
         sb.Append("  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n");

@@ -3,44 +3,11 @@ using System.Text;
 using Spiffy.Files;
 using Spiffy.Checkpoints;
 using Spiffy.Schema;
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Graphs;
+using Spiffy.Schema.Json;
 
 namespace Spiffy.Calibration;
-
-/// <summary>Turns selected formula ids into a valid <see cref="GraphSpec"/>: deterministic node order and complete parent lists.</summary>
-internal static class GraphAssembly
-{
-    /// <summary>
-    /// Nodes ordered by depth, then count (descending), then pairs; ids 1..D in that order; every
-    /// selected node of depth d-1 whose pairs are a strict subset is listed as a parent (depth-1 nodes: the root, 0).
-    /// </summary>
-    public static GraphSpec Build(CandidateDag dag, IReadOnlyList<int> ids, string name, string modelName, string modelHash, GraphDecoding decoding,
-        GraphLimits limits, GraphProvenance provenance, DraftKeep keep)
-    {
-        var order = new List<int>(ids);
-        order.Sort((a, b) =>
-        {
-            int c = dag.Depth(a).CompareTo(dag.Depth(b));
-            return c != 0 ? c : dag.Compare(a, b);
-        });
-        var nodes = new NodeSpec[order.Count];
-        for (int n = 0; n < order.Count; n++)
-        {
-            int id = order[n];
-            var pairs = dag.Pairs(id);
-            var parents = new List<int>();
-            if (dag.Depth(id) == 1) parents.Add(0);
-            for (int p = 0; p < n; p++)
-                if (dag.Depth(order[p]) == dag.Depth(id) - 1 && FormulaTable.IsStrictSubset(dag.Pairs(order[p]), pairs)) parents.Add(p + 1);
-            var pos = new int[pairs.Length];
-            var tok = new int[pairs.Length];
-            for (int k = 0; k < pairs.Length; k++) { pos[k] = FormulaTable.PositionRank(pairs[k]); tok[k] = FormulaTable.TokenRank(pairs[k]); }
-            nodes[n] = new NodeSpec(n + 1, dag.Depth(id), new EquatableArray<int>(pos), new EquatableArray<int>(tok),
-                new EquatableArray<int>(parents.ToArray()), dag.Count(id), 0, 0);
-        }
-        return new GraphSpec(name, modelName, modelHash, decoding, limits, provenance, keep, new EquatableArray<NodeSpec>(nodes));
-    }
-}
 
 /// <summary>
 /// Writes graph files (docs/graph-schema.md) byte-for-byte deterministically: fixed field order,
@@ -64,11 +31,11 @@ public static class GraphFileWriter
         if (g.ModelHash.Length > 0) sb.Append(", \"weights_sha256\": ").Append(Str(g.ModelHash));
         sb.Append(" },\n");
         sb.Append(Inv($"  \"decoding\": {{ \"gen_length\": {d.GenLength}, \"block_length\": {d.BlockLength}, \"steps\": {d.Steps}, "))
-          .Append("\"unmasking\": ").Append(Str(d.Unmasking)).Append(", \"confidence\": ").Append(Str(d.Confidence))
+          .Append("\"unmasking\": ").Append(Str(DecodingNames.Unmasking.Name(d.Unmasking))).Append(", \"confidence\": ").Append(Str(DecodingNames.Confidence.Name(d.Confidence)))
           .Append(", \"threshold\": ").Append(Num(d.Threshold)).Append(", \"factor\": ").Append(Num(d.Factor))
-          .Append(Inv($", \"k\": {d.K}, \"temperature\": ")).Append(Num(d.Temperature)).Append(", \"cache\": ").Append(Str(d.Cache))
-          .Append(", \"schedule\": ").Append(Str(d.Schedule)).Append(", \"eps\": ").Append(Num(d.Eps))
-          .Append(", \"block_start\": ").Append(Str(d.BlockStart)).Append(", \"sampler\": ").Append(Str(d.Sampler))
+          .Append(Inv($", \"k\": {d.K}, \"temperature\": ")).Append(Num(d.Temperature)).Append(", \"cache\": ").Append(Str(DecodingNames.Cache.Name(d.Cache)))
+          .Append(", \"schedule\": ").Append(Str(DecodingNames.Schedule.Name(d.Schedule))).Append(", \"eps\": ").Append(Num(d.Eps))
+          .Append(", \"block_start\": ").Append(Str(DecodingNames.BlockStart.Name(d.BlockStart))).Append(", \"sampler\": ").Append(Str(DecodingNames.Sampler.Name(d.Sampler)))
           .Append(Inv($", \"top_k\": {d.TopK}, \"top_p\": ")).Append(Num(d.TopP))
           .Append(", \"alg_temp\": ").Append(Num(d.AlgTemp)).Append(", \"overfull_top_k\": ").Append(d.OverfullTopK ? "true" : "false").Append(" },\n");
         sb.Append(Inv($"  \"limits\": {{ \"max_position_rank\": {l.MaxPositionRank}, \"max_token_rank\": {l.MaxTokenRank}, \"max_depth\": {l.MaxDepth} }},\n"));
@@ -143,26 +110,5 @@ public static class GraphFileWriter
         return v.ToString("R", CultureInfo.InvariantCulture);
     }
 
-    /// <summary>A JSON string literal: quotes, backslashes and control characters escaped; everything else verbatim.</summary>
-    internal static string Str(string s)
-    {
-        var sb = new StringBuilder(s.Length + 2);
-        sb.Append('"');
-        foreach (char c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    if (c < 0x20) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        return sb.Append('"').ToString();
-    }
+    private static string Str(string s) => JsonText.Quote(s);
 }

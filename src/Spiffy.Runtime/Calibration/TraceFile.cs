@@ -1,6 +1,7 @@
 using System.Text;
 using Spiffy.Files;
 using Spiffy.Checkpoints;
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Graphs;
 
 namespace Spiffy.Calibration;
@@ -29,9 +30,10 @@ public static class TraceFile
             w.Write(h.ModelName);
             w.Write(h.ModelHash);
             var d = h.Decoding;
-            w.Write(d.GenLength); w.Write(d.BlockLength); w.Write(d.Steps); w.Write(d.Unmasking); w.Write(d.Confidence);
-            w.Write(d.Threshold); w.Write(d.Factor); w.Write(d.K); w.Write(d.Temperature); w.Write(d.Cache);
-            w.Write(d.Schedule); w.Write(d.Eps); w.Write(d.BlockStart); w.Write(d.Sampler); w.Write(d.TopK); w.Write(d.TopP); w.Write(d.AlgTemp); w.Write(d.OverfullTopK);
+            w.Write(d.GenLength); w.Write(d.BlockLength); w.Write(d.Steps); w.Write(DecodingNames.Unmasking.Name(d.Unmasking)); w.Write(DecodingNames.Confidence.Name(d.Confidence));
+            w.Write(d.Threshold); w.Write(d.Factor); w.Write(d.K); w.Write(d.Temperature); w.Write(DecodingNames.Cache.Name(d.Cache));
+            w.Write(DecodingNames.Schedule.Name(d.Schedule)); w.Write(d.Eps); w.Write(DecodingNames.BlockStart.Name(d.BlockStart));
+            w.Write(DecodingNames.Sampler.Name(d.Sampler)); w.Write(d.TopK); w.Write(d.TopP); w.Write(d.AlgTemp); w.Write(d.OverfullTopK);
             w.Write(h.Seed); w.Write(h.EarlyStop); w.Write(h.MaskId); w.Write(h.PositionRanks); w.Write(h.TokenRanks);
             w.Write(h.PromptSource); w.Write(h.PromptSkip); w.Write(h.PromptDigest); w.Write(h.StopTokens);
             w.Write(traces.Sequences.Count);
@@ -67,9 +69,15 @@ public static class TraceFile
             int version = r.ReadInt32();
             if (version != Version) throw new InvalidDataException($"{path}: trace format version {version}, this build reads {Version}");
             string modelName = r.ReadString(), modelHash = r.ReadString();
-            var decoding = new GraphDecoding(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadString(), r.ReadString(),
-                r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), r.ReadString(), r.ReadString(), r.ReadDouble(), r.ReadString(),
-                r.ReadString(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadBoolean());
+            // Enums are stored by their file spelling, so the trace format does not depend on enum order.
+            T Spelled<T>(EnumSpelling<T> spelling) where T : struct, Enum
+            {
+                string name = r.ReadString();
+                return spelling.TryParse(name, out var value) ? value : throw new InvalidDataException($"{path}: invalid header (\"{name}\" is not one of: {string.Join(", ", spelling.Names)})");
+            }
+            var decoding = new GraphDecoding(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), Spelled(DecodingNames.Unmasking), Spelled(DecodingNames.Confidence),
+                r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), Spelled(DecodingNames.Cache), Spelled(DecodingNames.Schedule), r.ReadDouble(),
+                Spelled(DecodingNames.BlockStart), Spelled(DecodingNames.Sampler), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadBoolean());
             var header = new TraceHeader(modelName, modelHash, decoding, r.ReadInt64(), r.ReadBoolean(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32(),
                 r.ReadString(), r.ReadInt32(), r.ReadString(), r.ReadString());
             if (header.BlockLength < 1 || header.PositionRanks < 1 || header.TokenRanks < 1) throw new InvalidDataException($"{path}: invalid header");

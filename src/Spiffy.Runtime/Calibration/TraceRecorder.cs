@@ -23,7 +23,7 @@ internal sealed class TraceRecorder : IDecodeObserver
     /// <summary>A header for recording with these options (model name/hash and prompt source are provenance only).</summary>
     public static TraceHeader HeaderFor(DecodingOptions options, int maskId, int positionRanks, int tokenRanks,
         string modelName = "", string modelHash = "", string promptSource = "", int promptSkip = 0, string promptDigest = "")
-        => new TraceHeader(modelName, modelHash, GraphFiles.FromOptions(options), options.Seed, options.EarlyStop, maskId,
+        => new TraceHeader(modelName, modelHash, options.ToSchema(), options.Seed, options.EarlyStop, maskId,
             Math.Min(positionRanks, options.BlockLength), tokenRanks, promptSource, promptSkip, promptDigest, options.StopTokensText);
 
     /// <summary>
@@ -34,7 +34,7 @@ internal sealed class TraceRecorder : IDecodeObserver
     public IReadOnlyList<SequenceTrace> Record(DiffusionDecoder decoder, IReadOnlyList<long[]> prompts, DecodingOptions options, int firstIndex,
         CancellationToken cancel = default)
     {
-        if (GraphFiles.FromOptions(options) != _header.Decoding || options.Seed != _header.Seed || options.EarlyStop != _header.EarlyStop || options.StopTokensText != _header.StopTokens)
+        if (options.ToSchema() != _header.Decoding || options.Seed != _header.Seed || options.EarlyStop != _header.EarlyStop || options.StopTokensText != _header.StopTokens)
             throw new ArgumentException("the decoding options differ from the trace header's");
         if (decoder.Model.Spec.Tokens.Mask != _header.MaskId) throw new ArgumentException("the model's mask id differs from the trace header's");
         _builders = new SequenceTraceBuilder[prompts.Count];

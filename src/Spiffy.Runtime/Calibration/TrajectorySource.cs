@@ -114,7 +114,7 @@ public sealed class TrajectorySource
         var list = new List<string>();
         if (h.ModelName != _model.Spec.Name) list.Add($"model '{h.ModelName}', not '{_model.Spec.Name}'");
         if (h.ModelHash.Length > 0 && _weightsSha256.Length > 0 && h.ModelHash != _weightsSha256) list.Add("other weights");
-        if (h.Decoding != GraphFiles.FromOptions(_options) || h.Seed != _options.Seed || h.EarlyStop != _options.EarlyStop
+        if (h.Decoding != _options.ToSchema() || h.Seed != _options.Seed || h.EarlyStop != _options.EarlyStop
             || h.StopTokens != _options.StopTokensText)
             list.Add("another decoding configuration");
         if (h.PositionRanks < _limits.MaxPositionRank) list.Add($"only {h.PositionRanks} position ranks kept (max position rank {_limits.MaxPositionRank})");

@@ -1,3 +1,4 @@
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Graphs;
 using System.Text;
 using System.Text.Json;
@@ -86,10 +87,10 @@ internal static class HfConfig
             throw e.Error("block_length", $"block length {block} must divide the generation length {gen}");
         if (Array.IndexOf(ModelSpecParser.ChatTemplates, chat) < 0) throw e.Error("chat_template", $"unknown chat template \"{chat}\"");
         // The sampler details (absent: the family's authors' defaults, already in spec.Defaults).
-        string schedule = Choice(e, "schedule", GraphSpecParser.Schedules) ?? d.Schedule;
-        string blockStart = Choice(e, "block_start", GraphSpecParser.BlockStarts) ?? d.BlockStart;
-        string confidence = Choice(e, "confidence", GraphSpecParser.ConfidenceKinds) ?? d.Confidence;
-        string sampler = Choice(e, "sampler", GraphSpecParser.Samplers) ?? d.Sampler;
+        var schedule = Choice(e, "schedule", DecodingNames.Schedule) ?? d.Schedule;
+        var blockStart = Choice(e, "block_start", DecodingNames.BlockStart) ?? d.BlockStart;
+        var confidence = Choice(e, "confidence", DecodingNames.Confidence) ?? d.Confidence;
+        var sampler = Choice(e, "sampler", DecodingNames.Sampler) ?? d.Sampler;
         bool overfull = e.Bool("overfull_top_k", d.OverfullTopK);
         double eps = e.Double("eps", d.Eps);
         if (!(eps > 0 && eps < 1)) throw e.Error("eps", $"eps must be in (0, 1) (the timesteps run from 1 down to eps), got {eps}");
@@ -101,12 +102,12 @@ internal static class HfConfig
         };
     }
 
-    private static string? Choice(Fields e, string key, string[] allowed)
+    private static T? Choice<T>(Fields e, string key, EnumSpelling<T> spelling) where T : struct, Enum
     {
         string? value = e.String(key);
-        if (value is not null && Array.IndexOf(allowed, value) < 0)
-            throw e.Error(key, $"unknown value \"{value}\" (expected one of {string.Join(", ", allowed)})");
-        return value;
+        if (value is null) return null;
+        return spelling.TryParse(value, out var parsed) ? parsed
+            : throw e.Error(key, $"unknown value \"{value}\" (expected one of {string.Join(", ", spelling.Names)})");
     }
 
     private static ModelSpec ParseLlada(Fields c, string name)
@@ -299,11 +300,11 @@ internal static class HfConfig
             w.WriteNumber("gen_length", spec.Defaults.GenLength);
             w.WriteNumber("block_length", spec.Defaults.BlockLength);
             w.WriteString("chat_template", spec.Defaults.ChatTemplate);
-            w.WriteString("schedule", spec.Defaults.Schedule);
+            w.WriteString("schedule", DecodingNames.Schedule.Name(spec.Defaults.Schedule));
             WriteDouble(w, "eps", spec.Defaults.Eps);
-            w.WriteString("block_start", spec.Defaults.BlockStart);
-            w.WriteString("confidence", spec.Defaults.Confidence);
-            w.WriteString("sampler", spec.Defaults.Sampler);
+            w.WriteString("block_start", DecodingNames.BlockStart.Name(spec.Defaults.BlockStart));
+            w.WriteString("confidence", DecodingNames.Confidence.Name(spec.Defaults.Confidence));
+            w.WriteString("sampler", DecodingNames.Sampler.Name(spec.Defaults.Sampler));
             w.WriteBoolean("overfull_top_k", spec.Defaults.OverfullTopK);
             w.WriteEndObject();
             w.WriteEndObject();

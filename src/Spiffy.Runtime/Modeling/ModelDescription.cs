@@ -11,19 +11,10 @@ internal static class ModelDescription
     {
         var bytes = Spiffy.Files.InputFile.ReadAllBytes(path, Spiffy.Files.InputFile.MaxJsonBytes, "model description");
         // Bytes, so invalid UTF-8 is reported with its line and column instead of silently replaced.
-        var errors = new List<SchemaError>();
-        var spec = ModelSpecParser.Parse(bytes, path, errors);
-        if (spec is null || errors.Count > 0) throw new SchemaException(errors);
-        return spec;
+        return SchemaException.Require(errors => ModelSpecParser.Parse(bytes, path, errors));
     }
 
-    public static ModelSpec Parse(string json, string fileName)
-    {
-        var errors = new List<SchemaError>();
-        var spec = ModelSpecParser.Parse(json, fileName, errors);
-        if (spec is null || errors.Count > 0) throw new SchemaException(errors);
-        return spec;
-    }
+    public static ModelSpec Parse(string json, string fileName) => SchemaException.Require(errors => ModelSpecParser.Parse(json, fileName, errors));
 
     /// <summary>Resolves a path named inside a model file (checkpoint, tokenizer) relative to that file.</summary>
     public static string ResolveRelative(string modelFile, string path)

@@ -29,28 +29,21 @@ public sealed class DraftGraph
                 PositionRank[PairStart[n] + p] = spec.Nodes[n].PositionRanks[p];
                 TokenRank[PairStart[n] + p] = spec.Nodes[n].TokenRanks[p];
             }
-        // Children in CSR form; index d is the root (its children are the depth-1 nodes).
-        var lists = new List<int>[d + 1];
-        for (int n = 0; n <= d; n++) lists[n] = new List<int>();
-        for (int n = 0; n < d; n++)
-            foreach (int pid in spec.Nodes[n].Parents) lists[pid == 0 ? d : pid - 1].Add(n);
+        // Children and parents in CSR form, from the schema's topology; index d is the root.
+        var topology = new GraphTopology(spec);
         ChildStart = new int[d + 2];
         var children = new List<int>();
-        for (int n = 0; n <= d; n++) { ChildStart[n] = children.Count; children.AddRange(lists[n]); }
+        for (int n = 0; n <= d; n++) { ChildStart[n] = children.Count; children.AddRange(topology.ChildrenOf(n)); }
         ChildStart[d + 1] = children.Count;
         Children = children.ToArray();
         ParentStart = new int[d + 1];
         var parents = new List<int>();
-        for (int n = 0; n < d; n++)
-        {
-            ParentStart[n] = parents.Count;
-            foreach (int pid in spec.Nodes[n].Parents) parents.Add(pid == 0 ? d : pid - 1);
-        }
+        for (int n = 0; n < d; n++) { ParentStart[n] = parents.Count; parents.AddRange(topology.ParentsOf(n)); }
         ParentStart[d] = parents.Count;
         Parents = parents.ToArray();
-        foreach (int i in PositionRank) MaxPositionRank = Math.Max(MaxPositionRank, i);
-        foreach (int j in TokenRank) MaxTokenRank = Math.Max(MaxTokenRank, j);
-        foreach (int x in Depth) MaxDepth = Math.Max(MaxDepth, x);
+        MaxPositionRank = topology.MaxPositionRank;
+        MaxTokenRank = topology.MaxTokenRank;
+        MaxDepth = topology.MaxDepth;
     }
 
     /// <summary>The graph it was built from.</summary>
@@ -95,7 +88,7 @@ public sealed class DraftGraph
             var pos = new int[pairs];
             var tok = new int[pairs];
             for (int p = 0; p < pairs; p++) { pos[p] = p + 1; tok[p] = 1; }
-            nodes[n] = new NodeSpec(n + 1, n + 1, new EquatableArray<int>(pos), new EquatableArray<int>(tok), new EquatableArray<int>(new[] { n }), 0, 0, 0);
+            nodes[n] = NodeSpec.Create(n + 1, n + 1, pos, tok, new[] { n });
         }
         return new GraphSpec($"uncalibrated-chain-{length}", "", "", decoding, new GraphLimits(length * tokensPerStep, 1, length),
             new GraphProvenance(false, "uncalibrated rank-1 chain", "", 0, 0, "default graph used when no calibrated graph is given"), DraftKeep.All,

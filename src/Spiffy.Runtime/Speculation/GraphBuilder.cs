@@ -24,26 +24,11 @@ internal static class GraphBuilder
     public static GraphSpec Build(string name, string modelName, string modelHash, GraphDecoding decoding, IReadOnlyList<NodeDraft> nodes,
         GraphLimits limits, GraphProvenance provenance, DraftKeep keep)
     {
-        // Stable order: by depth, then by the given order.
-        var order = Enumerable.Range(0, nodes.Count).OrderBy(i => nodes[i].Depth).ThenBy(i => i).ToArray();
-        var specs = new NodeSpec[order.Length];
-        for (int n = 0; n < order.Length; n++)
-        {
-            var d = nodes[order[n]];
-            var parents = new List<int>();
-            if (d.Depth == 1) parents.Add(0);
-            for (int p = 0; p < n; p++)
-            {
-                var cand = nodes[order[p]];
-                if (cand.Depth == d.Depth - 1 && IsStrictSubset(cand.Pairs, d.Pairs)) parents.Add(p + 1);
-            }
-            specs[n] = new NodeSpec(n + 1, d.Depth, new EquatableArray<int>(d.Pairs.Select(x => x.Position).ToArray()),
-                new EquatableArray<int>(d.Pairs.Select(x => x.Token).ToArray()), new EquatableArray<int>(parents.ToArray()), d.Count, 0, 0);
-        }
-        return new GraphSpec(name, modelName, modelHash, decoding, limits, provenance, keep, new EquatableArray<NodeSpec>(specs));
+        // Stable order: by depth, then by the given order; the parents come from the parent rule (GraphTopology).
+        var ordered = nodes.OrderBy(n => n.Depth)
+            .Select(d => NodeSpec.Create(0, d.Depth, d.Pairs.Select(x => x.Position).ToArray(), d.Pairs.Select(x => x.Token).ToArray(), Array.Empty<int>(), d.Count)).ToArray();
+        return new GraphSpec(name, modelName, modelHash, decoding, limits, provenance, keep, new EquatableArray<NodeSpec>(GraphTopology.WithDerivedParents(ordered)));
     }
 
     private static int MaxDepth(List<NodeDraft> nodes) => nodes.Count == 0 ? 1 : nodes.Max(n => n.Depth);
-
-    private static bool IsStrictSubset((int, int)[] a, (int, int)[] b) => a.Length < b.Length && a.All(b.Contains);
 }

@@ -66,10 +66,10 @@ public sealed class GraphSpeculator : IStepSpeculator
             {
                 int i = _g.PositionRank[p];
                 if (i > masked) { ok = false; break; }
-                logSum += Math.Log(Math.Max(topProbs[_ranked[i - 1] * j + _g.TokenRank[p] - 1], 1e-300));
+                logSum += DraftScores.LogP(topProbs, _ranked[i - 1], j, _g.TokenRank[p] - 1);
             }
             _valid[n] = ok;
-            _local[n] = ok ? Math.Exp(logSum / (_g.PairStart[n + 1] - _g.PairStart[n])) : 0;
+            _local[n] = ok ? DraftScores.Local(logSum, _g.PairStart[n + 1] - _g.PairStart[n]) : 0;
             _kept[n] = false;
             _candidate[n] = false;
             _nodeRow[n] = -1;
@@ -84,8 +84,7 @@ public sealed class GraphSpeculator : IStepSpeculator
         for (int n = 0; n < d; n++)
         {
             if (!_kept[n]) continue;
-            var row = drafts.Slice(_rowCount * _blockLength, _blockLength);
-            state.CopyTo(row);
+            var row = DraftScores.StartRow(state, drafts, _rowCount, _blockLength);
             for (int p = _g.PairStart[n]; p < _g.PairStart[n + 1]; p++)
             {
                 int pos = _ranked[_g.PositionRank[p] - 1];
@@ -116,10 +115,9 @@ public sealed class GraphSpeculator : IStepSpeculator
         int d = _g.NodeCount;
         for (int n = d - 1; n >= 0; n--)
         {
-            if (!_valid[n]) { _score[n] = 0; continue; }
             double best = 0;
-            foreach (int c in _g.ChildrenOf(n)) if (_valid[c] && _score[c] > best) best = _score[c];
-            _score[n] = best > 0 ? Math.Sqrt(_local[n] * best) : _local[n];
+            foreach (int c in _g.ChildrenOf(n)) best = DraftScores.Better(best, _score[c]); // an invalid child scores 0
+            _score[n] = DraftScores.Combine(_valid[n], _local[n], best);
         }
         foreach (int c in _g.ChildrenOf(_g.Root)) _candidate[c] = _valid[c];
         for (int taken = 0; taken < MaxDrafts; taken++)
@@ -136,11 +134,13 @@ public sealed class GraphSpeculator : IStepSpeculator
     /// <inheritdoc/>
     public int Match(int parent, ReadOnlySpan<long> state)
     {
+        // A row the latest Draft did not fill has no children to match (generated decoders agree).
+        if (parent >= _rowCount) return -1;
         int node = parent < 0 ? _g.Root : _rowNode[parent];
         foreach (int c in _g.ChildrenOf(node))
         {
             int row = _nodeRow[c];
-            if (row >= 0 && state.SequenceEqual(_rows.AsSpan(row * _blockLength, _blockLength))) return row;
+            if (DraftScores.IsRow(state, _rows, row, _blockLength)) return row;
         }
         return -1;
     }

@@ -1,35 +1,37 @@
+using Spiffy.Decoding;
+
 namespace Spiffy.Schema.Graphs;
 
 /// <summary>
 /// One draft node: a formula (set of (position rank, token rank) pairs, 1-based) standing for the
-/// block state <see cref="Depth"/> steps ahead of the root. Id 0 is the root and is implicit.
+/// block state <see cref="Depth"/> steps ahead of the root. Id 0 is the root and is implicit. Plain
+/// values only: where the node stands in its file is not part of it, so reformatting a file leaves
+/// its graph equal (the generator caches on it).
 /// </summary>
 public sealed record NodeSpec(int Id, int Depth, EquatableArray<int> PositionRanks, EquatableArray<int> TokenRanks,
-    EquatableArray<int> Parents, long Count, int Line, int Column)
+    EquatableArray<int> Parents, long Count)
 {
     /// <summary>The node's (position rank, token rank) pairs.</summary>
     public int PairCount => PositionRanks.Count;
+
+    /// <summary>A node from plain arrays (the arrays are taken, not copied).</summary>
+    public static NodeSpec Create(int id, int depth, int[] positionRanks, int[] tokenRanks, int[] parents, long count = 0)
+        => new NodeSpec(id, depth, new EquatableArray<int>(positionRanks), new EquatableArray<int>(tokenRanks), new EquatableArray<int>(parents), count);
 }
 
 /// <summary>
-/// The decoding configuration a graph was calibrated for (and is served with). <see cref="Schedule"/>
-/// ("even" or Dream's "timesteps"), <see cref="Eps"/> (the timesteps' end) and <see cref="BlockStart"/>
-/// ("step" or Dream's "first_position") name the family sampler's details (docs/decoding.md), and so do
-/// <see cref="Sampler"/> ("gumbel", "masked_categorical" or "block_multinomial"), <see cref="TopK"/> (0 = off) and
-/// <see cref="TopP"/> (1 = off) for sampling, Dream's <see cref="AlgTemp"/> (0 = top-k positions) and SDAR's <see cref="OverfullTopK"/>.
+/// The decoding configuration a graph was calibrated for (and is served with), in the schema's
+/// enums (spelled in files as <see cref="Spiffy.Schema.Decoding.DecodingNames"/> says). <see cref="Schedule"/>,
+/// <see cref="Eps"/> (the timesteps' end) and <see cref="BlockStart"/> name the family sampler's details
+/// (docs/decoding.md), and so do <see cref="Sampler"/>, <see cref="TopK"/> (0 = off) and <see cref="TopP"/>
+/// (1 = off) for sampling, Dream's <see cref="AlgTemp"/> (0 = top-k positions) and SDAR's <see cref="OverfullTopK"/>;
+/// <see cref="Spiffy.Schema.Decoding.DecodingRules"/> holds the rules it must satisfy.
 /// </summary>
-public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, string Unmasking, string Confidence,
-    double Threshold, double Factor, int K, double Temperature, string Cache,
-    string Schedule = GraphDecoding.EvenSchedule, double Eps = GraphDecoding.DefaultEps, string BlockStart = GraphDecoding.StepBlockStart,
-    string Sampler = GraphDecoding.GumbelSampler, int TopK = 0, double TopP = 1.0, double AlgTemp = 0,
-    bool OverfullTopK = false)
+public sealed record GraphDecoding(int GenLength, int BlockLength, int Steps, UnmaskingRule Unmasking, ConfidenceKind Confidence,
+    double Threshold, double Factor, int K, double Temperature, CacheMode Cache,
+    ScheduleKind Schedule = ScheduleKind.Even, double Eps = GraphDecoding.DefaultEps, BlockStartRule BlockStart = BlockStartRule.Step,
+    SamplerKind Sampler = SamplerKind.Gumbel, int TopK = 0, double TopP = 1.0, double AlgTemp = 0, bool OverfullTopK = false)
 {
-    /// <summary>The sampler that adds float64 Gumbel noise to the logits (LLaDA's).</summary>
-    public const string GumbelSampler = "gumbel";
-    /// <summary>The schedule that spreads a block's tokens evenly over its steps.</summary>
-    public const string EvenSchedule = "even";
-    /// <summary>A block's first step is taken like any other (not Dream's first-position rule).</summary>
-    public const string StepBlockStart = "step";
     /// <summary>Dream's default eps (DreamGenerationConfig).</summary>
     public const double DefaultEps = 1e-3;
 }

@@ -1,5 +1,7 @@
 using System.Collections.Generic;
 using System.Text;
+using Spiffy.Decoding;
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Json;
 
 namespace Spiffy.Schema.Graphs;
@@ -13,35 +15,17 @@ namespace Spiffy.Schema.Graphs;
 internal static class GraphSpecParser
 {
     public const string FormatId = "spiffy-graph/1";
-    public static readonly string[] UnmaskingRules = { "schedule", "threshold", "factor", "dynamic_top_k", "origin" };
-    public static readonly string[] ConfidenceKinds = { "probability", "random", "margin", "negative_entropy" };
-    public static readonly string[] CacheModes = { "none", "prefix", "dual" };
-    public static readonly string[] Schedules = { "even", "timesteps" };
-    public static readonly string[] BlockStarts = { "step", "first_position" };
-    public static readonly string[] Samplers = { "gumbel", "masked_categorical", "block_multinomial" };
 
-    /// <summary>Parses a file's raw bytes: invalid UTF-8 is a located error, not silently replaced.</summary>
-    public static GraphSpec? Parse(byte[] utf8, string file, List<SchemaError> errors)
-    {
-        string text;
-        try { text = Utf8Text.Decode(utf8); }
-        catch (JsonSyntaxException e)
-        {
-            errors.Add(new SchemaError(SchemaErrorKind.MalformedJson, file, e.Line, e.Column, "", e.Message));
-            return null;
-        }
-        return Parse(text, file, errors);
-    }
+    /// <summary>Parses a file's raw bytes (invalid UTF-8 is a located error); returns null and fills <paramref name="errors"/> when invalid.</summary>
+    public static GraphSpec? Parse(byte[] utf8, string file, List<SchemaError> errors) => Parse(SchemaDocument.Read(utf8, file, errors), file, errors);
 
-    public static GraphSpec? Parse(string text, string file, List<SchemaError> errors)
+    /// <summary>Parses a document's text; returns null and fills <paramref name="errors"/> when invalid.</summary>
+    public static GraphSpec? Parse(string text, string file, List<SchemaError> errors) => Parse(SchemaDocument.Read(text, file, errors), file, errors);
+
+    /// <summary>Parses a document's JSON root (null: it could not be read, the error is already recorded).</summary>
+    public static GraphSpec? Parse(JsonNode? root, string file, List<SchemaError> errors)
     {
-        JsonNode root;
-        try { root = JsonReader.Parse(text); }
-        catch (JsonSyntaxException e)
-        {
-            errors.Add(new SchemaError(SchemaErrorKind.MalformedJson, file, e.Line, e.Column, "", e.Message));
-            return null;
-        }
+        if (root is null) return null;
         if (root is not JsonObject obj)
         {
             errors.Add(new SchemaError(SchemaErrorKind.WrongType, file, root.Line, root.Column, "", $"a draft graph is a JSON object, found {root.KindName}"));
@@ -67,39 +51,35 @@ internal static class GraphSpecParser
         var dec = r.Object("decoding");
         if (dec is not null)
         {
-            int gen = dec.Int("gen_length", min: 1) ?? 0;
-            int block = dec.Int("block_length", min: 1) ?? 0;
-            int steps = dec.Int("steps", min: 0) ?? 0;
-            string unmasking = dec.Choice("unmasking", UnmaskingRules) ?? "";
-            string confidence = dec.Choice("confidence", ConfidenceKinds) ?? "";
-            double tau = dec.Number("threshold", required: false, min: 0, max: 1, minExclusive: true) ?? 0.9;
-            double factor = dec.Number("factor", required: false, min: 0, max: 1e6, minExclusive: true) ?? 1.0;
-            int k = dec.Int("k", required: false, min: 1) ?? 1;
-            double temperature = dec.Number("temperature", required: false, min: 0, max: 1e6) ?? 0;
-            string cache = dec.Choice("cache", CacheModes, required: false) ?? "none";
-            string schedule = dec.Choice("schedule", Schedules, required: false) ?? GraphDecoding.EvenSchedule;
-            double eps = dec.Number("eps", required: false, min: 0, max: 1, minExclusive: true) ?? GraphDecoding.DefaultEps;
-            string blockStart = dec.Choice("block_start", BlockStarts, required: false) ?? GraphDecoding.StepBlockStart;
-            string sampler = dec.Choice("sampler", Samplers, required: false) ?? GraphDecoding.GumbelSampler;
-            int topK = dec.Int("top_k", required: false, min: 0) ?? 0;
-            double topP = dec.Number("top_p", required: false, min: 0, max: 1, minExclusive: true) ?? 1.0;
-            double algTemp = dec.Number("alg_temp", required: false, min: 0, max: 1e6) ?? 0;
+            int beforeDecoding = errors.Count;
+            int gen = dec.Int("gen_length") ?? 0;
+            int block = dec.Int("block_length") ?? 0;
+            int steps = dec.Int("steps") ?? 0;
+            var unmasking = dec.Choice("unmasking", DecodingNames.Unmasking) ?? UnmaskingRule.Schedule;
+            var confidence = dec.Choice("confidence", DecodingNames.Confidence) ?? ConfidenceKind.Probability;
+            double tau = dec.Number("threshold", required: false) ?? 0.9;
+            double factor = dec.Number("factor", required: false) ?? 1.0;
+            int k = dec.Int("k", required: false) ?? 1;
+            double temperature = dec.Number("temperature", required: false) ?? 0;
+            var cache = dec.Choice("cache", DecodingNames.Cache, required: false) ?? CacheMode.None;
+            var schedule = dec.Choice("schedule", DecodingNames.Schedule, required: false) ?? ScheduleKind.Even;
+            double eps = dec.Number("eps", required: false) ?? GraphDecoding.DefaultEps;
+            var blockStart = dec.Choice("block_start", DecodingNames.BlockStart, required: false) ?? BlockStartRule.Step;
+            var sampler = dec.Choice("sampler", DecodingNames.Sampler, required: false) ?? SamplerKind.Gumbel;
+            int topK = dec.Int("top_k", required: false) ?? 0;
+            double topP = dec.Number("top_p", required: false) ?? 1.0;
+            double algTemp = dec.Number("alg_temp", required: false) ?? 0;
             bool overfull = dec.Bool("overfull_top_k", required: false) ?? false;
             dec.RejectUnknown();
-            if (algTemp > 0 && (sampler != "masked_categorical" || unmasking != "schedule"))
-                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("alg_temp")!, "decoding.alg_temp",
-                    "alg_temp draws the positions of a schedule step (Dream): it needs sampler masked_categorical and unmasking schedule");
-            if (sampler == "masked_categorical" && temperature > 0 && unmasking != "schedule")
-                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("sampler")!, "decoding.sampler",
-                    "the masked_categorical sampler at temperature > 0 needs unmasking schedule (its draws follow the schedule's mask counts)");
-            if (sampler == GraphDecoding.GumbelSampler && (topK != 0 || topP != 1))
-                dec.Error(SchemaErrorKind.ContradictoryValues, (dec.Node.Get("top_k") ?? dec.Node.Get("top_p"))!, topK != 0 ? "decoding.top_k" : "decoding.top_p",
-                    "top_k / top_p filter a categorical draw (sampler masked_categorical or block_multinomial); the gumbel sampler has none");
-            if (eps >= 1)
-                dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "decoding.eps", $"eps must be below 1 (the timesteps run from 1 down to eps)");
-            if (gen > 0 && block > 0 && gen % block != 0)
-                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "decoding.block_length", $"block length {block} does not divide the generation length {gen}");
-            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache, schedule, eps, blockStart, sampler, topK, topP, algTemp, overfull);
+            decoding = new GraphDecoding(gen, block, steps, unmasking, confidence, tau, factor, k, temperature, cache, schedule, eps, blockStart,
+                sampler, topK, topP, algTemp, overfull);
+            if (errors.Count == beforeDecoding)
+            {
+                // Values and cross-field rules: one home (DecodingRules), reported at the offending field.
+                var rules = new List<DecodingRuleError>();
+                DecodingRules.Check(decoding, rules);
+                foreach (var e in rules) dec.Error(e.Kind, dec.Node.Get(e.Field) ?? dec.Node, dec.PathOf(e.Field), e.Message);
+            }
         }
 
         GraphLimits? limits = null;
@@ -131,6 +111,7 @@ internal static class GraphSpecParser
         var keep = DraftKeep.FromFile(r.Int("keep", required: false, min: 0) ?? 0);
 
         var nodes = new List<NodeSpec>();
+        var nodeObjects = new List<JsonNode>(); // where each node stands, for Validate's messages only
         var arr = r.Array("nodes");
         if (arr is not null)
         {
@@ -150,14 +131,14 @@ internal static class GraphSpecParser
                 var parents = ReadInts(nr, "parents", path);
                 nr.RejectUnknown();
                 if (id is null || depth is null || pairs is null || parents is null) continue;
-                nodes.Add(new NodeSpec(id.Value, depth.Value, new EquatableArray<int>(pairs.Value.pos), new EquatableArray<int>(pairs.Value.tok),
-                    new EquatableArray<int>(parents), count, nodeObj.Line, nodeObj.Column));
+                nodes.Add(NodeSpec.Create(id.Value, depth.Value, pairs.Value.pos, pairs.Value.tok, parents, count));
+                nodeObjects.Add(nodeObj);
             }
         }
         r.RejectUnknown();
         if (errors.Count > before || decoding is null || limits is null) return null;
         var spec = new GraphSpec(name!, modelName, modelHash, decoding, limits, provenance, keep, new EquatableArray<NodeSpec>(nodes.ToArray()));
-        Validate(spec, file, errors);
+        Validate(spec, file, errors, nodeObjects);
         return errors.Count > before ? null : spec;
     }
 
@@ -228,15 +209,20 @@ internal static class GraphSpecParser
         return result;
     }
 
-    /// <summary>Structural rules; errors name the node by id and point at its object.</summary>
-    public static void Validate(GraphSpec g, string file, List<SchemaError> errors)
+    /// <summary>Structural rules; errors name the node by id and point at its object. The parent rule is <see cref="GraphTopology"/>'s.</summary>
+    public static void Validate(GraphSpec g, string file, List<SchemaError> errors) => Validate(g, file, errors, null);
+
+    /// <summary>As <see cref="Validate(GraphSpec, string, List{SchemaError})"/>, locating each node's errors at its JSON object when known.</summary>
+    private static void Validate(GraphSpec g, string file, List<SchemaError> errors, IReadOnlyList<JsonNode>? nodeObjects)
     {
+        int LineOf(int n) => nodeObjects is not null && n < nodeObjects.Count ? nodeObjects[n].Line : 0;
+        int ColumnOf(int n) => nodeObjects is not null && n < nodeObjects.Count ? nodeObjects[n].Column : 0;
         var byId = new Dictionary<int, NodeSpec>();
         var formulas = new Dictionary<string, int>();
         for (int n = 0; n < g.Nodes.Count; n++)
         {
             var node = g.Nodes[n];
-            void Err(SchemaErrorKind kind, string msg) => errors.Add(new SchemaError(kind, file, node.Line, node.Column, $"nodes[{n}]", $"node {node.Id}: {msg}"));
+            void Err(SchemaErrorKind kind, string msg) => errors.Add(new SchemaError(kind, file, LineOf(n), ColumnOf(n), $"nodes[{n}]", $"node {node.Id}: {msg}"));
             if (node.Id != n + 1) Err(SchemaErrorKind.InvalidValue, $"ids must be 1, 2, ... in order (expected {n + 1})");
             if (byId.ContainsKey(node.Id)) { Err(SchemaErrorKind.InvalidValue, "duplicate id"); continue; }
             byId[node.Id] = node;
@@ -249,20 +235,16 @@ internal static class GraphSpecParser
                 if (node.TokenRanks[p] > g.Limits.MaxTokenRank) Err(SchemaErrorKind.RankOutOfRange, $"token rank {node.TokenRanks[p]} exceeds max_token_rank {g.Limits.MaxTokenRank}");
                 if (!seenPositions.Add(node.PositionRanks[p])) Err(SchemaErrorKind.InvalidValue, $"position rank {node.PositionRanks[p]} appears twice (a position holds one token)");
             }
-            string key = FormulaKey(node);
+            string key = GraphTopology.FormulaKey(node);
             if (formulas.TryGetValue(key, out int other)) Err(SchemaErrorKind.InvalidValue, $"same formula as node {other}");
             else formulas[key] = node.Id;
         }
-        var byDepth = new Dictionary<int, List<NodeSpec>>();
-        foreach (var node in g.Nodes)
+        // What the rule says each node's parents are (file ids; 0 for the root).
+        var derived = GraphTopology.DeriveParents(g.Nodes);
+        for (int n = 0; n < g.Nodes.Count; n++)
         {
-            if (!byDepth.TryGetValue(node.Depth, out var level)) byDepth[node.Depth] = level = new List<NodeSpec>();
-            level.Add(node);
-        }
-        foreach (var node in g.Nodes)
-        {
-            int n = node.Id - 1;
-            void Err(SchemaErrorKind kind, string msg) => errors.Add(new SchemaError(kind, file, node.Line, node.Column, $"nodes[{n}]", $"node {node.Id}: {msg}"));
+            var node = g.Nodes[n];
+            void Err(SchemaErrorKind kind, string msg) => errors.Add(new SchemaError(kind, file, LineOf(n), ColumnOf(n), $"nodes[{n}]", $"node {node.Id}: {msg}"));
             if (node.Parents.Count == 0) { Err(SchemaErrorKind.GraphNotRootConnected, "has no parent (list 0 for a child of the root)"); continue; }
             var seenParents = new HashSet<int>();
             foreach (int pid in node.Parents)
@@ -277,91 +259,14 @@ internal static class GraphSpecParser
                 }
                 if (!byId.TryGetValue(pid, out var parent)) { Err(SchemaErrorKind.GraphNotRootConnected, $"parent {pid} does not exist"); continue; }
                 if (parent.Depth != node.Depth - 1) Err(SchemaErrorKind.GraphParentRule, $"parent {pid} has depth {parent.Depth}, expected {node.Depth - 1}");
-                if (!IsStrictSubset(parent, node)) Err(SchemaErrorKind.GraphParentRule, $"parent {pid}'s pairs are not a strict subset of this node's pairs");
+                if (!GraphTopology.IsStrictSubset(GraphTopology.SortedPairs(parent), GraphTopology.SortedPairs(node)))
+                    Err(SchemaErrorKind.GraphParentRule, $"parent {pid}'s pairs are not a strict subset of this node's pairs");
             }
             // The listed parents must be all of them: the walk follows these edges only.
-            foreach (var other in ParentCandidates(node, byDepth, formulas, byId))
+            foreach (int other in derived[n])
             {
-                if (!seenParents.Contains(other.Id)) Err(SchemaErrorKind.GraphParentRule, $"node {other.Id} satisfies the parent rule but is not listed among the parents");
+                if (other > 0 && !seenParents.Contains(other)) Err(SchemaErrorKind.GraphParentRule, $"node {other} satisfies the parent rule but is not listed among the parents");
             }
         }
-    }
-
-    /// <summary>
-    /// Every node one level up whose pairs are a strict subset of <paramref name="node"/>'s, in id order.
-    /// Scanning the whole level for every node is quadratic (a 100,000-node graph took minutes), so
-    /// when the node has few pairs its subsets are enumerated and looked up by formula instead; the
-    /// cheaper of the two is used.
-    /// </summary>
-    private static List<NodeSpec> ParentCandidates(NodeSpec node, Dictionary<int, List<NodeSpec>> byDepth,
-        Dictionary<string, int> formulas, Dictionary<int, NodeSpec> byId)
-    {
-        var found = new List<NodeSpec>();
-        if (!byDepth.TryGetValue(node.Depth - 1, out var level)) return found;
-        int k = node.PairCount, minSize = 1;
-        double subsets = 0;
-        for (int size = minSize; size < k && subsets <= level.Count; size++) subsets += Binomial(k, size);
-        if (subsets > level.Count)
-        {
-            foreach (var other in level)
-                if (IsStrictSubset(other, node)) found.Add(other);
-            return found;
-        }
-        var sorted = SortedPairs(node);
-        var pick = new int[k];
-        for (int size = minSize; size < k; size++)
-        {
-            // Index combinations of 'size' out of k, in lexicographic order.
-            for (int i = 0; i < size; i++) pick[i] = i;
-            while (true)
-            {
-                var sb = new StringBuilder();
-                for (int i = 0; i < size; i++) sb.Append(sorted[pick[i]]).Append(';');
-                if (formulas.TryGetValue(sb.ToString(), out int id) && byId.TryGetValue(id, out var other) && other.Depth == node.Depth - 1) found.Add(other);
-                int j = size - 1;
-                while (j >= 0 && pick[j] == k - size + j) j--;
-                if (j < 0) break;
-                pick[j]++;
-                for (int i = j + 1; i < size; i++) pick[i] = pick[i - 1] + 1;
-            }
-        }
-        found.Sort((a, b) => a.Id.CompareTo(b.Id));
-        return found;
-    }
-
-    private static double Binomial(int n, int r)
-    {
-        double c = 1;
-        for (int i = 1; i <= r; i++) c = c * (n - r + i) / i;
-        return c;
-    }
-
-    private static List<long> SortedPairs(NodeSpec node)
-    {
-        var pairs = new List<long>(node.PairCount);
-        for (int p = 0; p < node.PairCount; p++) pairs.Add(((long)node.PositionRanks[p] << 32) | (uint)node.TokenRanks[p]);
-        pairs.Sort();
-        return pairs;
-    }
-
-    /// <summary>A canonical text of a node's pair set (sorted), for duplicate detection.</summary>
-    public static string FormulaKey(NodeSpec node)
-    {
-        var sb = new StringBuilder();
-        foreach (var v in SortedPairs(node)) sb.Append(v).Append(';');
-        return sb.ToString();
-    }
-
-    private static bool IsStrictSubset(NodeSpec a, NodeSpec b)
-    {
-        if (a.PairCount >= b.PairCount) return false;
-        for (int i = 0; i < a.PairCount; i++)
-        {
-            bool found = false;
-            for (int j = 0; j < b.PairCount && !found; j++)
-                found = a.PositionRanks[i] == b.PositionRanks[j] && a.TokenRanks[i] == b.TokenRanks[j];
-            if (!found) return false;
-        }
-        return true;
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using System.Globalization;
+using Spiffy.Schema.Decoding;
 
 namespace Spiffy.Schema.Json;
 
@@ -122,7 +123,7 @@ internal sealed class FieldReader
     }
 
     /// <summary>A string restricted to a fixed set of values.</summary>
-    public string? Choice(string key, string[] allowed, bool required = true)
+    public string? Choice(string key, IReadOnlyList<string> allowed, bool required = true)
     {
         var node = Raw(key, required);
         if (node is null) return null;
@@ -134,6 +135,13 @@ internal sealed class FieldReader
         foreach (var a in allowed) if (a == s.Value) return a;
         Error(SchemaErrorKind.InvalidValue, node, PathOf(key), $"\"{s.Value}\" is not one of: {string.Join(", ", allowed)}");
         return null;
+    }
+
+    /// <summary>An enum value by its file spelling (<see cref="DecodingNames"/>).</summary>
+    public T? Choice<T>(string key, EnumSpelling<T> spelling, bool required = true) where T : struct, System.Enum
+    {
+        string? name = Choice(key, spelling.Names, required);
+        return name is not null && spelling.TryParse(name, out var value) ? value : null;
     }
 
     /// <summary>Reports every key that was never read as unknown.</summary>

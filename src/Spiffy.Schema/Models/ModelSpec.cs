@@ -1,3 +1,5 @@
+using Spiffy.Decoding;
+
 namespace Spiffy.Schema.Models;
 
 /// <summary>How positions attend to each other.</summary>
@@ -25,13 +27,11 @@ public sealed record TensorNames(
 
 /// <summary>
 /// Decoding defaults a model file may carry (used when the CLI is not told otherwise), including the
-/// details of the family's own sampler: schedule ("even" or Dream's "timesteps"), eps, block start
-/// ("step" or Dream's "first_position"), confidence and sampler ("gumbel", Dream's "masked_categorical" or
-/// SDAR's "block_multinomial") and SDAR's overfull top-k (graph-schema spelling).
+/// details of the family's own sampler: schedule, eps, block start, confidence, sampler and SDAR's overfull top-k.
 /// </summary>
 public sealed record DecodingDefaults(int GenLength, int BlockLength, string ChatTemplate,
-    string Schedule = "even", double Eps = 1e-3, string BlockStart = "step", string Confidence = "probability", string Sampler = "gumbel",
-    bool OverfullTopK = false)
+    ScheduleKind Schedule = ScheduleKind.Even, double Eps = Graphs.GraphDecoding.DefaultEps, BlockStartRule BlockStart = BlockStartRule.Step,
+    ConfidenceKind Confidence = ConfidenceKind.Probability, SamplerKind Sampler = SamplerKind.Gumbel, bool OverfullTopK = false)
 {
     /// <summary>
     /// The sampler details of a family's authors (docs/decoding.md): Dream's timesteps, first-position block start,
@@ -39,8 +39,9 @@ public sealed record DecodingDefaults(int GenLength, int BlockLength, string Cha
     /// </summary>
     public static DecodingDefaults ForFamily(string family, int genLength, int blockLength, string chatTemplate) => family switch
     {
-        "dream" => new DecodingDefaults(genLength, blockLength, chatTemplate, "timesteps", 1e-3, "first_position", "negative_entropy", "masked_categorical"),
-        "sdar" => new DecodingDefaults(genLength, blockLength, chatTemplate, Sampler: "block_multinomial", OverfullTopK: true),
+        "dream" => new DecodingDefaults(genLength, blockLength, chatTemplate, ScheduleKind.Timesteps, Graphs.GraphDecoding.DefaultEps,
+            BlockStartRule.FirstPosition, ConfidenceKind.NegativeEntropy, SamplerKind.MaskedCategorical),
+        "sdar" => new DecodingDefaults(genLength, blockLength, chatTemplate, Sampler: SamplerKind.BlockMultinomial, OverfullTopK: true),
         _ => new DecodingDefaults(genLength, blockLength, chatTemplate),
     };
 }

@@ -1,4 +1,7 @@
 using System.Collections.Generic;
+using Spiffy.Decoding;
+using Spiffy.Schema.Decoding;
+using Spiffy.Schema.Graphs;
 using Spiffy.Schema.Json;
 
 namespace Spiffy.Schema.Models;
@@ -15,34 +18,16 @@ internal static class ModelSpecParser
     public static readonly string[] AttentionKinds = { "bidirectional", "block_causal" };
     public static readonly string[] ChatTemplates = { "none", "llada", "qwen", "question" };
 
-    /// <summary>Parses a document; returns null and fills <paramref name="errors"/> when invalid.</summary>
-    public static ModelSpec? Parse(string text, string file, List<SchemaError> errors)
-    {
-        JsonNode root;
-        try { root = JsonReader.Parse(text); }
-        catch (JsonSyntaxException e)
-        {
-            errors.Add(new SchemaError(SchemaErrorKind.MalformedJson, file, e.Line, e.Column, "", e.Message));
-            return null;
-        }
-        return Parse(root, file, errors);
-    }
+    /// <summary>Parses a file's raw bytes (invalid UTF-8 is a located error); returns null and fills <paramref name="errors"/> when invalid.</summary>
+    public static ModelSpec? Parse(byte[] utf8, string file, List<SchemaError> errors) => Parse(SchemaDocument.Read(utf8, file, errors), file, errors);
 
-    /// <summary>Parses a file's raw bytes: invalid UTF-8 is a located error, not silently replaced.</summary>
-    public static ModelSpec? Parse(byte[] utf8, string file, List<SchemaError> errors)
-    {
-        string text;
-        try { text = Utf8Text.Decode(utf8); }
-        catch (JsonSyntaxException e)
-        {
-            errors.Add(new SchemaError(SchemaErrorKind.MalformedJson, file, e.Line, e.Column, "", e.Message));
-            return null;
-        }
-        return Parse(text, file, errors);
-    }
+    /// <summary>Parses a document's text; returns null and fills <paramref name="errors"/> when invalid.</summary>
+    public static ModelSpec? Parse(string text, string file, List<SchemaError> errors) => Parse(SchemaDocument.Read(text, file, errors), file, errors);
 
-    public static ModelSpec? Parse(JsonNode root, string file, List<SchemaError> errors)
+    /// <summary>Parses a document's JSON root (null: it could not be read, the error is already recorded).</summary>
+    public static ModelSpec? Parse(JsonNode? root, string file, List<SchemaError> errors)
     {
+        if (root is null) return null;
         int before = errors.Count;
         if (root is not JsonObject obj)
         {
@@ -114,16 +99,21 @@ internal static class ModelSpecParser
             int gen = dec.Int("gen_length", min: 1) ?? 0;
             int block = dec.Int("block_length", min: 1) ?? 0;
             string chat = dec.Choice("chat_template", ChatTemplates, required: false) ?? "none";
-            string schedule = dec.Choice("schedule", Graphs.GraphSpecParser.Schedules, required: false) ?? defaults.Schedule;
-            double timestepEps = dec.Number("eps", required: false, min: 0, max: 1, minExclusive: true) ?? defaults.Eps;
-            string blockStart = dec.Choice("block_start", Graphs.GraphSpecParser.BlockStarts, required: false) ?? defaults.BlockStart;
-            string confidence = dec.Choice("confidence", Graphs.GraphSpecParser.ConfidenceKinds, required: false) ?? defaults.Confidence;
-            string sampler = dec.Choice("sampler", Graphs.GraphSpecParser.Samplers, required: false) ?? defaults.Sampler;
+            var schedule = dec.Choice("schedule", DecodingNames.Schedule, required: false) ?? defaults.Schedule;
+            double timestepEps = dec.Number("eps", required: false) ?? defaults.Eps;
+            var blockStart = dec.Choice("block_start", DecodingNames.BlockStart, required: false) ?? defaults.BlockStart;
+            var confidence = dec.Choice("confidence", DecodingNames.Confidence, required: false) ?? defaults.Confidence;
+            var sampler = dec.Choice("sampler", DecodingNames.Sampler, required: false) ?? defaults.Sampler;
             bool overfull = dec.Bool("overfull_top_k", required: false) ?? defaults.OverfullTopK;
             dec.RejectUnknown();
-            if (timestepEps >= 1) dec.Error(SchemaErrorKind.InvalidValue, dec.Node.Get("eps")!, "defaults.eps", "eps must be below 1 (the timesteps run from 1 down to eps)");
-            if (gen > 0 && block > 0 && gen % block != 0)
-                dec.Error(SchemaErrorKind.ContradictoryValues, dec.Node.Get("block_length")!, "defaults.block_length", $"block length {block} does not divide the generation length {gen}");
+            if (gen > 0 && block > 0)
+            {
+                // The defaults are a partial configuration: the decoding rules, with the rest at their defaults.
+                var rules = new List<DecodingRuleError>();
+                DecodingRules.Check(new GraphDecoding(gen, block, 0, UnmaskingRule.Schedule, confidence, 0.9, 1, 1, 0, CacheMode.None, schedule, timestepEps, blockStart, sampler,
+                    OverfullTopK: overfull), rules);
+                foreach (var e in rules) dec.Error(e.Kind, dec.Node.Get(e.Field) ?? dec.Node, dec.PathOf(e.Field), e.Message);
+            }
             defaults = new DecodingDefaults(gen, block, chat, schedule, timestepEps, blockStart, confidence, sampler, overfull);
         }
 

@@ -19,7 +19,7 @@ public class BenchWriterTests
     {
         var o = new DecodingOptions { GenLength = 8, BlockLength = 8 };
         var plain = new ModeResult(new BenchMode("baseline", o), 1) { Runs = 1, Nfe = 8, Steps = 8, Tokens = 8, WallMs = 10 };
-        var spiffy = new ModeResult(new BenchMode("baseline+spiffy", o, DraftGraph.Chain(2, GraphFiles.FromOptions(o)), DraftKeep.All, "baseline"), 1)
+        var spiffy = new ModeResult(new BenchMode("baseline+spiffy", o, DraftGraph.Chain(2, o.ToSchema()), DraftKeep.All, "baseline"), 1)
         {
             Runs = 1, Nfe = 5, Steps = 8, Tokens = 8, WallMs = 7,
         };

@@ -3,6 +3,8 @@
 // Do not edit: change the JSON files and rebuild.
 #nullable enable
 
+using static global::Spiffy.Speculation.DraftScores;
+
 namespace TestApp.SpiffyDecoders
 {
     /// <summary>
@@ -12,7 +14,7 @@ namespace TestApp.SpiffyDecoders
     [global::System.CodeDom.Compiler.GeneratedCode("Spiffy.Generators", "0.1.0")]
     public sealed partial class TinyDecoder : global::Spiffy.Decoding.IStepSpeculator
     {
-        // Model "gsm8k-small".
+        // Model "gsm8k-small": what a loaded model is checked against.
         /// <summary>The model's name (its description's <c>name</c>).</summary>
         public const string ModelName = "gsm8k-small";
         /// <summary>Model family: llada, dream or sdar.</summary>
@@ -33,64 +35,18 @@ namespace TestApp.SpiffyDecoders
         public const int VocabSize = 2048;
         /// <summary>Longest sequence (prompt + generation) the model accepts.</summary>
         public const int MaxSequenceLength = 512;
-        /// <summary>Rotary embedding base.</summary>
-        public const double RopeTheta = 10000.0;
-        /// <summary>RMSNorm epsilon.</summary>
-        public const double RmsNormEps = 1E-05;
-        /// <summary>Whether attention is block-causal (SDAR) rather than bidirectional.</summary>
-        public const bool IsBlockCausal = false;
-        /// <summary>Attention block size of a block-causal model; 0 when bidirectional.</summary>
-        public const int AttentionBlockSize = 0;
-        /// <summary>1 when position i's logits predict position i + 1 (Dream), else 0.</summary>
-        public const int LogitShift = 0;
         /// <summary>The mask token id.</summary>
         public const int MaskTokenId = 1;
         /// <summary>The end-of-sequence token id.</summary>
         public const int EosTokenId = 0;
-        /// <summary>The padding token id.</summary>
-        public const int PadTokenId = 0;
-        /// <summary>The beginning-of-sequence token id; -1 when the model has none.</summary>
-        public const int BosTokenId = -1;
-        /// <summary>The end-of-turn token id; -1 when the model has none.</summary>
-        public const int EndOfTurnTokenId = -1;
 
-        // Decoding configuration the graph was calibrated for (and must be served with).
-        /// <summary>Generated tokens per sequence.</summary>
-        public const int GenLength = 256;
-        /// <summary>Tokens per block: the length of every state and draft row.</summary>
-        public const int BlockLength = 32;
-        /// <summary>Blocks per generation.</summary>
-        public const int BlockCount = 8;
-        /// <summary>Total steps for schedule unmasking; 0 = one token per step.</summary>
-        public const int Steps = 0;
-        /// <summary>Unmasking rule: schedule, threshold, factor or dynamic_top_k.</summary>
-        public const string Unmasking = "schedule";
-        /// <summary>Confidence score: probability, random, margin or negative_entropy.</summary>
-        public const string Confidence = "probability";
-        /// <summary>Threshold tau of the threshold and dynamic rules.</summary>
-        public const double Threshold = 0.9;
-        /// <summary>Factor f of the factor rule.</summary>
-        public const double Factor = 1.0;
-        /// <summary>k of the dynamic rule.</summary>
-        public const int MinTokensPerStep = 1;
-        /// <summary>Sampling temperature (0 = greedy).</summary>
-        public const double Temperature = 0.0;
-        /// <summary>K/V cache mode: none, prefix or dual.</summary>
-        public const string Cache = "none";
-
-        // Draft graph "tiny".
+        // Draft graph "tiny" (its whole configuration, served with: Graph.Decoding).
         /// <summary>The draft graph's name.</summary>
         public const string GraphName = "tiny";
+        /// <summary>Tokens per block: the length of every state and draft row.</summary>
+        public const int BlockLength = 32;
         /// <summary>Draft nodes (the root not counted).</summary>
         public const int NodeCount = 4;
-        /// <summary>(position rank, token rank) pairs over all nodes.</summary>
-        public const int PairCount = 5;
-        /// <summary>Steps ahead of the root of the deepest node.</summary>
-        public const int MaxDepth = 2;
-        /// <summary>Highest position rank any node uses.</summary>
-        public const int MaxPositionRank = 2;
-        /// <summary>Highest token rank any node uses.</summary>
-        public const int MaxTokenRank = 2;
         /// <summary>The graph's <c>keep</c> (D*): drafts kept per forward after dynamic pruning.</summary>
         public static global::Spiffy.Schema.Graphs.DraftKeep DefaultKeep => global::Spiffy.Schema.Graphs.DraftKeep.All;
         /// <summary>Whether the nodes are unrolled (false: delegates to the interpreted walk).</summary>
@@ -129,32 +85,42 @@ namespace TestApp.SpiffyDecoders
 
         private static global::Spiffy.Schema.Graphs.GraphSpec BuildGraph()
         {
-            var nodes = new global::Spiffy.Schema.Graphs.NodeSpec[4];
-            nodes[0] = Node(1, 1, new int[] { 1 }, new int[] { 1 }, new int[] { 0 }, 40L, 10, 5);
-            nodes[1] = Node(2, 1, new int[] { 2 }, new int[] { 1 }, new int[] { 0 }, 25L, 11, 5);
-            nodes[2] = Node(3, 1, new int[] { 1 }, new int[] { 2 }, new int[] { 0 }, 9L, 12, 5);
-            nodes[3] = Node(4, 2, new int[] { 1, 2 }, new int[] { 1, 1 }, new int[] { 1, 2 }, 18L, 13, 5);
+            var nodes = new global::Spiffy.Schema.Graphs.NodeSpec[]
+            {
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(1, 1, new[] { 1 }, new[] { 1 }, new[] { 0 }, 40),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(2, 1, new[] { 2 }, new[] { 1 }, new[] { 0 }, 25),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(3, 1, new[] { 1 }, new[] { 2 }, new[] { 0 }, 9),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(4, 2, new[] { 1, 2 }, new[] { 1, 1 }, new[] { 1, 2 }, 18),
+            };
             return new global::Spiffy.Schema.Graphs.GraphSpec(
                 "tiny", "gsm8k-small", "",
-                new global::Spiffy.Schema.Graphs.GraphDecoding(256, 32, 0, "schedule", "probability", 0.9, 1.0, 1, 0.0, "none"),
+                new global::Spiffy.Schema.Graphs.GraphDecoding(256, 32, 0, global::Spiffy.Decoding.UnmaskingRule.Schedule, global::Spiffy.Decoding.ConfidenceKind.Probability,
+                    0.9, 1.0, 1, 0.0, global::Spiffy.Decoding.CacheMode.None),
                 new global::Spiffy.Schema.Graphs.GraphLimits(2, 2, 2),
-                new global::Spiffy.Schema.Graphs.GraphProvenance(false, "", "", 0, 0L, "hand-written test graph: a DAG node with two parents"),
+                new global::Spiffy.Schema.Graphs.GraphProvenance(false, "", "", 0, 0L,
+                    "hand-written test graph: a DAG node with two parents"),
                 global::Spiffy.Schema.Graphs.DraftKeep.All,
                 new global::Spiffy.Schema.EquatableArray<global::Spiffy.Schema.Graphs.NodeSpec>(nodes));
         }
 
-        private static global::Spiffy.Schema.Graphs.NodeSpec Node(int id, int depth, int[] positionRanks, int[] tokenRanks, int[] parents, long count, int line, int column)
-        {
-            return new global::Spiffy.Schema.Graphs.NodeSpec(id, depth, new global::Spiffy.Schema.EquatableArray<int>(positionRanks), new global::Spiffy.Schema.EquatableArray<int>(tokenRanks), new global::Spiffy.Schema.EquatableArray<int>(parents), count, line, column);
-        }
-
-        // Buffers sized once from the graph: Draft, Match and Depth allocate nothing.
+        // Buffers sized once from the graph: Draft, Match and Depth allocate nothing. Node k is file id k; 0 is the root.
         private const int TopJ = 2;
         private readonly int _keep;
         private readonly int[] _ranked = new int[2];
-        private readonly int[] _nodeRow = new int[NodeCount]; // node -> draft row this forward, -1 when not drafted
+        private readonly int[] _nodeRow = new int[NodeCount + 1]; // node -> its draft row this forward, -1 when not drafted
         private readonly int[] _rowNode = new int[NodeCount]; // draft row -> node
         private readonly long[] _rows; // this forward's draft rows, for Match
+        private int _rowCount; // rows of the latest Draft
+
+        // Per node: its depth, and the mask of its children (the pruning's new candidates).
+        private static readonly int[] s_depth =
+        {
+            0, 1, 1, 1, 2
+        };
+        private static readonly ulong[] s_children =
+        {
+            0x7UL, 0x8UL, 0x8UL, 0x0UL, 0x0UL
+        };
 
         /// <summary>A decoder that keeps at most <paramref name="keep"/> drafts per forward.</summary>
         /// <param name="keep">D*: drafts kept per forward after dynamic pruning (all, none or at most n). Null: <see cref="DefaultKeep"/>, the graph's.</param>
@@ -177,9 +143,9 @@ namespace TestApp.SpiffyDecoders
         /// <inheritdoc/>
         public int Draft(global::System.ReadOnlySpan<long> state, int maskId, global::System.ReadOnlySpan<double> topProbs, global::System.ReadOnlySpan<long> topTokens, global::System.Span<long> drafts)
         {
-            if (state.Length != BlockLength) ThrowWrongBlockLength(state.Length);
-            int[] ranked = _ranked;
-            int masked = global::Spiffy.Speculation.DraftRanking.RankPositions(state, maskId, topProbs, TopJ, ranked);
+            if (state.Length != BlockLength) ThrowWrongBlockLength(GraphName, BlockLength, state.Length);
+            int masked = global::Spiffy.Speculation.DraftRanking.RankPositions(state, maskId, topProbs, TopJ, _ranked);
+            int at1 = _ranked[0], at2 = _ranked[1];
             // A node is instantiable when the block has a masked position for each of its position ranks.
             ulong valid = 0;
             if (masked >= 1) valid |= 0x5UL; // nodes 1, 3
@@ -187,107 +153,80 @@ namespace TestApp.SpiffyDecoders
             ulong kept = _keep >= NodeCount ? KeepAll(valid) : Prune(valid, topProbs);
             new global::System.Span<int>(_nodeRow).Fill(-1);
             int rows = 0;
-
             // Node 1 {(1,1)}: depth 1; parents: the root; children: node 4; calibration count 40.
             if ((kept & 0x1UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                _nodeRow[0] = rows;
-                _rowNode[rows] = 0;
-                rows++;
+                _nodeRow[1] = rows;
+                _rowNode[rows++] = 1;
             }
-
             // Node 2 {(2,1)}: depth 1; parents: the root; children: node 4; calibration count 25.
             if ((kept & 0x2UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at2 = ranked[1];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at2] = topTokens[at2 * TopJ];
-                _nodeRow[1] = rows;
-                _rowNode[rows] = 1;
-                rows++;
+                _nodeRow[2] = rows;
+                _rowNode[rows++] = 2;
             }
-
             // Node 3 {(1,2)}: depth 1; parents: the root; children: none; calibration count 9.
             if ((kept & 0x4UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ + 1];
-                _nodeRow[2] = rows;
-                _rowNode[rows] = 2;
-                rows++;
+                _nodeRow[3] = rows;
+                _rowNode[rows++] = 3;
             }
-
             // Node 4 {(1,1),(2,1)}: depth 2; parents: nodes 1, 2; children: none; calibration count 18.
             if ((kept & 0x8UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ];
-                _nodeRow[3] = rows;
-                _rowNode[rows] = 3;
-                rows++;
+                _nodeRow[4] = rows;
+                _rowNode[rows++] = 4;
             }
-
             drafts.Slice(0, rows * BlockLength).CopyTo(_rows);
-            return rows;
+            return _rowCount = rows;
         }
 
         /// <summary>Without pruning: an instantiable node is drafted when a parent is (the root always is).</summary>
         private static ulong KeepAll(ulong valid)
         {
             ulong kept = valid & 0x7UL; // children of the root: nodes 1, 2, 3
-            if ((kept & 0x3UL) != 0) kept |= valid & 0x8UL; // node 4: parents are nodes 1, 2
+            if ((kept & 0x3UL) != 0) kept |= valid & 0x8UL; // node 4: parents nodes 1, 2
             return kept;
         }
 
         /// <summary>Dynamic pruning to <see cref="Keep"/> nodes, root-connected, exactly as GraphSpeculator prunes.</summary>
         private ulong Prune(ulong valid, global::System.ReadOnlySpan<double> topProbs)
         {
-            int[] ranked = _ranked;
+            int at1 = _ranked[0], at2 = _ranked[1];
             // Local score of an instantiable node: the geometric mean of P's probabilities for its pairs (0 otherwise).
-            double local1 = 0;
-            if ((valid & 0x1UL) != 0) local1 = global::System.Math.Exp(LogP(topProbs, ranked[0], 0)); // {(1,1)}
-            double local2 = 0;
-            if ((valid & 0x2UL) != 0) local2 = global::System.Math.Exp(LogP(topProbs, ranked[1], 0)); // {(2,1)}
-            double local3 = 0;
-            if ((valid & 0x4UL) != 0) local3 = global::System.Math.Exp(LogP(topProbs, ranked[0], 1)); // {(1,2)}
-            double local4 = 0;
-            if ((valid & 0x8UL) != 0) // {(1,1),(2,1)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[1], 0);
-                local4 = global::System.Math.Exp(sum / 2);
-            }
+            double local1 = (valid & 0x1UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0), 1); // {(1,1)}
+            double local2 = (valid & 0x2UL) == 0 ? 0 : Local(LogP(topProbs, at2, TopJ, 0), 1); // {(2,1)}
+            double local3 = (valid & 0x4UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 1), 1); // {(1,2)}
+            double local4 = (valid & 0x8UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at2, TopJ, 0), 2); // {(1,1),(2,1)}
             // Scores from the leaves up: the local score combined (geometric mean) with the best child's score.
-            double score4 = local4; // node 4: a leaf
-            double score3 = local3; // node 3: a leaf
-            double score2 = Combine((valid & 0x2UL) != 0, local2, Better(0, score4)); // node 2: children are node 4
-            double score1 = Combine((valid & 0x1UL) != 0, local1, Better(0, score4)); // node 1: children are node 4
+            double score4 = local4; // a leaf
+            double score3 = local3; // a leaf
+            double score2 = Combine((valid & 0x2UL) != 0, local2, Better(0, score4));
+            double score1 = Combine((valid & 0x1UL) != 0, local1, Better(0, score4));
             // Greedy growth from the root: keep the best-scoring candidate (ties: the lowest node); its instantiable children become candidates.
-            ulong candidate = valid & 0x7UL;
+            ulong candidate = valid & s_children[0];
             ulong kept = 0;
             for (int taken = 0; taken < _keep; taken++)
             {
                 ulong open = candidate & ~kept;
-                int pick = -1;
+                int pick = 0;
                 double top = 0;
-                if ((open & 0x1UL) != 0 && (pick < 0 || score1 > top)) { pick = 0; top = score1; }
-                if ((open & 0x2UL) != 0 && (pick < 0 || score2 > top)) { pick = 1; top = score2; }
-                if ((open & 0x4UL) != 0 && (pick < 0 || score3 > top)) { pick = 2; top = score3; }
-                if ((open & 0x8UL) != 0 && (pick < 0 || score4 > top)) { pick = 3; top = score4; }
-                if (pick < 0) break;
-                kept |= 1UL << pick;
-                candidate |= valid & ChildMask(pick);
+                if ((open & 0x1UL) != 0 && (pick == 0 || score1 > top)) { pick = 1; top = score1; }
+                if ((open & 0x2UL) != 0 && (pick == 0 || score2 > top)) { pick = 2; top = score2; }
+                if ((open & 0x4UL) != 0 && (pick == 0 || score3 > top)) { pick = 3; top = score3; }
+                if ((open & 0x8UL) != 0 && (pick == 0 || score4 > top)) { pick = 4; top = score4; }
+                if (pick == 0) break;
+                kept |= 1UL << (pick - 1);
+                candidate |= valid & s_children[pick];
             }
             return kept;
         }
@@ -295,80 +234,26 @@ namespace TestApp.SpiffyDecoders
         /// <inheritdoc/>
         public int Match(int parent, global::System.ReadOnlySpan<long> state)
         {
-            switch (parent < 0 ? -1 : _rowNode[parent])
+            // A row the latest Draft did not fill has no children to match (-1 reaches the default).
+            switch (parent < 0 ? 0 : parent < _rowCount ? _rowNode[parent] : -1)
             {
-                case -1:
-                {
-                    // The root: children are nodes 1, 2, 3.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[0])) return row; // node 1
-                    if (IsRow(state, row = _nodeRow[1])) return row; // node 2
-                    if (IsRow(state, row = _nodeRow[2])) return row; // node 3
+                case 0: // the root: children are nodes 1, 2, 3
+                    if (IsRow(state, _rows, _nodeRow[1], BlockLength)) return _nodeRow[1];
+                    if (IsRow(state, _rows, _nodeRow[2], BlockLength)) return _nodeRow[2];
+                    if (IsRow(state, _rows, _nodeRow[3], BlockLength)) return _nodeRow[3];
                     return -1;
-                }
-                case 0:
-                {
-                    // Node 1: children are node 4.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[3])) return row; // node 4
+                case 1: // node 1: children are node 4
+                    if (IsRow(state, _rows, _nodeRow[4], BlockLength)) return _nodeRow[4];
                     return -1;
-                }
-                case 1:
-                {
-                    // Node 2: children are node 4.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[3])) return row; // node 4
+                case 2: // node 2: children are node 4
+                    if (IsRow(state, _rows, _nodeRow[4], BlockLength)) return _nodeRow[4];
                     return -1;
-                }
-                default:
-                {
-                    // Leaves (nodes 3, 4) have no children.
+                default: // leaves (nodes 3, 4)
                     return -1;
-                }
             }
         }
 
         /// <inheritdoc/>
-        public int Depth(int draft)
-        {
-            switch (_rowNode[draft])
-            {
-                case 0:
-                case 1:
-                case 2:
-                    return 1; // nodes 1, 2, 3
-                case 3:
-                    return 2; // node 4
-                default:
-                    throw new global::System.ArgumentOutOfRangeException(nameof(draft));
-            }
-        }
-
-        /// <summary>The instantiated children of a kept node become pruning candidates.</summary>
-        private static ulong ChildMask(int node)
-        {
-            switch (node)
-            {
-                case 0: return 0x8UL; // node 1: children are node 4
-                case 1: return 0x8UL; // node 2: children are node 4
-                default: return 0;
-            }
-        }
-
-        /// <summary>The log-probability of a pair, floored as the interpreted speculator floors it.</summary>
-        private static double LogP(global::System.ReadOnlySpan<double> topProbs, int position, int tokenRank)
-            => global::System.Math.Log(global::System.Math.Max(topProbs[position * TopJ + tokenRank], 1e-300));
-
-        /// <summary>The running best child score (NaN never wins, as in the interpreted comparison).</summary>
-        private static double Better(double best, double score) => score > best ? score : best;
-
-        /// <summary>A node's pruning score: its local score, or the geometric mean with its best child's score.</summary>
-        private static double Combine(bool valid, double local, double best) => !valid ? 0 : best > 0 ? global::System.Math.Sqrt(local * best) : local;
-
-        private bool IsRow(global::System.ReadOnlySpan<long> state, int row)
-            => row >= 0 && global::System.MemoryExtensions.SequenceEqual(state, new global::System.ReadOnlySpan<long>(_rows, row * BlockLength, BlockLength));
-
-        private static void ThrowWrongBlockLength(int length) => throw new global::System.ArgumentException(
-            "graph \"tiny\" was generated for blocks of 32 tokens; got a state of " + length.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + " tokens", "state");
+        public int Depth(int draft) => s_depth[_rowNode[draft]];
     }
 }

@@ -3,6 +3,8 @@
 // Do not edit: change the JSON files and rebuild.
 #nullable enable
 
+using static global::Spiffy.Speculation.DraftScores;
+
 namespace TestApp.SpiffyDecoders
 {
     /// <summary>
@@ -12,7 +14,7 @@ namespace TestApp.SpiffyDecoders
     [global::System.CodeDom.Compiler.GeneratedCode("Spiffy.Generators", "0.1.0")]
     public sealed partial class Gsm8kSmallThresholdDecoder : global::Spiffy.Decoding.IStepSpeculator
     {
-        // Model "gsm8k-small".
+        // Model "gsm8k-small": what a loaded model is checked against.
         /// <summary>The model's name (its description's <c>name</c>).</summary>
         public const string ModelName = "gsm8k-small";
         /// <summary>Model family: llada, dream or sdar.</summary>
@@ -33,64 +35,18 @@ namespace TestApp.SpiffyDecoders
         public const int VocabSize = 2048;
         /// <summary>Longest sequence (prompt + generation) the model accepts.</summary>
         public const int MaxSequenceLength = 512;
-        /// <summary>Rotary embedding base.</summary>
-        public const double RopeTheta = 10000.0;
-        /// <summary>RMSNorm epsilon.</summary>
-        public const double RmsNormEps = 1E-05;
-        /// <summary>Whether attention is block-causal (SDAR) rather than bidirectional.</summary>
-        public const bool IsBlockCausal = false;
-        /// <summary>Attention block size of a block-causal model; 0 when bidirectional.</summary>
-        public const int AttentionBlockSize = 0;
-        /// <summary>1 when position i's logits predict position i + 1 (Dream), else 0.</summary>
-        public const int LogitShift = 0;
         /// <summary>The mask token id.</summary>
         public const int MaskTokenId = 1;
         /// <summary>The end-of-sequence token id.</summary>
         public const int EosTokenId = 0;
-        /// <summary>The padding token id.</summary>
-        public const int PadTokenId = 0;
-        /// <summary>The beginning-of-sequence token id; -1 when the model has none.</summary>
-        public const int BosTokenId = -1;
-        /// <summary>The end-of-turn token id; -1 when the model has none.</summary>
-        public const int EndOfTurnTokenId = -1;
 
-        // Decoding configuration the graph was calibrated for (and must be served with).
-        /// <summary>Generated tokens per sequence.</summary>
-        public const int GenLength = 256;
-        /// <summary>Tokens per block: the length of every state and draft row.</summary>
-        public const int BlockLength = 32;
-        /// <summary>Blocks per generation.</summary>
-        public const int BlockCount = 8;
-        /// <summary>Total steps for schedule unmasking; 0 = one token per step.</summary>
-        public const int Steps = 256;
-        /// <summary>Unmasking rule: schedule, threshold, factor or dynamic_top_k.</summary>
-        public const string Unmasking = "threshold";
-        /// <summary>Confidence score: probability, random, margin or negative_entropy.</summary>
-        public const string Confidence = "probability";
-        /// <summary>Threshold tau of the threshold and dynamic rules.</summary>
-        public const double Threshold = 0.9;
-        /// <summary>Factor f of the factor rule.</summary>
-        public const double Factor = 1.0;
-        /// <summary>k of the dynamic rule.</summary>
-        public const int MinTokensPerStep = 1;
-        /// <summary>Sampling temperature (0 = greedy).</summary>
-        public const double Temperature = 0.0;
-        /// <summary>K/V cache mode: none, prefix or dual.</summary>
-        public const string Cache = "none";
-
-        // Draft graph "gsm8k-small-threshold".
+        // Draft graph "gsm8k-small-threshold" (its whole configuration, served with: Graph.Decoding).
         /// <summary>The draft graph's name.</summary>
         public const string GraphName = "gsm8k-small-threshold";
+        /// <summary>Tokens per block: the length of every state and draft row.</summary>
+        public const int BlockLength = 32;
         /// <summary>Draft nodes (the root not counted).</summary>
         public const int NodeCount = 24;
-        /// <summary>(position rank, token rank) pairs over all nodes.</summary>
-        public const int PairCount = 46;
-        /// <summary>Steps ahead of the root of the deepest node.</summary>
-        public const int MaxDepth = 5;
-        /// <summary>Highest position rank any node uses.</summary>
-        public const int MaxPositionRank = 7;
-        /// <summary>Highest token rank any node uses.</summary>
-        public const int MaxTokenRank = 3;
         /// <summary>The graph's <c>keep</c> (D*): drafts kept per forward after dynamic pruning.</summary>
         public static global::Spiffy.Schema.Graphs.DraftKeep DefaultKeep => global::Spiffy.Schema.Graphs.DraftKeep.Of(8);
         /// <summary>Whether the nodes are unrolled (false: delegates to the interpreted walk).</summary>
@@ -129,52 +85,80 @@ namespace TestApp.SpiffyDecoders
 
         private static global::Spiffy.Schema.Graphs.GraphSpec BuildGraph()
         {
-            var nodes = new global::Spiffy.Schema.Graphs.NodeSpec[24];
-            nodes[0] = Node(1, 1, new int[] { 1 }, new int[] { 1 }, new int[] { 0 }, 5226L, 44, 5);
-            nodes[1] = Node(2, 1, new int[] { 2 }, new int[] { 1 }, new int[] { 0 }, 1536L, 45, 5);
-            nodes[2] = Node(3, 1, new int[] { 3 }, new int[] { 1 }, new int[] { 0 }, 696L, 46, 5);
-            nodes[3] = Node(4, 1, new int[] { 4 }, new int[] { 1 }, new int[] { 0 }, 413L, 47, 5);
-            nodes[4] = Node(5, 1, new int[] { 1 }, new int[] { 2 }, new int[] { 0 }, 408L, 48, 5);
-            nodes[5] = Node(6, 1, new int[] { 5 }, new int[] { 1 }, new int[] { 0 }, 267L, 49, 5);
-            nodes[6] = Node(7, 1, new int[] { 6 }, new int[] { 1 }, new int[] { 0 }, 217L, 50, 5);
-            nodes[7] = Node(8, 1, new int[] { 2 }, new int[] { 2 }, new int[] { 0 }, 195L, 51, 5);
-            nodes[8] = Node(9, 1, new int[] { 7 }, new int[] { 1 }, new int[] { 0 }, 176L, 52, 5);
-            nodes[9] = Node(10, 1, new int[] { 1 }, new int[] { 3 }, new int[] { 0 }, 169L, 53, 5);
-            nodes[10] = Node(11, 1, new int[] { 3 }, new int[] { 2 }, new int[] { 0 }, 152L, 54, 5);
-            nodes[11] = Node(12, 1, new int[] { 4 }, new int[] { 2 }, new int[] { 0 }, 108L, 55, 5);
-            nodes[12] = Node(13, 2, new int[] { 1, 2 }, new int[] { 1, 1 }, new int[] { 1, 2 }, 2317L, 56, 5);
-            nodes[13] = Node(14, 2, new int[] { 1, 3 }, new int[] { 1, 1 }, new int[] { 1, 3 }, 887L, 57, 5);
-            nodes[14] = Node(15, 2, new int[] { 1, 4 }, new int[] { 1, 1 }, new int[] { 1, 4 }, 483L, 58, 5);
-            nodes[15] = Node(16, 2, new int[] { 1, 2 }, new int[] { 1, 2 }, new int[] { 1, 8 }, 315L, 59, 5);
-            nodes[16] = Node(17, 2, new int[] { 1, 2 }, new int[] { 2, 1 }, new int[] { 2, 5 }, 198L, 60, 5);
-            nodes[17] = Node(18, 2, new int[] { 1, 3 }, new int[] { 1, 3 }, new int[] { 1 }, 75L, 61, 5);
-            nodes[18] = Node(19, 3, new int[] { 1, 2, 3 }, new int[] { 1, 1, 1 }, new int[] { 13, 14 }, 1024L, 62, 5);
-            nodes[19] = Node(20, 3, new int[] { 1, 2, 3 }, new int[] { 1, 1, 2 }, new int[] { 13 }, 202L, 63, 5);
-            nodes[20] = Node(21, 3, new int[] { 1, 2, 4 }, new int[] { 1, 1, 2 }, new int[] { 13 }, 98L, 64, 5);
-            nodes[21] = Node(22, 4, new int[] { 1, 2, 3, 4 }, new int[] { 1, 1, 1, 2 }, new int[] { 19, 21 }, 94L, 65, 5);
-            nodes[22] = Node(23, 4, new int[] { 1, 2, 3, 5 }, new int[] { 1, 1, 1, 2 }, new int[] { 19 }, 63L, 66, 5);
-            nodes[23] = Node(24, 5, new int[] { 1, 2, 3, 4, 5 }, new int[] { 1, 1, 1, 1, 2 }, new int[] { 23 }, 53L, 67, 5);
+            var nodes = new global::Spiffy.Schema.Graphs.NodeSpec[]
+            {
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(1, 1, new[] { 1 }, new[] { 1 }, new[] { 0 }, 5226),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(2, 1, new[] { 2 }, new[] { 1 }, new[] { 0 }, 1536),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(3, 1, new[] { 3 }, new[] { 1 }, new[] { 0 }, 696),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(4, 1, new[] { 4 }, new[] { 1 }, new[] { 0 }, 413),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(5, 1, new[] { 1 }, new[] { 2 }, new[] { 0 }, 408),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(6, 1, new[] { 5 }, new[] { 1 }, new[] { 0 }, 267),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(7, 1, new[] { 6 }, new[] { 1 }, new[] { 0 }, 217),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(8, 1, new[] { 2 }, new[] { 2 }, new[] { 0 }, 195),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(9, 1, new[] { 7 }, new[] { 1 }, new[] { 0 }, 176),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(10, 1, new[] { 1 }, new[] { 3 }, new[] { 0 }, 169),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(11, 1, new[] { 3 }, new[] { 2 }, new[] { 0 }, 152),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(12, 1, new[] { 4 }, new[] { 2 }, new[] { 0 }, 108),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(13, 2, new[] { 1, 2 }, new[] { 1, 1 }, new[] { 1, 2 }, 2317),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(14, 2, new[] { 1, 3 }, new[] { 1, 1 }, new[] { 1, 3 }, 887),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(15, 2, new[] { 1, 4 }, new[] { 1, 1 }, new[] { 1, 4 }, 483),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(16, 2, new[] { 1, 2 }, new[] { 1, 2 }, new[] { 1, 8 }, 315),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(17, 2, new[] { 1, 2 }, new[] { 2, 1 }, new[] { 2, 5 }, 198),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(18, 2, new[] { 1, 3 }, new[] { 1, 3 }, new[] { 1 }, 75),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(19, 3, new[] { 1, 2, 3 }, new[] { 1, 1, 1 }, new[] { 13, 14 }, 1024),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(20, 3, new[] { 1, 2, 3 }, new[] { 1, 1, 2 }, new[] { 13 }, 202),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(21, 3, new[] { 1, 2, 4 }, new[] { 1, 1, 2 }, new[] { 13 }, 98),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(22, 4, new[] { 1, 2, 3, 4 }, new[] { 1, 1, 1, 2 }, new[] { 19, 21 }, 94),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(23, 4, new[] { 1, 2, 3, 5 }, new[] { 1, 1, 1, 2 }, new[] { 19 }, 63),
+                global::Spiffy.Schema.Graphs.NodeSpec.Create(24, 5, new[] { 1, 2, 3, 4, 5 }, new[] { 1, 1, 1, 1, 2 }, new[] { 23 }, 53),
+            };
+            var keepProfile = new global::Spiffy.Schema.Graphs.KeepCost[]
+            {
+                new global::Spiffy.Schema.Graphs.KeepCost(0, 12475, 12475), new global::Spiffy.Schema.Graphs.KeepCost(1, 8970, 17540), new global::Spiffy.Schema.Graphs.KeepCost(2, 8366, 24298),
+                new global::Spiffy.Schema.Graphs.KeepCost(3, 7709, 29636), new global::Spiffy.Schema.Graphs.KeepCost(4, 7356, 35018), new global::Spiffy.Schema.Graphs.KeepCost(5, 7070, 40120),
+                new global::Spiffy.Schema.Graphs.KeepCost(6, 6845, 45071), new global::Spiffy.Schema.Graphs.KeepCost(7, 6656, 49896), new global::Spiffy.Schema.Graphs.KeepCost(8, 6469, 54361),
+                new global::Spiffy.Schema.Graphs.KeepCost(9, 6369, 59155), new global::Spiffy.Schema.Graphs.KeepCost(10, 6301, 64079), new global::Spiffy.Schema.Graphs.KeepCost(11, 6265, 69250),
+                new global::Spiffy.Schema.Graphs.KeepCost(12, 6229, 74428), new global::Spiffy.Schema.Graphs.KeepCost(13, 6210, 79700), new global::Spiffy.Schema.Graphs.KeepCost(14, 6191, 84885),
+                new global::Spiffy.Schema.Graphs.KeepCost(15, 6175, 90009), new global::Spiffy.Schema.Graphs.KeepCost(16, 6154, 95029), new global::Spiffy.Schema.Graphs.KeepCost(17, 6134, 100029),
+                new global::Spiffy.Schema.Graphs.KeepCost(18, 6115, 105003), new global::Spiffy.Schema.Graphs.KeepCost(19, 6098, 109963), new global::Spiffy.Schema.Graphs.KeepCost(20, 6086, 114798),
+                new global::Spiffy.Schema.Graphs.KeepCost(21, 6072, 119611), new global::Spiffy.Schema.Graphs.KeepCost(22, 6065, 124528), new global::Spiffy.Schema.Graphs.KeepCost(23, 6051, 129156),
+                new global::Spiffy.Schema.Graphs.KeepCost(24, 6034, 133486),
+            };
             return new global::Spiffy.Schema.Graphs.GraphSpec(
                 "gsm8k-small-threshold", "gsm8k-small", "6e171cb83f9fc98ae7d69e5d7e87688f710c91234579e3df660c1049cb401f1b",
-                new global::Spiffy.Schema.Graphs.GraphDecoding(256, 32, 256, "threshold", "probability", 0.9, 1.0, 1, 0.0, "none"),
+                new global::Spiffy.Schema.Graphs.GraphDecoding(256, 32, 256, global::Spiffy.Decoding.UnmaskingRule.Threshold, global::Spiffy.Decoding.ConfidenceKind.Probability,
+                    0.9, 1.0, 1, 0.0, global::Spiffy.Decoding.CacheMode.None),
                 new global::Spiffy.Schema.Graphs.GraphLimits(8, 4, 8),
-                new global::Spiffy.Schema.Graphs.GraphProvenance(true, "replay-greedy", "train.jsonl[0:50]", 50, 12075L, "prompts sha256 17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465; seed 0, early_stop false; 5753 distinct formulas observed; on the calibration prompts: NFE 6469 vs 12475 plain (1.928x fewer), oracle 3814 (3.271x)"),
+                new global::Spiffy.Schema.Graphs.GraphProvenance(true, "replay-greedy", "train.jsonl[0:50]", 50, 12075L,
+                    "prompts sha256 17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465; seed 0, early_stop false; 5753 distinct formulas observed; on the calibration prompts: NFE 6469 vs 12475 plain (1.928x fewer), oracle 3814 (3.271x)", new global::Spiffy.Schema.EquatableArray<global::Spiffy.Schema.Graphs.KeepCost>(keepProfile)),
                 global::Spiffy.Schema.Graphs.DraftKeep.Of(8),
                 new global::Spiffy.Schema.EquatableArray<global::Spiffy.Schema.Graphs.NodeSpec>(nodes));
         }
 
-        private static global::Spiffy.Schema.Graphs.NodeSpec Node(int id, int depth, int[] positionRanks, int[] tokenRanks, int[] parents, long count, int line, int column)
-        {
-            return new global::Spiffy.Schema.Graphs.NodeSpec(id, depth, new global::Spiffy.Schema.EquatableArray<int>(positionRanks), new global::Spiffy.Schema.EquatableArray<int>(tokenRanks), new global::Spiffy.Schema.EquatableArray<int>(parents), count, line, column);
-        }
-
-        // Buffers sized once from the graph: Draft, Match and Depth allocate nothing.
+        // Buffers sized once from the graph: Draft, Match and Depth allocate nothing. Node k is file id k; 0 is the root.
         private const int TopJ = 3;
         private readonly int _keep;
         private readonly int[] _ranked = new int[7];
-        private readonly int[] _nodeRow = new int[NodeCount]; // node -> draft row this forward, -1 when not drafted
+        private readonly int[] _nodeRow = new int[NodeCount + 1]; // node -> its draft row this forward, -1 when not drafted
         private readonly int[] _rowNode = new int[NodeCount]; // draft row -> node
         private readonly long[] _rows; // this forward's draft rows, for Match
+        private int _rowCount; // rows of the latest Draft
+
+        // Per node: its depth, and the mask of its children (the pruning's new candidates).
+        private static readonly int[] s_depth =
+        {
+            0, 1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 1, 1, 2, 2, 2,
+            2, 2, 2, 3, 3, 3, 4, 4,
+            5
+        };
+        private static readonly ulong[] s_children =
+        {
+            0xFFFUL, 0x2F000UL, 0x11000UL, 0x2000UL, 0x4000UL, 0x10000UL, 0x0UL, 0x0UL,
+            0x8000UL, 0x0UL, 0x0UL, 0x0UL, 0x0UL, 0x1C0000UL, 0x40000UL, 0x0UL,
+            0x0UL, 0x0UL, 0x0UL, 0x600000UL, 0x0UL, 0x200000UL, 0x0UL, 0x800000UL,
+            0x0UL
+        };
 
         /// <summary>A decoder that keeps at most <paramref name="keep"/> drafts per forward.</summary>
         /// <param name="keep">D*: drafts kept per forward after dynamic pruning (all, none or at most n). Null: <see cref="DefaultKeep"/>, the graph's.</param>
@@ -197,9 +181,9 @@ namespace TestApp.SpiffyDecoders
         /// <inheritdoc/>
         public int Draft(global::System.ReadOnlySpan<long> state, int maskId, global::System.ReadOnlySpan<double> topProbs, global::System.ReadOnlySpan<long> topTokens, global::System.Span<long> drafts)
         {
-            if (state.Length != BlockLength) ThrowWrongBlockLength(state.Length);
-            int[] ranked = _ranked;
-            int masked = global::Spiffy.Speculation.DraftRanking.RankPositions(state, maskId, topProbs, TopJ, ranked);
+            if (state.Length != BlockLength) ThrowWrongBlockLength(GraphName, BlockLength, state.Length);
+            int masked = global::Spiffy.Speculation.DraftRanking.RankPositions(state, maskId, topProbs, TopJ, _ranked);
+            int at1 = _ranked[0], at2 = _ranked[1], at3 = _ranked[2], at4 = _ranked[3], at5 = _ranked[4], at6 = _ranked[5], at7 = _ranked[6];
             // A node is instantiable when the block has a masked position for each of its position ranks.
             ulong valid = 0;
             if (masked >= 1) valid |= 0x211UL; // nodes 1, 5, 10
@@ -212,545 +196,338 @@ namespace TestApp.SpiffyDecoders
             ulong kept = _keep >= NodeCount ? KeepAll(valid) : Prune(valid, topProbs);
             new global::System.Span<int>(_nodeRow).Fill(-1);
             int rows = 0;
-
             // Node 1 {(1,1)}: depth 1; parents: the root; children: nodes 13, 14, 15, 16, 18; calibration count 5226.
             if ((kept & 0x1UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                _nodeRow[0] = rows;
-                _rowNode[rows] = 0;
-                rows++;
+                _nodeRow[1] = rows;
+                _rowNode[rows++] = 1;
             }
-
             // Node 2 {(2,1)}: depth 1; parents: the root; children: nodes 13, 17; calibration count 1536.
             if ((kept & 0x2UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at2 = ranked[1];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at2] = topTokens[at2 * TopJ];
-                _nodeRow[1] = rows;
-                _rowNode[rows] = 1;
-                rows++;
+                _nodeRow[2] = rows;
+                _rowNode[rows++] = 2;
             }
-
             // Node 3 {(3,1)}: depth 1; parents: the root; children: node 14; calibration count 696.
             if ((kept & 0x4UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at3 = ranked[2];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at3] = topTokens[at3 * TopJ];
-                _nodeRow[2] = rows;
-                _rowNode[rows] = 2;
-                rows++;
+                _nodeRow[3] = rows;
+                _rowNode[rows++] = 3;
             }
-
             // Node 4 {(4,1)}: depth 1; parents: the root; children: node 15; calibration count 413.
             if ((kept & 0x8UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at4 = ranked[3];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at4] = topTokens[at4 * TopJ];
-                _nodeRow[3] = rows;
-                _rowNode[rows] = 3;
-                rows++;
+                _nodeRow[4] = rows;
+                _rowNode[rows++] = 4;
             }
-
             // Node 5 {(1,2)}: depth 1; parents: the root; children: node 17; calibration count 408.
             if ((kept & 0x10UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ + 1];
-                _nodeRow[4] = rows;
-                _rowNode[rows] = 4;
-                rows++;
+                _nodeRow[5] = rows;
+                _rowNode[rows++] = 5;
             }
-
             // Node 6 {(5,1)}: depth 1; parents: the root; children: none; calibration count 267.
             if ((kept & 0x20UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at5 = ranked[4];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at5] = topTokens[at5 * TopJ];
-                _nodeRow[5] = rows;
-                _rowNode[rows] = 5;
-                rows++;
+                _nodeRow[6] = rows;
+                _rowNode[rows++] = 6;
             }
-
             // Node 7 {(6,1)}: depth 1; parents: the root; children: none; calibration count 217.
             if ((kept & 0x40UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at6 = ranked[5];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at6] = topTokens[at6 * TopJ];
-                _nodeRow[6] = rows;
-                _rowNode[rows] = 6;
-                rows++;
+                _nodeRow[7] = rows;
+                _rowNode[rows++] = 7;
             }
-
             // Node 8 {(2,2)}: depth 1; parents: the root; children: node 16; calibration count 195.
             if ((kept & 0x80UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at2 = ranked[1];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at2] = topTokens[at2 * TopJ + 1];
-                _nodeRow[7] = rows;
-                _rowNode[rows] = 7;
-                rows++;
+                _nodeRow[8] = rows;
+                _rowNode[rows++] = 8;
             }
-
             // Node 9 {(7,1)}: depth 1; parents: the root; children: none; calibration count 176.
             if ((kept & 0x100UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at7 = ranked[6];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at7] = topTokens[at7 * TopJ];
-                _nodeRow[8] = rows;
-                _rowNode[rows] = 8;
-                rows++;
+                _nodeRow[9] = rows;
+                _rowNode[rows++] = 9;
             }
-
             // Node 10 {(1,3)}: depth 1; parents: the root; children: none; calibration count 169.
             if ((kept & 0x200UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ + 2];
-                _nodeRow[9] = rows;
-                _rowNode[rows] = 9;
-                rows++;
+                _nodeRow[10] = rows;
+                _rowNode[rows++] = 10;
             }
-
             // Node 11 {(3,2)}: depth 1; parents: the root; children: none; calibration count 152.
             if ((kept & 0x400UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at3 = ranked[2];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at3] = topTokens[at3 * TopJ + 1];
-                _nodeRow[10] = rows;
-                _rowNode[rows] = 10;
-                rows++;
+                _nodeRow[11] = rows;
+                _rowNode[rows++] = 11;
             }
-
             // Node 12 {(4,2)}: depth 1; parents: the root; children: none; calibration count 108.
             if ((kept & 0x800UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at4 = ranked[3];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at4] = topTokens[at4 * TopJ + 1];
-                _nodeRow[11] = rows;
-                _rowNode[rows] = 11;
-                rows++;
+                _nodeRow[12] = rows;
+                _rowNode[rows++] = 12;
             }
-
             // Node 13 {(1,1),(2,1)}: depth 2; parents: nodes 1, 2; children: nodes 19, 20, 21; calibration count 2317.
             if ((kept & 0x1000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ];
-                _nodeRow[12] = rows;
-                _rowNode[rows] = 12;
-                rows++;
+                _nodeRow[13] = rows;
+                _rowNode[rows++] = 13;
             }
-
             // Node 14 {(1,1),(3,1)}: depth 2; parents: nodes 1, 3; children: node 19; calibration count 887.
             if ((kept & 0x2000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at3 = ranked[2];
                 row[at3] = topTokens[at3 * TopJ];
-                _nodeRow[13] = rows;
-                _rowNode[rows] = 13;
-                rows++;
+                _nodeRow[14] = rows;
+                _rowNode[rows++] = 14;
             }
-
             // Node 15 {(1,1),(4,1)}: depth 2; parents: nodes 1, 4; children: none; calibration count 483.
             if ((kept & 0x4000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at4 = ranked[3];
                 row[at4] = topTokens[at4 * TopJ];
-                _nodeRow[14] = rows;
-                _rowNode[rows] = 14;
-                rows++;
+                _nodeRow[15] = rows;
+                _rowNode[rows++] = 15;
             }
-
             // Node 16 {(1,1),(2,2)}: depth 2; parents: nodes 1, 8; children: none; calibration count 315.
             if ((kept & 0x8000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ + 1];
-                _nodeRow[15] = rows;
-                _rowNode[rows] = 15;
-                rows++;
+                _nodeRow[16] = rows;
+                _rowNode[rows++] = 16;
             }
-
             // Node 17 {(1,2),(2,1)}: depth 2; parents: nodes 2, 5; children: none; calibration count 198.
             if ((kept & 0x10000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ + 1];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ];
-                _nodeRow[16] = rows;
-                _rowNode[rows] = 16;
-                rows++;
+                _nodeRow[17] = rows;
+                _rowNode[rows++] = 17;
             }
-
             // Node 18 {(1,1),(3,3)}: depth 2; parents: node 1; children: none; calibration count 75.
             if ((kept & 0x20000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at3 = ranked[2];
                 row[at3] = topTokens[at3 * TopJ + 2];
-                _nodeRow[17] = rows;
-                _rowNode[rows] = 17;
-                rows++;
+                _nodeRow[18] = rows;
+                _rowNode[rows++] = 18;
             }
-
             // Node 19 {(1,1),(2,1),(3,1)}: depth 3; parents: nodes 13, 14; children: nodes 22, 23; calibration count 1024.
             if ((kept & 0x40000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ];
-                int at3 = ranked[2];
                 row[at3] = topTokens[at3 * TopJ];
-                _nodeRow[18] = rows;
-                _rowNode[rows] = 18;
-                rows++;
+                _nodeRow[19] = rows;
+                _rowNode[rows++] = 19;
             }
-
             // Node 20 {(1,1),(2,1),(3,2)}: depth 3; parents: node 13; children: none; calibration count 202.
             if ((kept & 0x80000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ];
-                int at3 = ranked[2];
                 row[at3] = topTokens[at3 * TopJ + 1];
-                _nodeRow[19] = rows;
-                _rowNode[rows] = 19;
-                rows++;
+                _nodeRow[20] = rows;
+                _rowNode[rows++] = 20;
             }
-
             // Node 21 {(1,1),(2,1),(4,2)}: depth 3; parents: node 13; children: node 22; calibration count 98.
             if ((kept & 0x100000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ];
-                int at4 = ranked[3];
                 row[at4] = topTokens[at4 * TopJ + 1];
-                _nodeRow[20] = rows;
-                _rowNode[rows] = 20;
-                rows++;
+                _nodeRow[21] = rows;
+                _rowNode[rows++] = 21;
             }
-
             // Node 22 {(1,1),(2,1),(3,1),(4,2)}: depth 4; parents: nodes 19, 21; children: none; calibration count 94.
             if ((kept & 0x200000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ];
-                int at3 = ranked[2];
                 row[at3] = topTokens[at3 * TopJ];
-                int at4 = ranked[3];
                 row[at4] = topTokens[at4 * TopJ + 1];
-                _nodeRow[21] = rows;
-                _rowNode[rows] = 21;
-                rows++;
+                _nodeRow[22] = rows;
+                _rowNode[rows++] = 22;
             }
-
             // Node 23 {(1,1),(2,1),(3,1),(5,2)}: depth 4; parents: node 19; children: node 24; calibration count 63.
             if ((kept & 0x400000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ];
-                int at3 = ranked[2];
                 row[at3] = topTokens[at3 * TopJ];
-                int at5 = ranked[4];
                 row[at5] = topTokens[at5 * TopJ + 1];
-                _nodeRow[22] = rows;
-                _rowNode[rows] = 22;
-                rows++;
+                _nodeRow[23] = rows;
+                _rowNode[rows++] = 23;
             }
-
             // Node 24 {(1,1),(2,1),(3,1),(4,1),(5,2)}: depth 5; parents: node 23; children: none; calibration count 53.
             if ((kept & 0x800000UL) != 0)
             {
-                global::System.Span<long> row = drafts.Slice(rows * BlockLength, BlockLength);
-                state.CopyTo(row);
-                int at1 = ranked[0];
+                var row = StartRow(state, drafts, rows, BlockLength);
                 row[at1] = topTokens[at1 * TopJ];
-                int at2 = ranked[1];
                 row[at2] = topTokens[at2 * TopJ];
-                int at3 = ranked[2];
                 row[at3] = topTokens[at3 * TopJ];
-                int at4 = ranked[3];
                 row[at4] = topTokens[at4 * TopJ];
-                int at5 = ranked[4];
                 row[at5] = topTokens[at5 * TopJ + 1];
-                _nodeRow[23] = rows;
-                _rowNode[rows] = 23;
-                rows++;
+                _nodeRow[24] = rows;
+                _rowNode[rows++] = 24;
             }
-
             drafts.Slice(0, rows * BlockLength).CopyTo(_rows);
-            return rows;
+            return _rowCount = rows;
         }
 
         /// <summary>Without pruning: an instantiable node is drafted when a parent is (the root always is).</summary>
         private static ulong KeepAll(ulong valid)
         {
             ulong kept = valid & 0xFFFUL; // children of the root: nodes 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-            if ((kept & 0x3UL) != 0) kept |= valid & 0x1000UL; // node 13: parents are nodes 1, 2
-            if ((kept & 0x5UL) != 0) kept |= valid & 0x2000UL; // node 14: parents are nodes 1, 3
-            if ((kept & 0x9UL) != 0) kept |= valid & 0x4000UL; // node 15: parents are nodes 1, 4
-            if ((kept & 0x81UL) != 0) kept |= valid & 0x8000UL; // node 16: parents are nodes 1, 8
-            if ((kept & 0x12UL) != 0) kept |= valid & 0x10000UL; // node 17: parents are nodes 2, 5
-            if ((kept & 0x1UL) != 0) kept |= valid & 0x20000UL; // node 18: parents are node 1
-            if ((kept & 0x3000UL) != 0) kept |= valid & 0x40000UL; // node 19: parents are nodes 13, 14
-            if ((kept & 0x1000UL) != 0) kept |= valid & 0x80000UL; // node 20: parents are node 13
-            if ((kept & 0x1000UL) != 0) kept |= valid & 0x100000UL; // node 21: parents are node 13
-            if ((kept & 0x140000UL) != 0) kept |= valid & 0x200000UL; // node 22: parents are nodes 19, 21
-            if ((kept & 0x40000UL) != 0) kept |= valid & 0x400000UL; // node 23: parents are node 19
-            if ((kept & 0x400000UL) != 0) kept |= valid & 0x800000UL; // node 24: parents are node 23
+            if ((kept & 0x3UL) != 0) kept |= valid & 0x1000UL; // node 13: parents nodes 1, 2
+            if ((kept & 0x5UL) != 0) kept |= valid & 0x2000UL; // node 14: parents nodes 1, 3
+            if ((kept & 0x9UL) != 0) kept |= valid & 0x4000UL; // node 15: parents nodes 1, 4
+            if ((kept & 0x81UL) != 0) kept |= valid & 0x8000UL; // node 16: parents nodes 1, 8
+            if ((kept & 0x12UL) != 0) kept |= valid & 0x10000UL; // node 17: parents nodes 2, 5
+            if ((kept & 0x1UL) != 0) kept |= valid & 0x20000UL; // node 18: parents node 1
+            if ((kept & 0x3000UL) != 0) kept |= valid & 0x40000UL; // node 19: parents nodes 13, 14
+            if ((kept & 0x1000UL) != 0) kept |= valid & 0x80000UL; // node 20: parents node 13
+            if ((kept & 0x1000UL) != 0) kept |= valid & 0x100000UL; // node 21: parents node 13
+            if ((kept & 0x140000UL) != 0) kept |= valid & 0x200000UL; // node 22: parents nodes 19, 21
+            if ((kept & 0x40000UL) != 0) kept |= valid & 0x400000UL; // node 23: parents node 19
+            if ((kept & 0x400000UL) != 0) kept |= valid & 0x800000UL; // node 24: parents node 23
             return kept;
         }
 
         /// <summary>Dynamic pruning to <see cref="Keep"/> nodes, root-connected, exactly as GraphSpeculator prunes.</summary>
         private ulong Prune(ulong valid, global::System.ReadOnlySpan<double> topProbs)
         {
-            int[] ranked = _ranked;
+            int at1 = _ranked[0], at2 = _ranked[1], at3 = _ranked[2], at4 = _ranked[3], at5 = _ranked[4], at6 = _ranked[5], at7 = _ranked[6];
             // Local score of an instantiable node: the geometric mean of P's probabilities for its pairs (0 otherwise).
-            double local1 = 0;
-            if ((valid & 0x1UL) != 0) local1 = global::System.Math.Exp(LogP(topProbs, ranked[0], 0)); // {(1,1)}
-            double local2 = 0;
-            if ((valid & 0x2UL) != 0) local2 = global::System.Math.Exp(LogP(topProbs, ranked[1], 0)); // {(2,1)}
-            double local3 = 0;
-            if ((valid & 0x4UL) != 0) local3 = global::System.Math.Exp(LogP(topProbs, ranked[2], 0)); // {(3,1)}
-            double local4 = 0;
-            if ((valid & 0x8UL) != 0) local4 = global::System.Math.Exp(LogP(topProbs, ranked[3], 0)); // {(4,1)}
-            double local5 = 0;
-            if ((valid & 0x10UL) != 0) local5 = global::System.Math.Exp(LogP(topProbs, ranked[0], 1)); // {(1,2)}
-            double local6 = 0;
-            if ((valid & 0x20UL) != 0) local6 = global::System.Math.Exp(LogP(topProbs, ranked[4], 0)); // {(5,1)}
-            double local7 = 0;
-            if ((valid & 0x40UL) != 0) local7 = global::System.Math.Exp(LogP(topProbs, ranked[5], 0)); // {(6,1)}
-            double local8 = 0;
-            if ((valid & 0x80UL) != 0) local8 = global::System.Math.Exp(LogP(topProbs, ranked[1], 1)); // {(2,2)}
-            double local9 = 0;
-            if ((valid & 0x100UL) != 0) local9 = global::System.Math.Exp(LogP(topProbs, ranked[6], 0)); // {(7,1)}
-            double local10 = 0;
-            if ((valid & 0x200UL) != 0) local10 = global::System.Math.Exp(LogP(topProbs, ranked[0], 2)); // {(1,3)}
-            double local11 = 0;
-            if ((valid & 0x400UL) != 0) local11 = global::System.Math.Exp(LogP(topProbs, ranked[2], 1)); // {(3,2)}
-            double local12 = 0;
-            if ((valid & 0x800UL) != 0) local12 = global::System.Math.Exp(LogP(topProbs, ranked[3], 1)); // {(4,2)}
-            double local13 = 0;
-            if ((valid & 0x1000UL) != 0) // {(1,1),(2,1)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[1], 0);
-                local13 = global::System.Math.Exp(sum / 2);
-            }
-            double local14 = 0;
-            if ((valid & 0x2000UL) != 0) // {(1,1),(3,1)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[2], 0);
-                local14 = global::System.Math.Exp(sum / 2);
-            }
-            double local15 = 0;
-            if ((valid & 0x4000UL) != 0) // {(1,1),(4,1)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[3], 0);
-                local15 = global::System.Math.Exp(sum / 2);
-            }
-            double local16 = 0;
-            if ((valid & 0x8000UL) != 0) // {(1,1),(2,2)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[1], 1);
-                local16 = global::System.Math.Exp(sum / 2);
-            }
-            double local17 = 0;
-            if ((valid & 0x10000UL) != 0) // {(1,2),(2,1)}
-            {
-                double sum = LogP(topProbs, ranked[0], 1);
-                sum += LogP(topProbs, ranked[1], 0);
-                local17 = global::System.Math.Exp(sum / 2);
-            }
-            double local18 = 0;
-            if ((valid & 0x20000UL) != 0) // {(1,1),(3,3)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[2], 2);
-                local18 = global::System.Math.Exp(sum / 2);
-            }
-            double local19 = 0;
-            if ((valid & 0x40000UL) != 0) // {(1,1),(2,1),(3,1)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[1], 0);
-                sum += LogP(topProbs, ranked[2], 0);
-                local19 = global::System.Math.Exp(sum / 3);
-            }
-            double local20 = 0;
-            if ((valid & 0x80000UL) != 0) // {(1,1),(2,1),(3,2)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[1], 0);
-                sum += LogP(topProbs, ranked[2], 1);
-                local20 = global::System.Math.Exp(sum / 3);
-            }
-            double local21 = 0;
-            if ((valid & 0x100000UL) != 0) // {(1,1),(2,1),(4,2)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[1], 0);
-                sum += LogP(topProbs, ranked[3], 1);
-                local21 = global::System.Math.Exp(sum / 3);
-            }
-            double local22 = 0;
-            if ((valid & 0x200000UL) != 0) // {(1,1),(2,1),(3,1),(4,2)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[1], 0);
-                sum += LogP(topProbs, ranked[2], 0);
-                sum += LogP(topProbs, ranked[3], 1);
-                local22 = global::System.Math.Exp(sum / 4);
-            }
-            double local23 = 0;
-            if ((valid & 0x400000UL) != 0) // {(1,1),(2,1),(3,1),(5,2)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[1], 0);
-                sum += LogP(topProbs, ranked[2], 0);
-                sum += LogP(topProbs, ranked[4], 1);
-                local23 = global::System.Math.Exp(sum / 4);
-            }
-            double local24 = 0;
-            if ((valid & 0x800000UL) != 0) // {(1,1),(2,1),(3,1),(4,1),(5,2)}
-            {
-                double sum = LogP(topProbs, ranked[0], 0);
-                sum += LogP(topProbs, ranked[1], 0);
-                sum += LogP(topProbs, ranked[2], 0);
-                sum += LogP(topProbs, ranked[3], 0);
-                sum += LogP(topProbs, ranked[4], 1);
-                local24 = global::System.Math.Exp(sum / 5);
-            }
+            double local1 = (valid & 0x1UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0), 1); // {(1,1)}
+            double local2 = (valid & 0x2UL) == 0 ? 0 : Local(LogP(topProbs, at2, TopJ, 0), 1); // {(2,1)}
+            double local3 = (valid & 0x4UL) == 0 ? 0 : Local(LogP(topProbs, at3, TopJ, 0), 1); // {(3,1)}
+            double local4 = (valid & 0x8UL) == 0 ? 0 : Local(LogP(topProbs, at4, TopJ, 0), 1); // {(4,1)}
+            double local5 = (valid & 0x10UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 1), 1); // {(1,2)}
+            double local6 = (valid & 0x20UL) == 0 ? 0 : Local(LogP(topProbs, at5, TopJ, 0), 1); // {(5,1)}
+            double local7 = (valid & 0x40UL) == 0 ? 0 : Local(LogP(topProbs, at6, TopJ, 0), 1); // {(6,1)}
+            double local8 = (valid & 0x80UL) == 0 ? 0 : Local(LogP(topProbs, at2, TopJ, 1), 1); // {(2,2)}
+            double local9 = (valid & 0x100UL) == 0 ? 0 : Local(LogP(topProbs, at7, TopJ, 0), 1); // {(7,1)}
+            double local10 = (valid & 0x200UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 2), 1); // {(1,3)}
+            double local11 = (valid & 0x400UL) == 0 ? 0 : Local(LogP(topProbs, at3, TopJ, 1), 1); // {(3,2)}
+            double local12 = (valid & 0x800UL) == 0 ? 0 : Local(LogP(topProbs, at4, TopJ, 1), 1); // {(4,2)}
+            double local13 = (valid & 0x1000UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at2, TopJ, 0), 2); // {(1,1),(2,1)}
+            double local14 = (valid & 0x2000UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at3, TopJ, 0), 2); // {(1,1),(3,1)}
+            double local15 = (valid & 0x4000UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at4, TopJ, 0), 2); // {(1,1),(4,1)}
+            double local16 = (valid & 0x8000UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at2, TopJ, 1), 2); // {(1,1),(2,2)}
+            double local17 = (valid & 0x10000UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 1) + LogP(topProbs, at2, TopJ, 0), 2); // {(1,2),(2,1)}
+            double local18 = (valid & 0x20000UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at3, TopJ, 2), 2); // {(1,1),(3,3)}
+            double local19 = (valid & 0x40000UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at2, TopJ, 0) + LogP(topProbs, at3, TopJ, 0), 3); // {(1,1),(2,1),(3,1)}
+            double local20 = (valid & 0x80000UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at2, TopJ, 0) + LogP(topProbs, at3, TopJ, 1), 3); // {(1,1),(2,1),(3,2)}
+            double local21 = (valid & 0x100000UL) == 0 ? 0 : Local(LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at2, TopJ, 0) + LogP(topProbs, at4, TopJ, 1), 3); // {(1,1),(2,1),(4,2)}
+            double local22 = (valid & 0x200000UL) == 0 ? 0 : Local(
+                LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at2, TopJ, 0) + LogP(topProbs, at3, TopJ, 0)
+                + LogP(topProbs, at4, TopJ, 1), 4); // {(1,1),(2,1),(3,1),(4,2)}
+            double local23 = (valid & 0x400000UL) == 0 ? 0 : Local(
+                LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at2, TopJ, 0) + LogP(topProbs, at3, TopJ, 0)
+                + LogP(topProbs, at5, TopJ, 1), 4); // {(1,1),(2,1),(3,1),(5,2)}
+            double local24 = (valid & 0x800000UL) == 0 ? 0 : Local(
+                LogP(topProbs, at1, TopJ, 0) + LogP(topProbs, at2, TopJ, 0) + LogP(topProbs, at3, TopJ, 0)
+                + LogP(topProbs, at4, TopJ, 0) + LogP(topProbs, at5, TopJ, 1), 5); // {(1,1),(2,1),(3,1),(4,1),(5,2)}
             // Scores from the leaves up: the local score combined (geometric mean) with the best child's score.
-            double score24 = local24; // node 24: a leaf
-            double score23 = Combine((valid & 0x400000UL) != 0, local23, Better(0, score24)); // node 23: children are node 24
-            double score22 = local22; // node 22: a leaf
-            double score21 = Combine((valid & 0x100000UL) != 0, local21, Better(0, score22)); // node 21: children are node 22
-            double score20 = local20; // node 20: a leaf
-            double score19 = Combine((valid & 0x40000UL) != 0, local19, Better(Better(0, score22), score23)); // node 19: children are nodes 22, 23
-            double score18 = local18; // node 18: a leaf
-            double score17 = local17; // node 17: a leaf
-            double score16 = local16; // node 16: a leaf
-            double score15 = local15; // node 15: a leaf
-            double score14 = Combine((valid & 0x2000UL) != 0, local14, Better(0, score19)); // node 14: children are node 19
-            double score13 = Combine((valid & 0x1000UL) != 0, local13, Better(Better(Better(0, score19), score20), score21)); // node 13: children are nodes 19, 20, 21
-            double score12 = local12; // node 12: a leaf
-            double score11 = local11; // node 11: a leaf
-            double score10 = local10; // node 10: a leaf
-            double score9 = local9; // node 9: a leaf
-            double score8 = Combine((valid & 0x80UL) != 0, local8, Better(0, score16)); // node 8: children are node 16
-            double score7 = local7; // node 7: a leaf
-            double score6 = local6; // node 6: a leaf
-            double score5 = Combine((valid & 0x10UL) != 0, local5, Better(0, score17)); // node 5: children are node 17
-            double score4 = Combine((valid & 0x8UL) != 0, local4, Better(0, score15)); // node 4: children are node 15
-            double score3 = Combine((valid & 0x4UL) != 0, local3, Better(0, score14)); // node 3: children are node 14
-            double score2 = Combine((valid & 0x2UL) != 0, local2, Better(Better(0, score13), score17)); // node 2: children are nodes 13, 17
-            double score1 = Combine((valid & 0x1UL) != 0, local1, Better(Better(Better(Better(Better(0, score13), score14), score15), score16), score18)); // node 1: children are nodes 13, 14, 15, 16, 18
+            double score24 = local24; // a leaf
+            double score23 = Combine((valid & 0x400000UL) != 0, local23, Better(0, score24));
+            double score22 = local22; // a leaf
+            double score21 = Combine((valid & 0x100000UL) != 0, local21, Better(0, score22));
+            double score20 = local20; // a leaf
+            double score19 = Combine((valid & 0x40000UL) != 0, local19, Better(Better(0, score22), score23));
+            double score18 = local18; // a leaf
+            double score17 = local17; // a leaf
+            double score16 = local16; // a leaf
+            double score15 = local15; // a leaf
+            double score14 = Combine((valid & 0x2000UL) != 0, local14, Better(0, score19));
+            double score13 = Combine((valid & 0x1000UL) != 0, local13, Better(Better(Better(0, score19), score20), score21));
+            double score12 = local12; // a leaf
+            double score11 = local11; // a leaf
+            double score10 = local10; // a leaf
+            double score9 = local9; // a leaf
+            double score8 = Combine((valid & 0x80UL) != 0, local8, Better(0, score16));
+            double score7 = local7; // a leaf
+            double score6 = local6; // a leaf
+            double score5 = Combine((valid & 0x10UL) != 0, local5, Better(0, score17));
+            double score4 = Combine((valid & 0x8UL) != 0, local4, Better(0, score15));
+            double score3 = Combine((valid & 0x4UL) != 0, local3, Better(0, score14));
+            double score2 = Combine((valid & 0x2UL) != 0, local2, Better(Better(0, score13), score17));
+            double score1 = Combine((valid & 0x1UL) != 0, local1, Better(Better(Better(Better(Better(0, score13), score14), score15), score16), score18));
             // Greedy growth from the root: keep the best-scoring candidate (ties: the lowest node); its instantiable children become candidates.
-            ulong candidate = valid & 0xFFFUL;
+            ulong candidate = valid & s_children[0];
             ulong kept = 0;
             for (int taken = 0; taken < _keep; taken++)
             {
                 ulong open = candidate & ~kept;
-                int pick = -1;
+                int pick = 0;
                 double top = 0;
-                if ((open & 0x1UL) != 0 && (pick < 0 || score1 > top)) { pick = 0; top = score1; }
-                if ((open & 0x2UL) != 0 && (pick < 0 || score2 > top)) { pick = 1; top = score2; }
-                if ((open & 0x4UL) != 0 && (pick < 0 || score3 > top)) { pick = 2; top = score3; }
-                if ((open & 0x8UL) != 0 && (pick < 0 || score4 > top)) { pick = 3; top = score4; }
-                if ((open & 0x10UL) != 0 && (pick < 0 || score5 > top)) { pick = 4; top = score5; }
-                if ((open & 0x20UL) != 0 && (pick < 0 || score6 > top)) { pick = 5; top = score6; }
-                if ((open & 0x40UL) != 0 && (pick < 0 || score7 > top)) { pick = 6; top = score7; }
-                if ((open & 0x80UL) != 0 && (pick < 0 || score8 > top)) { pick = 7; top = score8; }
-                if ((open & 0x100UL) != 0 && (pick < 0 || score9 > top)) { pick = 8; top = score9; }
-                if ((open & 0x200UL) != 0 && (pick < 0 || score10 > top)) { pick = 9; top = score10; }
-                if ((open & 0x400UL) != 0 && (pick < 0 || score11 > top)) { pick = 10; top = score11; }
-                if ((open & 0x800UL) != 0 && (pick < 0 || score12 > top)) { pick = 11; top = score12; }
-                if ((open & 0x1000UL) != 0 && (pick < 0 || score13 > top)) { pick = 12; top = score13; }
-                if ((open & 0x2000UL) != 0 && (pick < 0 || score14 > top)) { pick = 13; top = score14; }
-                if ((open & 0x4000UL) != 0 && (pick < 0 || score15 > top)) { pick = 14; top = score15; }
-                if ((open & 0x8000UL) != 0 && (pick < 0 || score16 > top)) { pick = 15; top = score16; }
-                if ((open & 0x10000UL) != 0 && (pick < 0 || score17 > top)) { pick = 16; top = score17; }
-                if ((open & 0x20000UL) != 0 && (pick < 0 || score18 > top)) { pick = 17; top = score18; }
-                if ((open & 0x40000UL) != 0 && (pick < 0 || score19 > top)) { pick = 18; top = score19; }
-                if ((open & 0x80000UL) != 0 && (pick < 0 || score20 > top)) { pick = 19; top = score20; }
-                if ((open & 0x100000UL) != 0 && (pick < 0 || score21 > top)) { pick = 20; top = score21; }
-                if ((open & 0x200000UL) != 0 && (pick < 0 || score22 > top)) { pick = 21; top = score22; }
-                if ((open & 0x400000UL) != 0 && (pick < 0 || score23 > top)) { pick = 22; top = score23; }
-                if ((open & 0x800000UL) != 0 && (pick < 0 || score24 > top)) { pick = 23; top = score24; }
-                if (pick < 0) break;
-                kept |= 1UL << pick;
-                candidate |= valid & ChildMask(pick);
+                if ((open & 0x1UL) != 0 && (pick == 0 || score1 > top)) { pick = 1; top = score1; }
+                if ((open & 0x2UL) != 0 && (pick == 0 || score2 > top)) { pick = 2; top = score2; }
+                if ((open & 0x4UL) != 0 && (pick == 0 || score3 > top)) { pick = 3; top = score3; }
+                if ((open & 0x8UL) != 0 && (pick == 0 || score4 > top)) { pick = 4; top = score4; }
+                if ((open & 0x10UL) != 0 && (pick == 0 || score5 > top)) { pick = 5; top = score5; }
+                if ((open & 0x20UL) != 0 && (pick == 0 || score6 > top)) { pick = 6; top = score6; }
+                if ((open & 0x40UL) != 0 && (pick == 0 || score7 > top)) { pick = 7; top = score7; }
+                if ((open & 0x80UL) != 0 && (pick == 0 || score8 > top)) { pick = 8; top = score8; }
+                if ((open & 0x100UL) != 0 && (pick == 0 || score9 > top)) { pick = 9; top = score9; }
+                if ((open & 0x200UL) != 0 && (pick == 0 || score10 > top)) { pick = 10; top = score10; }
+                if ((open & 0x400UL) != 0 && (pick == 0 || score11 > top)) { pick = 11; top = score11; }
+                if ((open & 0x800UL) != 0 && (pick == 0 || score12 > top)) { pick = 12; top = score12; }
+                if ((open & 0x1000UL) != 0 && (pick == 0 || score13 > top)) { pick = 13; top = score13; }
+                if ((open & 0x2000UL) != 0 && (pick == 0 || score14 > top)) { pick = 14; top = score14; }
+                if ((open & 0x4000UL) != 0 && (pick == 0 || score15 > top)) { pick = 15; top = score15; }
+                if ((open & 0x8000UL) != 0 && (pick == 0 || score16 > top)) { pick = 16; top = score16; }
+                if ((open & 0x10000UL) != 0 && (pick == 0 || score17 > top)) { pick = 17; top = score17; }
+                if ((open & 0x20000UL) != 0 && (pick == 0 || score18 > top)) { pick = 18; top = score18; }
+                if ((open & 0x40000UL) != 0 && (pick == 0 || score19 > top)) { pick = 19; top = score19; }
+                if ((open & 0x80000UL) != 0 && (pick == 0 || score20 > top)) { pick = 20; top = score20; }
+                if ((open & 0x100000UL) != 0 && (pick == 0 || score21 > top)) { pick = 21; top = score21; }
+                if ((open & 0x200000UL) != 0 && (pick == 0 || score22 > top)) { pick = 22; top = score22; }
+                if ((open & 0x400000UL) != 0 && (pick == 0 || score23 > top)) { pick = 23; top = score23; }
+                if ((open & 0x800000UL) != 0 && (pick == 0 || score24 > top)) { pick = 24; top = score24; }
+                if (pick == 0) break;
+                kept |= 1UL << (pick - 1);
+                candidate |= valid & s_children[pick];
             }
             return kept;
         }
@@ -758,192 +535,70 @@ namespace TestApp.SpiffyDecoders
         /// <inheritdoc/>
         public int Match(int parent, global::System.ReadOnlySpan<long> state)
         {
-            switch (parent < 0 ? -1 : _rowNode[parent])
+            // A row the latest Draft did not fill has no children to match (-1 reaches the default).
+            switch (parent < 0 ? 0 : parent < _rowCount ? _rowNode[parent] : -1)
             {
-                case -1:
-                {
-                    // The root: children are nodes 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[0])) return row; // node 1
-                    if (IsRow(state, row = _nodeRow[1])) return row; // node 2
-                    if (IsRow(state, row = _nodeRow[2])) return row; // node 3
-                    if (IsRow(state, row = _nodeRow[3])) return row; // node 4
-                    if (IsRow(state, row = _nodeRow[4])) return row; // node 5
-                    if (IsRow(state, row = _nodeRow[5])) return row; // node 6
-                    if (IsRow(state, row = _nodeRow[6])) return row; // node 7
-                    if (IsRow(state, row = _nodeRow[7])) return row; // node 8
-                    if (IsRow(state, row = _nodeRow[8])) return row; // node 9
-                    if (IsRow(state, row = _nodeRow[9])) return row; // node 10
-                    if (IsRow(state, row = _nodeRow[10])) return row; // node 11
-                    if (IsRow(state, row = _nodeRow[11])) return row; // node 12
+                case 0: // the root: children are nodes 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+                    if (IsRow(state, _rows, _nodeRow[1], BlockLength)) return _nodeRow[1];
+                    if (IsRow(state, _rows, _nodeRow[2], BlockLength)) return _nodeRow[2];
+                    if (IsRow(state, _rows, _nodeRow[3], BlockLength)) return _nodeRow[3];
+                    if (IsRow(state, _rows, _nodeRow[4], BlockLength)) return _nodeRow[4];
+                    if (IsRow(state, _rows, _nodeRow[5], BlockLength)) return _nodeRow[5];
+                    if (IsRow(state, _rows, _nodeRow[6], BlockLength)) return _nodeRow[6];
+                    if (IsRow(state, _rows, _nodeRow[7], BlockLength)) return _nodeRow[7];
+                    if (IsRow(state, _rows, _nodeRow[8], BlockLength)) return _nodeRow[8];
+                    if (IsRow(state, _rows, _nodeRow[9], BlockLength)) return _nodeRow[9];
+                    if (IsRow(state, _rows, _nodeRow[10], BlockLength)) return _nodeRow[10];
+                    if (IsRow(state, _rows, _nodeRow[11], BlockLength)) return _nodeRow[11];
+                    if (IsRow(state, _rows, _nodeRow[12], BlockLength)) return _nodeRow[12];
                     return -1;
-                }
-                case 0:
-                {
-                    // Node 1: children are nodes 13, 14, 15, 16, 18.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[12])) return row; // node 13
-                    if (IsRow(state, row = _nodeRow[13])) return row; // node 14
-                    if (IsRow(state, row = _nodeRow[14])) return row; // node 15
-                    if (IsRow(state, row = _nodeRow[15])) return row; // node 16
-                    if (IsRow(state, row = _nodeRow[17])) return row; // node 18
+                case 1: // node 1: children are nodes 13, 14, 15, 16, 18
+                    if (IsRow(state, _rows, _nodeRow[13], BlockLength)) return _nodeRow[13];
+                    if (IsRow(state, _rows, _nodeRow[14], BlockLength)) return _nodeRow[14];
+                    if (IsRow(state, _rows, _nodeRow[15], BlockLength)) return _nodeRow[15];
+                    if (IsRow(state, _rows, _nodeRow[16], BlockLength)) return _nodeRow[16];
+                    if (IsRow(state, _rows, _nodeRow[18], BlockLength)) return _nodeRow[18];
                     return -1;
-                }
-                case 1:
-                {
-                    // Node 2: children are nodes 13, 17.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[12])) return row; // node 13
-                    if (IsRow(state, row = _nodeRow[16])) return row; // node 17
+                case 2: // node 2: children are nodes 13, 17
+                    if (IsRow(state, _rows, _nodeRow[13], BlockLength)) return _nodeRow[13];
+                    if (IsRow(state, _rows, _nodeRow[17], BlockLength)) return _nodeRow[17];
                     return -1;
-                }
-                case 2:
-                {
-                    // Node 3: children are node 14.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[13])) return row; // node 14
+                case 3: // node 3: children are node 14
+                    if (IsRow(state, _rows, _nodeRow[14], BlockLength)) return _nodeRow[14];
                     return -1;
-                }
-                case 3:
-                {
-                    // Node 4: children are node 15.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[14])) return row; // node 15
+                case 4: // node 4: children are node 15
+                    if (IsRow(state, _rows, _nodeRow[15], BlockLength)) return _nodeRow[15];
                     return -1;
-                }
-                case 4:
-                {
-                    // Node 5: children are node 17.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[16])) return row; // node 17
+                case 5: // node 5: children are node 17
+                    if (IsRow(state, _rows, _nodeRow[17], BlockLength)) return _nodeRow[17];
                     return -1;
-                }
-                case 7:
-                {
-                    // Node 8: children are node 16.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[15])) return row; // node 16
+                case 8: // node 8: children are node 16
+                    if (IsRow(state, _rows, _nodeRow[16], BlockLength)) return _nodeRow[16];
                     return -1;
-                }
-                case 12:
-                {
-                    // Node 13: children are nodes 19, 20, 21.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[18])) return row; // node 19
-                    if (IsRow(state, row = _nodeRow[19])) return row; // node 20
-                    if (IsRow(state, row = _nodeRow[20])) return row; // node 21
+                case 13: // node 13: children are nodes 19, 20, 21
+                    if (IsRow(state, _rows, _nodeRow[19], BlockLength)) return _nodeRow[19];
+                    if (IsRow(state, _rows, _nodeRow[20], BlockLength)) return _nodeRow[20];
+                    if (IsRow(state, _rows, _nodeRow[21], BlockLength)) return _nodeRow[21];
                     return -1;
-                }
-                case 13:
-                {
-                    // Node 14: children are node 19.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[18])) return row; // node 19
+                case 14: // node 14: children are node 19
+                    if (IsRow(state, _rows, _nodeRow[19], BlockLength)) return _nodeRow[19];
                     return -1;
-                }
-                case 18:
-                {
-                    // Node 19: children are nodes 22, 23.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[21])) return row; // node 22
-                    if (IsRow(state, row = _nodeRow[22])) return row; // node 23
+                case 19: // node 19: children are nodes 22, 23
+                    if (IsRow(state, _rows, _nodeRow[22], BlockLength)) return _nodeRow[22];
+                    if (IsRow(state, _rows, _nodeRow[23], BlockLength)) return _nodeRow[23];
                     return -1;
-                }
-                case 20:
-                {
-                    // Node 21: children are node 22.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[21])) return row; // node 22
+                case 21: // node 21: children are node 22
+                    if (IsRow(state, _rows, _nodeRow[22], BlockLength)) return _nodeRow[22];
                     return -1;
-                }
-                case 22:
-                {
-                    // Node 23: children are node 24.
-                    int row;
-                    if (IsRow(state, row = _nodeRow[23])) return row; // node 24
+                case 23: // node 23: children are node 24
+                    if (IsRow(state, _rows, _nodeRow[24], BlockLength)) return _nodeRow[24];
                     return -1;
-                }
-                default:
-                {
-                    // Leaves (nodes 6, 7, 9, 10, 11, 12, 15, 16, 17, 18, 20, 22, 24) have no children.
+                default: // leaves (nodes 6, 7, 9, 10, 11, 12, 15, 16, 17, 18, 20, 22, 24)
                     return -1;
-                }
             }
         }
 
         /// <inheritdoc/>
-        public int Depth(int draft)
-        {
-            switch (_rowNode[draft])
-            {
-                case 0:
-                case 1:
-                case 2:
-                case 3:
-                case 4:
-                case 5:
-                case 6:
-                case 7:
-                case 8:
-                case 9:
-                case 10:
-                case 11:
-                    return 1; // nodes 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-                case 12:
-                case 13:
-                case 14:
-                case 15:
-                case 16:
-                case 17:
-                    return 2; // nodes 13, 14, 15, 16, 17, 18
-                case 18:
-                case 19:
-                case 20:
-                    return 3; // nodes 19, 20, 21
-                case 21:
-                case 22:
-                    return 4; // nodes 22, 23
-                case 23:
-                    return 5; // node 24
-                default:
-                    throw new global::System.ArgumentOutOfRangeException(nameof(draft));
-            }
-        }
-
-        /// <summary>The instantiated children of a kept node become pruning candidates.</summary>
-        private static ulong ChildMask(int node)
-        {
-            switch (node)
-            {
-                case 0: return 0x2F000UL; // node 1: children are nodes 13, 14, 15, 16, 18
-                case 1: return 0x11000UL; // node 2: children are nodes 13, 17
-                case 2: return 0x2000UL; // node 3: children are node 14
-                case 3: return 0x4000UL; // node 4: children are node 15
-                case 4: return 0x10000UL; // node 5: children are node 17
-                case 7: return 0x8000UL; // node 8: children are node 16
-                case 12: return 0x1C0000UL; // node 13: children are nodes 19, 20, 21
-                case 13: return 0x40000UL; // node 14: children are node 19
-                case 18: return 0x600000UL; // node 19: children are nodes 22, 23
-                case 20: return 0x200000UL; // node 21: children are node 22
-                case 22: return 0x800000UL; // node 23: children are node 24
-                default: return 0;
-            }
-        }
-
-        /// <summary>The log-probability of a pair, floored as the interpreted speculator floors it.</summary>
-        private static double LogP(global::System.ReadOnlySpan<double> topProbs, int position, int tokenRank)
-            => global::System.Math.Log(global::System.Math.Max(topProbs[position * TopJ + tokenRank], 1e-300));
-
-        /// <summary>The running best child score (NaN never wins, as in the interpreted comparison).</summary>
-        private static double Better(double best, double score) => score > best ? score : best;
-
-        /// <summary>A node's pruning score: its local score, or the geometric mean with its best child's score.</summary>
-        private static double Combine(bool valid, double local, double best) => !valid ? 0 : best > 0 ? global::System.Math.Sqrt(local * best) : local;
-
-        private bool IsRow(global::System.ReadOnlySpan<long> state, int row)
-            => row >= 0 && global::System.MemoryExtensions.SequenceEqual(state, new global::System.ReadOnlySpan<long>(_rows, row * BlockLength, BlockLength));
-
-        private static void ThrowWrongBlockLength(int length) => throw new global::System.ArgumentException(
-            "graph \"gsm8k-small-threshold\" was generated for blocks of 32 tokens; got a state of " + length.ToString(global::System.Globalization.CultureInfo.InvariantCulture) + " tokens", "state");
+        public int Depth(int draft) => s_depth[_rowNode[draft]];
     }
 }

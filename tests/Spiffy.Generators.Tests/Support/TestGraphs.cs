@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
+using Spiffy.Decoding;
 using Spiffy.Schema;
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Graphs;
 
 namespace Spiffy.Generators.Tests.Support;
@@ -8,13 +10,12 @@ namespace Spiffy.Generators.Tests.Support;
 /// <summary>Builds draft graphs for tests and writes them in the graph file format.</summary>
 public static class TestGraphs
 {
-    public static GraphDecoding Decoding(int genLength = 256, int blockLength = 32, string unmasking = "schedule") =>
-        new(genLength, blockLength, 0, unmasking, "probability", 0.9, 1.0, 1, 0.0, "none");
+    public static GraphDecoding Decoding(int genLength = 256, int blockLength = 32, UnmaskingRule unmasking = UnmaskingRule.Schedule) =>
+        new(genLength, blockLength, 0, unmasking, ConfidenceKind.Probability, 0.9, 1.0, 1, 0.0, CacheMode.None);
 
     /// <summary>A node from (position rank, token rank) pairs; ids are assigned in list order.</summary>
     public static NodeSpec Node(int id, int depth, (int I, int J)[] pairs, int[] parents, long count = 0) =>
-        new(id, depth, new EquatableArray<int>(pairs.Select(p => p.I).ToArray()), new EquatableArray<int>(pairs.Select(p => p.J).ToArray()),
-            new EquatableArray<int>(parents), count, 0, 0);
+        NodeSpec.Create(id, depth, pairs.Select(p => p.I).ToArray(), pairs.Select(p => p.J).ToArray(), parents, count);
 
     public static GraphSpec Graph(string name, string model, GraphDecoding decoding, IReadOnlyList<NodeSpec> nodes, DraftKeep keep = default)
     {
@@ -98,8 +99,8 @@ public static class TestGraphs
         sb.Append($"  \"name\": {S(g.Name)},\n");
         sb.Append($"  \"model\": {{ \"name\": {S(g.ModelName)}{(g.ModelHash.Length > 0 ? ", \"weights_sha256\": " + S(g.ModelHash) : "")} }},\n");
         sb.Append($"  \"decoding\": {{ \"gen_length\": {I(d.GenLength)}, \"block_length\": {I(d.BlockLength)}, \"steps\": {I(d.Steps)}, "
-            + $"\"unmasking\": {S(d.Unmasking)}, \"confidence\": {S(d.Confidence)}, \"threshold\": {D(d.Threshold)}, \"factor\": {D(d.Factor)}, "
-            + $"\"k\": {I(d.K)}, \"temperature\": {D(d.Temperature)}, \"cache\": {S(d.Cache)} }},\n");
+            + $"\"unmasking\": {S(DecodingNames.Unmasking.Name(d.Unmasking))}, \"confidence\": {S(DecodingNames.Confidence.Name(d.Confidence))}, \"threshold\": {D(d.Threshold)}, \"factor\": {D(d.Factor)}, "
+            + $"\"k\": {I(d.K)}, \"temperature\": {D(d.Temperature)}, \"cache\": {S(DecodingNames.Cache.Name(d.Cache))} }},\n");
         sb.Append($"  \"limits\": {{ \"max_position_rank\": {I(g.Limits.MaxPositionRank)}, \"max_token_rank\": {I(g.Limits.MaxTokenRank)}, \"max_depth\": {I(g.Limits.MaxDepth)} }},\n");
         var p = g.Provenance;
         sb.Append($"  \"calibration\": {{ \"calibrated\": {(p.Calibrated ? "true" : "false")}, \"objective\": {S(p.Objective)}, \"prompts\": {S(p.PromptSource)}, "

@@ -17,14 +17,14 @@ public class BenchTests
     {
         var model = SpiffyModel.FromTransformer(Model("llada", layers: 1));
         var o = Options(model.Spec);
-        var graph = SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o));
+        var graph = SpiffyLosslessTests.WideGraph(o.ToSchema());
         var dual = o with { Cache = CacheMode.Dual };
         var modes = new[]
         {
             new BenchMode(BenchRunner.BaselineName, o),
             new BenchMode("spiffy", o, graph, DraftKeep.Of(3), BenchRunner.BaselineName),
             new BenchMode("dual-cache", dual),
-            new BenchMode("dual-cache+spiffy", dual, SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(dual)), DraftKeep.All, "dual-cache"),
+            new BenchMode("dual-cache+spiffy", dual, SpiffyLosslessTests.WideGraph(dual.ToSchema()), DraftKeep.All, "dual-cache"),
         };
         var prompts = Prompts(2, 17);
         var results = BenchRunner.Run(model, prompts, modes);
@@ -95,7 +95,7 @@ public class BenchTests
         Assert.Contains("does not increase", flat.Verdict);
 
         // No D* is chosen from either, whatever the profile says.
-        var graph = DraftGraph.Chain(2, GraphFiles.FromOptions(new DecodingOptions()), 1);
+        var graph = DraftGraph.Chain(2, new DecodingOptions().ToSchema(), 1);
         graph = graph with { Provenance = graph.Provenance with { KeepProfile = new EquatableArray<KeepCost>(new[] { new KeepCost(0, 100, 100), new KeepCost(1, 80, 160), new KeepCost(2, 70, 200) }) } };
         Assert.Null(KeepChooser.Choose(graph, negative));
         Assert.Null(KeepChooser.Choose(graph, flat));
@@ -116,7 +116,7 @@ public class BenchTests
         {
             new KeepCost(0, 1000, 1000), new KeepCost(1, 700, 1400), new KeepCost(2, 550, 1650), new KeepCost(3, 500, 2000),
         });
-        var graph = DraftGraph.Chain(3, GraphFiles.FromOptions(new DecodingOptions()), 1);
+        var graph = DraftGraph.Chain(3, new DecodingOptions().ToSchema(), 1);
         graph = graph with { Provenance = graph.Provenance with { KeepProfile = profile } };
         // Rows nearly free (GPU-like): keep everything (the profile's node count is D* all).
         Assert.Equal(DraftKeep.All, KeepChooser.Choose(graph, new ForwardCost("t", 10, 0.01, Array.Empty<(int, double)>()))!.Keep);
@@ -126,13 +126,13 @@ public class BenchTests
         var mid = KeepChooser.Choose(graph, new ForwardCost("t", 10, 2, Array.Empty<(int, double)>()))!;
         Assert.Equal(DraftKeep.Of(2), mid.Keep);
         Assert.Equal(12000.0 / 8800.0, mid.PredictedSpeedup, 9);
-        Assert.Null(KeepChooser.Choose(DraftGraph.Chain(3, GraphFiles.FromOptions(new DecodingOptions()), 1), new ForwardCost("t", 1, 1, Array.Empty<(int, double)>())));
+        Assert.Null(KeepChooser.Choose(DraftGraph.Chain(3, new DecodingOptions().ToSchema(), 1), new ForwardCost("t", 1, 1, Array.Empty<(int, double)>())));
     }
 
     [Fact]
     public void KeepProfile_RoundTripsThroughTheGraphFile_AndBadProfilesAreRejected()
     {
-        var graph = DraftGraph.Chain(2, GraphFiles.FromOptions(new DecodingOptions()), 1);
+        var graph = DraftGraph.Chain(2, new DecodingOptions().ToSchema(), 1);
         var profile = new EquatableArray<KeepCost>(new[] { new KeepCost(0, 100, 100), new KeepCost(1, 80, 160), new KeepCost(2, 70, 200) });
         graph = graph with { Provenance = graph.Provenance with { KeepProfile = profile } };
         string json = GraphFileWriter.ToJson(graph);

@@ -1,6 +1,8 @@
 using Spiffy.Calibration;
+using Spiffy.Decoding;
 using Spiffy.Schema;
 using Spiffy.Schema.Graphs;
+using Spiffy.Schema.Json;
 using Spiffy.Speculation;
 using Spiffy.Tests.Checkpoints;
 using static Spiffy.Tests.Calibration.CalibrationTestSupport;
@@ -85,7 +87,17 @@ public class GraphFileTests
         Assert.Equal("0.9", GraphFileWriter.Num(0.9));
         Assert.Equal("1", GraphFileWriter.Num(1.0));
         Assert.Equal("1E-05", GraphFileWriter.Num(1e-5));
-        Assert.Equal("\"a\\\"b\\\\c\\n\"", GraphFileWriter.Str("a\"b\\c\n"));
+    }
+
+    [Fact]
+    public void Strings_HaveOneEscaper_ReadBackByTheSchemaReader()
+    {
+        Assert.Equal("\"a\\\"b\\\\c\\n\"", JsonText.Quote("a\"b\\c\n"));
+        const string text = "caf\u00e9 \"x\"\t\u0001\U0001F600";
+        Assert.Equal("\"caf\u00e9 \\\"x\\\"\\t\\u0001\U0001F600\"", JsonText.Quote(text));
+        Assert.Equal("\"caf\\u00e9 \\\"x\\\"\\t\\u0001\\ud83d\\ude00\"", JsonText.Quote(text, asciiOnly: true));
+        foreach (bool ascii in new[] { false, true })
+            Assert.Equal(text, Assert.IsType<JsonString>(JsonReader.Parse(JsonText.Quote(text, ascii))).Value);
     }
 
     [Fact]
@@ -100,7 +112,7 @@ public class GraphFileTests
         };
         var counts = new long[] { 1674, 677, 718 };
         var g = GraphAssembly.Build(new CandidateDag(table, counts), ids, "pic", "gsm8k-small", "",
-            new GraphDecoding(256, 32, 256, "threshold", "probability", 0.9, 1, 1, 0, "dual"), new GraphLimits(2, 1, 2),
+            new GraphDecoding(256, 32, 256, UnmaskingRule.Threshold, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.Dual), new GraphLimits(2, 1, 2),
             new GraphProvenance(true, "frequency", "train.jsonl[0:50]", 50, 1000, ""), DraftKeep.All);
         string dot = GraphDot.ToDot(g);
         Assert.StartsWith("digraph \"pic\" {", dot);

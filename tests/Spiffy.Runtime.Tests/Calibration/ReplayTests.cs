@@ -68,8 +68,8 @@ public class ReplayTests(ITestOutputHelper output)
         var calibration = new Calibrator(Record(model, Prompts(3, 99), o, 4, 2), new FormulaLimits(4, 2, 4));
         var graphs = new List<GraphSpec>
         {
-            DraftGraph.Chain(4, GraphFiles.FromOptions(o)),
-            WideGraph(GraphFiles.FromOptions(o)),
+            DraftGraph.Chain(4, o.ToSchema()),
+            WideGraph(o.ToSchema()),
             calibration.Calibrate("calibrated", SelectionObjective.Frequency, 6),
         };
         var decoder = new DiffusionDecoder(model);
@@ -160,7 +160,7 @@ public class ReplayTests(ITestOutputHelper output)
         TraceFile.Save(back, dir["b.trace"]);
         Assert.Equal(File.ReadAllBytes(dir["a.trace"]), File.ReadAllBytes(dir["b.trace"]));
         Assert.Equal(traces.Header, back.Header);
-        var graph = WideGraph(GraphFiles.FromOptions(o));
+        var graph = WideGraph(o.ToSchema());
         Assert.Equal(new TraceReplay(traces).Replay(graph, DraftKeep.Of(2)).SequenceNfe, new TraceReplay(back).Replay(graph, DraftKeep.Of(2)).SequenceNfe);
 
         // A truncated file is a clear error, not a crash.
@@ -176,7 +176,7 @@ public class ReplayTests(ITestOutputHelper output)
         var model = Model("llada");
         var o = Options(model.Spec, "schedule");
         var traces = Record(model, Prompts(1, 5), o, 2, 1);
-        var e = Assert.Throws<ArgumentException>(() => new TraceReplay(traces).Replay(WideGraph(GraphFiles.FromOptions(o))));
+        var e = Assert.Throws<ArgumentException>(() => new TraceReplay(traces).Replay(WideGraph(o.ToSchema())));
         Assert.Contains("position rank", e.Message);
     }
 

@@ -113,7 +113,7 @@ public class AuthorsSamplerParityTests
         var (model, cases) = Load(family);
         var c = cases[name];
         var o = OptionsFor(family, c);
-        var decoding = GraphFiles.FromOptions(o);
+        var decoding = o.ToSchema();
         var graphs = new[] { DraftGraph.Chain(4, decoding, DraftGraph.TokensPerStep(o)), SpiffyLosslessTests.WideGraph(decoding), VariableStepGraph(decoding) };
         long free = 0;
         foreach (var graph in graphs)

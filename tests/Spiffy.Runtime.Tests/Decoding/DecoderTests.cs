@@ -173,7 +173,7 @@ public class DecoderTests
         var model = Model(family);
         var o = Options(model.Spec) with { Cache = model.Spec.Attention == AttentionKind.BlockCausal ? CacheMode.None : cache };
         var spec = spiffy ? new Spiffy.Speculation.GraphSpeculator(new Spiffy.Speculation.DraftGraph(
-            Spiffy.Speculation.DraftGraph.Chain(3, Spiffy.Speculation.GraphFiles.FromOptions(o), 1)), o.BlockLength) : null;
+            Spiffy.Speculation.DraftGraph.Chain(3, o.ToSchema(), 1)), o.BlockLength) : null;
         var s = new DiffusionDecoder(model).Generate(Prompts(1, 3)[0], o, speculator: spec).Statistics;
         Assert.True(s.LiveTensorsFirstStep > 0, "live tensors were not measured");
         Assert.Equal(s.LiveTensorsFirstStep, s.LiveTensorsLastStep);

@@ -37,7 +37,7 @@ public class DreamOriginTests(ITestOutputHelper output)
         {
             var o = Origin(16, steps, temperature, seed);
             var plain = new DiffusionDecoder(model).Generate(prompt, o);
-            var decoding = GraphFiles.FromOptions(o);
+            var decoding = o.ToSchema();
             foreach (var graph in new[] { DraftGraph.Chain(4, decoding, 1), SpiffyLosslessTests.WideGraph(decoding) })
             {
                 var r = new DiffusionDecoder(model).Generate(prompt, o, speculator: new GraphSpeculator(new DraftGraph(graph), o.BlockLength));

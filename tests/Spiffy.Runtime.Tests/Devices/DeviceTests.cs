@@ -110,7 +110,7 @@ public class DeviceTests
         using var model = DecodingTestSupport.Model("llada");
         var o = DecodingTestSupport.Options(model.Spec, x => x with { Cache = cache });
         var prompt = DecodingTestSupport.Prompts(1, 5)[0];
-        GraphSpeculator? speculator = spiffy ? new GraphSpeculator(new DraftGraph(DraftGraph.Chain(3, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o))), o.BlockLength) : null;
+        GraphSpeculator? speculator = spiffy ? new GraphSpeculator(new DraftGraph(DraftGraph.Chain(3, o.ToSchema(), DraftGraph.TokensPerStep(o))), o.BlockLength) : null;
         var s = new DiffusionDecoder(model).Generate(prompt, o, speculator: speculator).Statistics;
         Assert.True(s.ScoredForwards > 0);
         Assert.Equal(s.ScoredForwards, s.DeviceToHostCopies);
@@ -135,7 +135,7 @@ public class DeviceTests
         Assert.Equal(13, noisy.CurveMs(3), 6);
         Assert.Equal(5, noisy.CurveMs(0.5), 6);
         // 8 rows per forward cost barely more than one on this curve: D* = 7 wins (a straight line through the samples would not see the knee).
-        var graph = DraftGraph.Chain(16, GraphFiles.FromOptions(new DecodingOptions()), 1);
+        var graph = DraftGraph.Chain(16, new DecodingOptions().ToSchema(), 1);
         var profile = new EquatableArray<KeepCost>(new[] { new KeepCost(0, 1000, 1000), new KeepCost(7, 400, 3200), new KeepCost(15, 380, 6080) });
         graph = graph with { Provenance = graph.Provenance with { KeepProfile = profile } };
         var choice = KeepChooser.Choose(graph, cost)!;

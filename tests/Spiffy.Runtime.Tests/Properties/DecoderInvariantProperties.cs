@@ -88,7 +88,7 @@ public class DecoderInvariantProperties
             if (threshold || o.Unmasking == UnmaskingRule.DynamicTopK) o = o with { Threshold = tauPct / 100.0 };
             var checker = new Checker(mask, threshold ? o.Threshold : null, o.BlockStart == BlockStartRule.FirstPosition && o.Cache != CacheMode.None);
             var finished = new Dictionary<int, long[]>();
-            IStepSpeculator? spec = spiffy ? new GraphSpeculator(new DraftGraph(RandomGraphs.Build(ops, GraphFiles.FromOptions(o))), o.BlockLength) : null;
+            IStepSpeculator? spec = spiffy ? new GraphSpeculator(new DraftGraph(RandomGraphs.Build(ops, o.ToSchema())), o.BlockLength) : null;
             var r = decoder.Generate(prompt, o, speculator: spec, observer: checker,
                 onBlock: (seq, blk, tokens) => Assert.True(finished.TryAdd(blk, tokens.ToArray()), $"block {blk} finished twice"));
             Assert.Null(checker.Violation);

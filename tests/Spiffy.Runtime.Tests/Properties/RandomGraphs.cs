@@ -1,4 +1,5 @@
 using CsCheck;
+using Spiffy.Decoding;
 using Spiffy.Schema;
 using Spiffy.Schema.Graphs;
 using Spiffy.Speculation;
@@ -56,7 +57,7 @@ internal static class RandomGraphs
     public static string Describe(GraphSpec g)
         => string.Join(" ", g.Nodes.Select(n => $"{n.Id}@{n.Depth}{{{string.Join(",", Enumerable.Range(0, n.PairCount).Select(p => $"({n.PositionRanks[p]},{n.TokenRanks[p]})"))}}}<-[{string.Join(",", n.Parents)}]"));
 
-    public static GraphDecoding DefaultDecoding => new(32, 8, 32, "schedule", "probability", 0.9, 1, 1, 0, "none");
+    public static GraphDecoding DefaultDecoding => new(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None);
 
     /// <summary>A copy of node <paramref name="n"/> with some fields replaced.</summary>
     public static GraphSpec With(GraphSpec g, int n, Func<NodeSpec, NodeSpec> change)

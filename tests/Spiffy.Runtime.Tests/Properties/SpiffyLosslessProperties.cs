@@ -48,7 +48,7 @@ public class SpiffyLosslessProperties(ITestOutputHelper output)
         var gen = Gen.Select(RandomGraphs.Ops, Gen.Int[0, 12], Gen.Int[0, PromptSet.Length - 1]);
         gen.Sample((ops, keepRaw, promptIndex) =>
         {
-            var spec = RandomGraphs.Build(ops, GraphFiles.FromOptions(o));
+            var spec = RandomGraphs.Build(ops, o.ToSchema());
             // Every generated graph is valid and survives the file format.
             GraphFileWriter.Checked(spec, "random.json");
             // Every D*: none, each count below the node count, and all (a count of the node count or more).
@@ -62,7 +62,7 @@ public class SpiffyLosslessProperties(ITestOutputHelper output)
             Assert.Equal(b.Statistics.Nfe, r.Statistics.Nfe + r.Statistics.FreeSteps);
             free += r.Statistics.FreeSteps;
             graphs++;
-        }, iter: Iterations, threads: 1, print: t => RandomGraphs.Describe(RandomGraphs.Build(t.Item1, GraphFiles.FromOptions(o))) + $" keep={t.Item2} prompt={t.Item3}");
+        }, iter: Iterations, threads: 1, print: t => RandomGraphs.Describe(RandomGraphs.Build(t.Item1, o.ToSchema())) + $" keep={t.Item2} prompt={t.Item3}");
         output.WriteLine($"{family}/{kind}: {graphs} random graphs, {free} free steps");
     }
 }

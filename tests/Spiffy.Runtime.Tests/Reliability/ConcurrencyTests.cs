@@ -21,7 +21,7 @@ public class ConcurrencyTests(ITestOutputHelper output)
     {
         var o = Speculation.SpiffyLosslessTests.Configure(Options(decoder.Model.Spec), job.Family == "sdar" ? "schedule" : job.Kind);
         IStepSpeculator? spec = job.Spiffy
-            ? new GraphSpeculator(new DraftGraph(Speculation.SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o))), o.BlockLength, keep: job.Prompt % 2 == 0 ? DraftKeep.All : DraftKeep.Of(3))
+            ? new GraphSpeculator(new DraftGraph(Speculation.SpiffyLosslessTests.WideGraph(o.ToSchema())), o.BlockLength, keep: job.Prompt % 2 == 0 ? DraftKeep.All : DraftKeep.Of(3))
             : null;
         return decoder.Generate(prompts[job.Prompt], o, speculator: spec).TokenIds;
     }

@@ -1,5 +1,6 @@
 using System.Text;
 using Spiffy.Calibration;
+using Spiffy.Decoding;
 using Spiffy.Schema;
 using Spiffy.Schema.Graphs;
 using Spiffy.Schema.Json;
@@ -16,7 +17,7 @@ namespace Spiffy.Tests.Reliability;
 public class HostileJsonTests
 {
     private static readonly string ModelText = File.ReadAllText(RealModelFile("llada"));
-    private static readonly string GraphText = GraphFileWriter.ToJson(DraftGraph.Chain(3, new GraphDecoding(32, 8, 32, "schedule", "probability", 0.9, 1, 1, 0, "none")));
+    private static readonly string GraphText = GraphFileWriter.ToJson(DraftGraph.Chain(3, new GraphDecoding(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None)));
 
     private static List<SchemaError> ParseBytes(string kind, byte[] bytes)
     {

@@ -36,7 +36,7 @@ public class BatchSpiffyTests(ITestOutputHelper output)
         var decoder = new DiffusionDecoder(model);
         var o = Configure(Options(model.Spec), cache, threshold);
         var prompts = Prompts(3, 41, minLength: 2, maxLength: 12);
-        var graph = SpiffyLosslessTests.WideGraph(Spiffy.Speculation.GraphFiles.FromOptions(o));
+        var graph = SpiffyLosslessTests.WideGraph(o.ToSchema());
         // Plain, then Spiffy with every node (schedule) or pruned to D* = 2 (threshold): one each keeps the test short.
         foreach (int keep in new[] { -1, threshold ? 2 : 0 })
         {
@@ -77,7 +77,7 @@ public class BatchSpiffyTests(ITestOutputHelper output)
         var model = Model("llada");
         var decoder = new DiffusionDecoder(model);
         var o = Options(model.Spec, x => x with { Temperature = 0.7, Seed = 5, Cache = CacheMode.Dual });
-        var graph = SpiffyLosslessTests.WideGraph(Spiffy.Speculation.GraphFiles.FromOptions(o));
+        var graph = SpiffyLosslessTests.WideGraph(o.ToSchema());
         var prompts = Prompts(3, 43, minLength: 2, maxLength: 12);
         var batch = decoder.Generate(prompts, o, speculator: new GraphSpeculator(new DraftGraph(graph), o.BlockLength));
         for (int i = 0; i < prompts.Length; i++)
@@ -96,7 +96,7 @@ public class BatchSpiffyTests(ITestOutputHelper output)
         var model = Model("sdar");
         var decoder = new DiffusionDecoder(model);
         var o = Options(model.Spec);
-        var graph = Spiffy.Speculation.DraftGraph.Chain(4, Spiffy.Speculation.GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o));
+        var graph = Spiffy.Speculation.DraftGraph.Chain(4, o.ToSchema(), DraftGraph.TokensPerStep(o));
         var prompts = Prompts(3, 44, minLength: 2, maxLength: 12);
         var spec = new GraphSpeculator(new DraftGraph(graph), o.BlockLength);
         var batch = decoder.Generate(prompts, o, speculator: spec);
@@ -115,7 +115,7 @@ public class BatchSpiffyTests(ITestOutputHelper output)
         // a speculator whose drafts depend on anything but its arguments would verify the wrong rows.
         var model = Model("llada");
         var o = Options(model.Spec, x => x with { Cache = CacheMode.Dual });
-        var graph = SpiffyLosslessTests.WideGraph(Spiffy.Speculation.GraphFiles.FromOptions(o));
+        var graph = SpiffyLosslessTests.WideGraph(o.ToSchema());
         var fickle = new FickleSpeculator(new GraphSpeculator(new DraftGraph(graph), o.BlockLength));
         var e = Assert.Throws<InvalidOperationException>(() => new DiffusionDecoder(model).Generate(Prompts(3, 45), o, speculator: fickle));
         Assert.Contains("Draft must depend on its arguments only", e.Message);

@@ -68,7 +68,7 @@ public class DraftKeepTests
         var o = new DecodingOptions { GenLength = 16, BlockLength = 8 };
         foreach (var keep in new[] { DraftKeep.All, DraftKeep.Of(2) })
         {
-            var graph = SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o)) with { Keep = keep };
+            var graph = SpiffyLosslessTests.WideGraph(o.ToSchema()) with { Keep = keep };
             string text = GraphFileWriter.ToJson(graph);
             Assert.Contains($"\"keep\": {keep.ToFile()},", text);
             var errors = new List<SchemaError>();
@@ -82,7 +82,7 @@ public class DraftKeepTests
     {
         var model = SpiffyModel.FromTransformer(Model("llada", layers: 1));
         var o = Options(model.Spec);
-        var graph = SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o));
+        var graph = SpiffyLosslessTests.WideGraph(o.ToSchema());
         var none = new GraphSpeculator(new DraftGraph(graph), o.BlockLength, DraftKeep.None);
         Assert.Equal(0, none.MaxDrafts);
         Assert.Equal(DraftKeep.None, none.Keep);

@@ -1,3 +1,4 @@
+using Spiffy.Decoding;
 using Spiffy.Schema;
 using Spiffy.Schema.Graphs;
 using Spiffy.Speculation;
@@ -9,7 +10,7 @@ public class GraphBuilderTests
     [Fact]
     public void FromFormulas_DerivesAllParents_AndPassesValidation()
     {
-        var d = new GraphDecoding(32, 8, 32, "schedule", "probability", 0.9, 1, 1, 0, "none");
+        var d = new GraphDecoding(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None);
         var g = GraphBuilder.FromFormulas("t", d, new List<(int, int)[]> { new[] { (1, 1) }, new[] { (2, 1) }, new[] { (1, 1), (2, 1) } }, 4, 1);
         Assert.Equal(new[] { 1, 2 }, g.Nodes[2].Parents.ToArray());
         var errors = new List<SchemaError>();
@@ -20,7 +21,7 @@ public class GraphBuilderTests
     [Fact]
     public void Chain_IsAValidGraph()
     {
-        var d = new GraphDecoding(32, 8, 32, "schedule", "probability", 0.9, 1, 1, 0, "none");
+        var d = new GraphDecoding(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None);
         var errors = new List<SchemaError>();
         GraphSpecParser.Validate(DraftGraph.Chain(5, d), "chain", errors);
         Assert.Empty(errors);

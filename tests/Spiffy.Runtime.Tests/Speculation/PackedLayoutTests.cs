@@ -65,7 +65,7 @@ public class PackedLayoutTests(ITestOutputHelper output)
         var decoder = new DiffusionDecoder(model);
         var exact = SpiffyLosslessTests.Configure(Options(model.Spec), kind);
         var packed = exact with { Layout = VerificationLayout.Packed };
-        var graph = SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(exact));
+        var graph = SpiffyLosslessTests.WideGraph(exact.ToSchema());
         int same = 0, total = 0; long free = 0;
         foreach (var prompt in Prompts(2, 41))
         {

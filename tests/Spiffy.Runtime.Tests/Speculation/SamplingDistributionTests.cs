@@ -23,7 +23,7 @@ public class SamplingDistributionTests(ITestOutputHelper output)
     public void SpiffySamples_FollowTheBaselineDistribution_OverTheWholeOutput()
     {
         var (decoder, o, prompt) = Setup();
-        var graph = SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o));
+        var graph = SpiffyLosslessTests.WideGraph(o.ToSchema());
         var baseline = new List<long[]>();
         var spiffy = new List<long[]>();
         long free = 0;

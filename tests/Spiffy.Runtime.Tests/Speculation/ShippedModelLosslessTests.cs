@@ -36,8 +36,8 @@ public class ShippedModelLosslessTests(ITestOutputHelper output)
         var problems = PromptAnswerData.Read(Path.Combine(CheckpointTestSupport.RepoRoot, "bench", "problems", "gsm-style.jsonl"));
         var graphs = new[]
         {
-            DraftGraph.Chain(6, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o)),
-            SpiffyLosslessTests.WideGraph(GraphFiles.FromOptions(o)),
+            DraftGraph.Chain(6, o.ToSchema(), DraftGraph.TokensPerStep(o)),
+            SpiffyLosslessTests.WideGraph(o.ToSchema()),
         };
         long free = 0; int deepest = 0;
         for (int p = 0; p < 3; p++)

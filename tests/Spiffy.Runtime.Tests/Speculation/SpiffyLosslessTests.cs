@@ -64,7 +64,7 @@ public class SpiffyLosslessTests(ITestOutputHelper output)
         var model = Model(family);
         var decoder = new DiffusionDecoder(model);
         var o = Configure(Options(model.Spec), kind);
-        var graphs = new[] { DraftGraph.Chain(4, GraphFiles.FromOptions(o), DraftGraph.TokensPerStep(o)), WideGraph(GraphFiles.FromOptions(o)) };
+        var graphs = new[] { DraftGraph.Chain(4, o.ToSchema(), DraftGraph.TokensPerStep(o)), WideGraph(o.ToSchema()) };
         long freeSteps = 0;
         foreach (var prompt in Prompts(4, 21))
         {
@@ -94,7 +94,7 @@ public class SpiffyLosslessTests(ITestOutputHelper output)
         var model = Model("llada");
         var decoder = new DiffusionDecoder(model);
         var o = Options(model.Spec, x => x with { Temperature = 0.7 });
-        var graph = WideGraph(GraphFiles.FromOptions(o));
+        var graph = WideGraph(o.ToSchema());
         long free = 0;
         foreach (var prompt in Prompts(3, 31))
             for (long seed = 0; seed < 3; seed++)

@@ -59,7 +59,7 @@ public class ParsingTests
         var generate = CliProcess.Run("generate", "--help");
         Assert.Contains("--prompt <TEXT>", generate.StdOut);
         Assert.Contains("--threads <N>", generate.StdOut);
-        Assert.Contains("--unmasking <schedule|threshold|factor|dynamic-top-k>", generate.StdOut);
+        Assert.Contains("--unmasking <schedule|threshold|factor|dynamic-top-k|origin>", generate.StdOut);
         Assert.Contains("--threads <N>", CliProcess.Run("bench", "--help").StdOut);
     }
 

@@ -116,6 +116,17 @@ public sealed class GenerateCommand : IVerb
         bool streams = !json && model.Tokenizer is not null;
         if (streams && promptText is not null) Console.Out.WriteLine(promptText.TrimEnd());
         bool streamsToTerminal = streams && !Console.IsOutputRedirected;
+        if (compare)
+        {
+            // The first generation of a process pays one-time costs (JIT, first allocations) that the second does not:
+            // decode one block of each kind untimed first, so neither side of the comparison carries them.
+            var warm = options with { GenLength = options.BlockLength, Steps = options.EffectiveSteps / options.NumBlocks };
+            output.Busy("--compare: warming up both decoders (one block each, untimed)", () =>
+            {
+                model.Generate(prompt, warm, speculator, null, cancel);
+                return model.Generate(prompt, warm, null, null, cancel);
+            });
+        }
         Func<ProgressScope, (GenerationResult, GenerationResult?)> decode = progress =>
         {
             var bar = progress.Add("decoding", options.NumBlocks, "blocks");

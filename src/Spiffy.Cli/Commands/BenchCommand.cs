@@ -255,7 +255,7 @@ public sealed partial class BenchCommand : IVerb
             Model = model.Spec.Name,
             PromptSource = string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(problems)}[{skip}:{skip + prompts.Count}]"),
             Prompts = prompts.Count, GenLength = gen, BlockLength = block,
-            Command = "spiffy bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2)),
+            Command = "spiffy bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2).Select(ShellWord)),
             Modes = results, Costs = layouts.Select(l => costs[l.Key]).ToList(), Oracles = oracles,
             Device = model.DeviceName, DType = Checkpoint.DTypeName(model.Transformer.DType),
         };
@@ -393,4 +393,8 @@ public sealed partial class BenchCommand : IVerb
         if (wanted.Count > 0 && modes.Any(x => x.Name == BenchRunner.BaselineName)) wanted.Add(BenchRunner.BaselineName);
         return modes.Where(x => wanted.Contains(x.Name)).ToList();
     }
+
+    /// <summary>An argument as a shell reads it back: empty or blank-containing ones quoted, so the recorded command reruns.</summary>
+    private static string ShellWord(string arg)
+        => arg.Length > 0 && arg.All(c => char.IsLetterOrDigit(c) || "-_./,:=@+%".Contains(c)) ? arg : "\"" + arg.Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 }

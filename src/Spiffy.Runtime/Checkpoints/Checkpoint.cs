@@ -359,10 +359,20 @@ internal sealed class Checkpoint : IDisposable
                 layer = parts[1];
                 template = parts[2] switch
                 {
-                    "attn_norm" => names.AttnNorm, "q_proj" => names.QProj, "k_proj" => names.KProj, "v_proj" => names.VProj,
-                    "o_proj" => names.OProj, "q_bias" => names.QBias, "k_bias" => names.KBias, "v_bias" => names.VBias,
-                    "q_norm" => names.QNorm, "k_norm" => names.KNorm, "mlp_norm" => names.MlpNorm, "gate_proj" => names.GateProj,
-                    "up_proj" => names.UpProj, "down_proj" => names.DownProj,
+                    "attn_norm" => names.AttnNorm,
+                    "q_proj" => names.QProj,
+                    "k_proj" => names.KProj,
+                    "v_proj" => names.VProj,
+                    "o_proj" => names.OProj,
+                    "q_bias" => names.QBias,
+                    "k_bias" => names.KBias,
+                    "v_bias" => names.VBias,
+                    "q_norm" => names.QNorm,
+                    "k_norm" => names.KNorm,
+                    "mlp_norm" => names.MlpNorm,
+                    "gate_proj" => names.GateProj,
+                    "up_proj" => names.UpProj,
+                    "down_proj" => names.DownProj,
                     _ => throw new ArgumentException($"unknown parameter name '{internalName}'", nameof(internalName)),
                 };
                 break;

@@ -79,7 +79,12 @@ public sealed record DecodingOptions
     /// <summary>These options with a family sampler's details as a model file names them (<see cref="DecodingDefaults"/>).</summary>
     public DecodingOptions WithSampler(DecodingDefaults d) => this with
     {
-        Schedule = d.Schedule, Eps = d.Eps, BlockStart = d.BlockStart, Confidence = d.Confidence, Sampler = d.Sampler, OverfullTopK = d.OverfullTopK,
+        Schedule = d.Schedule,
+        Eps = d.Eps,
+        BlockStart = d.BlockStart,
+        Confidence = d.Confidence,
+        Sampler = d.Sampler,
+        OverfullTopK = d.OverfullTopK,
     };
 
     /// <summary>The options a graph was calibrated with (its <c>decoding</c>), with this seed.</summary>

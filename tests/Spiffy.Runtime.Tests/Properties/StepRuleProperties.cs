@@ -24,7 +24,7 @@ public class StepRuleProperties
         from b in Gen.Int[1, 16]
         from masked in Gen.Bool.Array[b]
         from conf in Conf.Array[b]
-        // Origin commits random positions, not a confidence prefix (DreamOriginTests check it).
+            // Origin commits random positions, not a confidence prefix (DreamOriginTests check it).
         from rule in Gen.Enum<UnmaskingRule>().Where(r => r != UnmaskingRule.Origin)
         from spb in Gen.Int[1, b]
         from step in Gen.Int[0, spb - 1]

@@ -53,7 +53,8 @@ internal sealed class KvCache : IDisposable
     public void Write(int layer, int start, Tensor k, Tensor v)
     {
         long t = k.shape[2];
-        if (start < 0 || start + t > Capacity) throw new ArgumentOutOfRangeException(nameof(start), $"cache slots [{start}, {start + t}) exceed capacity {Capacity}");
+        if (start < 0 || start + t > Capacity)
+            throw new ArgumentOutOfRangeException(nameof(start), $"cache slots [{start}, {start + t}) exceed capacity {Capacity}");
         using var kd = _keys[layer].narrow(2, start, t);
         using var vd = _values[layer].narrow(2, start, t);
         kd.copy_(k);

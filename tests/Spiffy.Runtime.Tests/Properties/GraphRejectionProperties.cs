@@ -69,7 +69,11 @@ public class GraphRejectionProperties
                 break;
             case 4:
                 what = "one position twice";
-                bad = With(g, n, x => x with { PositionRanks = Ints(x.PositionRanks.Append(x.PositionRanks[0])), TokenRanks = Ints(x.TokenRanks.Append(x.TokenRanks[0] % MaxTokenRank + 1)) });
+                bad = With(g, n, x => x with
+                {
+                    PositionRanks = Ints(x.PositionRanks.Append(x.PositionRanks[0])),
+                    TokenRanks = Ints(x.TokenRanks.Append(x.TokenRanks[0] % MaxTokenRank + 1))
+                });
                 break;
             case 5:
                 what = "duplicate formula";
@@ -91,7 +95,8 @@ public class GraphRejectionProperties
             case 9:
                 {
                     what = "parent that is not a strict subset";
-                    int other = Enumerable.Range(0, d).FirstOrDefault(i => node.Depth > 1 && g.Nodes[i].Depth == node.Depth - 1 && !node.Parents.Contains(i + 1), -1);
+                    int other = Enumerable.Range(0, d).FirstOrDefault(i => node.Depth > 1 && g.Nodes[i].Depth == node.Depth - 1
+                        && !node.Parents.Contains(i + 1), -1);
                     if (other < 0) return null;
                     bad = With(g, n, x => x with { Parents = Ints(x.Parents.Append(other + 1)) });
                     break;

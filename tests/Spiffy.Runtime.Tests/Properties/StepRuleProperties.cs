@@ -14,7 +14,8 @@ public class StepRuleProperties
     {
         public int B => Masked.Length;
         public override string ToString()
-            => $"{Rule} masked=[{string.Join(",", Masked.Select(m => m ? 1 : 0))}] conf=[{string.Join(",", Confidence)}] spb={StepsPerBlock} step={StepInBlock} tau={Tau} f={Factor} k={K}";
+            => $"{Rule} masked=[{string.Join(",", Masked.Select(m => m ? 1 : 0))}] conf=[{string.Join(",", Confidence)}] spb={StepsPerBlock} "
+                + $"step={StepInBlock} tau={Tau} f={Factor} k={K}";
     }
 
     // Confidences from a coarse grid so that ties (and values exactly at tau) are common.

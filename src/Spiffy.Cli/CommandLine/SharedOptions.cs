@@ -300,12 +300,8 @@ public sealed class DecodingOptionSet
     /// <summary>The options given on the command line over <paramref name="baseline"/> (default: the model's defaults).</summary>
     public DecodingOptions Read(ParseResult parse, ModelSpec spec, DecodingOptions? baseline = null)
     {
-        var b = baseline ?? new DecodingOptions
-        {
-            GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256,
-            BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : spec.Defaults.BlockLength > 0
-                ? spec.Defaults.BlockLength : 32,
-        }.WithSampler(spec.Defaults); // the family's own sampler, as the model file (or the checkpoint's family) names it
+        // The model's own lengths and its family's sampler, as the model file (or the checkpoint's family) names them.
+        var b = baseline ?? DecodingOptions.ForModel(spec);
         int? gen = parse.GetValue(GenLength);
         var unmasking = parse.GetValue(Unmasking) ?? b.Unmasking;
         return b with

@@ -78,6 +78,22 @@ public sealed record DecodingOptions
     /// <summary>The total steps <see cref="Steps"/> stands for (the generation length when 0).</summary>
     public int EffectiveSteps => Steps == 0 ? GenLength : Steps;
 
+    /// <summary>
+    /// What a model decodes with when nothing else is given (the one home of this rule): its description's
+    /// generation and block length (a block-causal model's attention block), else the record's defaults, and its
+    /// family's sampler details.
+    /// </summary>
+    internal static DecodingOptions ForModel(ModelSpec spec)
+    {
+        var d = new DecodingOptions();
+        return (d with
+        {
+            GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : d.GenLength,
+            BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize
+                : spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : d.BlockLength,
+        }).WithSampler(spec.Defaults);
+    }
+
     /// <summary>These options with a family sampler's details as a model file names them (<see cref="DecodingDefaults"/>).</summary>
     public DecodingOptions WithSampler(DecodingDefaults d) => this with
     {

@@ -119,8 +119,8 @@ public partial class ArchitectureTests
         throw new InvalidDataException($"{editorConfig}: no max_line_length in its [*.cs] section");
     }
 
-    /// <summary>The file declares a property or field with a folder's name (DecodingStatistics.Speculation, its counters): `Name.X` there is that
-    /// member.</summary>
+    /// <summary>The file declares a property or field with a folder's name
+    /// (DecodingStatistics.Speculation, its counters): `Name.X` there is that member.</summary>
     private static bool DeclaresMemberNamed(string text, string name)
         => Regex.IsMatch(text, $@"\b(public|internal|private|protected)\s+(readonly\s+)?[A-Z][\w.]*(<[^>]*>)?\??\s+{name}\s*(\{{|=>|=|;)");
 

@@ -55,8 +55,8 @@ public sealed record DecodingOptions
     public long Seed { get; init; }
     /// <summary>The K/V cache mode.</summary>
     public CacheMode Cache { get; init; } = CacheMode.None;
-    /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every
-    /// block).</summary>
+    /// <summary>Stop once a finished block ends the text (EOS followed only by EOS);
+    /// remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
     public bool EarlyStop { get; init; }
     /// <summary>
     /// SDAR's <c>stopping_criteria_idx</c>: after each block, stop once the generation holds any of these tokens (anywhere);

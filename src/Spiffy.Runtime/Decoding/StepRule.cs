@@ -86,8 +86,8 @@ internal sealed class StepRule : IDisposable
         }
     }
 
-    /// <summary>The row the authors' alg_temp multinomial draws over: the whole canvas
-    /// (no cache), the fed part from the block on (prefix), the block (dual).</summary>
+    /// <summary>The row the authors' alg_temp multinomial draws over: the whole canvas (no cache), the fed part from the block on (prefix), the block
+    /// (dual).</summary>
     private long AlgRowLength(int blk) => _o.Cache switch
     {
         CacheMode.Prefix => _canvas - (_region + (long)blk * _blockLength),
@@ -105,8 +105,8 @@ internal sealed class StepRule : IDisposable
     public DecodingOptions Options => _o;
     public int StepsPerBlock => _stepsPerBlock;
 
-    /// <summary>Tokens to commit at step <paramref name="stepInBlock"/> of an even
-    /// split of <paramref name="initialMasks"/> positions (LLaDA's schedule).</summary>
+    /// <summary>Tokens to commit at step <paramref name="stepInBlock"/> of an even split of <paramref name="initialMasks"/> positions (LLaDA's
+    /// schedule).</summary>
     public int ScheduledCount(int initialMasks, int stepInBlock)
     {
         int baseCount = initialMasks / _stepsPerBlock, remainder = initialMasks % _stepsPerBlock;
@@ -154,8 +154,8 @@ internal sealed class StepRule : IDisposable
     /// step number that row r's state would take (seeds its noise). Fills x0 and confidence [R * B].
     /// When <paramref name="topJ"/> &gt; 0 also fills, for drafting, the J highest probabilities and
     /// their tokens per position ([R * B * J] each, descending). <paramref name="rowTokens"/> [R * B]: the rows' block
-    /// tokens (the categorical samplers draw over their masked positions; needed
-    /// when <see cref="DecodingOptions.Sampler"/> is not Gumbel). </summary>
+    /// tokens (the categorical samplers draw over their masked positions; needed when <see cref="DecodingOptions.Sampler"/> is not Gumbel).
+    /// </summary>
     public void Score(Tensor logits, ReadOnlySpan<long> stepIndex, Span<long> x0, Span<double> confidence,
         Span<double> topProbs = default, Span<long> topTokens = default, int topJ = 0, ReadOnlySpan<long> rowTokens = default)
     {

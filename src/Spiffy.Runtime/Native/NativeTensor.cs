@@ -25,6 +25,9 @@ internal readonly unsafe struct NativeTensor
     /// <summary>An optional TorchSharp tensor; <see cref="IsNull"/> when absent.</summary>
     public static NativeTensor OfOptional(Tensor? t) => t is null ? default : new(t.Handle);
 
+    /// <summary>Borrows a TorchSharp tensor (null: a null handle), so callers outside the hot path pass their tensors as they are.</summary>
+    public static implicit operator NativeTensor(Tensor? t) => OfOptional(t);
+
     public bool IsNull => Handle == IntPtr.Zero;
 
     public long Size(long dim) => Checked(LibTorch.THSTensor_size(Handle, dim));

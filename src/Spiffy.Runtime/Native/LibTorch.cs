@@ -54,12 +54,14 @@ internal static unsafe class LibTorch
 
     [DllImport(Lib)] public static extern IntPtr THSTensor_empty(long* sizes, int length, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
     [DllImport(Lib)] public static extern IntPtr THSTensor_zeros(long* sizes, int length, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
+    [DllImport(Lib)] public static extern IntPtr THSTensor_eye(long rows, long columns, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
     [DllImport(Lib)] public static extern IntPtr THSTensor_zeros_like(IntPtr input, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
     [DllImport(Lib)] public static extern IntPtr THSTensor_rand(IntPtr generator, long* sizes, int length, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
     [DllImport(Lib)] public static extern void THSTensor_exponential_(IntPtr tensor, double lambda, IntPtr generator);
 
     [DllImport(Lib)] public static extern IntPtr THSTensor_to_type(IntPtr handle, sbyte type, byte copy, byte nonBlocking);
     [DllImport(Lib)] public static extern IntPtr THSTensor_to_device(IntPtr handle, int deviceType, int deviceIndex, byte copy, byte nonBlocking);
+    [DllImport(Lib)] public static extern IntPtr THSTensor_cpu(IntPtr handle);
     [DllImport(Lib)] public static extern IntPtr THSTensor_contiguous(IntPtr handle);
     [DllImport(Lib)] public static extern IntPtr THSTensor_clone(IntPtr handle);
     [DllImport(Lib)] public static extern void THSTensor_copy_(IntPtr handle, IntPtr source, byte nonBlocking);
@@ -80,6 +82,7 @@ internal static unsafe class LibTorch
 
     [DllImport(Lib)] public static extern IntPtr THSTensor_index_select(IntPtr tensor, long dim, IntPtr index);
     [DllImport(Lib)] public static extern IntPtr THSTensor_index_fill(IntPtr tensor, long dim, IntPtr index, IntPtr value);
+    [DllImport(Lib)] public static extern IntPtr THSTensor_index_copy(IntPtr tensor, long dim, IntPtr index, IntPtr source);
     [DllImport(Lib)] public static extern void THSTensor_index_copy_(IntPtr tensor, long dim, IntPtr index, IntPtr source);
     [DllImport(Lib)] public static extern IntPtr THSTensor_gather(IntPtr tensor, long dim, IntPtr index);
     [DllImport(Lib)] public static extern IntPtr THSTensor_scatter(IntPtr tensor, long dim, IntPtr index, IntPtr source);

@@ -71,6 +71,9 @@ internal readonly unsafe struct NativeTensor
         fixed (long* s = shape) return Own(LibTorch.THSTensor_zeros(s, shape.Length, (sbyte)dtype, (int)device, index, 0));
     }
 
+    public static NativeTensor Eye(long rows, long columns, ScalarType dtype, DeviceType device = DeviceType.CPU, int index = -1)
+        => Own(LibTorch.THSTensor_eye(rows, columns, (sbyte)dtype, (int)device, index, 0));
+
     public NativeTensor ZerosLike() => Own(LibTorch.THSTensor_zeros_like(Handle, (sbyte)DType, (int)DeviceType, DeviceIndex, 0));
 
     /// <summary>Uniform [0, 1) from <paramref name="generator"/> (a TorchSharp generator's handle), on the CPU.</summary>
@@ -92,6 +95,7 @@ internal readonly unsafe struct NativeTensor
     /// <summary>This tensor on <paramref name="like"/>'s device (itself when it is there already, as libtorch's <c>to</c> does).</summary>
     public NativeTensor ToDeviceOf(NativeTensor like) => ToDevice(like.DeviceType, like.DeviceIndex);
 
+    public NativeTensor Cpu() => Own(LibTorch.THSTensor_cpu(Handle));
     public NativeTensor Contiguous() => Own(LibTorch.THSTensor_contiguous(Handle));
     public NativeTensor Clone() => Own(LibTorch.THSTensor_clone(Handle));
 
@@ -178,6 +182,8 @@ internal readonly unsafe struct NativeTensor
     public NativeTensor IndexSelect(long dim, NativeTensor index) => Own(LibTorch.THSTensor_index_select(Handle, dim, index.Handle));
     public NativeTensor IndexFill(long dim, NativeTensor index, NativeScalar value) => Own(LibTorch.THSTensor_index_fill(Handle, dim, index.Handle, value.Handle));
 
+    public NativeTensor IndexCopy(long dim, NativeTensor index, NativeTensor source) => Own(LibTorch.THSTensor_index_copy(Handle, dim, index.Handle, source.Handle));
+
     public NativeTensor IndexCopy_(long dim, NativeTensor index, NativeTensor source)
     {
         LibTorch.THSTensor_index_copy_(Handle, dim, index.Handle, source.Handle);
@@ -248,11 +254,11 @@ internal readonly unsafe struct NativeTensor
         return Own(LibTorch.THSTensor_mean_along_dimensions(Handle, &d, 1, keepdim ? (byte)1 : (byte)0, 0, 0));
     }
 
-    /// <summary><c>sum(dim)</c> in the input's dtype.</summary>
-    public NativeTensor Sum(long dim)
+    /// <summary><c>sum(dim, keepdim)</c> in the input's dtype.</summary>
+    public NativeTensor Sum(long dim, bool keepdim = false)
     {
         long d = dim;
-        return Own(LibTorch.THSTensor_sum_along_dimensions(Handle, &d, 1, 0, 0, 0));
+        return Own(LibTorch.THSTensor_sum_along_dimensions(Handle, &d, 1, keepdim ? (byte)1 : (byte)0, 0, 0));
     }
 
     public NativeTensor CumSum(long dim) => Own(LibTorch.THSTensor_cumsum(Handle, dim, 0, 0));
@@ -296,6 +302,14 @@ internal readonly unsafe struct NativeTensor
     {
         if (_pair == null) _pair = (IntPtr*)NativeMemory.AllocZeroed(PairCapacity, (nuint)sizeof(IntPtr));
         return length <= PairCapacity ? _pair : null;
+    }
+
+    /// <summary>Takes ownership of a tensor libtorch returned outside any arena (the caller frees it with <see cref="Free"/>).</summary>
+    public static NativeTensor Owned(IntPtr result)
+    {
+        LibTorch.Check();
+        if (result == IntPtr.Zero) throw new ExternalException("libtorch returned no tensor and no error");
+        return new NativeTensor(result);
     }
 
     private static NativeTensor Own(IntPtr result)

@@ -89,6 +89,7 @@ internal sealed class DecodeLoop
         _topJ = Math.Max(speculator?.TopTokenRanks ?? 0, observer?.TopTokenRanks ?? 0);
         _maxDrafts = speculator?.MaxDrafts ?? 0;
         _maxRows = _batch * (1 + _maxDrafts);
+        _rule.Reserve(_maxRows, _topJ);
         _state = new long[_batch * _b];
         _rows = new long[_maxRows * _b];
         _x0 = new long[_maxRows * _b];

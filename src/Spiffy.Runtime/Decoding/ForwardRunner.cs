@@ -64,7 +64,10 @@ internal sealed class ForwardRunner : IDisposable
             Tokens = NativeTensor.Of(Tokens).Narrow(1, 0, PromptRegion),
             Positions = NativeTensor.Of(Positions).Narrow(1, 0, PromptRegion),
             SelfMask = NativeTensor.Of(FullMask).Narrow(2, 0, PromptRegion).Narrow(3, 0, PromptRegion),
-            Cache = _cache, WriteStart = 0, LogitStart = PromptRegion - 1, LogitLength = 1,
+            Cache = _cache,
+            WriteStart = 0,
+            LogitStart = PromptRegion - 1,
+            LogitLength = 1,
         };
         _model.ForwardNative(req);
         return true;
@@ -80,8 +83,13 @@ internal sealed class ForwardRunner : IDisposable
         using var scope = TensorArena.Open();
         var req = new ForwardRequest
         {
-            Tokens = NativeTensor.Of(Tokens), Positions = NativeTensor.Of(Positions), SelfMask = NativeTensor.Of(FullMask), Cache = _cache,
-            WriteStart = 0, LogitStart = start - _shift, LogitLength = _o.BlockLength,
+            Tokens = NativeTensor.Of(Tokens),
+            Positions = NativeTensor.Of(Positions),
+            SelfMask = NativeTensor.Of(FullMask),
+            Cache = _cache,
+            WriteStart = 0,
+            LogitStart = start - _shift,
+            LogitLength = _o.BlockLength,
         };
         var logits = _model.ForwardNative(req);
         _firstLogits.Free();
@@ -106,8 +114,13 @@ internal sealed class ForwardRunner : IDisposable
         {
             var req = new ForwardRequest
             {
-                Tokens = blockRows, Positions = Rows(positions.Narrow(1, start, b), m),
-                Cache = _cache, ContextLength = start, ContextMask = keyValid.Narrow(3, 0, start), WriteStart = -1, LogitLength = -1,
+                Tokens = blockRows,
+                Positions = Rows(positions.Narrow(1, start, b), m),
+                Cache = _cache,
+                ContextLength = start,
+                ContextMask = keyValid.Narrow(3, 0, start),
+                WriteStart = -1,
+                LogitLength = -1,
             };
             logits = _model.ForwardNative(req);
         }
@@ -145,8 +158,14 @@ internal sealed class ForwardRunner : IDisposable
             }
             var req = new ForwardRequest
             {
-                Tokens = rowTokens, Positions = Rows(positions.Narrow(1, start, fed), m), Cache = _cache,
-                ContextLength = ctxLen, ContextMask = ctxMask, WriteStart = -1, LogitStart = 0, LogitLength = b,
+                Tokens = rowTokens,
+                Positions = Rows(positions.Narrow(1, start, fed), m),
+                Cache = _cache,
+                ContextLength = ctxLen,
+                ContextMask = ctxMask,
+                WriteStart = -1,
+                LogitStart = 0,
+                LogitLength = b,
             };
             logits = _model.ForwardNative(req);
             if (_shift == 1)
@@ -212,8 +231,14 @@ internal sealed class ForwardRunner : IDisposable
         int b = _o.BlockLength;
         var req = new ForwardRequest
         {
-            Tokens = NativeTensor.Of(Tokens).Narrow(1, start, b), Positions = NativeTensor.Of(Positions).Narrow(1, start, b), Cache = _cache,
-            ContextLength = start, ContextMask = NativeTensor.Of(KeyValid).Narrow(3, 0, start), WriteStart = start, LogitStart = b - 1, LogitLength = 1,
+            Tokens = NativeTensor.Of(Tokens).Narrow(1, start, b),
+            Positions = NativeTensor.Of(Positions).Narrow(1, start, b),
+            Cache = _cache,
+            ContextLength = start,
+            ContextMask = NativeTensor.Of(KeyValid).Narrow(3, 0, start),
+            WriteStart = start,
+            LogitStart = b - 1,
+            LogitLength = 1,
         };
         _model.ForwardNative(req);
         return true;

@@ -24,12 +24,16 @@ internal sealed class MultinomialStream : IDisposable
 
     private readonly Generator _gen;
     private readonly SortedList<long, NativeTensor> _states = new(MaxStates + 2);
+    private readonly IList<long> _positions;   // the list's key and value views, made once (each is an object)
+    private readonly IList<NativeTensor> _stateValues;
     private long _lastPosition = -1, _lastRows = -1, _lastVocab = -1;
     private NativeTensor _last;
 
     public MultinomialStream(long seed)
     {
         _gen = new Generator(unchecked((ulong)seed), CPU);
+        _positions = _states.Keys;
+        _stateValues = _states.Values;
         Remember(0);
     }
 
@@ -54,9 +58,8 @@ internal sealed class MultinomialStream : IDisposable
 
     private void SeekTo(long position)
     {
-        var keys = _states.Keys;
         long from = 0;
-        for (int i = 0; i < keys.Count && keys[i] <= position; i++) from = keys[i];
+        for (int i = 0; i < _positions.Count && _positions[i] <= position; i++) from = _positions[i];
         LibTorch.THSGenerator_set_rng_state(_gen.Handle, _states[from].Handle);
         LibTorch.Check();
         using var scope = TensorArena.Open();
@@ -71,7 +74,7 @@ internal sealed class MultinomialStream : IDisposable
         if (_states.Count > MaxStates + 1)
         {
             // Positions only grow along a generation: forget the oldest but the start.
-            _states.Values[1].Free();
+            _stateValues[1].Free();
             _states.RemoveAt(1);
         }
     }
@@ -80,7 +83,7 @@ internal sealed class MultinomialStream : IDisposable
     {
         _last.Free();
         _last = default;
-        foreach (var s in _states.Values) s.Free();
+        foreach (var s in _stateValues) s.Free();
         _states.Clear();
         _gen.Dispose();
     }

@@ -110,6 +110,17 @@ internal sealed partial class StepRule
         }
     }
 
+    /// <summary>
+    /// Sizes the per-step buffers for up to <paramref name="rows"/> rows of a block with <paramref name="topJ"/> ranks,
+    /// so that steps with more rows than the first (Spiffy's drafts) do not grow them mid-generation.
+    /// </summary>
+    public void Reserve(int rows, int topJ)
+    {
+        EnsureRows(rows);
+        int n = rows * _blockLength * (2 + 2 * topJ);
+        if (_packed.Length < n) _packed = new double[n];
+    }
+
     private void EnsureRows(long rows)
     {
         if (_picks.Length >= rows) return;

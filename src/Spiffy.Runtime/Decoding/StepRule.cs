@@ -46,6 +46,8 @@ internal sealed partial class StepRule : IDisposable
         _region = region;
         _canvas = canvas > 0 ? canvas : region + options.GenLength;
         _algRatio = new double[options.BlockLength];
+        // alg_temp's row is at most the canvas (no cache); sized here, as its first draw may come steps into a block.
+        if (options.AlgTemp > 0) _algQ = new float[_canvas];
         if ((options.Sampler != SamplerKind.Gumbel && options.Temperature > 0) || options.AlgTemp > 0)
         {
             _stream = new MultinomialStream(options.Seed);

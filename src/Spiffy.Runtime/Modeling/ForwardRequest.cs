@@ -42,6 +42,10 @@ internal readonly struct ForwardRequest
 
     public static ForwardRequest Full(NativeTensor tokens, NativeTensor positions, NativeTensor selfMask = default) => new ForwardRequest
     {
-        Tokens = tokens, Positions = positions, SelfMask = selfMask, WriteStart = -1, LogitLength = -1,
+        Tokens = tokens,
+        Positions = positions,
+        SelfMask = selfMask,
+        WriteStart = -1,
+        LogitLength = -1,
     };
 }

@@ -79,36 +79,16 @@ public sealed record DecodingOptions
     /// <summary>These options with a family sampler's details as a model file names them (<see cref="DecodingDefaults"/>).</summary>
     public DecodingOptions WithSampler(DecodingDefaults d) => this with
     {
-        Schedule = d.Schedule,
-        Eps = d.Eps,
-        BlockStart = d.BlockStart,
-        Confidence = d.Confidence,
-        Sampler = d.Sampler,
-        OverfullTopK = d.OverfullTopK,
+        Schedule = d.Schedule, Eps = d.Eps, BlockStart = d.BlockStart, Confidence = d.Confidence, Sampler = d.Sampler, OverfullTopK = d.OverfullTopK,
     };
 
     /// <summary>The options a graph was calibrated with (its <c>decoding</c>), with this seed.</summary>
     public static DecodingOptions FromSchema(GraphDecoding d, long seed = 0) => new DecodingOptions
     {
-        GenLength = d.GenLength,
-        BlockLength = d.BlockLength,
-        Steps = d.Steps,
-        Unmasking = d.Unmasking,
-        Confidence = d.Confidence,
-        Threshold = d.Threshold,
-        Factor = d.Factor,
-        MinTokensPerStep = d.K,
-        Temperature = d.Temperature,
-        Cache = d.Cache,
-        Schedule = d.Schedule,
-        Eps = d.Eps,
-        BlockStart = d.BlockStart,
-        Sampler = d.Sampler,
-        TopK = d.TopK,
-        TopP = d.TopP,
-        AlgTemp = d.AlgTemp,
-        OverfullTopK = d.OverfullTopK,
-        Seed = seed,
+        GenLength = d.GenLength, BlockLength = d.BlockLength, Steps = d.Steps, Unmasking = d.Unmasking, Confidence = d.Confidence,
+        Threshold = d.Threshold, Factor = d.Factor, MinTokensPerStep = d.K, Temperature = d.Temperature, Cache = d.Cache,
+        Schedule = d.Schedule, Eps = d.Eps, BlockStart = d.BlockStart, Sampler = d.Sampler, TopK = d.TopK, TopP = d.TopP, AlgTemp = d.AlgTemp,
+        OverfullTopK = d.OverfullTopK, Seed = seed,
     };
 
     /// <summary>The decoding configuration as graph and trace files record it (steps made explicit).</summary>

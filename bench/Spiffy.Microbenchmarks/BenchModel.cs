@@ -43,6 +43,7 @@ public static class BenchModel
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = start; dir is not null; dir = Path.GetDirectoryName(dir))
                 if (File.Exists(Path.Combine(dir, ModelFile))) return dir;
-        throw new FileNotFoundException($"{ModelFile} not found above {Directory.GetCurrentDirectory()} or {AppContext.BaseDirectory}; run from the repository");
+        throw new FileNotFoundException($"{ModelFile} not found above {Directory.GetCurrentDirectory()} "
+            + $"or {AppContext.BaseDirectory}; run from the repository");
     }
 }

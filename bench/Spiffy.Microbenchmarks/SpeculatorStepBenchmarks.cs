@@ -35,7 +35,8 @@ public class SpeculatorStepBenchmarks
     public void Setup()
     {
         Niceness.Restore(); // BenchmarkDotNet has just raised our priority
-        _speculator = Speculator == GenerationBenchmarks.Generated ? new BenchDagDecoder(DraftKeep.Parse(Keep)) : BenchDagDecoder.CreateInterpreted(DraftKeep.Parse(Keep));
+        _speculator = Speculator == GenerationBenchmarks.Generated ? new BenchDagDecoder(DraftKeep.Parse(Keep))
+            : BenchDagDecoder.CreateInterpreted(DraftKeep.Parse(Keep));
         int j = _speculator.TopTokenRanks;
         var random = new Random(8);
         // A block 12 steps in: the first 12 positions decided, 20 masked.

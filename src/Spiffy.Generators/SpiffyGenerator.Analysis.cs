@@ -142,7 +142,8 @@ public sealed partial class SpiffyGenerator
             if (m.Name == graph.ModelName) { model = m; break; }
         if (model is null)
         {
-            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownModel, file.Find("model.name", "model"), graph.Name, graph.ModelName, KnownModels(models)));
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownModel, file.Find("model.name", "model"), graph.Name,
+                graph.ModelName, KnownModels(models)));
             return Stub();
         }
         if (model.Spec is null) return Stub(); // the model file's own errors say why
@@ -152,7 +153,8 @@ public sealed partial class SpiffyGenerator
             if (n.ClassName == className && n.Path != file.Path) others.Add(n.Path);
         if (others.Count > 0)
         {
-            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateDecoderName, file.Find("name"), graph.Name, className, string.Join(", ", others)));
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateDecoderName, file.Find("name"), graph.Name,
+                className, string.Join(", ", others)));
             return Result(null);
         }
 
@@ -181,14 +183,16 @@ public sealed partial class SpiffyGenerator
     /// </summary>
     private static void CheckAgainstModel(ParsedFile file, GraphSpec graph, ModelSpec model, List<DiagnosticInfo> diagnostics)
     {
-        void Add(DiagnosticDescriptor d, string key, string message) => diagnostics.Add(DiagnosticInfo.Create(d, file.Find(key, "decoding"), "'" + key + "': " + message));
+        void Add(DiagnosticDescriptor d, string key, string message) =>
+            diagnostics.Add(DiagnosticInfo.Create(d, file.Find(key, "decoding"), "'" + key + "': " + message));
         var dec = graph.Decoding;
         var rules = new List<DecodingRuleError>();
         DecodingRules.CheckAgainstModel(dec, model, rules);
         foreach (var e in rules) Add(DiagnosticDescriptors.For(e.Kind), "decoding." + e.Field, e.Message);
         if (graph.Limits.MaxPositionRank > dec.BlockLength)
             Add(DiagnosticDescriptors.RankOutOfRange, "limits.max_position_rank",
-                $"max_position_rank {Inv(graph.Limits.MaxPositionRank)} exceeds the block length {Inv(dec.BlockLength)}: a block never has that many masked positions");
+                $"max_position_rank {Inv(graph.Limits.MaxPositionRank)} exceeds the block length {Inv(dec.BlockLength)}: a block never "
+                    + $"has that many masked positions");
         if (graph.Limits.MaxTokenRank > model.VocabSize)
             Add(DiagnosticDescriptors.RankOutOfRange, "limits.max_token_rank",
                 $"max_token_rank {Inv(graph.Limits.MaxTokenRank)} exceeds the vocabulary size {Inv(model.VocabSize)} of model '{model.Name}'");

@@ -7,7 +7,8 @@ namespace Spiffy.Generators;
 public sealed partial class SpiffyGenerator
 {
     // Values of no graph: a stub's constants exist only so that code using them compiles.
-    private static readonly GraphSpec s_noGraph = new GraphSpec("", "", "", new GraphDecoding(0, 0, 0, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0, 0, 0, 0, CacheMode.None), new GraphLimits(0, 0, 0),
+    private static readonly GraphSpec s_noGraph = new GraphSpec("", "", "", new GraphDecoding(0, 0, 0, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0, 0,
+        0, 0, CacheMode.None), new GraphLimits(0, 0, 0),
         new GraphProvenance(false, "", "", 0, 0, ""), DraftKeep.All, EquatableArray<NodeSpec>.Empty);
 
     /// <summary>
@@ -20,10 +21,12 @@ public sealed partial class SpiffyGenerator
         var w = new IndentedWriter();
         EmitHeader(w, $"{stub.SourceFile}, which is invalid: a placeholder without behaviour (see the build's SPF diagnostics)");
         w.Open("namespace " + stub.Namespace);
-        w.Line($"/// <summary>Placeholder for the decoder of {IndentedWriter.Xml(stub.SourceFile)}, which has errors (SPF diagnostics); every member throws.</summary>");
+        w.Line($"/// <summary>Placeholder for the decoder of {IndentedWriter.Xml(stub.SourceFile)}, which has errors (SPF diagnostics); "
+            + $"every member throws.</summary>");
         w.Line($"[global::System.CodeDom.Compiler.GeneratedCode(\"Spiffy.Generators\", \"{GeneratorVersion}\")]");
         w.Open($"public sealed partial class {stub.ClassName} : global::Spiffy.Decoding.IStepSpeculator");
-        w.Line($"private const string Invalid = {IndentedWriter.String(stub.SourceFile + " has errors (see the build's SPF diagnostics); this decoder is a placeholder")};");
+        w.Line($"private const string Invalid "
+            + $"= {IndentedWriter.String(stub.SourceFile + " has errors (see the build's SPF diagnostics); this decoder is a placeholder")};");
         w.Line();
         // The same constants as a real decoder, from the same code, so the surfaces cannot drift apart.
         EmitModelConstants(w, ModelFacts.None);

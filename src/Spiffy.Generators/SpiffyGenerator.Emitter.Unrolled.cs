@@ -133,7 +133,8 @@ public sealed partial class SpiffyGenerator
     {
         int d = g.Nodes.Count;
         w.Line("/// <inheritdoc/>");
-        w.Open($"public int Draft({ReadOnlySpan}<long> state, int maskId, {ReadOnlySpan}<double> topProbs, {ReadOnlySpan}<long> topTokens, {Span}<long> drafts)");
+        w.Open($"public int Draft({ReadOnlySpan}<long> state, int maskId, {ReadOnlySpan}<double> topProbs, {ReadOnlySpan}<long> "
+            + $"topTokens, {Span}<long> drafts)");
         w.Line($"if (state.Length != BlockLength) ThrowWrongBlockLength(GraphName, BlockLength, state.Length);");
         w.Line("int masked = global::Spiffy.Speculation.DraftRanking.RankPositions(state, maskId, topProbs, TopJ, _ranked);");
         w.Line(Positions(t));

@@ -49,10 +49,12 @@ public sealed partial class SpiffyGenerator
         }
         w.Open("namespace " + plan.Namespace);
         w.Line("/// <summary>");
-        w.Line($"/// Spiffy speculator for draft graph <c>{IndentedWriter.Xml(g.Name)}</c> on model <c>{IndentedWriter.Xml(m.Name)}</c> ({IndentedWriter.Xml(m.Family)}): "
+        w.Line($"/// Spiffy speculator for draft graph <c>{IndentedWriter.Xml(g.Name)}</c> on model <c>{IndentedWriter.Xml(m.Name)}</c> "
+            + $"({IndentedWriter.Xml(m.Family)}): "
             + (plan.Unrolled
                 ? $"its {IndentedWriter.Int(g.Nodes.Count)} nodes are unrolled into straight-line code that allocates nothing per step."
-                : $"the graph exceeds the unrolling budget, so this class delegates to the interpreted <see cref=\"global::Spiffy.Speculation.GraphSpeculator\"/>."));
+                : $"the graph exceeds the unrolling budget, so this class delegates to the interpreted <see "
+                    + $"cref=\"global::Spiffy.Speculation.GraphSpeculator\"/>."));
         w.Line("/// Drafts, matches and depths are identical to <see cref=\"global::Spiffy.Speculation.GraphSpeculator\"/> over <see cref=\"Graph\"/>.");
         w.Line("/// </summary>");
         w.Line($"[global::System.CodeDom.Compiler.GeneratedCode(\"Spiffy.Generators\", \"{GeneratorVersion}\")]");
@@ -83,17 +85,21 @@ public sealed partial class SpiffyGenerator
     {
         w.Line("/// <summary>The compiled model, graph and speculator factory, for <see cref=\"global::Spiffy.SpiffyDecoder.Create\"/>.</summary>");
         w.Line("public static global::Spiffy.Compiled.CompiledGraph Compiled => new global::Spiffy.Compiled.CompiledGraph(");
-        w.Line("    new global::Spiffy.Compiled.CompiledModel(ModelName, ModelFamily, HiddenSize, NumLayers, NumHeads, NumKvHeads, HeadDim, IntermediateSize, VocabSize, MaxSequenceLength, MaskTokenId, EosTokenId),");
+        w.Line("    new global::Spiffy.Compiled.CompiledModel(ModelName, ModelFamily, HiddenSize, NumLayers, NumHeads, NumKvHeads, HeadDim, IntermediateSize, "
+            + "VocabSize, MaxSequenceLength, MaskTokenId, EosTokenId),");
         w.Line($"    Graph, static keep => new {className}(keep));");
         w.Line();
-        w.Line("/// <summary>Loads a model description (or checkpoint directory), checks it is the model this decoder was generated for, and returns a decoder that uses the calibrated configuration and this graph.</summary>");
-        w.Line("/// <param name=\"modelPathOrCheckpoint\">A models/*.json naming its checkpoint, or a checkpoint directory; the decoder owns the loaded model.</param>");
+        w.Line("/// <summary>Loads a model description (or checkpoint directory), checks it is the model this decoder was generated for, and returns a decoder "
+            + "that uses the calibrated configuration and this graph.</summary>");
+        w.Line("/// <param name=\"modelPathOrCheckpoint\">A models/*.json naming its checkpoint, or a checkpoint directory; the decoder "
+            + "owns the loaded model.</param>");
         w.Line("/// <param name=\"keep\">D*, as for <see cref=\"Create\"/>; null: <see cref=\"DefaultKeep\"/>.</param>");
         w.Line("/// <exception cref=\"global::Spiffy.Compiled.ModelMismatchException\">The model is not the one this decoder was generated for.</exception>");
         w.Line($"public static global::Spiffy.SpiffyDecoder Load(string modelPathOrCheckpoint, {Keep}? keep = null)");
         w.Line("    => global::Spiffy.SpiffyDecoder.Load(modelPathOrCheckpoint, Compiled, keep ?? DefaultKeep);");
         w.Line();
-        w.Line("/// <summary>A decoder over an already loaded model (for example one loaded onto a device); the caller keeps ownership of the model.</summary>");
+        w.Line("/// <summary>A decoder over an already loaded model (for example one loaded onto a device); the caller keeps "
+            + "ownership of the model.</summary>");
         w.Line("/// <param name=\"model\">The loaded model; it must be the model this decoder was generated for.</param>");
         w.Line("/// <param name=\"keep\">D*, as for <see cref=\"Create\"/>; null: <see cref=\"DefaultKeep\"/>.</param>");
         w.Line("/// <exception cref=\"global::Spiffy.Compiled.ModelMismatchException\">The model is not the one this decoder was generated for.</exception>");
@@ -149,19 +155,22 @@ public sealed partial class SpiffyGenerator
         w.Line($"/// <param name=\"keep\">{KeepDoc}</param>");
         w.Line($"public static {plan.ClassName} Create({Keep} keep) => new {plan.ClassName}(keep);");
         w.Line();
-        w.Line("/// <summary>The interpreted twin of this decoder: a <see cref=\"global::Spiffy.Speculation.GraphSpeculator\"/> over <see cref=\"Graph\"/>.</summary>");
+        w.Line("/// <summary>The interpreted twin of this decoder: a <see cref=\"global::Spiffy.Speculation.GraphSpeculator\"/> over <see "
+            + "cref=\"Graph\"/>.</summary>");
         w.Line("/// <param name=\"keep\">D*, as for <see cref=\"Create\"/>; null: <see cref=\"DefaultKeep\"/>.</param>");
         w.Line($"public static global::Spiffy.Speculation.GraphSpeculator CreateInterpreted({Keep}? keep = null)");
         w.Line("    => new global::Spiffy.Speculation.GraphSpeculator(new global::Spiffy.Speculation.DraftGraph(Graph), BlockLength, keep ?? DefaultKeep);");
         w.Line();
     }
 
-    /// <summary>The family sampler's details (schedule, eps, block start, sampler, top-k, top-p, alg_temp, overfull top-k), written only when they differ from the record's defaults.</summary>
+    /// <summary>The family sampler's details (schedule, eps, block start, sampler, top-k, top-p, alg_temp, overfull top-k), written only when they differ from
+    /// the record's defaults.</summary>
     private static string SamplerArguments(GraphDecoding d)
         => d.Schedule == ScheduleKind.Even && d.Eps == GraphDecoding.DefaultEps && d.BlockStart == BlockStartRule.Step
             && d.Sampler == SamplerKind.Gumbel && d.TopK == 0 && d.TopP == 1 && d.AlgTemp == 0 && !d.OverfullTopK ? ""
             : $", {EnumValue(d.Schedule)}, {IndentedWriter.Double(d.Eps)}, {EnumValue(d.BlockStart)}, "
-              + $"{EnumValue(d.Sampler)}, {Int(d.TopK)}, {IndentedWriter.Double(d.TopP)}, {IndentedWriter.Double(d.AlgTemp)}, {IndentedWriter.Bool(d.OverfullTopK)}";
+              + $"{EnumValue(d.Sampler)}, {Int(d.TopK)}, {IndentedWriter.Double(d.TopP)}, {IndentedWriter.Double(d.AlgTemp)}, "
+              + $"{IndentedWriter.Bool(d.OverfullTopK)}";
 
     /// <summary>A decoding enum value as a fully qualified C# expression.</summary>
     private static string EnumValue<T>(T value) where T : struct, System.Enum => $"global::Spiffy.Decoding.{typeof(T).Name}.{value}";
@@ -179,7 +188,8 @@ public sealed partial class SpiffyGenerator
         w.Line($"var nodes = new {Ns}NodeSpec[]");
         w.Line("{");
         foreach (var node in g.Nodes)
-            w.Line($"    {Ns}NodeSpec.Create({Int(node.Id)}, {Int(node.Depth)}, {IntArray(node.PositionRanks)}, {IntArray(node.TokenRanks)}, {IntArray(node.Parents)}, {Int(node.Count)}),");
+            w.Line($"    {Ns}NodeSpec.Create({Int(node.Id)}, {Int(node.Depth)}, {IntArray(node.PositionRanks)}, {IntArray(node.TokenRanks)}, "
+                + $"{IntArray(node.Parents)}, {Int(node.Count)}),");
         w.Line("};");
         if (p.KeepProfile.Count > 0)
         {
@@ -204,8 +214,8 @@ public sealed partial class SpiffyGenerator
         w.Line($"        {IndentedWriter.Double(d.Threshold)}, {IndentedWriter.Double(d.Factor)}, {Int(d.K)}, {IndentedWriter.Double(d.Temperature)}, "
             + $"{EnumValue(d.Cache)}{SamplerArguments(d)}),");
         w.Line($"    new {Ns}GraphLimits({Int(l.MaxPositionRank)}, {Int(l.MaxTokenRank)}, {Int(l.MaxDepth)}),");
-        w.Line($"    new {Ns}GraphProvenance({IndentedWriter.Bool(p.Calibrated)}, {IndentedWriter.String(p.Objective)}, {IndentedWriter.String(p.PromptSource)}, "
-            + $"{Int(p.PromptCount)}, {Int(p.StepsObserved)}L,");
+        w.Line($"    new {Ns}GraphProvenance({IndentedWriter.Bool(p.Calibrated)}, {IndentedWriter.String(p.Objective)}, "
+            + $"{IndentedWriter.String(p.PromptSource)}, {Int(p.PromptCount)}, {Int(p.StepsObserved)}L,");
         w.Line($"        {IndentedWriter.String(p.Note)}"
             + (p.KeepProfile.Count == 0 ? "" : $", new global::Spiffy.Schema.EquatableArray<{Ns}KeepCost>(keepProfile)") + "),");
         w.Line($"    {KeepValue(g.Keep)},");

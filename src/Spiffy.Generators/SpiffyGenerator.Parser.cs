@@ -140,7 +140,8 @@ public sealed partial class SpiffyGenerator
             }
             if (c == '-' || (c >= '0' && c <= '9'))
             {
-                while (i < _text.Length && ((_text[i] >= '0' && _text[i] <= '9') || _text[i] == '.' || _text[i] == 'e' || _text[i] == 'E' || _text[i] == '+' || _text[i] == '-')) i++;
+                while (i < _text.Length && ((_text[i] >= '0' && _text[i] <= '9') || _text[i] == '.' || _text[i] == 'e' || _text[i] == 'E'
+                    || _text[i] == '+' || _text[i] == '-')) i++;
                 return i - at;
             }
             if (char.IsLetter(c))

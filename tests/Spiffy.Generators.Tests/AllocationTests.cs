@@ -12,7 +12,8 @@ public class AllocationTests
     [InlineData(3)] // dynamic pruning
     public void DraftMatchAndDepthAllocateNothingAfterWarmUp(int keep)
     {
-        var decoders = LoadedDecoders.Build(Inputs.With(("llada-demo.json", TestGraphs.ToJson(Inputs.FamilyGraph("gsm8k-small", "llada")))), "AllocationDecoders" + keep);
+        var decoders = LoadedDecoders.Build(Inputs.With(("llada-demo.json", TestGraphs.ToJson(Inputs.FamilyGraph("gsm8k-small", "llada")))),
+            "AllocationDecoders" + keep);
         IStepSpeculator spec = decoders.Create("LladaDemoDecoder", keep == 0 ? DraftKeep.All : DraftKeep.Of(keep));
         const int b = 32;
         int j = spec.TopTokenRanks;

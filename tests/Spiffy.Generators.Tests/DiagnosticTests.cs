@@ -117,9 +117,11 @@ public class DiagnosticTests
     [Fact]
     public void SPF0006_ContradictoryValues_AcrossFiles_BlockCausalModel()
     {
-        string json = Tiny(("\"name\": \"gsm8k-small\"", "\"name\": \"sdar-8b-chat-b32\""), ("\"gen_length\": 256, \"block_length\": 32", "\"gen_length\": 256, \"block_length\": 16"));
+        string json = Tiny(("\"name\": \"gsm8k-small\"", "\"name\": \"sdar-8b-chat-b32\""),
+            ("\"gen_length\": 256, \"block_length\": 32", "\"gen_length\": 256, \"block_length\": 16"));
         var d = Single(Diagnose(("g.json", json)), "SPF0006");
-        Assert.Equal("'decoding.block_length': block length 16 differs from the attention block size 32 of block-causal model 'sdar-8b-chat-b32', which decodes in its attention blocks", d.GetMessage());
+        Assert.Equal("'decoding.block_length': block length 16 differs from the attention block size 32 of block-causal model 'sdar-8b-chat-b32', which "
+            + "decodes in its attention blocks", d.GetMessage());
         AssertAt(d, "g.json", 5, ColumnOf(json, "16"), "16", json);
     }
 
@@ -187,7 +189,8 @@ public class DiagnosticTests
         var run = Harness.Run(Inputs.With(("large-chain.json", json)));
         var d = Single(run.Diagnostics, "SPF0012");
         Assert.Equal(DiagnosticSeverity.Info, d.Severity);
-        Assert.Equal("Graph 'large-chain' has 70 nodes and 2485 pairs, beyond the unrolling budget of 64 nodes and 512 pairs: 'LargeChainDecoder' delegates to the interpreted GraphSpeculator", d.GetMessage());
+        Assert.Equal("Graph 'large-chain' has 70 nodes and 2485 pairs, beyond the unrolling budget of 64 nodes and 512 pairs: 'LargeChainDecoder' delegates to "
+            + "the interpreted GraphSpeculator", d.GetMessage());
         AssertAt(d, "large-chain.json", LineOf(json, "\"nodes\""), 12, "[", json);
         Assert.Contains("public const bool IsUnrolled = false;", run.Source("LargeChainDecoder.g.cs"));
         Assert.Empty(Harness.CompileErrors(run.Output));
@@ -200,14 +203,16 @@ public class DiagnosticTests
         string copy = Path.Combine(Harness.RepoRoot, "models", "zz-copy.json");
         files.Add(new MemoryText(copy, File.ReadAllText(Harness.ModelPath("gsm8k-small"))));
         var d = Single(Harness.Run(files).Diagnostics, "SPF0013");
-        Assert.Equal($"Model name 'gsm8k-small' is already defined by {Harness.ModelPath("gsm8k-small")}: model names must be unique among the AdditionalFiles", d.GetMessage());
+        Assert.Equal($"Model name 'gsm8k-small' is already defined by {Harness.ModelPath("gsm8k-small")}: model names must be unique among the AdditionalFiles",
+            d.GetMessage());
         Assert.Equal(copy, d.Location.GetLineSpan().Path);
     }
 
     [Fact]
     public void SPF0014_InvalidNamespace()
     {
-        var run = Harness.Run(Inputs.With(("tiny.json", Inputs.TinyJson)), new Dictionary<string, string> { ["SpiffyGeneratedNamespace"] = "My.class.Decoders" });
+        var run = Harness.Run(Inputs.With(("tiny.json", Inputs.TinyJson)),
+            new Dictionary<string, string> { ["SpiffyGeneratedNamespace"] = "My.class.Decoders" });
         var d = Single(run.Diagnostics, "SPF0014");
         Assert.Equal(Location.None, d.Location);
         Assert.Empty(run.Result.GeneratedSources);
@@ -218,8 +223,10 @@ public class DiagnosticTests
     {
         // Speculators decide nodes in file order, so parents must come first (a schema rule).
         string json = Tiny(
-            ("{ \"id\": 1, \"depth\": 1, \"pairs\": [[1, 1]], \"parents\": [0], \"count\": 40 }", "{ \"id\": 1, \"depth\": 2, \"pairs\": [[1, 1], [2, 1]], \"parents\": [2, 4], \"count\": 18 }"),
-            ("{ \"id\": 4, \"depth\": 2, \"pairs\": [[1, 1], [2, 1]], \"parents\": [1, 2], \"count\": 18 }", "{ \"id\": 4, \"depth\": 1, \"pairs\": [[1, 1]], \"parents\": [0], \"count\": 40 }"));
+            ("{ \"id\": 1, \"depth\": 1, \"pairs\": [[1, 1]], \"parents\": [0], \"count\": 40 }",
+                "{ \"id\": 1, \"depth\": 2, \"pairs\": [[1, 1], [2, 1]], \"parents\": [2, 4], \"count\": 18 }"),
+            ("{ \"id\": 4, \"depth\": 2, \"pairs\": [[1, 1], [2, 1]], \"parents\": [1, 2], \"count\": 18 }",
+                "{ \"id\": 4, \"depth\": 1, \"pairs\": [[1, 1]], \"parents\": [0], \"count\": 40 }"));
         var diagnostics = Diagnose(("g.json", json));
         Assert.Contains(diagnostics, d => d.Id == "SPF0008" && d.GetMessage().Contains("parent 4 must be listed before node 1"));
     }

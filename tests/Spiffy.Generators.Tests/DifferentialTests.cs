@@ -29,7 +29,8 @@ public class DifferentialTests
         for (int k = 0; k < shapes.Length; k++)
         {
             var (nodes, maxI, maxJ, maxDepth, keep) = shapes[k];
-            var spec = TestGraphs.RandomGraph(rng, $"random-{k}", "gsm8k-small", nodes, maxI, maxJ, maxDepth, TestGraphs.Decoding(64, 16), keep == 0 ? DraftKeep.All : DraftKeep.Of(keep));
+            var spec = TestGraphs.RandomGraph(rng, $"random-{k}", "gsm8k-small", nodes, maxI, maxJ, maxDepth, TestGraphs.Decoding(64, 16), keep == 0
+                ? DraftKeep.All : DraftKeep.Of(keep));
             Assert.Equal(nodes, spec.Nodes.Count);
             graphs.Add(($"random-{k}.json", spec));
         }

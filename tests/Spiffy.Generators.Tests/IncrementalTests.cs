@@ -49,9 +49,11 @@ public class IncrementalTests
         var text = dream.GetText()!.ToString().Replace("\"num_layers\": 28", "\"num_layers\": 29");
         var driver = first.Driver.ReplaceAdditionalText(dream, new MemoryText(dream.Path, text));
         var second = Harness.Run(driver, compilation);
-        Assert.All(Reasons(second.Result, TrackingNames.Plans), r => Assert.True(r.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
+        Assert.All(Reasons(second.Result, TrackingNames.Plans),
+            r => Assert.True(r.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
         foreach (var (step, runs) in second.Result.TrackedOutputSteps)
-            Assert.All(runs.SelectMany(r => r.Outputs), o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step}: {o.Reason}"));
+            Assert.All(runs.SelectMany(r => r.Outputs),
+                o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step}: {o.Reason}"));
     }
 
     [Fact]
@@ -65,7 +67,8 @@ public class IncrementalTests
 
         var plans = Reasons(second.Result, TrackingNames.Plans).Select(r => r.Reason).ToList();
         Assert.Single(plans, r => r == IncrementalStepRunReason.Modified);
-        Assert.All(plans.Where(r => r != IncrementalStepRunReason.Modified), r => Assert.True(r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
+        Assert.All(plans.Where(r => r != IncrementalStepRunReason.Modified),
+            r => Assert.True(r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
 
         var sourceOutputs = second.Result.TrackedOutputSteps["SourceOutput"].SelectMany(s => s.Outputs).Select(o => o.Reason).ToList();
         Assert.Single(sourceOutputs, r => r is IncrementalStepRunReason.Modified or IncrementalStepRunReason.New);
@@ -78,9 +81,11 @@ public class IncrementalTests
     /// <summary>The plans and every source output stayed cached, and the sources are byte-identical.</summary>
     private static void AssertNoNewOutput(GeneratorRun first, GeneratorRun second)
     {
-        Assert.All(Reasons(second.Result, TrackingNames.Plans), r => Assert.True(r.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"plan: {r.Reason}"));
+        Assert.All(Reasons(second.Result, TrackingNames.Plans),
+            r => Assert.True(r.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"plan: {r.Reason}"));
         foreach (var (step, runs) in second.Result.TrackedOutputSteps.Where(s => s.Key == "SourceOutput"))
-            Assert.All(runs.SelectMany(r => r.Outputs), o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step}: {o.Reason}"));
+            Assert.All(runs.SelectMany(r => r.Outputs),
+                o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step}: {o.Reason}"));
         Assert.Equal(first.Sources, second.Sources);
     }
 
@@ -141,7 +146,8 @@ public class IncrementalTests
             Harness.GraphFile("broken.json", "{ \"format\": ")));
         var second = Harness.Run(driver, compilation);
         Assert.Contains(second.Diagnostics, d => d.Id == "SPF0001");
-        Assert.All(Reasons(second.Result, TrackingNames.Plans), r => Assert.True(r.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
+        Assert.All(Reasons(second.Result, TrackingNames.Plans),
+            r => Assert.True(r.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
         // The existing decoders are unchanged; the broken file only adds its placeholder class.
         foreach (var (name, source) in first.Sources) Assert.Equal(source, second.Sources[name]);
         Assert.Equal(first.Sources.Count + 1, second.Sources.Count);

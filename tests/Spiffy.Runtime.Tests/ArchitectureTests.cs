@@ -58,7 +58,46 @@ public partial class ArchitectureTests
         Assert.True(wrong.Count == 0, "references against the map of docs/architecture.md:\n" + string.Join("\n", wrong));
     }
 
-    /// <summary>The file declares a property or field with a folder's name (DecodingStatistics.Speculation, its counters): `Name.X` there is that member.</summary>
+    /// <summary>
+    /// No C# line in the repository is longer than .editorconfig's <c>max_line_length</c> (no formatter wraps lines, so this test
+    /// is the check; .ci/run runs it). Generated decoder snapshots are the generator's output, compared byte for byte, and excluded.
+    /// </summary>
+    [Fact]
+    public void EveryCSharpLine_FitsTheEditorConfigLineLength()
+    {
+        string root = CheckpointTestSupport.RepoRoot;
+        int limit = MaxLineLength(Path.Combine(root, ".editorconfig"));
+        var skip = new[] { "bin", "obj", "Snapshots", ".git" };
+        var files = new[] { "src", "tests", "bench", "fuzz", "samples", "build" }
+            .Select(d => Path.Combine(root, d)).Where(Directory.Exists)
+            .SelectMany(d => Directory.EnumerateFiles(d, "*.cs", SearchOption.AllDirectories))
+            .Where(f => !Path.GetRelativePath(root, f).Split(Path.DirectorySeparatorChar).Any(part => skip.Contains(part)))
+            .ToList();
+        Assert.NotEmpty(files);
+        var tooLong = new List<string>();
+        foreach (var file in files)
+            foreach (var (line, at) in File.ReadLines(file).Select((l, i) => (l, i + 1)))
+                if (line.Length > limit)
+                    tooLong.Add($"{Path.GetRelativePath(root, file)}:{at}: {line.Length} characters");
+        Assert.True(tooLong.Count == 0, $"lines over max_line_length = {limit} (.editorconfig); wrap them:\n" + string.Join("\n", tooLong));
+    }
+
+    /// <summary>The <c>max_line_length</c> of .editorconfig's C# section: the one home of the limit.</summary>
+    private static int MaxLineLength(string editorConfig)
+    {
+        bool inCSharp = false;
+        foreach (var raw in File.ReadLines(editorConfig))
+        {
+            string line = raw.Trim();
+            if (line.StartsWith('[')) inCSharp = line == "[*.cs]";
+            else if (inCSharp && line.StartsWith("max_line_length", StringComparison.Ordinal))
+                return int.Parse(line[(line.IndexOf('=', StringComparison.Ordinal) + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        throw new InvalidDataException($"{editorConfig}: no max_line_length in its [*.cs] section");
+    }
+
+    /// <summary>The file declares a property or field with a folder's name (DecodingStatistics.Speculation, its counters): `Name.X` there is that
+    /// member.</summary>
     private static bool DeclaresMemberNamed(string text, string name)
         => Regex.IsMatch(text, $@"\b(public|internal|private|protected)\s+(readonly\s+)?[A-Z][\w.]*(<[^>]*>)?\??\s+{name}\s*(\{{|=>|=|;)");
 

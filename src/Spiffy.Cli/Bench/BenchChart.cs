@@ -29,9 +29,11 @@ internal static class BenchChart
         int width = Margin * 2 + LabelWidth + BarWidth + 60, height = top2 + h2 + 40;
         var sb = new StringBuilder();
         var ci = CultureInfo.InvariantCulture;
-        sb.Append(ci, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n");
+        sb.Append(ci, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" "
+            + $"font-family=\"sans-serif\" font-size=\"12\">\n");
         sb.Append(ci, $"<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n");
-        sb.Append(ci, $"<text x=\"{Margin}\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{Esc(report.Model)}: {report.Prompts} prompts, gen {report.GenLength}, block {report.BlockLength} (against baseline)</text>\n");
+        sb.Append(ci, $"<text x=\"{Margin}\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{Esc(report.Model)}: {report.Prompts} prompts, "
+            + $"gen {report.GenLength}, block {report.BlockLength} (against baseline)</text>\n");
         Legend(sb, Margin + LabelWidth, 44);
 
         double scale = BarWidth / max;
@@ -50,7 +52,8 @@ internal static class BenchChart
             Bar(sb, y + 13, Safe(m.Speedup) * scale, SpeedColor, Safe(m.Speedup));
         }
 
-        sb.Append(ci, $"<text x=\"{Margin}\" y=\"{top2 - 30}\" font-size=\"14\" font-weight=\"bold\">Acceptance by depth (share of verification forwards accepting a chain of length d)</text>\n");
+        sb.Append(ci, $"<text x=\"{Margin}\" y=\"{top2 - 30}\" font-size=\"14\" font-weight=\"bold\">Acceptance by depth (share of verification forwards "
+            + $"accepting a chain of length d)</text>\n");
         double cell = (double)BarWidth / depthCols;
         for (int d = 0; d < depthCols; d++)
             sb.Append(ci, $"<text x=\"{Margin + LabelWidth + (d + 0.5) * cell:F1}\" y=\"{top2 - 8}\" text-anchor=\"middle\" fill=\"#444\">d={d}</text>\n");
@@ -67,8 +70,10 @@ internal static class BenchChart
                 // Darker cells hold more of the verification forwards.
                 int shade = (int)Math.Round(245 - 200 * share);
                 double x = Margin + LabelWidth + d * cell;
-                sb.Append(ci, $"<rect x=\"{x:F1}\" y=\"{y + 2}\" width=\"{cell - 2:F1}\" height=\"{RowHeight - 4}\" fill=\"rgb({shade},{Math.Min(255, shade + 5)},255)\"/>\n");
-                sb.Append(ci, $"<text x=\"{x + cell / 2:F1}\" y=\"{y + 17}\" text-anchor=\"middle\" fill=\"{(share > 0.5 ? "white" : "black")}\">{share * 100:F0}%</text>\n");
+                sb.Append(ci, $"<rect x=\"{x:F1}\" y=\"{y + 2}\" width=\"{cell - 2:F1}\" height=\"{RowHeight - 4}\" "
+                    + $"fill=\"rgb({shade},{Math.Min(255, shade + 5)},255)\"/>\n");
+                sb.Append(ci, $"<text x=\"{x + cell / 2:F1}\" y=\"{y + 17}\" text-anchor=\"middle\" "
+                    + $"fill=\"{(share > 0.5 ? "white" : "black")}\">{share * 100:F0}%</text>\n");
             }
         }
         sb.Append("</svg>\n");
@@ -77,8 +82,12 @@ internal static class BenchChart
 
     private static void Legend(StringBuilder sb, int x, int y)
     {
-        sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{x}\" y=\"{y - 10}\" width=\"12\" height=\"10\" fill=\"{NfeColor}\"/><text x=\"{x + 16}\" y=\"{y}\">NFE reduction (fewer forwards)</text>\n");
-        sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{x + 230}\" y=\"{y - 10}\" width=\"12\" height=\"10\" fill=\"{SpeedColor}\"/><text x=\"{x + 246}\" y=\"{y}\">wall-clock speedup</text>\n");
+        sb.Append(CultureInfo.InvariantCulture,
+            $"<rect x=\"{x}\" y=\"{y - 10}\" width=\"12\" height=\"10\" fill=\"{NfeColor}\"/><text x=\"{x + 16}\" y=\"{y}\">NFE "
+            + $"reduction (fewer forwards)</text>\n");
+        sb.Append(CultureInfo.InvariantCulture,
+            $"<rect x=\"{x + 230}\" y=\"{y - 10}\" width=\"12\" height=\"10\" fill=\"{SpeedColor}\"/><text x=\"{x + 246}\" "
+            + $"y=\"{y}\">wall-clock speedup</text>\n");
     }
 
     private static void Bar(StringBuilder sb, int y, double w, string color, double value)
@@ -91,5 +100,6 @@ internal static class BenchChart
 
     private static double Safe(double v) => double.IsNaN(v) || double.IsInfinity(v) ? 0 : v;
 
-    private static string Esc(string s) => s.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal).Replace(">", "&gt;", StringComparison.Ordinal);
+    private static string Esc(string s) => s.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal)
+        .Replace(">", "&gt;", StringComparison.Ordinal);
 }

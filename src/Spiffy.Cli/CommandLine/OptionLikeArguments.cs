@@ -32,7 +32,8 @@ public static class OptionLikeArguments
         return null;
     }
 
-    private static bool LooksLikeOption(string s) => s.Length > 1 && s[0] == '-' && (char.IsLetter(s[1]) || (s[1] == '-' && s.Length > 2 && char.IsLetter(s[2])));
+    private static bool LooksLikeOption(string s) => s.Length > 1 && s[0] == '-'
+        && (char.IsLetter(s[1]) || (s[1] == '-' && s.Length > 2 && char.IsLetter(s[2])));
 
     private static int IndexOf(IReadOnlyList<Token> tokens, Token token)
     {

@@ -15,10 +15,16 @@ namespace Spiffy.Cli.CommandLine;
 public static class SharedOptions
 {
     /// <summary>--json: one JSON object on stdout (errors too), no progress.</summary>
-    public static readonly Option<bool> Json = new("--json") { Description = "print one JSON object on stdout (errors as {\"error\": {...}}); no progress display", Recursive = true };
+    public static readonly Option<bool> Json = new("--json")
+    {
+        Description = "print one JSON object on stdout (errors as {\"error\": {...}}); no progress display", Recursive = true
+    };
 
     /// <summary>--quiet: results and errors only (warnings stay); no progress, no log lines.</summary>
-    public static readonly Option<bool> Quiet = new("--quiet", "-q") { Description = "print results, warnings and errors only: no progress display, no log lines", Recursive = true };
+    public static readonly Option<bool> Quiet = new("--quiet", "-q")
+    {
+        Description = "print results, warnings and errors only: no progress display, no log lines", Recursive = true
+    };
 
     /// <summary>--verbose: the exception trace after an error message.</summary>
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "on an error, also print the exception's trace", Recursive = true };
@@ -31,10 +37,12 @@ public static class SharedOptions
     };
 
     /// <summary>--threads: torch CPU threads (default: torch's choice, one per core).</summary>
-    public static Option<int?> Threads() => Positive(new Option<int?>("--threads") { Description = "torch CPU threads (default: one per core)", HelpName = "N" });
+    public static Option<int?> Threads() =>
+        Positive(new Option<int?>("--threads") { Description = "torch CPU threads (default: one per core)", HelpName = "N" });
 
     /// <summary>--allow-non-finite: load NaN or infinite weights instead of refusing the checkpoint (verbs that load weights).</summary>
-    public static Option<bool> AllowNonFinite() => new("--allow-non-finite") { Description = "load NaN or infinite weights instead of refusing the checkpoint" };
+    public static Option<bool> AllowNonFinite() =>
+        new("--allow-non-finite") { Description = "load NaN or infinite weights instead of refusing the checkpoint" };
 
     /// <summary>Applies --threads when given.</summary>
     public static void ApplyThreads(ParseResult parse, Option<int?> threads)
@@ -50,14 +58,23 @@ public static class SharedOptions
         return option;
     }
 
-    public static Option<int?> GenLength(string defaultText) => Positive(new Option<int?>("--gen-length") { Description = $"generation length in tokens (default: {defaultText})", HelpName = "N" });
+    public static Option<int?> GenLength(string defaultText) => Positive(new Option<int?>("--gen-length")
+    {
+        Description = $"generation length in tokens (default: {defaultText})", HelpName = "N"
+    });
 
-    public static Option<int?> BlockLength(string defaultText) => Positive(new Option<int?>("--block-length") { Description = $"block length (default: {defaultText})", HelpName = "N" });
+    public static Option<int?> BlockLength(string defaultText) => Positive(new Option<int?>("--block-length")
+    {
+        Description = $"block length (default: {defaultText})", HelpName = "N"
+    });
 
     public static Option<double?> Threshold(string description) => new("--threshold")
     {
         Description = description, HelpName = "X",
-        Validators = { r => { if (r.GetValueOrDefault<double?>() is double v && !(v > 0 && v <= 1)) r.AddError($"--threshold must be in (0, 1], got {Fmt(v)}"); } },
+        Validators =
+        {
+            r => { if (r.GetValueOrDefault<double?>() is double v && !(v > 0 && v <= 1)) r.AddError($"--threshold must be in (0, 1], got {Fmt(v)}"); }
+        },
     };
 
     /// <summary>An option value that must be at least 1.</summary>
@@ -192,29 +209,62 @@ public sealed class DecodingOptionSet
 {
     public Option<int?> GenLength { get; } = SharedOptions.GenLength("the model's, else 256");
     public Option<int?> BlockLength { get; } = SharedOptions.BlockLength("the model's, else 32");
-    public Option<int?> Steps { get; } = SharedOptions.AtLeast(new Option<int?>("--steps") { Description = "total steps of the schedule rule (default: the generation length, one token per step)", HelpName = "N" }, 0);
+    public Option<int?> Steps { get; } = SharedOptions.AtLeast(new Option<int?>("--steps")
+    {
+        Description = "total steps of the schedule rule (default: the generation length, one token per step)", HelpName = "N"
+    }, 0);
     public Option<UnmaskingRule?> Unmasking { get; } = SharedOptions.Enum<UnmaskingRule>("--unmasking", "how many tokens a step commits (default schedule)");
     public Option<double?> Threshold { get; } = SharedOptions.Threshold("tau of threshold / dynamic-top-k (default 0.9)");
     public Option<double?> Factor { get; } = new("--factor") { Description = "f of the factor rule (default 1.0)", HelpName = "X" };
     public Option<int?> K { get; } = SharedOptions.Positive(new Option<int?>("--k") { Description = "k of dynamic-top-k (default 1)", HelpName = "N" });
-    public Option<ConfidenceKind?> Confidence { get; } = SharedOptions.Enum<ConfidenceKind>("--confidence", "how a candidate's confidence is scored (default probability)");
+    public Option<ConfidenceKind?> Confidence { get; } = SharedOptions.Enum<ConfidenceKind>("--confidence",
+        "how a candidate's confidence is scored (default probability)");
     public Option<double?> Temperature { get; } = new("--temperature") { Description = "0 = greedy (default); > 0 samples as --sampler says", HelpName = "X" };
-    public Option<SamplerKind?> Sampler { get; } = SharedOptions.Enum<SamplerKind>("--sampler", "how T > 0 draws: gumbel (LLaDA), masked-categorical (Dream) or block-multinomial (SDAR), the last two from one generator seeded once as the authors' torch draws (default: the model's)");
-    public Option<int?> TopK { get; } = SharedOptions.AtLeast(new Option<int?>("--top-k") { Description = "keep the k most likely tokens before a categorical draw (default 0 = off)", HelpName = "N" }, 0);
-    public Option<double?> AlgTemp { get; } = new("--alg-temp") { Description = "Dream's alg_temp: > 0 draws a schedule step's positions from softmax(confidence / X) instead of taking the top ones (default 0)", HelpName = "X" };
-    public Option<double?> TopP { get; } = new("--top-p") { Description = "nucleus filter before a categorical draw, in (0, 1] (default 1 = off)", HelpName = "X" };
+    public Option<SamplerKind?> Sampler { get; } = SharedOptions.Enum<SamplerKind>("--sampler",
+        "how T > 0 draws: gumbel (LLaDA), masked-categorical (Dream) or block-multinomial (SDAR), the last two from one generator seeded once as the authors' "
+        + "torch draws (default: the model's)");
+    public Option<int?> TopK { get; } = SharedOptions.AtLeast(new Option<int?>("--top-k")
+    {
+        Description = "keep the k most likely tokens before a categorical draw (default 0 = off)", HelpName = "N"
+    }, 0);
+    public Option<double?> AlgTemp { get; } = new("--alg-temp")
+    {
+        Description = "Dream's alg_temp: > 0 draws a schedule step's positions from softmax(confidence / X) instead of taking the top ones (default 0)",
+        HelpName = "X"
+    };
+    public Option<double?> TopP { get; } = new("--top-p")
+    {
+        Description = "nucleus filter before a categorical draw, in (0, 1] (default 1 = off)", HelpName = "X"
+    };
     public Option<long?> Seed { get; } = new("--seed") { Description = "noise seed (default 0)", HelpName = "N" };
     public Option<CacheMode?> Cache { get; } = SharedOptions.Enum<CacheMode>("--cache", "K/V cache (default none; block-causal models use their block cache)");
-    public Option<ScheduleKind?> Schedule { get; } = SharedOptions.Enum<ScheduleKind>("--schedule", "tokens per step of the schedule rule: even or timesteps (default: the model's; Dream: timesteps)");
-    public Option<double?> Eps { get; } = new("--eps") { Description = "last timestep of the timesteps schedule (default: the model's, else 0.001)", HelpName = "X" };
-    public Option<BlockStartRule?> BlockStart { get; } = SharedOptions.Enum<BlockStartRule>("--block-start", "what a cache's block-start forward commits: step or first-position (default: the model's; Dream: first-position)");
+    public Option<ScheduleKind?> Schedule { get; } = SharedOptions.Enum<ScheduleKind>("--schedule",
+        "tokens per step of the schedule rule: even or timesteps (default: the model's; Dream: timesteps)");
+    public Option<double?> Eps { get; } = new("--eps")
+    {
+        Description = "last timestep of the timesteps schedule (default: the model's, else 0.001)", HelpName = "X"
+    };
+    public Option<BlockStartRule?> BlockStart { get; } = SharedOptions.Enum<BlockStartRule>("--block-start",
+        "what a cache's block-start forward commits: step or first-position (default: the model's; Dream: first-position)");
     public Option<bool> EarlyStop { get; } = new("--early-stop") { Description = "stop once a finished block ends the text" };
-    public Option<string?> StopTokens { get; } = SharedOptions.IntList("--stop-tokens", "stop after a block once the generation holds any of these token ids (SDAR's stopping_criteria_idx; default none)", 0);
-    public Option<bool> StopOnEos { get; } = new("--stop-on-eos") { Description = "--stop-tokens with the model's end-of-text and end-of-turn ids (SDAR's generate.py default)" };
-    public Option<bool?> OverfullTopK { get; } = new("--overfull-top-k") { Description = "true: a step whose share exceeds the masks left rewrites decided positions as SDAR's torch.topk does (default: the model's; SDAR: true)", HelpName = "true|false" };
+    public Option<string?> StopTokens { get; } = SharedOptions.IntList("--stop-tokens",
+        "stop after a block once the generation holds any of these token ids (SDAR's stopping_criteria_idx; default none)", 0);
+    public Option<bool> StopOnEos { get; } = new("--stop-on-eos")
+    {
+        Description = "--stop-tokens with the model's end-of-text and end-of-turn ids (SDAR's generate.py default)"
+    };
+    public Option<bool?> OverfullTopK { get; } = new("--overfull-top-k")
+    {
+        Description = "true: a step whose share exceeds the masks left rewrites decided positions as SDAR's torch.topk does (default: the model's; SDAR: true)",
+        HelpName = "true|false"
+    };
     public Option<bool> NoTrim { get; } = new("--no-trim") { Description = "keep text after the first end-of-text token" };
 
-    private IEnumerable<Option> All => new Option[] { GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, AlgTemp, Seed, Cache, Schedule, Eps, BlockStart, EarlyStop, StopTokens, StopOnEos, OverfullTopK, NoTrim };
+    private IEnumerable<Option> All => new Option[]
+    {
+        GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, AlgTemp, Seed, Cache, Schedule, Eps,
+            BlockStart, EarlyStop, StopTokens, StopOnEos, OverfullTopK, NoTrim
+    };
 
     public void AddTo(Command command)
     {
@@ -240,7 +290,8 @@ public sealed class DecodingOptionSet
         var b = baseline ?? new DecodingOptions
         {
             GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256,
-            BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : 32,
+            BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : spec.Defaults.BlockLength > 0
+                ? spec.Defaults.BlockLength : 32,
         }.WithSampler(spec.Defaults); // the family's own sampler, as the model file (or the checkpoint's family) names it
         int? gen = parse.GetValue(GenLength);
         var unmasking = parse.GetValue(Unmasking) ?? b.Unmasking;

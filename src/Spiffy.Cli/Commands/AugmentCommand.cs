@@ -9,14 +9,38 @@ namespace Spiffy.Cli.Commands;
 public sealed class AugmentCommand : IVerb
 {
     private static readonly AugmentationOptions Defaults = new();
-    private readonly Option<string> _data = new("--data") { Description = "source problems (JSONL, question/answer); the last --holdout are held out", HelpName = "train.jsonl", Required = true };
-    private readonly Option<string> _out = new("--out") { Description = "augmented training file: each training problem followed by its variants (atomic)", HelpName = "FILE", Required = true };
-    private readonly Option<string?> _heldOut = new("--heldout-out") { Description = "also write the held-out problems, unchanged, here (for `train --eval-data`, `eval --data`)", HelpName = "FILE" };
-    private readonly Option<int?> _holdout = SharedOptions.AtLeast(new Option<int?>("--holdout") { Description = $"problems held out at the end of the file (default {Defaults.HoldOut})", HelpName = "N" }, 0);
-    private readonly Option<int?> _variants = SharedOptions.AtLeast(new Option<int?>("--variants") { Description = $"most variants per problem (default {Defaults.VariantsPerProblem})", HelpName = "N" }, 0);
-    private readonly Option<int?> _attempts = SharedOptions.AtLeast(new Option<int?>("--attempts") { Description = $"re-samplings tried per problem (default {Defaults.AttemptsPerProblem})", HelpName = "N" }, 0);
-    private readonly Option<long?> _maxValue = new("--max-value") { Description = $"largest value a calculator step may compute (default {Defaults.MaxValue})", HelpName = "N" };
-    private readonly Option<long?> _seed = new("--seed") { Description = $"seed (default {Defaults.Seed}); the output is a function of the input and the options", HelpName = "N" };
+    private readonly Option<string> _data = new("--data")
+    {
+        Description = "source problems (JSONL, question/answer); the last --holdout are held out", HelpName = "train.jsonl", Required = true
+    };
+    private readonly Option<string> _out = new("--out")
+    {
+        Description = "augmented training file: each training problem followed by its variants (atomic)", HelpName = "FILE", Required = true
+    };
+    private readonly Option<string?> _heldOut = new("--heldout-out")
+    {
+        Description = "also write the held-out problems, unchanged, here (for `train --eval-data`, `eval --data`)", HelpName = "FILE"
+    };
+    private readonly Option<int?> _holdout = SharedOptions.AtLeast(new Option<int?>("--holdout")
+    {
+        Description = $"problems held out at the end of the file (default {Defaults.HoldOut})", HelpName = "N"
+    }, 0);
+    private readonly Option<int?> _variants = SharedOptions.AtLeast(new Option<int?>("--variants")
+    {
+        Description = $"most variants per problem (default {Defaults.VariantsPerProblem})", HelpName = "N"
+    }, 0);
+    private readonly Option<int?> _attempts = SharedOptions.AtLeast(new Option<int?>("--attempts")
+    {
+        Description = $"re-samplings tried per problem (default {Defaults.AttemptsPerProblem})", HelpName = "N"
+    }, 0);
+    private readonly Option<long?> _maxValue = new("--max-value")
+    {
+        Description = $"largest value a calculator step may compute (default {Defaults.MaxValue})", HelpName = "N"
+    };
+    private readonly Option<long?> _seed = new("--seed")
+    {
+        Description = $"seed (default {Defaults.Seed}); the output is a function of the input and the options", HelpName = "N"
+    };
 
     public AugmentCommand()
     {
@@ -77,9 +101,12 @@ public sealed class AugmentCommand : IVerb
             return Task.FromResult(0);
         }
         var ci = CultureInfo.InvariantCulture;
-        output.Result(string.Create(ci, $"source: {r.SourceProblems} problems in {data}; variants from the first {r.TrainingProblems}, the last {r.HeldOutProblems} held out"));
+        output.Result(string.Create(ci,
+            $"source: {r.SourceProblems} problems in {data}; variants from the first {r.TrainingProblems}, the last {r.HeldOutProblems} held out"));
         output.Result(string.Create(ci, $"perturbable: {supported} problems; unsupported: {Join(r.Unsupported)}"));
-        output.Result(string.Create(ci, $"variants: {variants} kept of {r.Attempts} re-samplings ({(double)variants / Math.Max(1, supported):F2} per perturbable problem); rejected: {Join(r.Rejected)}"));
+        output.Result(string.Create(ci,
+            $"variants: {variants} kept of {r.Attempts} re-samplings ({(double)variants / Math.Max(1, supported):F2} per perturbable problem); "
+            + $"rejected: {Join(r.Rejected)}"));
         output.Result("variants per problem (count: problems): " + string.Join(", ", r.VariantsPerProblemHistogram.Select((n, k) => $"{k}: {n}")));
         output.Result(string.Create(ci, $"wrote {r.Written} problems (originals and variants) -> {outPath}"));
         if (heldOut is not null) output.Result(string.Create(ci, $"wrote the {r.HeldOutProblems} held-out problems -> {heldOut}"));

@@ -36,28 +36,59 @@ public sealed partial class BenchCommand : IVerb
     };
 
     private readonly Option<string?> _model = SharedOptions.Model();
-    private readonly Option<string?> _prompts = new("--prompts") { Description = $"GSM8K-format JSONL (question/answer) (default: {DefaultProblems} beside models/)", HelpName = "FILE" };
-    private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip") { Description = "problems to skip first (default 0)", HelpName = "N" }, 0);
+    private readonly Option<string?> _prompts = new("--prompts")
+    {
+        Description = $"GSM8K-format JSONL (question/answer) (default: {DefaultProblems} beside models/)", HelpName = "FILE"
+    };
+    private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip")
+    {
+        Description = "problems to skip first (default 0)", HelpName = "N"
+    }, 0);
     private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "problems to run (default 8)", HelpName = "N" });
-    private readonly Option<string?> _modes = new("--modes") { Description = "run only these modes (their bases are added); checked before anything is loaded", HelpName = "a,b,..." };
-    private readonly Option<string?> _keep = SharedOptions.KeepList("--keep", "D* values of the spiffy@D*=k modes over the baseline's graph (default 1,2,3,4,6,8; all = every node; \"\" = none)");
+    private readonly Option<string?> _modes = new("--modes")
+    {
+        Description = "run only these modes (their bases are added); checked before anything is loaded", HelpName = "a,b,..."
+    };
+    private readonly Option<string?> _keep = SharedOptions.KeepList("--keep",
+        "D* values of the spiffy@D*=k modes over the baseline's graph (default 1,2,3,4,6,8; all = every node; \"\" = none)");
     private readonly Option<string?> _sweep = SharedOptions.Renamed("--sweep", "--keep");
-    private readonly Option<string?> _paper = new("--paper-graph") { Description = "the paper's configuration graph (default graphs/paper/<model>-degree1.json)", HelpName = "FILE" };
+    private readonly Option<string?> _paper = new("--paper-graph")
+    {
+        Description = "the paper's configuration graph (default graphs/paper/<model>-degree1.json)", HelpName = "FILE"
+    };
     private readonly Option<double?> _threshold = SharedOptions.Threshold("tau of the threshold modes (default 0.9)");
     private readonly Option<int?> _gen = SharedOptions.GenLength("256");
     private readonly Option<int?> _block = SharedOptions.BlockLength("32");
     private readonly Option<bool> _noOracle = new("--no-oracle") { Description = "skip the replay oracle bound (it decodes each prompt once more)" };
-    private readonly Option<string?> _out = new("--out") { Description = "write the report between the bench markers of this Markdown file (atomic)", HelpName = "FILE.md" };
+    private readonly Option<string?> _out = new("--out")
+    {
+        Description = "write the report between the bench markers of this Markdown file (atomic)", HelpName = "FILE.md"
+    };
     private readonly Option<string?> _chart = new("--chart") { Description = "write the chart (atomic)", HelpName = "FILE.svg" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly DeviceOptionSet _device = new();
-    private readonly Option<string?> _rowCurve = SharedOptions.IntList("--row-curve", "instead of the modes: step-forward time by rows (e.g. 1,2,4,8,16,32) with the dual cache and with no cache (docs/gpu.md)", 1);
-    private readonly Option<int?> _promptLength = SharedOptions.Positive(new Option<int?>("--prompt-length") { Description = "--row-curve: prompt of the measured generation (default 256)", HelpName = "N" });
-    private readonly Option<int?> _repeats = SharedOptions.Positive(new Option<int?>("--repeats") { Description = "--row-curve: timed forwards per row count (default 5; the minimum is used)", HelpName = "N" });
-    private readonly Option<bool> _randomWeights = new("--random-weights") { Description = "--row-curve: --model is a description (models/*.json); random weights are made on the device, no file" };
-    private readonly Option<string?> _graph = new("--graph") { Description = "--row-curve: pick D* for this graph's calibration profile from each measured curve", HelpName = "graph.json" };
+    private readonly Option<string?> _rowCurve = SharedOptions.IntList("--row-curve",
+        "instead of the modes: step-forward time by rows (e.g. 1,2,4,8,16,32) with the dual cache and with no cache (docs/gpu.md)", 1);
+    private readonly Option<int?> _promptLength = SharedOptions.Positive(new Option<int?>("--prompt-length")
+    {
+        Description = "--row-curve: prompt of the measured generation (default 256)", HelpName = "N"
+    });
+    private readonly Option<int?> _repeats = SharedOptions.Positive(new Option<int?>("--repeats")
+    {
+        Description = "--row-curve: timed forwards per row count (default 5; the minimum is used)", HelpName = "N"
+    });
+    private readonly Option<bool> _randomWeights = new("--random-weights")
+    {
+        Description = "--row-curve: --model is a description (models/*.json); random weights are made on the device, no file"
+    };
+    private readonly Option<string?> _graph = new("--graph")
+    {
+        Description = "--row-curve: pick D* for this graph's calibration profile from each measured curve", HelpName = "graph.json"
+    };
     private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
-    private readonly Option<string?> _batch = SharedOptions.IntList("--batch", "instead of the mode table: tokens/s with the prompts decoded in batches of each size (e.g. 1,4,16; batch 1 always runs and every output must equal it; default modes baseline, spiffy, dual-cache and its twin; --count defaults to the largest size)", 1);
+    private readonly Option<string?> _batch = SharedOptions.IntList("--batch",
+        "instead of the mode table: tokens/s with the prompts decoded in batches of each size (e.g. 1,4,16; batch 1 always runs and every output must equal "
+        + "it; default modes baseline, spiffy, dual-cache and its twin; --count defaults to the largest size)", 1);
 
     /// <summary>The modes --batch measures when --modes is not given.</summary>
     private static readonly string[] DefaultBatchModes = { BenchRunner.BaselineName, "spiffy", "dual-cache", "dual-cache+spiffy" };
@@ -98,7 +129,8 @@ public sealed partial class BenchCommand : IVerb
         string problems = parse.GetValue(_prompts) ?? Path.Combine(repoRoot, DefaultProblems);
         var batchSizes = parse.GetValue(_batch) is string batchText ? SharedOptions.ParseIntList(batchText) : null;
         if (batchSizes is { Count: 0 }) throw new UsageException("--batch needs at least one batch size");
-        if (batchSizes is not null && parse.GetValue(_rowCurve) is not null) throw new UsageException("--batch and --row-curve are separate measurements; give one");
+        if (batchSizes is not null && parse.GetValue(_rowCurve) is not null)
+            throw new UsageException("--batch and --row-curve are separate measurements; give one");
         int skip = parse.GetValue(_skip) ?? 0, count = parse.GetValue(_count) ?? (batchSizes is null ? 8 : batchSizes.Max());
         var only = parse.GetValue(_modes) is string m ? ModeList(m) : null;
         string sweepText = parse.GetValue(_keep) ?? "1,2,3,4,6,8";
@@ -110,11 +142,13 @@ public sealed partial class BenchCommand : IVerb
         var sweep = SharedOptions.ParseKeepList(sweepText);
         SharedOptions.ApplyThreads(parse, _threads);
         void Log(string message) => output.Log("[bench] " + message);
-        if (parse.GetValue(_rowCurve) is string curveText) return Task.FromResult(RowCurve(parse, output, modelPath, SharedOptions.ParseIntList(curveText), gen, block, cancel));
+        if (parse.GetValue(_rowCurve) is string curveText)
+            return Task.FromResult(RowCurve(parse, output, modelPath, SharedOptions.ParseIntList(curveText), gen, block, cancel));
         if (parse.GetValue(_randomWeights)) throw new UsageException("--random-weights needs --row-curve (decoding random weights measures nothing)");
 
         _device.Resolve(parse, output);
-        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse), allowNonFinite: parse.GetValue(_allowNonFinite)));
+        using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse),
+            allowNonFinite: parse.GetValue(_allowNonFinite)));
         var all = PromptAnswerData.Read(problems);
         if (skip >= all.Count) throw new UsageException($"--skip {skip} leaves no problems in {problems} ({all.Count})");
         var prompts = new List<long[]>();
@@ -130,7 +164,10 @@ public sealed partial class BenchCommand : IVerb
             ?? DraftGraph.Chain(GraphCatalog.DefaultChainLength, o.ToSchema(), DraftGraph.TokensPerStep(o));
 
         // Base configurations and their Spiffy twins, in the order of the report.
-        var bases = Bases.Select(b => (b.Name, Options: (b.Threshold ? plain with { Unmasking = UnmaskingRule.Threshold, Threshold = tau } : plain) with { Cache = b.Cache })).ToList();
+        var bases = Bases.Select(b => (b.Name, Options: (b.Threshold ? plain with { Unmasking = UnmaskingRule.Threshold, Threshold = tau } : plain) with
+        {
+            Cache = b.Cache
+        })).ToList();
         var modes = new List<BenchMode>();
         var graphs = new Dictionary<string, GraphSpec>(StringComparer.Ordinal);
         foreach (var (name, o) in bases)
@@ -144,7 +181,8 @@ public sealed partial class BenchCommand : IVerb
         if (File.Exists(paperFile))
         {
             var paper = GraphFiles.Load(paperFile);
-            modes.Add(new BenchMode(PaperMode, plain, paper, paper.Keep, BenchRunner.BaselineName, Note: "degree-1 accumulation, D = " + paper.Nodes.Count.ToString(CultureInfo.InvariantCulture)));
+            modes.Add(new BenchMode(PaperMode, plain, paper, paper.Keep, BenchRunner.BaselineName,
+                Note: "degree-1 accumulation, D = " + paper.Nodes.Count.ToString(CultureInfo.InvariantCulture)));
         }
         else if (paperPath is not null) throw new FileNotFoundException($"paper graph not found: {paperFile}");
         else Log($"no paper graph at {paperFile}; {PaperMode} skipped");
@@ -164,7 +202,8 @@ public sealed partial class BenchCommand : IVerb
             {
                 string target = w.EndsWith(AutoSuffix, StringComparison.Ordinal) ? w[..^AutoSuffix.Length] : w;
                 if (!modes.Any(x => x.Name == target && (target == w || Autoable(x))))
-                    throw new UsageException($"mode \"{w}\" is not available with this model and options; available: {string.Join(", ", modes.Select(x => x.Name))} and <spiffy mode>{AutoSuffix}");
+                    throw new UsageException($"mode \"{w}\" is not available with this model and options; "
+                        + $"available: {string.Join(", ", modes.Select(x => x.Name))} and <spiffy mode>{AutoSuffix}");
             }
         if (batchSizes is not null) return Task.FromResult(Batches(output, model, prompts, modes, only, batchSizes, problems, skip, gen, block, cancel));
         var autoCandidates = modes.Where(x => Autoable(x) && (only is null || only.Contains(x.Name + AutoSuffix))).ToList();
@@ -176,15 +215,21 @@ public sealed partial class BenchCommand : IVerb
             if (x.Graph is not null) maxRows = Math.Max(maxRows, 1 + x.Keep.Drafts(x.Graph.Nodes.Count));
         var rowCounts = ForwardCostModel.RowCounts(Math.Max(4, maxRows));
         int typical = (int)prompts.Average(p => p.Length);
-        var layouts = selected.Concat(autoCandidates).Where(x => x.Graph is not null).Select(x => plain with { Cache = x.Options.Cache, Layout = x.Options.Layout })
+        var layouts = selected.Concat(autoCandidates).Where(x => x.Graph is not null).Select(x => plain with
+        {
+            Cache = x.Options.Cache,
+            Layout = x.Options.Layout
+        })
             .Select(o => (Key: LayoutKey(o), Options: o)).DistinctBy(l => l.Key).ToList();
         var costs = new Dictionary<string, ForwardCost>(StringComparer.Ordinal);
         output.WithProgress(progress =>
         {
-            var bars = layouts.Select(l => progress.Add("timing forwards, " + ForwardCostModel.Describe(l.Options), ForwardCostModel.Forwards(rowCounts.Count, ForwardCostModel.DefaultRepeats), "forwards")).ToList();
+            var bars = layouts.Select(l => progress.Add("timing forwards, " + ForwardCostModel.Describe(l.Options),
+                ForwardCostModel.Forwards(rowCounts.Count, ForwardCostModel.DefaultRepeats), "forwards")).ToList();
             for (int i = 0; i < layouts.Count; i++)
             {
-                costs[layouts[i].Key] = ForwardCostModel.Measure(model.Transformer, layouts[i].Options, typical, rowCounts, cancel: cancel, progress: () => bars[i].Advance());
+                costs[layouts[i].Key] = ForwardCostModel.Measure(model.Transformer, layouts[i].Options, typical, rowCounts, cancel: cancel,
+                    progress: () => bars[i].Advance());
                 bars[i].Finish();
                 Log(costs[layouts[i].Key].ToString() + (costs[layouts[i].Key].Reliable ? "" : "; " + costs[layouts[i].Key].Verdict));
             }
@@ -206,7 +251,8 @@ public sealed partial class BenchCommand : IVerb
             }
             var keep = choice.Keep;
             if (keep == x.Keep.For(x.Graph!.Nodes.Count) && !asked) continue; // the same row as the mode itself
-            string note = string.Create(CultureInfo.InvariantCulture, $"D* chosen by the cost model (predicted {choice.PredictedSpeedup:F2}x on the step forwards)");
+            string note = string.Create(CultureInfo.InvariantCulture,
+                $"D* chosen by the cost model (predicted {choice.PredictedSpeedup:F2}x on the step forwards)");
             modes.Add(keep.IsNone
                 ? new BenchMode(x.Name + AutoSuffix, x.Options, null, DraftKeep.None, x.Base, x.Lossless, note + ": no drafts")
                 : new BenchMode(x.Name + AutoSuffix, x.Options, x.Graph, keep, x.Base, x.Lossless, note));
@@ -293,7 +339,8 @@ public sealed partial class BenchCommand : IVerb
             if (Directory.Exists(modelPath)) throw new UsageException("--random-weights takes a model description (models/*.json), not a checkpoint directory");
             var spec = Spiffy.Modeling.ModelDescription.Load(modelPath);
             var chosen = dtype ?? Devices.ComputeDevice.DefaultDType(device, Checkpoint.ParseDType(spec.DType));
-            output.Log($"[bench] {spec.Name}: {spec.ParameterCount:N0} parameters, random {Checkpoint.DTypeName(chosen)} weights on {Devices.ComputeDevice.Name(device)}");
+            output.Log($"[bench] {spec.Name}: {spec.ParameterCount:N0} parameters, random {Checkpoint.DTypeName(chosen)} weights "
+                + $"on {Devices.ComputeDevice.Name(device)}");
             model = output.Busy("making random weights", () => RowCostBench.RandomModel(spec, chosen, device, seed: 1));
         }
         else
@@ -318,7 +365,8 @@ public sealed partial class BenchCommand : IVerb
             else
             {
                 output.Result(string.Create(CultureInfo.InvariantCulture,
-                    $"{spec.Name} on {Devices.ComputeDevice.Name(device)} ({Checkpoint.DTypeName(model.DType)}{(random ? ", random weights" : "")}), prompt {promptLength}, generation {gen}, block {block}; minimum of {repeats}"));
+                    $"{spec.Name} on {Devices.ComputeDevice.Name(device)} ({Checkpoint.DTypeName(model.DType)}{(random ? ", random weights" : "")}), "
+                        + $"prompt {promptLength}, generation {gen}, block {block}; minimum of {repeats}"));
                 output.Result(RowCostBench.ToMarkdown(curves));
             }
         }
@@ -333,7 +381,8 @@ public sealed partial class BenchCommand : IVerb
             throw new UsageException($"--batch measures fixed modes; {AutoSuffix} chooses D* from the forward cost (run it without --batch)");
         var chosen = Filter(modes, only ?? DefaultBatchModes.ToList());
         if (chosen.Count == 0) throw new UsageException("no mode left to run");
-        output.Log(string.Create(CultureInfo.InvariantCulture, $"[bench] {chosen.Count} modes x batch sizes {string.Join(",", sizes)} x {prompts.Count} prompts from {problems} (skip {skip})"));
+        output.Log(string.Create(CultureInfo.InvariantCulture,
+            $"[bench] {chosen.Count} modes x batch sizes {string.Join(",", sizes)} x {prompts.Count} prompts from {problems} (skip {skip})"));
         var results = output.Busy("decoding in batches", () => BatchBench.Run(model, prompts, chosen, sizes, m => output.Log("[bench] " + m), cancel));
         if (output.Json)
         {
@@ -364,7 +413,8 @@ public sealed partial class BenchCommand : IVerb
 
     private static string SpiffyName(string baseName) => baseName == BenchRunner.BaselineName ? "spiffy" : baseName + "+spiffy";
 
-    private static string LayoutKey(DecodingOptions o) => o.Layout == VerificationLayout.Packed ? DecodingNames.Layout.Name(o.Layout) : DecodingNames.Cache.Name(o.Cache);
+    private static string LayoutKey(DecodingOptions o) => o.Layout == VerificationLayout.Packed ? DecodingNames.Layout.Name(o.Layout)
+        : DecodingNames.Cache.Name(o.Cache);
 
     private static List<string> ModeList(string text) =>
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToList();
@@ -396,5 +446,6 @@ public sealed partial class BenchCommand : IVerb
 
     /// <summary>An argument as a shell reads it back: empty or blank-containing ones quoted, so the recorded command reruns.</summary>
     private static string ShellWord(string arg)
-        => arg.Length > 0 && arg.All(c => char.IsLetterOrDigit(c) || "-_./,:=@+%".Contains(c)) ? arg : "\"" + arg.Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+        => arg.Length > 0 && arg.All(c => char.IsLetterOrDigit(c) || "-_./,:=@+%".Contains(c)) ? arg
+            : "\"" + arg.Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 }

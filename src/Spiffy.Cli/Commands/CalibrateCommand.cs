@@ -13,27 +13,69 @@ public sealed class CalibrateCommand : IVerb
 {
     private readonly Option<string?> _model = SharedOptions.Model();
     private readonly DeviceOptionSet _device = new();
-    private readonly Option<string?> _prompts = new("--prompts") { Description = "JSONL problems (question/answer or prompt/answer); the question is the prompt", HelpName = "FILE" };
+    private readonly Option<string?> _prompts = new("--prompts")
+    {
+        Description = "JSONL problems (question/answer or prompt/answer); the question is the prompt", HelpName = "FILE"
+    };
     private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "problems to use (default 50)", HelpName = "N" });
-    private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip") { Description = "skip the first N problems (default 0)", HelpName = "N" }, 0);
+    private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip")
+    {
+        Description = "skip the first N problems (default 0)", HelpName = "N"
+    }, 0);
     private readonly Option<string?> _template = SharedOptions.ChatTemplate();
-    private readonly Option<int?> _nodes = SharedOptions.AtLeast(new Option<int?>("--nodes") { Description = "draft nodes to select (default 10)", HelpName = "D" }, 1);
+    private readonly Option<int?> _nodes = SharedOptions.AtLeast(new Option<int?>("--nodes")
+    {
+        Description = "draft nodes to select (default 10)", HelpName = "D"
+    }, 1);
     private readonly Option<string?> _keep = SharedOptions.Keep("D*: drafts kept per forward by dynamic pruning, stored in the graph (default all)");
-    private readonly Option<int?> _positionRank = SharedOptions.AtLeast(new Option<int?>("--max-position-rank") { Description = "highest position rank a node may use (default 8, at most the block length)", HelpName = "I" }, 1);
-    private readonly Option<int?> _tokenRank = SharedOptions.AtLeast(new Option<int?>("--max-token-rank") { Description = "highest token rank a node may use (default 4)", HelpName = "J" }, 1);
-    private readonly Option<int?> _maxDepth = SharedOptions.AtLeast(new Option<int?>("--max-depth") { Description = "deepest node, in steps ahead (default 8)", HelpName = "d" }, 1);
-    private readonly Option<string?> _objective = new("--objective") { Description = "how nodes are selected (default replay-greedy)", HelpName = string.Join('|', SelectionObjectives.All.Select(SelectionObjectives.Name)) };
+    private readonly Option<int?> _positionRank = SharedOptions.AtLeast(new Option<int?>("--max-position-rank")
+    {
+        Description = "highest position rank a node may use (default 8, at most the block length)", HelpName = "I"
+    }, 1);
+    private readonly Option<int?> _tokenRank = SharedOptions.AtLeast(new Option<int?>("--max-token-rank")
+    {
+        Description = "highest token rank a node may use (default 4)", HelpName = "J"
+    }, 1);
+    private readonly Option<int?> _maxDepth = SharedOptions.AtLeast(new Option<int?>("--max-depth")
+    {
+        Description = "deepest node, in steps ahead (default 8)", HelpName = "d"
+    }, 1);
+    private readonly Option<string?> _objective = new("--objective")
+    {
+        Description = "how nodes are selected (default replay-greedy)", HelpName = string.Join('|', SelectionObjectives.All.Select(SelectionObjectives.Name))
+    };
     private readonly Option<string?> _name = new("--name") { Description = "graph name (default: the output file's name)", HelpName = "NAME" };
-    private readonly Option<string?> _traces = new("--traces") { Description = "reuse the trajectories in FILE when it exists, else record them and save them there", HelpName = "FILE" };
-    private readonly Option<int?> _batch = SharedOptions.Positive(new Option<int?>("--batch") { Description = "problems decoded together while recording (default 1: the exact rows a Spiffy run computes)", HelpName = "N" });
-    private readonly Option<bool> _compare = new("--compare-objectives") { Description = "also print a Markdown table: every objective x --compare-nodes x --compare-keep, replayed on held-out problems, against the oracle bound" };
-    private readonly Option<string?> _evalPrompts = new("--eval-prompts") { Description = "held-out problems (default: --prompts, the problems after the calibration range)", HelpName = "FILE" };
-    private readonly Option<int?> _evalCount = SharedOptions.Positive(new Option<int?>("--eval-count") { Description = "held-out problems to use (default 30)", HelpName = "N" });
-    private readonly Option<int?> _evalSkip = SharedOptions.AtLeast(new Option<int?>("--eval-skip") { Description = "skip the first N held-out problems (default: after the calibration range, or 0)", HelpName = "N" }, 0);
+    private readonly Option<string?> _traces = new("--traces")
+    {
+        Description = "reuse the trajectories in FILE when it exists, else record them and save them there", HelpName = "FILE"
+    };
+    private readonly Option<int?> _batch = SharedOptions.Positive(new Option<int?>("--batch")
+    {
+        Description = "problems decoded together while recording (default 1: the exact rows a Spiffy run computes)", HelpName = "N"
+    });
+    private readonly Option<bool> _compare = new("--compare-objectives")
+    {
+        Description = "also print a Markdown table: every objective x --compare-nodes x --compare-keep, replayed on held-out problems, against the oracle bound"
+    };
+    private readonly Option<string?> _evalPrompts = new("--eval-prompts")
+    {
+        Description = "held-out problems (default: --prompts, the problems after the calibration range)", HelpName = "FILE"
+    };
+    private readonly Option<int?> _evalCount = SharedOptions.Positive(new Option<int?>("--eval-count")
+    {
+        Description = "held-out problems to use (default 30)", HelpName = "N"
+    });
+    private readonly Option<int?> _evalSkip = SharedOptions.AtLeast(new Option<int?>("--eval-skip")
+    {
+        Description = "skip the first N held-out problems (default: after the calibration range, or 0)", HelpName = "N"
+    }, 0);
     private readonly Option<string?> _evalTraces = new("--eval-traces") { Description = "like --traces, for the held-out problems", HelpName = "FILE" };
     private readonly Option<string?> _compareNodes = SharedOptions.IntList("--compare-nodes", "D values to compare (default 3,5,10,16)", 1);
     private readonly Option<string?> _compareKeep = SharedOptions.KeepList("--compare-keep", "D* values to compare (default all,3)");
-    private readonly Option<string?> _output = new("--output", "-o") { Description = "the graph file (.json), written atomically (optional with --compare-objectives)", HelpName = "graph.json" };
+    private readonly Option<string?> _output = new("--output", "-o")
+    {
+        Description = "the graph file (.json), written atomically (optional with --compare-objectives)", HelpName = "graph.json"
+    };
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
     private readonly DecodingOptionSet _decoding = new();
@@ -43,7 +85,8 @@ public sealed class CalibrateCommand : IVerb
         _objective.AcceptOnlyFromAmong(SelectionObjectives.All.Select(SelectionObjectives.Name).ToArray());
         _output.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<string?>() is string f && !f.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) r.AddError("the graph file name must end in .json");
+            if (r.GetValueOrDefault<string?>() is string f && !f.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+                r.AddError("the graph file name must end in .json");
         });
         Command = new VerbCommand("calibrate",
             "record baseline trajectories and select a calibrated draft graph (graphs/*.json)",
@@ -53,7 +96,8 @@ public sealed class CalibrateCommand : IVerb
             + "parent rule and select --nodes root-connected nodes. Replaying the recorded trajectories gives the exact forwards "
             + "Spiffy needs with any graph, so selection and comparisons need no further model calls. Deterministic: the same "
             + "model, problems and options give a byte-identical graph file.",
-            "spiffy calibrate --prompts gsm8k/train.jsonl --count 50 --nodes 10 --keep 3 --cache dual --unmasking threshold -o graphs/gsm8k-small-dual-threshold.json",
+            "spiffy calibrate --prompts gsm8k/train.jsonl --count 50 --nodes 10 --keep 3 --cache dual --unmasking threshold -o "
+                + "graphs/gsm8k-small-dual-threshold.json",
             "spiffy calibrate --prompts gsm8k/train.jsonl --traces runs/cal.trace --compare-objectives --eval-count 30")
         {
             _model, _prompts, _count, _skip, _template, _nodes, _keep, _positionRank, _tokenRank, _maxDepth, _objective, _name, _traces, _batch,
@@ -90,14 +134,17 @@ public sealed class CalibrateCommand : IVerb
         int? evalSkip = parse.GetValue(_evalSkip);
         var compareNodes = SharedOptions.ParseIntList(parse.GetValue(_compareNodes) ?? "3,5,10,16");
         var compareKeep = SharedOptions.ParseKeepList(parse.GetValue(_compareKeep) ?? "all,3");
-        if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath))) throw new UsageException("missing required option --prompts (or an existing --traces file)");
+        if (promptsPath is null && (tracesPath is null || !File.Exists(tracesPath)))
+            throw new UsageException("missing required option --prompts (or an existing --traces file)");
         SharedOptions.ApplyThreads(parse, _threads);
 
         _device.Resolve(parse, output);
-        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse), allowNonFinite: parse.GetValue(_allowNonFinite)));
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse),
+            allowNonFinite: parse.GetValue(_allowNonFinite)));
         var options = _decoding.Read(parse, model.Spec);
         var limits = new FormulaLimits(positionRank ?? Math.Min(8, options.BlockLength), tokenRank, maxDepth);
-        if (limits.MaxPositionRank > options.BlockLength) throw new UsageException($"--max-position-rank {limits.MaxPositionRank} exceeds the block length {options.BlockLength}");
+        if (limits.MaxPositionRank > options.BlockLength)
+            throw new UsageException($"--max-position-rank {limits.MaxPositionRank} exceeds the block length {options.BlockLength}");
 
         output.Log($"hashing the weights of {modelPath} ...");
         string hash = output.Busy("hashing the weights", () => ModelWeights.Sha256(modelPath));
@@ -107,7 +154,9 @@ public sealed class CalibrateCommand : IVerb
         var calibration = new Calibrator(traces, limits);
         var ci = CultureInfo.InvariantCulture;
         var oracle = calibration.Oracle();
-        output.Result(string.Create(ci, $"{traces.Count} problems, {calibration.StepsObserved} draftable steps, {calibration.Dag.NodeCount} distinct formulas observed (position rank <= {limits.MaxPositionRank}, token rank <= {limits.MaxTokenRank}, depth <= {limits.MaxDepth})"));
+        output.Result(string.Create(ci,
+            $"{traces.Count} problems, {calibration.StepsObserved} draftable steps, {calibration.Dag.NodeCount} distinct formulas observed (position rank "
+            + $"<= {limits.MaxPositionRank}, token rank <= {limits.MaxTokenRank}, depth <= {limits.MaxDepth})"));
         output.Result(string.Create(ci, $"plain decoder: {oracle.BaselineNfe} forwards; oracle bound: {oracle.Nfe} ({oracle.Speedup:F2}x fewer)"));
 
         Spiffy.Schema.Graphs.GraphSpec? graph = null;
@@ -117,7 +166,8 @@ public sealed class CalibrateCommand : IVerb
         {
             string graphName = name ?? Path.GetFileNameWithoutExtension(outFile);
             var watch = Stopwatch.StartNew();
-            graph = output.Busy($"selecting {nodes} nodes by {SelectionObjectives.Name(objective)}", () => calibration.Calibrate(graphName, objective, nodes, keep, cancel: cancel));
+            graph = output.Busy($"selecting {nodes} nodes by {SelectionObjectives.Name(objective)}",
+                () => calibration.Calibrate(graphName, objective, nodes, keep, cancel: cancel));
             seconds = watch.Elapsed.TotalSeconds;
             replay = calibration.Replay.Replay(graph, keep);
             GraphFileWriter.Write(graph, outFile);
@@ -133,17 +183,24 @@ public sealed class CalibrateCommand : IVerb
         {
             string? heldOutFile = evalPrompts ?? promptsPath;
             int heldOutSkip = evalSkip ?? (evalPrompts is null ? source.LastEnd : 0);
-            if (heldOutFile is null && (evalTraces is null || !File.Exists(evalTraces))) throw new UsageException("--compare-objectives needs --eval-prompts (or an existing --eval-traces file)");
-            if (evalPrompts is null && evalSkip is null && promptsPath is null) throw new UsageException("--compare-objectives needs --eval-prompts when calibrating from --traces alone");
+            if (heldOutFile is null && (evalTraces is null || !File.Exists(evalTraces)))
+                throw new UsageException("--compare-objectives needs --eval-prompts (or an existing --eval-traces file)");
+            if (evalPrompts is null && evalSkip is null && promptsPath is null)
+                throw new UsageException("--compare-objectives needs --eval-prompts when calibrating from --traces alone");
             heldOut = Obtain(source, heldOutFile, heldOutSkip, evalCount, evalTraces, "held-out", output, cancel);
             var held = heldOut;
             table = output.WithProgress(progress =>
             {
                 var bar = progress.Add("comparing objectives", SelectionObjectives.All.Length * compareNodes.Count * compareKeep.Count, "graphs");
-                return ObjectiveComparison.Run(calibration, held, SelectionObjectives.All, compareNodes, compareKeep, line => { bar.Advance(); output.Log("  " + line); }, cancel);
+                return ObjectiveComparison.Run(calibration, held, SelectionObjectives.All, compareNodes, compareKeep, line =>
+                {
+                    bar.Advance(); output.Log("  " + line);
+                }, cancel);
             });
             output.Result("");
-            output.Result(string.Create(ci, $"Calibrated on {traces.Header.PromptSource} ({traces.Count} problems), measured on {heldOut.Header.PromptSource} ({heldOut.Count} problems); [{options}]"));
+            output.Result(string.Create(ci,
+                $"Calibrated on {traces.Header.PromptSource} ({traces.Count} problems), measured on {heldOut.Header.PromptSource} "
+                + $"({heldOut.Count} problems); [{options}]"));
             output.Result("");
             if (!output.Json) Console.Out.Write(table.ToMarkdown());
         }
@@ -221,7 +278,8 @@ public sealed class CalibrateCommand : IVerb
             {
                 bar.Advance(done - shown);
                 shown = done;
-                if (!output.ShowsProgress) output.Log(string.Create(CultureInfo.InvariantCulture, $"recording {what} trajectories: {done}/{total} problems, {steps} steps"));
+                if (!output.ShowsProgress)
+                    output.Log(string.Create(CultureInfo.InvariantCulture, $"recording {what} trajectories: {done}/{total} problems, {steps} steps"));
             };
             return source.Obtain(promptsPath, skip, count, tracesPath, cancel);
         });

@@ -17,18 +17,37 @@ namespace Spiffy.Cli.Commands;
 public sealed class CheckDeviceCommand : IVerb
 {
     private readonly DeviceOptionSet _device = new(withDType: false);
-    private readonly Option<string?> _checkpoints = new("--checkpoints") { Description = "checkpoint dirs for the logits check (each may hold io.safetensors with \"input_ids\")", HelpName = "a,b,..." };
-    private readonly Option<string?> _reduced = new("--reduced") { Description = "the reduced dtype of the logits check (default bfloat16)", HelpName = "bfloat16|float16" };
+    private readonly Option<string?> _checkpoints = new("--checkpoints")
+    {
+        Description = "checkpoint dirs for the logits check (each may hold io.safetensors with \"input_ids\")", HelpName = "a,b,..."
+    };
+    private readonly Option<string?> _reduced = new("--reduced")
+    {
+        Description = "the reduced dtype of the logits check (default bfloat16)", HelpName = "bfloat16|float16"
+    };
     private readonly Option<string?> _model = SharedOptions.Model();
-    private readonly Option<string?> _prompts = new("--prompts") { Description = "GSM8K-format JSONL for --model (default bench/problems/gsm-style.jsonl beside models/)", HelpName = "FILE" };
-    private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "prompts of --model (default 2)", HelpName = "N" });
-    private readonly Option<string?> _peaked = new("--peaked") { Description = "also decode random models of this architecture with a sharpened head", HelpName = "model.json" };
+    private readonly Option<string?> _prompts = new("--prompts")
+    {
+        Description = "GSM8K-format JSONL for --model (default bench/problems/gsm-style.jsonl beside models/)", HelpName = "FILE"
+    };
+    private readonly Option<int?> _count = SharedOptions.Positive(
+        new Option<int?>("--count") { Description = "prompts of --model (default 2)", HelpName = "N" });
+    private readonly Option<string?> _peaked = new("--peaked")
+    {
+        Description = "also decode random models of this architecture with a sharpened head", HelpName = "model.json"
+    };
     private readonly Option<double?> _peak = new("--peak") { Description = "head scale of the --peaked models (default 8)", HelpName = "X" };
     private readonly Option<int?> _seeds = SharedOptions.Positive(new Option<int?>("--seeds") { Description = "--peaked models (default 2)", HelpName = "N" });
-    private readonly Option<int?> _promptLength = SharedOptions.Positive(new Option<int?>("--prompt-length") { Description = "random prompt length of the --peaked models (default 32)", HelpName = "N" });
+    private readonly Option<int?> _promptLength = SharedOptions.Positive(new Option<int?>("--prompt-length")
+    {
+        Description = "random prompt length of the --peaked models (default 32)", HelpName = "N"
+    });
     private readonly Option<int?> _gen = SharedOptions.GenLength("64");
     private readonly Option<int?> _block = SharedOptions.BlockLength("32");
-    private readonly Option<string?> _output = new("--output", "-o") { Description = "also write the JSON here (atomic; rewritten after every phase)", HelpName = "FILE.json" };
+    private readonly Option<string?> _output = new("--output", "-o")
+    {
+        Description = "also write the JSON here (atomic; rewritten after every phase)", HelpName = "FILE.json"
+    };
 
     public CheckDeviceCommand()
     {
@@ -79,7 +98,8 @@ public sealed class CheckDeviceCommand : IVerb
             using (ids)
                 foreach (var l in DeviceAgreement.CompareLogits(dir, ids, device, reduced))
                 {
-                    Log($"logits {dir} {Checkpoint.DTypeName(l.DType)}: max |diff| {l.MaxAbsDiff:E2} (largest logit {l.MaxAbsReference:F2}) -> {(l.Passed ? "ok" : "FAILED")}");
+                    Log($"logits {dir} {Checkpoint.DTypeName(l.DType)}: max |diff| {l.MaxAbsDiff:E2} (largest logit {l.MaxAbsReference:F2}) "
+                        + $"-> {(l.Passed ? "ok" : "FAILED")}");
                     logits.Add(l);
                 }
             Save();
@@ -119,7 +139,8 @@ public sealed class CheckDeviceCommand : IVerb
                     for (int i = 0; i < prompt.Length; i++)
                         do prompt[i] = rng.NextInt64(spec.VocabSize); while (reserved.Contains(prompt[i]));
                     GraphSpec Chain(DecodingOptions o) => DraftGraph.Chain(GraphCatalog.DefaultChainLength, o.ToSchema(), DraftGraph.TokensPerStep(o));
-                    decoding.AddRange(DeviceAgreement.CompareDecoding($"{spec.Name}-peaked-seed{seed}", cpu, dev, new[] { prompt }, options, Chain, Log, cancel));
+                    decoding.AddRange(DeviceAgreement.CompareDecoding($"{spec.Name}-peaked-seed{seed}", cpu, dev, new[] { prompt },
+                        options, Chain, Log, cancel));
                     Save();
                 }
                 finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
@@ -130,7 +151,8 @@ public sealed class CheckDeviceCommand : IVerb
         if (json) { Console.Out.Write(Json()); Console.WriteLine(); }
         bool ok = logits.All(l => l.Passed) && decoding.All(d => d.Identical);
         if (decoding.Count > 0)
-            Log($"tokens: {decoding.Count(d => d.Identical)}/{decoding.Count} runs identical; closest token margin {decoding.Min(d => d.TokenMargin):E2}, closest selection margin {decoding.Min(d => d.SelectionMargin):E2}");
+            Log($"tokens: {decoding.Count(d => d.Identical)}/{decoding.Count} runs identical; closest token margin {decoding.Min(d => d.TokenMargin):E2}, "
+                + $"closest selection margin {decoding.Min(d => d.SelectionMargin):E2}");
         Log(ok ? $"{ComputeDevice.Name(device)} agrees with the CPU" : $"{ComputeDevice.Name(device)} DISAGREES with the CPU");
         return Task.FromResult(ok ? 0 : 3);
     }

@@ -30,7 +30,8 @@ internal sealed record DeviceMemory(Device Device, ScalarType DType, long Weight
         var ci = CultureInfo.InvariantCulture;
         string s = string.Create(ci, $"on {ComputeDevice.Name(Device)} as {Checkpoint.DTypeName(DType)}: weights {InspectCommand.Gib(WeightBytes)}");
         if (LoadSeconds is double t)
-            s += string.Create(ci, $"; loaded in {t:F2} s, peak host memory {InspectCommand.Gib(PeakHostBytes)} (process before loading {InspectCommand.Gib(HostBytesBefore)})");
+            s += string.Create(ci, $"; loaded in {t:F2} s, peak host memory {InspectCommand.Gib(PeakHostBytes)} (process before "
+                + $"loading {InspectCommand.Gib(HostBytesBefore)})");
         return s;
     }
 

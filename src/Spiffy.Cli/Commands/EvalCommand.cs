@@ -15,19 +15,47 @@ public sealed class EvalCommand : IVerb
 {
     private static readonly TrainingOptions TrainDefaults = new();
     private readonly Option<string?> _model = SharedOptions.Model();
-    private readonly Option<string> _data = new("--data") { Description = "problems (JSONL); the last --holdout of them are evaluated (a file of held-out problems only is used whole)", HelpName = "FILE", Required = true };
-    private readonly Option<int?> _holdout = SharedOptions.Positive(new Option<int?>("--holdout") { Description = "the last N problems of --data are the held-out set (default 500)", HelpName = "N" });
-    private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip") { Description = "held-out problems to skip first (default 0)", HelpName = "N" }, 0);
-    private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count") { Description = "held-out problems to evaluate (default: all)", HelpName = "N" });
-    private readonly Option<string?> _graph = new("--graph") { Description = "Spiffy's graph (default: the calibrated one-token-per-step graph of the --cache configuration in graphs/ beside the model)", HelpName = "FILE" };
+    private readonly Option<string> _data = new("--data")
+    {
+        Description = "problems (JSONL); the last --holdout of them are evaluated (a file of held-out problems only is used whole)",
+        HelpName = "FILE", Required = true
+    };
+    private readonly Option<int?> _holdout = SharedOptions.Positive(new Option<int?>("--holdout")
+    {
+        Description = "the last N problems of --data are the held-out set (default 500)", HelpName = "N"
+    });
+    private readonly Option<int?> _skip = SharedOptions.AtLeast(new Option<int?>("--skip")
+    {
+        Description = "held-out problems to skip first (default 0)", HelpName = "N"
+    }, 0);
+    private readonly Option<int?> _count = SharedOptions.Positive(new Option<int?>("--count")
+    {
+        Description = "held-out problems to evaluate (default: all)", HelpName = "N"
+    });
+    private readonly Option<string?> _graph = new("--graph")
+    {
+        Description = "Spiffy's graph (default: the calibrated one-token-per-step graph of the --cache configuration in graphs/ beside the model)",
+        HelpName = "FILE"
+    };
     private readonly Option<string?> _keep = SharedOptions.Keep("D*, drafts per forward (default: the graph's)");
-    private readonly Option<bool> _replay = new("--replay-spiffy") { Description = "replay the graph over the recorded plain trajectories instead of running Spiffy (the same forwards at no model cost; losslessness is then not re-checked)" };
-    private readonly Option<CacheMode?> _cache = SharedOptions.Enum<CacheMode>("--cache", "the cache of every run (default none, the plain decoder; dual is several times cheaper on a CPU)");
+    private readonly Option<bool> _replay = new("--replay-spiffy")
+    {
+        Description = "replay the graph over the recorded plain trajectories instead of running Spiffy (the same forwards at no model cost; "
+            + "losslessness is then not re-checked)"
+    };
+    private readonly Option<CacheMode?> _cache = SharedOptions.Enum<CacheMode>("--cache",
+        "the cache of every run (default none, the plain decoder; dual is several times cheaper on a CPU)");
     private readonly Option<double?> _threshold = SharedOptions.Threshold("tau of the threshold run (default 0.9)");
     private readonly Option<int?> _gen = SharedOptions.GenLength("the model's, else 256");
     private readonly Option<int?> _block = SharedOptions.BlockLength("the model's, else 32");
-    private readonly Option<int?> _maxPrompt = SharedOptions.Positive(new Option<int?>("--max-prompt") { Description = $"the masked loss's prompt limit in tokens (default {TrainDefaults.MaxPromptLength}, as `spiffy train`)", HelpName = "N" });
-    private readonly Option<long?> _lossSeed = new("--loss-seed") { Description = $"the trainer seed whose validation masks the masked loss uses (default {TrainDefaults.Seed})", HelpName = "N" };
+    private readonly Option<int?> _maxPrompt = SharedOptions.Positive(new Option<int?>("--max-prompt")
+    {
+        Description = $"the masked loss's prompt limit in tokens (default {TrainDefaults.MaxPromptLength}, as `spiffy train`)", HelpName = "N"
+    });
+    private readonly Option<long?> _lossSeed = new("--loss-seed")
+    {
+        Description = $"the trainer seed whose validation masks the masked loss uses (default {TrainDefaults.Seed})", HelpName = "N"
+    };
     private readonly Option<string?> _label = new("--label") { Description = "the checkpoint's name in the table row (default: --model)", HelpName = "TEXT" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
 
@@ -58,7 +86,12 @@ public sealed class EvalCommand : IVerb
             BlockLength = parse.GetValue(_block) ?? ModelBlockLength(spec),
             Cache = parse.GetValue(_cache) ?? CacheMode.None,
         };
-        var loss = TrainDefaults with { GenLength = plain.GenLength, MaxPromptLength = parse.GetValue(_maxPrompt) ?? TrainDefaults.MaxPromptLength, Seed = parse.GetValue(_lossSeed) ?? TrainDefaults.Seed };
+        var loss = TrainDefaults with
+        {
+            GenLength = plain.GenLength,
+            MaxPromptLength = parse.GetValue(_maxPrompt) ?? TrainDefaults.MaxPromptLength,
+            Seed = parse.GetValue(_lossSeed) ?? TrainDefaults.Seed
+        };
         string label = parse.GetValue(_label) ?? modelPath;
         SharedOptions.ApplyThreads(parse, _threads);
 
@@ -70,20 +103,29 @@ public sealed class EvalCommand : IVerb
             : GraphCatalog.FindFor(modelPath, spec, plain, output)
               // A graph calibrated at the model's own lengths still serves other lengths losslessly (warned below).
               ?? GraphCatalog.FindFor(modelPath, spec, plain with { GenLength = ModelGenLength(spec), BlockLength = ModelBlockLength(spec) }, output)
-              ?? throw new UsageException($"no calibrated graph for one-token-per-step decoding (cache {SharedOptions.Kebab(plain.Cache)}) of {spec.Name} beside {modelPath}; give --graph");
+              ?? throw new UsageException($"no calibrated graph for one-token-per-step decoding (cache {SharedOptions.Kebab(plain.Cache)}) of {spec.Name} "
+                  + $"beside {modelPath}; give --graph");
         void Log(string m) => output.Log("[eval] " + m);
         // Any graph stays lossless; one calibrated for other weights or settings only drafts worse (warned, not refused).
         string? hash = graph.ModelHash.Length > 0 ? output.Busy("hashing weights", () => Spiffy.Calibration.ModelWeights.Sha256(modelPath)) : null;
         foreach (var m in GraphFiles.Mismatches(graph, spec, plain, hash)) output.Warn($"graph {graph.Name}: {m}");
         var keep = parse.GetValue(_keep) is string keepText ? DraftKeep.Parse(keepText) : graph.Keep;
-        Log(string.Create(CultureInfo.InvariantCulture, $"{problems.Count} held-out problems (lines {problems[0].Line}-{problems[^1].Line} of {data}); cache {SharedOptions.Kebab(plain.Cache)}; graph {graph.Name} (calibrated for {graph.ModelName}), D* {keep}"));
+        Log(string.Create(CultureInfo.InvariantCulture,
+            $"{problems.Count} held-out problems (lines {problems[0].Line}-{problems[^1].Line} of {data}); cache {SharedOptions.Kebab(plain.Cache)}; "
+            + $"graph {graph.Name} (calibrated for {graph.ModelName}), D* {keep}"));
 
         using var model = output.Busy("loading the model", () => SpiffyModel.Load(modelPath));
-        var options = new HeldOutEvaluationOptions { Plain = plain, Graph = graph, Keep = keep, Threshold = parse.GetValue(_threshold) ?? 0.9, Loss = loss, RunSpiffy = !parse.GetValue(_replay) };
+        var options = new HeldOutEvaluationOptions
+        {
+            Plain = plain, Graph = graph, Keep = keep, Threshold = parse.GetValue(_threshold) ?? 0.9, Loss = loss, RunSpiffy = !parse.GetValue(_replay)
+        };
         var r = output.WithProgress(progress =>
         {
             var bar = progress.Add("evaluating", problems.Count, "problems");
-            return HeldOutEvaluation.Run(model, problems, options, m => { bar.Advance(m.StartsWith("problem ", StringComparison.Ordinal) ? 1 : 0); if (!output.ShowsProgress) Log(m); }, cancel);
+            return HeldOutEvaluation.Run(model, problems, options, m =>
+            {
+                bar.Advance(m.StartsWith("problem ", StringComparison.Ordinal) ? 1 : 0); if (!output.ShowsProgress) Log(m);
+            }, cancel);
         });
         if (output.Json)
             CliOutput.WriteJson(w =>

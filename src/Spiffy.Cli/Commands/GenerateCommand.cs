@@ -12,16 +12,26 @@ namespace Spiffy.Cli.Commands;
 public sealed class GenerateCommand : IVerb
 {
     private readonly Option<string?> _model = SharedOptions.Model();
-    private readonly Argument<string?> _promptArg = new("prompt") { Description = "the prompt text (or --prompt / --prompt-ids)", Arity = ArgumentArity.ZeroOrOne };
+    private readonly Argument<string?> _promptArg = new("prompt")
+    {
+        Description = "the prompt text (or --prompt / --prompt-ids)", Arity = ArgumentArity.ZeroOrOne
+    };
     private readonly Option<string?> _prompt = new("--prompt") { Description = "the prompt text (instead of the argument)", HelpName = "TEXT" };
     private readonly Option<string?> _promptIds = new("--prompt-ids") { Description = "JSON list of token ids instead of text", HelpName = "ids.json" };
     private readonly Option<string?> _template = SharedOptions.ChatTemplate();
-    private readonly Option<string?> _graph = new("--graph") { Description = "draft graph (graphs/*.json); its decoding configuration becomes the default", HelpName = "graph.json" };
-    private readonly Option<string?> _keep = SharedOptions.Keep("D*: drafts kept per forward (default: the graph's; auto = chosen from the forward cost measured now and the graph's calibration profile)", allowAuto: true);
+    private readonly Option<string?> _graph = new("--graph")
+    {
+        Description = "draft graph (graphs/*.json); its decoding configuration becomes the default", HelpName = "graph.json"
+    };
+    private readonly Option<string?> _keep = SharedOptions.Keep("D*: drafts kept per forward (default: the graph's; auto = chosen from the forward cost "
+        + "measured now and the graph's calibration profile)", allowAuto: true);
     private readonly Option<string?> _prune = SharedOptions.Renamed("--prune", "--keep");
     private readonly Option<bool> _packed = new("--packed") { Description = "no cache only: verify in one packed sequence (near-lossless, docs/spiffy.md)" };
     private readonly Option<bool> _noSpiffy = new("--no-spiffy") { Description = "plain decoding" };
-    private readonly Option<bool> _compare = new("--compare") { Description = "also run the plain decoder; report identity and wall-clock speedup (exit 3 if the outputs differ)" };
+    private readonly Option<bool> _compare = new("--compare")
+    {
+        Description = "also run the plain decoder; report identity and wall-clock speedup (exit 3 if the outputs differ)"
+    };
     private readonly Option<bool> _strict = new("--strict") { Description = "a graph calibrated for another model or configuration is an error" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
@@ -75,7 +85,8 @@ public sealed class GenerateCommand : IVerb
         SharedOptions.ApplyThreads(parse, _threads);
 
         _device.Resolve(parse, output);
-        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse), allowNonFinite: parse.GetValue(_allowNonFinite)));
+        using var model = output.Busy("loading the model", () => Spiffy.SpiffyModel.Load(modelPath, _device.RequestedDType(parse), _device.Requested(parse),
+            allowNonFinite: parse.GetValue(_allowNonFinite)));
         long[] prompt = idsFile is not null ? ReadIds(idsFile) : model.EncodePrompt(promptText!, parse.GetValue(_template));
 
         // The graph decides the default decoding configuration (it was calibrated for it).
@@ -96,7 +107,8 @@ public sealed class GenerateCommand : IVerb
         if (graph is not null)
         {
             // Hashing the weights reads the whole checkpoint: only when asked to be strict.
-            string? weightsHash = strict && graph.ModelHash.Length > 0 ? output.Busy("hashing the weights (--strict)", () => Spiffy.Calibration.ModelWeights.Sha256(modelPath)) : null;
+            string? weightsHash = strict && graph.ModelHash.Length > 0
+                ? output.Busy("hashing the weights (--strict)", () => Spiffy.Calibration.ModelWeights.Sha256(modelPath)) : null;
             var mismatches = GraphFiles.Mismatches(graph, model.Spec, options, weightsHash);
             if (strict && mismatches.Count > 0) throw new ArgumentException($"graph '{graph.Name}' does not match: {string.Join("; ", mismatches)}");
             foreach (var m in mismatches) output.Warn($"graph '{graph.Name}': {m}");
@@ -166,7 +178,9 @@ public sealed class GenerateCommand : IVerb
             Console.Out.WriteLine(s.ToString());
             if (speculator is not null)
             {
-                Console.Out.WriteLine(string.Create(ci, $"Spiffy ({graph!.Name}{(graph.Provenance.Calibrated ? "" : ", uncalibrated")}, {graph.Nodes.Count} nodes, D* {speculator.Keep}): {s.Nfe} forwards instead of {plainNfe} -> {plainNfe - s.Nfe} saved, {(double)plainNfe / s.Nfe:F2}x fewer"));
+                Console.Out.WriteLine(string.Create(ci,
+                    $"Spiffy ({graph!.Name}{(graph.Provenance.Calibrated ? "" : ", uncalibrated")}, {graph.Nodes.Count} nodes, D* {speculator.Keep}): {s.Nfe} "
+                    + $"forwards instead of {plainNfe} -> {plainNfe - s.Nfe} saved, {(double)plainNfe / s.Nfe:F2}x fewer"));
                 Console.Out.WriteLine("accepted chain length per verification forward: " + string.Join(" ", s.AcceptedByDepth.Select((n, d) => $"{d}:{n}")));
             }
             if (baseline is not null) WriteComparison(s, baseline.Statistics, speculator, mismatchAt, choiceTime);
@@ -175,7 +189,8 @@ public sealed class GenerateCommand : IVerb
     }
 
     /// <summary>D* from this machine's forward cost and the graph's calibration profile; null = keep the graph's.</summary>
-    private static DraftKeep? ChooseKeep(Spiffy.SpiffyModel model, GraphSpec graph, DecodingOptions options, int promptLength, CliOutput output, CancellationToken cancel)
+    private static DraftKeep? ChooseKeep(Spiffy.SpiffyModel model, GraphSpec graph, DecodingOptions options, int promptLength,
+        CliOutput output, CancellationToken cancel)
     {
         if (graph.Provenance.KeepProfile.Count == 0)
         {
@@ -195,7 +210,8 @@ public sealed class GenerateCommand : IVerb
             return null;
         }
         output.Log(string.Create(CultureInfo.InvariantCulture,
-            $"--keep auto: {cost}; D* = {choice.Keep}{(choice.Keep.IsNone ? " (no drafts: plain decoding is faster here)" : "")}, predicted {choice.PredictedSpeedup:F2}x on the step forwards"));
+            $"--keep auto: {cost}; D* = {choice.Keep}{(choice.Keep.IsNone ? " (no drafts: plain decoding is faster here)" : "")}, "
+                + $"predicted {choice.PredictedSpeedup:F2}x on the step forwards"));
         return choice.Keep;
     }
 
@@ -212,7 +228,8 @@ public sealed class GenerateCommand : IVerb
         Row(label, s);
         Row("plain decoder", plain);
         Console.Out.WriteLine(string.Create(ci,
-            $"{"ratio".PadRight(width)}  {(double)plain.Nfe / s.Nfe,7:F2}x  {plain.WallTime.TotalSeconds / s.WallTime.TotalSeconds,9:F2}x  output {(mismatchAt < 0 ? "identical token for token" : $"DIFFERS from position {mismatchAt}")}"));
+            $"{"ratio".PadRight(width)}  {(double)plain.Nfe / s.Nfe,7:F2}x  {plain.WallTime.TotalSeconds / s.WallTime.TotalSeconds,9:F2}x  "
+                + $"output {(mismatchAt < 0 ? "identical token for token" : $"DIFFERS from position {mismatchAt}")}"));
         if (choiceTime is TimeSpan t)
             Console.Out.WriteLine(string.Create(ci, $"(choosing D* timed forwards for {t.TotalSeconds:F2} s before decoding; not in the wall clock above)"));
     }
@@ -236,7 +253,8 @@ public sealed class GenerateCommand : IVerb
         catch (JsonException e) { throw new InvalidDataException($"{file}: expected a JSON list of token ids ({e.Message})"); }
     }
 
-    private static void WriteJson(Spiffy.SpiffyModel model, GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, long plainNfe, GenerationResult? baseline, int mismatchAt, TimeSpan? choiceTime) =>
+    private static void WriteJson(Spiffy.SpiffyModel model, GenerationResult r, GraphSpec? graph, GraphSpeculator? speculator, long plainNfe,
+        GenerationResult? baseline, int mismatchAt, TimeSpan? choiceTime) =>
         CliOutput.WriteJson(w =>
         {
             var s = r.Statistics;

@@ -13,8 +13,16 @@ public sealed class GraphCommand : IVerb
     private static readonly string[] Formats = { "svg", "png", "pdf", "dot", "gv" };
 
     private readonly Argument<string> _graph = new("graph") { Description = "draft graph file (graphs/*.json)", HelpName = "graph.json" };
-    private readonly Option<string?> _output = new("--output", "-o") { Description = "picture (.svg, .png, .pdf: rendered with Graphviz's dot) or DOT source (.dot, .gv: no Graphviz needed), written atomically", HelpName = "FILE" };
-    private readonly Option<string?> _traces = new("--traces") { Description = "replay the graph against trajectories recorded by `spiffy calibrate --traces` and print its exact forwards, acceptance and rows per forward", HelpName = "FILE" };
+    private readonly Option<string?> _output = new("--output", "-o")
+    {
+        Description = "picture (.svg, .png, .pdf: rendered with Graphviz's dot) or DOT source (.dot, .gv: no Graphviz needed), written atomically",
+        HelpName = "FILE"
+    };
+    private readonly Option<string?> _traces = new("--traces")
+    {
+        Description = "replay the graph against trajectories recorded by `spiffy calibrate --traces` and print its exact forwards, acceptance and rows "
+            + "per forward", HelpName = "FILE"
+    };
     private readonly Option<string?> _keep = SharedOptions.Keep("D* for the replay (default: the graph's)");
 
     public GraphCommand()

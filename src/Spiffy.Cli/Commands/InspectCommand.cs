@@ -9,8 +9,14 @@ namespace Spiffy.Cli.Commands;
 public sealed class InspectCommand : IVerb
 {
     private readonly DeviceOptionSet _device = new();
-    private readonly Option<bool> _load = new("--load") { Description = "load the weights onto the device (--device, --dtype) and report the load time, the bytes they take there and the peak host memory" };
-    private readonly Argument<string> _model = new("model") { Description = "model description (models/*.json) or checkpoint directory", HelpName = "model.json|checkpoint-dir" };
+    private readonly Option<bool> _load = new("--load")
+    {
+        Description = "load the weights onto the device (--device, --dtype) and report the load time, the bytes they take there and the peak host memory"
+    };
+    private readonly Argument<string> _model = new("model")
+    {
+        Description = "model description (models/*.json) or checkpoint directory", HelpName = "model.json|checkpoint-dir"
+    };
 
     public InspectCommand()
     {
@@ -69,9 +75,14 @@ public sealed class InspectCommand : IVerb
         }
         var ci = CultureInfo.InvariantCulture;
         output.Result($"{spec.Name} ({spec.Family})");
-        output.Result(string.Create(ci, $"  hidden {spec.HiddenSize}, layers {spec.NumLayers}, heads {spec.NumHeads} (kv {spec.NumKvHeads}, head dim {spec.HeadDim}), MLP {spec.IntermediateSize}, vocab {spec.VocabSize}"));
-        output.Result(string.Create(ci, $"  RoPE theta {spec.RopeTheta}, RMSNorm eps {spec.NormEps}, q/k/v bias {spec.QkvBias}, q/k norm {spec.QkNorm}, tied head {spec.TieEmbeddings}"));
-        output.Result(string.Create(ci, $"  attention {(spec.Attention == AttentionKind.BlockCausal ? $"block-causal (block {spec.AttentionBlockSize})" : "bidirectional")}, logit shift {spec.LogitShift}, context {spec.MaxSequenceLength}"));
+        output.Result(string.Create(ci,
+            $"  hidden {spec.HiddenSize}, layers {spec.NumLayers}, heads {spec.NumHeads} (kv {spec.NumKvHeads}, head dim {spec.HeadDim}), "
+            + $"MLP {spec.IntermediateSize}, vocab {spec.VocabSize}"));
+        output.Result(string.Create(ci,
+            $"  RoPE theta {spec.RopeTheta}, RMSNorm eps {spec.NormEps}, q/k/v bias {spec.QkvBias}, q/k norm {spec.QkNorm}, tied head {spec.TieEmbeddings}"));
+        output.Result(string.Create(ci,
+            $"  attention {(spec.Attention == AttentionKind.BlockCausal ? $"block-causal (block {spec.AttentionBlockSize})" : "bidirectional")}, logit "
+            + $"shift {spec.LogitShift}, context {spec.MaxSequenceLength}"));
         output.Result(string.Create(ci, $"  tokens: mask {spec.Tokens.Mask}, eos {spec.Tokens.Eos}, pad {spec.Tokens.Pad}"));
         output.Result(string.Create(ci, $"  parameters {n:N0} ({n / 1e9:F2}B)"));
         output.Result(string.Create(ci, $"  memory: float32 {Gib(n * 4)}, bfloat16 {Gib(n * 2)}, float16 {Gib(n * 2)}"));

@@ -14,9 +14,17 @@ namespace Spiffy.Cli.Commands;
 public sealed class LogitsCommand : IVerb
 {
     private readonly DeviceOptionSet _device = new(dtypeDefault: "float32 here, for comparisons");
-    private readonly Argument<string> _model = new("model") { Description = "checkpoint directory or model description", HelpName = "checkpoint-dir|model.json" };
-    private readonly Option<string> _ids = new("--ids") { Description = "JSON list of equal-length lists of token ids", HelpName = "ids.json", Required = true };
-    private readonly Option<string> _output = new("--output", "-o") { Description = "the safetensors file to write", HelpName = "out.safetensors", Required = true };
+    private readonly Argument<string> _model = new("model")
+    {
+        Description = "checkpoint directory or model description", HelpName = "checkpoint-dir|model.json"
+    };
+    private readonly Option<string> _ids = new(
+        "--ids")
+    { Description = "JSON list of equal-length lists of token ids", HelpName = "ids.json", Required = true };
+    private readonly Option<string> _output = new("--output", "-o")
+    {
+        Description = "the safetensors file to write", HelpName = "out.safetensors", Required = true
+    };
     private readonly Option<int?> _threads = SharedOptions.Threads();
     private readonly Option<bool> _allowNonFinite = SharedOptions.AllowNonFinite();
 
@@ -38,7 +46,11 @@ public sealed class LogitsCommand : IVerb
         string idsFile = parse.GetValue(_ids)!, outFile = parse.GetValue(_output)!;
         SharedOptions.ApplyThreads(parse, _threads);
         long[][] rows;
-        try { rows = JsonSerializer.Deserialize<long[][]>(InputFile.ReadAllText(idsFile, InputFile.MaxJsonBytes, "ids file")) ?? throw new InvalidDataException($"{idsFile}: empty"); }
+        try
+        {
+            rows = JsonSerializer.Deserialize<long[][]>(InputFile.ReadAllText(idsFile, InputFile.MaxJsonBytes, "ids file"))
+                ?? throw new InvalidDataException($"{idsFile}: empty");
+        }
         catch (JsonException e) { throw new InvalidDataException($"{idsFile}: expected a JSON list of equal-length lists of token ids ({e.Message})"); }
         if (rows.Length == 0 || rows[0].Length == 0) throw new InvalidDataException($"{idsFile}: no token ids");
         int len = rows[0].Length;
@@ -54,7 +66,8 @@ public sealed class LogitsCommand : IVerb
             for (int i = 0; i < len; i++)
             {
                 long id = rows[b][i];
-                if (id < 0 || id >= spec.VocabSize) throw new ArgumentException($"token id {id} (row {b}, position {i}) is outside the vocabulary [0, {spec.VocabSize})");
+                if (id < 0 || id >= spec.VocabSize)
+                    throw new ArgumentException($"token id {id} (row {b}, position {i}) is outside the vocabulary [0, {spec.VocabSize})");
                 flat[b * len + i] = id;
             }
         model.eval();

@@ -31,6 +31,7 @@ internal static class ModelSources
                 if (File.Exists(candidate)) return candidate;
             }
         }
-        throw new FileNotFoundException($"no --model given and the shipped model ({DefaultModel}) was found neither above {Directory.GetCurrentDirectory()} nor above {AppContext.BaseDirectory}; pass --model <model.json | checkpoint dir>");
+        throw new FileNotFoundException($"no --model given and the shipped model ({DefaultModel}) was found neither above {Directory.GetCurrentDirectory()} "
+            + $"nor above {AppContext.BaseDirectory}; pass --model <model.json | checkpoint dir>");
     }
 }

@@ -8,8 +8,14 @@ namespace Spiffy.Cli.Commands;
 /// <summary>`spiffy tokenize`: text to ids (or ids to text) with a Hugging Face tokenizer.json.</summary>
 public sealed class TokenizeCommand : IVerb
 {
-    private readonly Argument<string> _source = new("tokenizer") { Description = "tokenizer.json or a checkpoint directory holding one", HelpName = "tokenizer.json|checkpoint-dir" };
-    private readonly Argument<string?> _text = new("text") { Description = "the text to tokenize (special tokens in it are recognised)", Arity = ArgumentArity.ZeroOrOne };
+    private readonly Argument<string> _source = new("tokenizer")
+    {
+        Description = "tokenizer.json or a checkpoint directory holding one", HelpName = "tokenizer.json|checkpoint-dir"
+    };
+    private readonly Argument<string?> _text = new("text")
+    {
+        Description = "the text to tokenize (special tokens in it are recognised)", Arity = ArgumentArity.ZeroOrOne
+    };
     private readonly Option<string?> _decode = new("--decode") { Description = "print the text of these ids instead (a JSON list)", HelpName = "[ids]" };
     private readonly Option<string?> _template = SharedOptions.ChatTemplate("wrap the text as a single user turn first");
 
@@ -26,7 +32,9 @@ public sealed class TokenizeCommand : IVerb
         Command.Validators.Add(r =>
         {
             bool hasText = r.GetValue(_text) is not null, hasDecode = r.GetValue(_decode) is not null;
-            if (hasText == hasDecode) r.AddError(hasText ? "--decode takes the ids as its value; give no text argument with it" : "give the text to tokenize (or --decode \"[ids]\")");
+            if (hasText == hasDecode)
+                r.AddError(hasText ? "--decode takes the ids as its value; give no text argument with it"
+                    : "give the text to tokenize (or --decode \"[ids]\")");
         });
     }
 

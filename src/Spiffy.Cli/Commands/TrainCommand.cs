@@ -13,24 +13,60 @@ public sealed class TrainCommand : IVerb
 {
     private readonly Option<string?> _model = SharedOptions.Model("required");
     private readonly DeviceOptionSet _device = new(withDType: false);
-    private readonly Option<string> _data = new("--data") { Description = "training problems (JSONL, question/answer or prompt/answer)", HelpName = "train.jsonl", Required = true };
-    private readonly Option<string> _out = new("--out") { Description = "run directory: checkpoints, tokenizer, log; re-running with it resumes", HelpName = "DIR", Required = true };
-    private readonly Option<string?> _tokenizer = new("--tokenizer") { Description = "use this tokenizer (default: train a byte-level BPE of the model's vocabulary size on the training part, saved in --out)", HelpName = "tokenizer.json" };
-    private readonly Option<int?> _holdout = SharedOptions.AtLeast(new Option<int?>("--holdout") { Description = "problems held out at the end of the file (default 500)", HelpName = "N" }, 0);
-    private readonly Option<int?> _steps = SharedOptions.Positive(new Option<int?>("--steps") { Description = "optimizer steps (default 10000)", HelpName = "N" });
+    private readonly Option<string> _data = new("--data")
+    {
+        Description = "training problems (JSONL, question/answer or prompt/answer)", HelpName = "train.jsonl", Required = true
+    };
+    private readonly Option<string> _out = new("--out")
+    {
+        Description = "run directory: checkpoints, tokenizer, log; re-running with it resumes", HelpName = "DIR", Required = true
+    };
+    private readonly Option<string?> _tokenizer = new("--tokenizer")
+    {
+        Description = "use this tokenizer (default: train a byte-level BPE of the model's vocabulary size on the training part, saved in --out)",
+        HelpName = "tokenizer.json"
+    };
+    private readonly Option<int?> _holdout = SharedOptions.AtLeast(new Option<int?>("--holdout")
+    {
+        Description = "problems held out at the end of the file (default 500)", HelpName = "N"
+    }, 0);
+    private readonly Option<int?> _steps = SharedOptions.Positive(new Option<int?>("--steps")
+    {
+        Description = "optimizer steps (default 10000)", HelpName = "N"
+    });
     private readonly Option<int?> _batch = SharedOptions.Positive(new Option<int?>("--batch") { Description = "batch size (default 16)", HelpName = "N" });
     private readonly Option<double?> _lr = new("--lr") { Description = "peak learning rate (default 2e-3)", HelpName = "X" };
-    private readonly Option<int?> _warmup = SharedOptions.AtLeast(new Option<int?>("--warmup") { Description = "warm-up steps (default 200)", HelpName = "N" }, 0);
+    private readonly Option<int?> _warmup = SharedOptions.AtLeast(new Option<int?>("--warmup") { Description = "warm-up steps (default 200)", HelpName = "N" },
+        0);
     private readonly Option<int?> _gen = SharedOptions.GenLength("the model's, else 256");
-    private readonly Option<int?> _maxPrompt = SharedOptions.Positive(new Option<int?>("--max-prompt") { Description = "longest prompt in tokens (default 160; longer problems are listed and skipped)", HelpName = "N" });
-    private readonly Option<int?> _evalEvery = SharedOptions.Positive(new Option<int?>("--eval-every") { Description = "steps between validation losses (default 250)", HelpName = "N" });
-    private readonly Option<int?> _evalProblems = SharedOptions.AtLeast(new Option<int?>("--eval-problems") { Description = "held-out problems of the validation loss (default 100)", HelpName = "N" }, 0);
-    private readonly Option<int?> _checkpointEvery = SharedOptions.Positive(new Option<int?>("--checkpoint-every") { Description = "steps between checkpoints (default 250)", HelpName = "N" });
+    private readonly Option<int?> _maxPrompt = SharedOptions.Positive(new Option<int?>("--max-prompt")
+    {
+        Description = "longest prompt in tokens (default 160; longer problems are listed and skipped)", HelpName = "N"
+    });
+    private readonly Option<int?> _evalEvery = SharedOptions.Positive(new Option<int?>("--eval-every")
+    {
+        Description = "steps between validation losses (default 250)", HelpName = "N"
+    });
+    private readonly Option<int?> _evalProblems = SharedOptions.AtLeast(new Option<int?>("--eval-problems")
+    {
+        Description = "held-out problems of the validation loss (default 100)", HelpName = "N"
+    }, 0);
+    private readonly Option<int?> _checkpointEvery = SharedOptions.Positive(new Option<int?>("--checkpoint-every")
+    {
+        Description = "steps between checkpoints (default 250)", HelpName = "N"
+    });
     private readonly Option<double?> _timeLimit = new("--time-limit") { Description = "stop (with a checkpoint) after this many minutes", HelpName = "MIN" };
     private readonly Option<long?> _seed = new("--seed") { Description = "seed of the weights, batches and masks (default 1234)", HelpName = "N" };
     private readonly Option<int?> _threads = SharedOptions.Threads();
-    private readonly Option<string?> _evalData = new("--eval-data") { Description = "validate on this file's problems instead (e.g. the held-out file of `spiffy augment`); --data is then trained on whole unless --holdout is given, and a question in both files is an error", HelpName = "FILE" };
-    private readonly Option<string?> _init = new("--init") { Description = "start a new run from these weights (same architecture) instead of random ones; a resumed run keeps its own", HelpName = "CHECKPOINT" };
+    private readonly Option<string?> _evalData = new("--eval-data")
+    {
+        Description = "validate on this file's problems instead (e.g. the held-out file of `spiffy augment`); --data is then trained on whole unless --holdout "
+            + "is given, and a question in both files is an error", HelpName = "FILE"
+    };
+    private readonly Option<string?> _init = new("--init")
+    {
+        Description = "start a new run from these weights (same architecture) instead of random ones; a resumed run keeps its own", HelpName = "CHECKPOINT"
+    };
 
     public TrainCommand()
     {
@@ -41,11 +77,16 @@ public sealed class TrainCommand : IVerb
             "Train a diffusion LM from scratch with LLaDA's SFT objective (prompt never masked; answer padded with EOS to the "
             + "generation length and masked with ratio t ~ U(eps, 1); loss = CE over masked positions / t / answer length). "
             + "The last --holdout problems of the file are never trained on: the first --eval-problems of them give the "
-            + "validation loss (or of --eval-data, a separate held-out file). Re-running with the same --out resumes from the last checkpoint (same batches, same masks).",
+            + "validation loss (or of --eval-data, a separate held-out file). Re-running with the same --out resumes from the last "
+                + "checkpoint (same batches, same masks).",
             "spiffy train --model models/gsm8k-small.json --data train.jsonl --out runs/x",
             "spiffy train --model models/gsm8k-small.json --data train.jsonl --out runs/x --steps 200 --time-limit 30 --threads 2",
-            "spiffy train --model models/gsm8k-small.json --init checkpoints/gsm8k-small --data aug.jsonl --eval-data heldout.jsonl --out runs/y  # continue the shipped weights on `spiffy augment` output")
-        { _model, _data, _out, _tokenizer, _evalData, _init, _holdout, _steps, _batch, _lr, _warmup, _gen, _maxPrompt, _evalEvery, _evalProblems, _checkpointEvery, _timeLimit, _seed, _threads };
+            "spiffy train --model models/gsm8k-small.json --init checkpoints/gsm8k-small --data aug.jsonl --eval-data heldout.jsonl --out runs/y  # continue "
+                + "the shipped weights on `spiffy augment` output")
+        {
+            _model, _data, _out, _tokenizer, _evalData, _init, _holdout, _steps, _batch, _lr, _warmup, _gen, _maxPrompt, _evalEvery, _evalProblems,
+            _checkpointEvery, _timeLimit, _seed, _threads,
+        };
         _device.AddTo(Command);
     }
 
@@ -105,7 +146,8 @@ public sealed class TrainCommand : IVerb
             output.Log($"tokenizer: trained byte-level BPE, {summary.VocabSize} tokens ({summary.MergeCount} merges) -> {tokFile}");
         }
         var tokenizer = HfTokenizer.Load(tokFile);
-        if (tokenizer.VocabSize > spec.VocabSize) throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary is {spec.VocabSize}");
+        if (tokenizer.VocabSize > spec.VocabSize)
+            throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary is {spec.VocabSize}");
 
         var train = Tokenize(trainSet, tokenizer, options, "training", dataPath, output);
         var validation = Tokenize(heldOut, tokenizer, options, "held-out", validationFile, output);
@@ -119,7 +161,9 @@ public sealed class TrainCommand : IVerb
             init.LoadInto(model);
             output.Log($"init: weights from {initPath}");
         }
-        output.Log(string.Create(CultureInfo.InvariantCulture, $"model: {spec.Name}, {spec.ParameterCount:N0} parameters; {options.Steps} steps of {options.BatchSize} (about {(double)options.Steps * options.BatchSize / train.Count:F1} epochs)"));
+        output.Log(string.Create(CultureInfo.InvariantCulture,
+            $"model: {spec.Name}, {spec.ParameterCount:N0} parameters; {options.Steps} steps of {options.BatchSize} "
+            + $"(about {(double)options.Steps * options.BatchSize / train.Count:F1} epochs)"));
         var trainer = new MaskedDiffusionTrainer(model, options, train, validation, outDir);
         TrainingProgress? last = null;
         double? validationLoss = null;
@@ -139,7 +183,9 @@ public sealed class TrainCommand : IVerb
                     return;
                 }
                 bar.Describe(string.Create(ci, $"training: loss {p.Loss:F4}"));
-                string line = string.Create(ci, $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:F4}  lr {p.LearningRate:E2}  {p.TokensPerSecond:F0} tok/s  elapsed {p.Elapsed:hh\\:mm\\:ss}  eta {p.Eta:hh\\:mm\\:ss}");
+                string line = string.Create(ci,
+                    $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:F4}  lr {p.LearningRate:E2}  {p.TokensPerSecond:F0} tok/s  "
+                    + $"elapsed {p.Elapsed:hh\\:mm\\:ss}  eta {p.Eta:hh\\:mm\\:ss}");
                 if (p.ValidationLoss is double v) { validationLoss = v; output.Log(line + string.Create(ci, $"  val {v:F4}")); }
                 else if (!output.ShowsProgress) output.Log(line); // the bar shows it on a terminal
             }, cancel);
@@ -163,7 +209,8 @@ public sealed class TrainCommand : IVerb
         else
         {
             if (last is not null)
-                output.Result(string.Create(ci, $"step {last.Step}/{last.TotalSteps}{(double.IsFinite(last.Loss) ? $": loss {last.Loss:F4}" : "")}{(validationLoss is double v ? $", validation loss {v:F4}" : "")}"));
+                output.Result(string.Create(ci, $"step {last.Step}/{last.TotalSteps}{(double.IsFinite(last.Loss) ? $": loss {last.Loss:F4}" : "")}"
+                    + $"{(validationLoss is double v ? $", validation loss {v:F4}" : "")}"));
             output.Result($"checkpoint: {outDir}");
         }
         return Task.FromResult(cancelled ? Failures.Cancelled : 0);
@@ -180,7 +227,8 @@ public sealed class TrainCommand : IVerb
         if (spec.Tokens.Pad != spec.Tokens.Eos) byId[spec.Tokens.Pad] = "<|pad|>";
         int expect = 0;
         foreach (var id in byId.Keys)
-            if (id != expect++) throw new ArgumentException("to train a tokenizer, the model's special token ids (eos, mask, pad) must be 0, 1, ... in some order");
+            if (id != expect++)
+                throw new ArgumentException("to train a tokenizer, the model's special token ids (eos, mask, pad) must be 0, 1, ... in some order");
         return byId.Values.ToList();
     }
 

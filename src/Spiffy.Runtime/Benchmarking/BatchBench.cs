@@ -141,11 +141,13 @@ internal static class BatchBench
     public static string ToMarkdown(IReadOnlyList<BatchResult> results)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| mode | batch | tokens/s | vs batch 1 | forwards | rows/forward | NFE per prompt | syncs/step | alloc bytes/step | differ from batch 1 |");
+        sb.AppendLine("| mode | batch | tokens/s | vs batch 1 | forwards | rows/forward | NFE per prompt | syncs/step | alloc "
+            + "bytes/step | differ from batch 1 |");
         sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in results)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Mode.Name} | {r.Batch} | {r.TokensPerSecond:F1} | {r.SpeedupVsBatch1:F2}x | {r.Forwards} | {r.RowsPerForward:F2} | {(double)r.SequenceNfe / r.Outputs.Length:F1} | {r.SyncsPerStep:F2} | {r.AllocBytesPerStep:F0} | {r.Mismatches} |"));
+                $"| {r.Mode.Name} | {r.Batch} | {r.TokensPerSecond:F1} | {r.SpeedupVsBatch1:F2}x | {r.Forwards} | {r.RowsPerForward:F2} "
+                    + $"| {(double)r.SequenceNfe / r.Outputs.Length:F1} | {r.SyncsPerStep:F2} | {r.AllocBytesPerStep:F0} | {r.Mismatches} |"));
         return sb.ToString();
     }
 

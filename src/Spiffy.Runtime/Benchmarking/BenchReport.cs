@@ -39,12 +39,16 @@ internal sealed class BenchReport
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return string.Create(CultureInfo.InvariantCulture,
-            $"{(cpu.Length > 0 ? cpu + ", " : "")}{Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription.Trim()}, .NET {Environment.Version}, TorchSharp");
+            $"{(cpu.Length > 0 ? cpu + ", " : "")}{Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription.Trim()}, "
+                + $".NET {Environment.Version}, TorchSharp");
     }
 
     public void WriteJson(Stream stream)
     {
-        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions
+        {
+            Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping
+        });
         w.WriteStartObject();
         w.WriteString("model", Model);
         w.WriteNumber("prompts", Prompts);
@@ -136,7 +140,8 @@ internal sealed class BenchReport
     {
         var ci = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.Append("| mode | D* | NFE | tokens/forward | tokens/s | NFE reduction | speedup | vs own base: NFE / wall | mismatches | accuracy | accepted/forward | acceptance by depth | rows/forward | alloc/step |\n");
+        sb.Append("| mode | D* | NFE | tokens/forward | tokens/s | NFE reduction | speedup | vs own base: NFE / wall | mismatches | accuracy | "
+            + "accepted/forward | acceptance by depth | rows/forward | alloc/step |\n");
         sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
         foreach (var r in Modes)
         {
@@ -144,7 +149,10 @@ internal sealed class BenchReport
             string vsBase = r.Mode.Base is null ? "-" : string.Create(ci, $"{r.NfeReductionVsBase:F2}x / {r.SpeedupVsBase:F2}x");
             string hist = r.Mode.Graph is null ? "-" : Histogram(r.AcceptedByDepth);
             string mism = r.Mode.Base is null ? "-" : r.Mode.Lossless ? r.Mismatches.ToString(ci) : string.Create(ci, $"{r.Mismatches} (approximate)");
-            sb.Append(ci, $"| {r.Mode.Name} | {keep} | {r.MeanNfe:F1} | {r.Tpf:F2} | {r.TokensPerSecond:F1} | {r.NfeReduction:F2}x | {r.Speedup:F2}x | {vsBase} | {mism} | {(double.IsNaN(r.Accuracy) ? "-" : (r.Accuracy * 100).ToString("F0", ci) + "%")} | {(r.Mode.Graph is null ? "-" : r.AcceptMean.ToString("F2", ci))} | {hist} | {r.RowsPerForward:F2} | {r.AllocBytesPerStep / 1024:F1} KB |\n");
+            sb.Append(ci, $"| {r.Mode.Name} | {keep} | {r.MeanNfe:F1} | {r.Tpf:F2} | {r.TokensPerSecond:F1} | {r.NfeReduction:F2}x | {r.Speedup:F2}x "
+                + $"| {vsBase} | {mism} | {(double.IsNaN(r.Accuracy) ? "-" : (r.Accuracy * 100).ToString("F0", ci) + "%")} "
+                + $"| {(r.Mode.Graph is null ? "-" : r.AcceptMean.ToString("F2", ci))} | {hist} | {r.RowsPerForward:F2} "
+                + $"| {r.AllocBytesPerStep / 1024:F1} KB |\n");
         }
         return sb.ToString();
     }
@@ -165,13 +173,15 @@ internal sealed class BenchReport
     {
         var ci = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.Append("| configuration | fixed ms | ms per row | a second row costs | samples (rows: min ms) | spread | fit |\n|---|---:|---:|---:|---|---:|---|\n");
+        sb.Append("| configuration | fixed ms | ms per row | a second row costs | samples (rows: min ms) | spread | fit "
+            + "|\n|---|---:|---:|---:|---|---:|---|\n");
         foreach (var c in Costs)
         {
             var samples = new StringBuilder();
             foreach (var (rows, ms) in c.Samples) samples.Append(ci, $"{(samples.Length > 0 ? ", " : "")}{rows}: {ms:F1}");
             string ratio = c.Reliable ? string.Create(ci, $"{c.RowCostRatio * 100:F0}% of a 1-row forward") : "-";
-            sb.Append(ci, $"| {c.Configuration} | {c.FixedMs:F2} | {c.PerRowMs:F2} | {ratio} | {samples} | {c.Spread * 100:F0}% | {(c.Reliable ? "reliable" : c.Verdict)} |\n");
+            sb.Append(ci, $"| {c.Configuration} | {c.FixedMs:F2} | {c.PerRowMs:F2} | {ratio} | {samples} | {c.Spread * 100:F0}% "
+                + $"| {(c.Reliable ? "reliable" : c.Verdict)} |\n");
         }
         return sb.ToString();
     }

@@ -94,7 +94,8 @@ internal static class BenchRunner
             results.Add(r);
         }
         foreach (var r in results)
-            if (r.Mode.Base is not null && !byName.ContainsKey(r.Mode.Base)) throw new ArgumentException($"mode '{r.Mode.Name}' names an unknown base '{r.Mode.Base}'");
+            if (r.Mode.Base is not null && !byName.ContainsKey(r.Mode.Base))
+                throw new ArgumentException($"mode '{r.Mode.Name}' names an unknown base '{r.Mode.Base}'");
 
         var speculators = new IStepSpeculator?[modes.Count];
         for (int i = 0; i < modes.Count; i++)

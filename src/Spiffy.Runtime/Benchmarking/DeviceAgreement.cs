@@ -40,7 +40,10 @@ internal static class DeviceAgreement
     public const double ReducedTolerance = 5e-2;
 
     /// <summary>The mode names and cache settings decoded (base decoders; each also with Spiffy).</summary>
-    public static readonly (string Name, CacheMode Cache)[] Configurations = { ("no-cache", CacheMode.None), ("prefix-cache", CacheMode.Prefix), ("dual-cache", CacheMode.Dual) };
+    public static readonly (string Name, CacheMode Cache)[] Configurations =
+    {
+        ("no-cache", CacheMode.None), ("prefix-cache", CacheMode.Prefix), ("dual-cache", CacheMode.Dual)
+    };
 
     /// <summary>Turns TF32 off for CUDA matmuls and convolutions, so float32 on the GPU is float32.</summary>
     public static void DisableTf32()
@@ -104,12 +107,16 @@ internal static class DeviceAgreement
                 for (int p = 0; p < prompts.Count; p++)
                 {
                     cancel.ThrowIfCancellationRequested();
-                    var margins = new MarginObserver(o.Threshold, o.Unmasking == UnmaskingRule.Threshold || o.Unmasking == UnmaskingRule.DynamicTopK, cpuModel.Spec.Tokens.Mask);
-                    var onCpu = cpuDecoder.Generate(prompts[p], o, null, spiffy ? new GraphSpeculator(new DraftGraph(graph), o.BlockLength, graph.Keep) : null, null, cancel, margins);
-                    var onDevice = devDecoder.Generate(prompts[p], o, null, spiffy ? new GraphSpeculator(new DraftGraph(graph), o.BlockLength, graph.Keep) : null, null, cancel);
+                    var margins = new MarginObserver(o.Threshold, o.Unmasking == UnmaskingRule.Threshold
+                        || o.Unmasking == UnmaskingRule.DynamicTopK, cpuModel.Spec.Tokens.Mask);
+                    var onCpu = cpuDecoder.Generate(prompts[p], o, null, spiffy ? new GraphSpeculator(new DraftGraph(graph), o.BlockLength, graph.Keep)
+                        : null, null, cancel, margins);
+                    var onDevice = devDecoder.Generate(prompts[p], o, null, spiffy
+                        ? new GraphSpeculator(new DraftGraph(graph), o.BlockLength, graph.Keep) : null, null, cancel);
                     int diff = FirstDifference(onCpu.TokenIds, onDevice.TokenIds);
                     var r = new DecodingAgreement(name, p, config, spiffy, diff, margins.Token, margins.Selection);
-                    log?.Invoke($"{name} prompt {p} {config}{(spiffy ? "+spiffy" : "")}: {(r.Identical ? "identical" : $"DIFFERS at {diff}")}, closest token margin {r.TokenMargin:E2}, selection margin {r.SelectionMargin:E2}");
+                    log?.Invoke($"{name} prompt {p} {config}{(spiffy ? "+spiffy" : "")}: {(r.Identical ? "identical" : $"DIFFERS at {diff}")}, closest token "
+                        + $"margin {r.TokenMargin:E2}, selection margin {r.SelectionMargin:E2}");
                     results.Add(r);
                 }
         }

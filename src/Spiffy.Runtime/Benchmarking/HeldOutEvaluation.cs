@@ -114,7 +114,9 @@ internal static class HeldOutEvaluation
                 if (th.CommitStart[s + 1] - th.CommitStart[s] > 1) multi++;
             }
             progress?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                $"problem {i + 1}/{problems.Count}: {(GsmAnswer.Matches(text, problems[i].Answer) ? "right" : "wrong")}, plain NFE {trace.BaselineNfe}, spiffy NFE {(o.RunSpiffy ? thisSpiffy.ToString(CultureInfo.InvariantCulture) : "replayed")}, threshold NFE {th.BaselineNfe} ({plainTime.TotalSeconds:F1} / {spiffyTime.TotalSeconds:F1} / {(watch.Elapsed - plainTime - spiffyTime).TotalSeconds:F1} s)"));
+                $"problem {i + 1}/{problems.Count}: {(GsmAnswer.Matches(text, problems[i].Answer) ? "right" : "wrong")}, plain NFE {trace.BaselineNfe}, spiffy "
+                    + $"NFE {(o.RunSpiffy ? thisSpiffy.ToString(CultureInfo.InvariantCulture) : "replayed")}, threshold NFE {th.BaselineNfe} "
+                    + $"({plainTime.TotalSeconds:F1} / {spiffyTime.TotalSeconds:F1} / {(watch.Elapsed - plainTime - spiffyTime).TotalSeconds:F1} s)"));
         }
         progress?.Invoke("decoding done; oracle, replay and masked loss");
         var set = new TraceSet(plainHeader, traces);
@@ -176,10 +178,14 @@ internal static class HeldOutEvaluation
     {
         var ci = CultureInfo.InvariantCulture;
         return string.Create(ci,
-            $"| {checkpoint} | {r.Cache.ToString().ToLowerInvariant()} | {r.Problems} | {r.Correct}/{r.Problems} = {100 * r.Accuracy:F1}% [{100 * r.AccuracyInterval.Low:F1}, {100 * r.AccuracyInterval.High:F1}] | {r.MaskedLoss:F3} ({r.LossProblems}) | {r.OracleReduction:F2}x | {r.SpiffyReduction:F2}x ({(r.SpiffyMismatches is int m ? $"run, {m} mismatches" : "replayed")}) | {100 * r.MultiTokenShare:F1}% | {r.FinalLines}/{r.Problems} |");
+            $"| {checkpoint} | {r.Cache.ToString().ToLowerInvariant()} | {r.Problems} | {r.Correct}/{r.Problems} = {100 * r.Accuracy:F1}% "
+                + $"[{100 * r.AccuracyInterval.Low:F1}, {100 * r.AccuracyInterval.High:F1}] | {r.MaskedLoss:F3} ({r.LossProblems}) | {r.OracleReduction:F2}x "
+                + $"| {r.SpiffyReduction:F2}x ({(r.SpiffyMismatches is int m ? $"run, {m} mismatches" : "replayed")}) | {100 * r.MultiTokenShare:F1}% "
+                + $"| {r.FinalLines}/{r.Problems} |");
     }
 
     public const string MarkdownHeader =
-        "| checkpoint | cache | problems | exact answer (95% Wilson) | masked loss (problems) | oracle bound | spiffy | threshold 0.9 steps with >1 token | outputs with `####` |\n" +
+        "| checkpoint | cache | problems | exact answer (95% Wilson) | masked loss (problems) | oracle bound | spiffy | threshold 0.9 steps with >1 "
+            + "token | outputs with `####` |\n" +
         "|---|---|---|---|---|---|---|---|---|";
 }

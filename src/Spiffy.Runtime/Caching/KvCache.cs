@@ -54,7 +54,8 @@ internal sealed class KvCache : IDisposable
     public void Write(int layer, int start, NativeTensor k, NativeTensor v)
     {
         long t = k.Size(2);
-        if (start < 0 || start + t > Capacity) throw new ArgumentOutOfRangeException(nameof(start), $"cache slots [{start}, {start + t}) exceed capacity {Capacity}");
+        if (start < 0 || start + t > Capacity)
+            throw new ArgumentOutOfRangeException(nameof(start), $"cache slots [{start}, {start + t}) exceed capacity {Capacity}");
         using var scope = TensorArena.Open();
         NativeTensor.Of(_keys[layer]).Narrow(2, start, t).CopyFrom(k);
         NativeTensor.Of(_values[layer]).Narrow(2, start, t).CopyFrom(v);

@@ -53,14 +53,16 @@ public sealed class Calibrator
     internal List<int> Select(SelectionObjective objective, int nodes, DraftKeep keep = default, CancellationToken cancel = default)
         => Selection.Select(objective, nodes, keep, cancel);
 
-    /// <summary>Selects <paramref name="nodes"/> nodes by <paramref name="objective"/> and assembles the calibrated graph, with its provenance and D* profile.</summary>
+    /// <summary>Selects <paramref name="nodes"/> nodes by <paramref name="objective"/> and assembles the calibrated graph, with its provenance and D*
+    /// profile.</summary>
     /// <param name="name">The graph's name (the generated decoder class is named after it).</param>
     /// <param name="objective">How nodes are selected (docs/calibration.md).</param>
     /// <param name="nodes">Draft nodes to select.</param>
     /// <param name="keep">D* stored in the graph: drafts kept per forward (default: all; none is refused: a graph serves drafts).</param>
     /// <param name="note">Free text recorded in the provenance, before the replayed summary.</param>
     /// <param name="cancel">Checked during selection.</param>
-    public GraphSpec Calibrate(string name, SelectionObjective objective, int nodes, DraftKeep keep = default, string note = "", CancellationToken cancel = default)
+    public GraphSpec Calibrate(string name, SelectionObjective objective, int nodes, DraftKeep keep = default, string note = "",
+        CancellationToken cancel = default)
     {
         if (keep.IsNone) throw new ArgumentException("a graph is calibrated to draft: D* none would store a graph that never drafts");
         return Graph(Select(objective, nodes, keep, cancel), name, objective, keep, note);
@@ -80,7 +82,9 @@ public sealed class Calibrator
         var oracle = Oracle();
         var ci = CultureInfo.InvariantCulture;
         string summary = string.Create(ci,
-            $"{(h.PromptDigest.Length > 0 ? $"prompts sha256 {h.PromptDigest}; " : "")}seed {h.Seed}, early_stop {(h.EarlyStop ? "true" : "false")}; {Dag.NodeCount} distinct formulas observed; on the calibration prompts: NFE {replayed.Nfe} vs {replayed.BaselineNfe} plain ({replayed.Speedup:F3}x fewer), oracle {oracle.Nfe} ({oracle.Speedup:F3}x)");
+            $"{(h.PromptDigest.Length > 0 ? $"prompts sha256 {h.PromptDigest}; " : "")}seed {h.Seed}, "
+                + $"early_stop {(h.EarlyStop ? "true" : "false")}; {Dag.NodeCount} distinct formulas observed; on the calibration prompts: NFE {replayed.Nfe} "
+                + $"vs {replayed.BaselineNfe} plain ({replayed.Speedup:F3}x fewer), oracle {oracle.Nfe} ({oracle.Speedup:F3}x)");
         string fullNote = note.Length > 0 ? note + "; " + summary : summary;
         return provisional with { Provenance = provisional.Provenance with { Note = fullNote, KeepProfile = KeepProfile(provisional) } };
     }
@@ -163,7 +167,9 @@ internal sealed class ObjectiveComparison
         var ci = CultureInfo.InvariantCulture;
         var sb = new System.Text.StringBuilder();
         long baseline = Oracle.BaselineNfe;
-        sb.Append(ci, $"Held-out: {Oracle.SequenceNfe.Length} prompts, plain decoder {baseline} forwards. Oracle bound (every observed formula with position rank <= {Limits.MaxPositionRank}, token rank <= {Limits.MaxTokenRank}, depth <= {Limits.MaxDepth} drafted, no width limit): {Oracle.Nfe} forwards ({Oracle.Speedup:F2}x fewer), accepted/forward {Oracle.AcceptMean:F2}.\n\n");
+        sb.Append(ci, $"Held-out: {Oracle.SequenceNfe.Length} prompts, plain decoder {baseline} forwards. Oracle bound (every observed formula with position "
+            + $"rank <= {Limits.MaxPositionRank}, token rank <= {Limits.MaxTokenRank}, depth <= {Limits.MaxDepth} drafted, no width limit): {Oracle.Nfe} "
+            + $"forwards ({Oracle.Speedup:F2}x fewer), accepted/forward {Oracle.AcceptMean:F2}.\n\n");
         sb.Append("| objective | D | D* | NFE | fewer forwards | accepted/forward | rows/forward | share of oracle saving |\n");
         sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var row in Rows)
@@ -174,7 +180,8 @@ internal sealed class ObjectiveComparison
                 if (other.Nodes == row.Nodes && other.Keep == row.Keep && other.Result.Nfe < r.Nfe) best = false;
             double share = baseline == Oracle.Nfe ? 0 : (double)(baseline - r.Nfe) / (baseline - Oracle.Nfe);
             string nfe = best ? string.Create(ci, $"**{r.Nfe}**") : r.Nfe.ToString(ci);
-            sb.Append(ci, $"| {SelectionObjectives.Name(row.Objective)} | {row.Nodes} | {row.Keep} | {nfe} | {r.Speedup:F2}x | {r.AcceptMean:F2} | {r.RowsPerForward:F2} | {share * 100:F0}% |\n");
+            sb.Append(ci, $"| {SelectionObjectives.Name(row.Objective)} | {row.Nodes} | {row.Keep} | {nfe} | {r.Speedup:F2}x | {r.AcceptMean:F2} "
+                + $"| {r.RowsPerForward:F2} | {share * 100:F0}% |\n");
         }
         sb.Append(ci, $"| oracle | - | - | {Oracle.Nfe} | {Oracle.Speedup:F2}x | {Oracle.AcceptMean:F2} | - | 100% |\n");
         return sb.ToString();

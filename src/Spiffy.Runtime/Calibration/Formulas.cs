@@ -13,7 +13,8 @@ public sealed record FormulaLimits(int MaxPositionRank, int MaxTokenRank, int Ma
     public void Check()
     {
         if (MaxPositionRank < 1 || MaxTokenRank < 1 || MaxDepth < 1) throw new ArgumentException("rank and depth limits must be >= 1");
-        if (MaxPositionRank > 4096 || MaxTokenRank > 4096 || MaxDepth > 4096) throw new ArgumentException("rank and depth limits must be <= 4096 (the graph format's bound)");
+        if (MaxPositionRank > 4096 || MaxTokenRank > 4096 || MaxDepth > 4096)
+            throw new ArgumentException("rank and depth limits must be <= 4096 (the graph format's bound)");
     }
 }
 

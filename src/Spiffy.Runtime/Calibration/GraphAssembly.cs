@@ -29,6 +29,7 @@ internal static class GraphAssembly
             for (int k = 0; k < pairs.Length; k++) { pos[k] = FormulaTable.PositionRank(pairs[k]); tok[k] = FormulaTable.TokenRank(pairs[k]); }
             nodes[n] = NodeSpec.Create(0, dag.Depth(id), pos, tok, Array.Empty<int>(), dag.Count(id));
         }
-        return new GraphSpec(name, modelName, modelHash, decoding, limits, provenance, keep, new EquatableArray<NodeSpec>(GraphTopology.WithDerivedParents(nodes)));
+        return new GraphSpec(name, modelName, modelHash, decoding, limits, provenance, keep,
+            new EquatableArray<NodeSpec>(GraphTopology.WithDerivedParents(nodes)));
     }
 }

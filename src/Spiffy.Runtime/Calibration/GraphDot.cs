@@ -19,7 +19,8 @@ internal static class GraphDot
         string title = string.Create(ci, $"{g.Name}\n{g.Nodes.Count} nodes, keep {g.Keep}")
             + (g.Provenance.Objective.Length > 0 ? $", {g.Provenance.Objective}" : "")
             + (g.ModelName.Length > 0 ? $"\nmodel {g.ModelName}" : "")
-            + string.Create(ci, $"\n{DecodingNames.Unmasking.Name(g.Decoding.Unmasking)}, block {g.Decoding.BlockLength}, cache {DecodingNames.Cache.Name(g.Decoding.Cache)}");
+            + string.Create(ci, $"\n{DecodingNames.Unmasking.Name(g.Decoding.Unmasking)}, block {g.Decoding.BlockLength}, "
+                + $"cache {DecodingNames.Cache.Name(g.Decoding.Cache)}");
         sb.Append("digraph ").Append(Quote(g.Name)).Append(" {\n");
         sb.Append("  graph [rankdir=TB, labelloc=t, fontname=\"Helvetica\", label=").Append(Quote(title)).Append("];\n");
         sb.Append("  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n");
@@ -56,7 +57,8 @@ internal static class GraphDot
 
     /// <summary>A DOT string literal ("\n" becomes a centred line break).</summary>
     private static string Quote(string s)
-        => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal) + "\"";
+        => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)
+            .Replace("\n", "\\n", StringComparison.Ordinal) + "\"";
 
     /// <summary>The <c>dot</c> executable on PATH, or null.</summary>
     public static string? FindDot()

@@ -31,11 +31,13 @@ public static class GraphFileWriter
         if (g.ModelHash.Length > 0) sb.Append(", \"weights_sha256\": ").Append(Str(g.ModelHash));
         sb.Append(" },\n");
         sb.Append(Inv($"  \"decoding\": {{ \"gen_length\": {d.GenLength}, \"block_length\": {d.BlockLength}, \"steps\": {d.Steps}, "))
-          .Append("\"unmasking\": ").Append(Str(DecodingNames.Unmasking.Name(d.Unmasking))).Append(", \"confidence\": ").Append(Str(DecodingNames.Confidence.Name(d.Confidence)))
+          .Append("\"unmasking\": ").Append(Str(DecodingNames.Unmasking.Name(d.Unmasking))).Append(", \"confidence\": ")
+              .Append(Str(DecodingNames.Confidence.Name(d.Confidence)))
           .Append(", \"threshold\": ").Append(Num(d.Threshold)).Append(", \"factor\": ").Append(Num(d.Factor))
           .Append(Inv($", \"k\": {d.K}, \"temperature\": ")).Append(Num(d.Temperature)).Append(", \"cache\": ").Append(Str(DecodingNames.Cache.Name(d.Cache)))
           .Append(", \"schedule\": ").Append(Str(DecodingNames.Schedule.Name(d.Schedule))).Append(", \"eps\": ").Append(Num(d.Eps))
-          .Append(", \"block_start\": ").Append(Str(DecodingNames.BlockStart.Name(d.BlockStart))).Append(", \"sampler\": ").Append(Str(DecodingNames.Sampler.Name(d.Sampler)))
+          .Append(", \"block_start\": ").Append(Str(DecodingNames.BlockStart.Name(d.BlockStart))).Append(", \"sampler\": ")
+              .Append(Str(DecodingNames.Sampler.Name(d.Sampler)))
           .Append(Inv($", \"top_k\": {d.TopK}, \"top_p\": ")).Append(Num(d.TopP))
           .Append(", \"alg_temp\": ").Append(Num(d.AlgTemp)).Append(", \"overfull_top_k\": ").Append(d.OverfullTopK ? "true" : "false").Append(" },\n");
         sb.Append(Inv($"  \"limits\": {{ \"max_position_rank\": {l.MaxPositionRank}, \"max_token_rank\": {l.MaxTokenRank}, \"max_depth\": {l.MaxDepth} }},\n"));

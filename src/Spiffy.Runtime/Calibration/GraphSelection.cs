@@ -17,7 +17,10 @@ public enum SelectionObjective
 
 internal static class SelectionObjectives
 {
-    public static readonly SelectionObjective[] All = { SelectionObjective.Degree1, SelectionObjective.Frequency, SelectionObjective.Ancestors, SelectionObjective.ReplayGreedy };
+    public static readonly SelectionObjective[] All =
+    {
+        SelectionObjective.Degree1, SelectionObjective.Frequency, SelectionObjective.Ancestors, SelectionObjective.ReplayGreedy
+    };
 
     public static string Name(SelectionObjective o) => o switch
     {

@@ -83,7 +83,8 @@ internal sealed class SequenceTrace
         if (RankStart.Length != StepCount + 1 || RankStart[0] != 0 || RankStart[StepCount] != RankPos.Length) Fail("rank table is inconsistent");
         if (RankProb.Length != RankPos.Length * h.TokenRanks || RankTok.Length != RankProb.Length) Fail("distribution table is inconsistent");
         for (int s = 0; s < StepCount; s++)
-            if (CommitStart[s + 1] < CommitStart[s] || RankStart[s + 1] < RankStart[s] || RankStart[s + 1] - RankStart[s] > h.PositionRanks) Fail($"step {s} ranges are invalid");
+            if (CommitStart[s + 1] < CommitStart[s] || RankStart[s + 1] < RankStart[s] || RankStart[s + 1] - RankStart[s] > h.PositionRanks)
+                Fail($"step {s} ranges are invalid");
         foreach (int p in CommitPos) if (p < 0 || p >= h.BlockLength) Fail("a committed position lies outside the block");
         if (Head.Length >= h.BlockLength) Fail("the prompt's tail fills the whole first block");
         // SDAR's overfull top-k rewrites decided positions, the prompt's tail included.
@@ -141,9 +142,11 @@ public sealed class TraceSet
     internal string? CannotReplay(int maxPositionRank, int maxTokenRank)
     {
         if (maxPositionRank > Header.PositionRanks)
-            return $"the graph uses position rank {maxPositionRank} but the traces kept only {Header.PositionRanks} (record them with --max-position-rank >= {maxPositionRank})";
+            return $"the graph uses position rank {maxPositionRank} but the traces kept only {Header.PositionRanks} (record them with "
+                + $"--max-position-rank >= {maxPositionRank})";
         if (maxTokenRank > Header.TokenRanks)
-            return $"the graph uses token rank {maxTokenRank} but the traces kept only {Header.TokenRanks} (record them with --max-token-rank >= {maxTokenRank})";
+            return $"the graph uses token rank {maxTokenRank} but the traces kept only {Header.TokenRanks} (record them with "
+                + $"--max-token-rank >= {maxTokenRank})";
         return null;
     }
 }
@@ -268,7 +271,8 @@ internal sealed class SequenceTraceBuilder
             int steps = stepStart[b + 1] - stepStart[b];
             int expected = steps - (_blockStart[b] ? 1 : 0);
             if (baselineNfe is not null && _blockStepForwards[b] != expected)
-                throw new InvalidOperationException($"block {b}: {steps} steps but {_blockStepForwards[b]} step forwards (expected {expected}); the decode loop no longer takes one step per plain forward");
+                throw new InvalidOperationException($"block {b}: {steps} steps but {_blockStepForwards[b]} step forwards (expected {expected}); the decode "
+                    + $"loop no longer takes one step per plain forward");
             nfe += _blockFixed[b] + expected;
         }
         if (baselineNfe is not null && baselineNfe.Value != nfe)

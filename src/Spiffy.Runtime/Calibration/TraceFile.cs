@@ -14,7 +14,8 @@ namespace Spiffy.Calibration;
 public static class TraceFile
 {
     private static readonly byte[] Magic = Encoding.ASCII.GetBytes("SPIFFYTR");
-    /// <summary>3: the decoding header also carries the sampler, top-k, top-p and stop tokens (2: schedule, eps and block start; a sequence carries the prompt's tail in block 0, SDAR).</summary>
+    /// <summary>3: the decoding header also carries the sampler, top-k, top-p and stop tokens (2: schedule, eps and block start; a sequence carries the
+    /// prompt's tail in block 0, SDAR).</summary>
     internal const int Version = 3;
 
     /// <summary>Writes <paramref name="traces"/> to <paramref name="path"/> atomically.</summary>
@@ -30,7 +31,8 @@ public static class TraceFile
             w.Write(h.ModelName);
             w.Write(h.ModelHash);
             var d = h.Decoding;
-            w.Write(d.GenLength); w.Write(d.BlockLength); w.Write(d.Steps); w.Write(DecodingNames.Unmasking.Name(d.Unmasking)); w.Write(DecodingNames.Confidence.Name(d.Confidence));
+            w.Write(d.GenLength); w.Write(d.BlockLength); w.Write(d.Steps); w.Write(DecodingNames.Unmasking.Name(d.Unmasking)); w.Write(
+                DecodingNames.Confidence.Name(d.Confidence));
             w.Write(d.Threshold); w.Write(d.Factor); w.Write(d.K); w.Write(d.Temperature); w.Write(DecodingNames.Cache.Name(d.Cache));
             w.Write(DecodingNames.Schedule.Name(d.Schedule)); w.Write(d.Eps); w.Write(DecodingNames.BlockStart.Name(d.BlockStart));
             w.Write(DecodingNames.Sampler.Name(d.Sampler)); w.Write(d.TopK); w.Write(d.TopP); w.Write(d.AlgTemp); w.Write(d.OverfullTopK);
@@ -73,7 +75,8 @@ public static class TraceFile
             T Spelled<T>(EnumSpelling<T> spelling) where T : struct, Enum
             {
                 string name = r.ReadString();
-                return spelling.TryParse(name, out var value) ? value : throw new InvalidDataException($"{path}: invalid header (\"{name}\" is not one of: {string.Join(", ", spelling.Names)})");
+                return spelling.TryParse(name, out var value) ? value
+                    : throw new InvalidDataException($"{path}: invalid header (\"{name}\" is not one of: {string.Join(", ", spelling.Names)})");
             }
             var decoding = new GraphDecoding(r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), Spelled(DecodingNames.Unmasking), Spelled(DecodingNames.Confidence),
                 r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadDouble(), Spelled(DecodingNames.Cache), Spelled(DecodingNames.Schedule), r.ReadDouble(),

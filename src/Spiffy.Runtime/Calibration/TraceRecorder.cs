@@ -34,7 +34,8 @@ internal sealed class TraceRecorder : IDecodeObserver
     public IReadOnlyList<SequenceTrace> Record(DiffusionDecoder decoder, IReadOnlyList<long[]> prompts, DecodingOptions options, int firstIndex,
         CancellationToken cancel = default)
     {
-        if (options.ToSchema() != _header.Decoding || options.Seed != _header.Seed || options.EarlyStop != _header.EarlyStop || options.StopTokensText != _header.StopTokens)
+        if (options.ToSchema() != _header.Decoding || options.Seed != _header.Seed || options.EarlyStop != _header.EarlyStop
+            || options.StopTokensText != _header.StopTokens)
             throw new ArgumentException("the decoding options differ from the trace header's");
         if (decoder.Model.Spec.Tokens.Mask != _header.MaskId) throw new ArgumentException("the model's mask id differs from the trace header's");
         _builders = new SequenceTraceBuilder[prompts.Count];

@@ -32,7 +32,8 @@ public sealed class TrajectorySource
     /// <param name="weightsSha256">The weights' SHA-256, recorded as provenance and compared with a reused trace file ("" when unknown).</param>
     /// <param name="chatTemplate">The chat template applied to each problem (null: the model's).</param>
     /// <param name="batch">Problems decoded together while recording.</param>
-    public TrajectorySource(SpiffyModel model, DecodingOptions options, FormulaLimits limits, string weightsSha256 = "", string? chatTemplate = null, int batch = 1)
+    public TrajectorySource(SpiffyModel model, DecodingOptions options, FormulaLimits limits, string weightsSha256 = "",
+        string? chatTemplate = null, int batch = 1)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);

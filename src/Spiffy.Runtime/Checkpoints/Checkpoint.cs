@@ -59,7 +59,8 @@ internal sealed class Checkpoint : IDisposable
         if (!System.IO.Directory.Exists(dir)) throw new DirectoryNotFoundException($"checkpoint directory not found: {dir}");
         string full = Path.GetFullPath(dir);
         string configPath = Path.Combine(full, ConfigFileName);
-        if (!File.Exists(configPath)) throw new CheckpointException($"{full}: no {ConfigFileName} (a checkpoint directory holds config.json and model.safetensors)");
+        if (!File.Exists(configPath))
+            throw new CheckpointException($"{full}: no {ConfigFileName} (a checkpoint directory holds config.json and model.safetensors)");
         string tokenizer = Path.Combine(full, "tokenizer.json");
         var spec = HfConfig.Load(configPath) with
         {
@@ -109,7 +110,8 @@ internal sealed class Checkpoint : IDisposable
             foreach (var t in f.Names)
             {
                 // An index that disagrees with its shards is ambiguous: refuse rather than guess.
-                if (!weightMap.TryGetValue(t, out var mapped)) throw new CheckpointException($"{f.Path}: holds tensor '{t}' that {IndexFileName} does not list");
+                if (!weightMap.TryGetValue(t, out var mapped))
+                    throw new CheckpointException($"{f.Path}: holds tensor '{t}' that {IndexFileName} does not list");
                 if (mapped != shard) throw new CheckpointException($"{f.Path}: holds tensor '{t}' that {IndexFileName} maps to {mapped}");
                 where[t] = f;
             }
@@ -130,7 +132,8 @@ internal sealed class Checkpoint : IDisposable
         catch (JsonException e) { throw new CheckpointException($"{indexPath}: not valid JSON: {e.Message}", e); }
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm)
+                || wm.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException($"{indexPath}: expected an object with a \"weight_map\" object");
             var map = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in wm.EnumerateObject())
@@ -161,18 +164,21 @@ internal sealed class Checkpoint : IDisposable
             string name = CheckpointName(model.Spec.Names, internalName);
             if (!_where.TryGetValue(name, out var file))
             {
-                if (strict) problems.Add($"missing tensor '{name}' (parameter {internalName}, expected shape {SafeTensorsFile.FormatShape(p.shape)}) in {Describe()}");
+                if (strict)
+                    problems.Add($"missing tensor '{name}' (parameter {internalName}, expected shape {SafeTensorsFile.FormatShape(p.shape)}) in {Describe()}");
                 continue;
             }
             used.Add(name);
             var info = file.Info(name);
             if (!SafeTensorsFile.ShapeEquals(info.Shape, p.shape))
-                problems.Add($"tensor '{name}' in {file.Path}: expected shape {SafeTensorsFile.FormatShape(p.shape)}, found {SafeTensorsFile.FormatShape(info.Shape)}");
+                problems.Add($"tensor '{name}' in {file.Path}: expected shape {SafeTensorsFile.FormatShape(p.shape)}, "
+                    + $"found {SafeTensorsFile.FormatShape(info.Shape)}");
             else plan.Add((name, file, p));
         }
         if (strict)
             foreach (var name in TensorNames)
-                if (!used.Contains(name)) problems.Add($"unexpected tensor '{name}' in {_where[name].Path} (model '{model.Spec.Name}' has no parameter for it)");
+                if (!used.Contains(name))
+                    problems.Add($"unexpected tensor '{name}' in {_where[name].Path} (model '{model.Spec.Name}' has no parameter for it)");
         if (problems.Count > 0)
         {
             var sb = new StringBuilder($"cannot load checkpoint {Directory} into model '{model.Spec.Name}' ({problems.Count} problem(s)):");
@@ -234,13 +240,15 @@ internal sealed class Checkpoint : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"neither a checkpoint directory nor a model description: {path}", path);
         var spec = ModelDescription.Load(path);
         if (spec.Checkpoint.Length == 0)
-            throw new CheckpointException($"{path}: the model description names no \"checkpoint\", so it has no weights (it only describes the architecture); pass a checkpoint directory or add a \"checkpoint\" field");
+            throw new CheckpointException($"{path}: the model description names no \"checkpoint\", so it has no weights (it only describes the architecture); "
+                + $"pass a checkpoint directory or add a \"checkpoint\" field");
         string dir = ModelDescription.ResolveRelative(path, spec.Checkpoint);
         using (var ck = Open(dir))
         {
             var diffs = ArchitectureDifferences(spec, ck.Spec);
             if (diffs.Count > 0)
-                throw new CheckpointException($"{path}: the description disagrees with {Path.Combine(ck.Directory, ConfigFileName)}: {string.Join("; ", diffs)}");
+                throw new CheckpointException(
+                    $"{path}: the description disagrees with {Path.Combine(ck.Directory, ConfigFileName)}: {string.Join("; ", diffs)}");
             var model = new DiffusionTransformer(spec, dtype ?? ComputeDevice.DefaultDType(device, ParseDType(spec.DType)), device);
             try { ck.LoadInto(model, allowNonFinite: allowNonFinite); }
             catch { model.Dispose(); throw; }
@@ -279,7 +287,8 @@ internal sealed class Checkpoint : IDisposable
     public static void Save(DiffusionTransformer model, string dir, IReadOnlyDictionary<string, string>? metadata = null)
         => Save(model, dir, metadata, maxShardBytes: 0);
 
-    /// <summary>As <see cref="Save(DiffusionTransformer, string, IReadOnlyDictionary{string, string}?)"/>, split into shards of at most <paramref name="maxShardBytes"/> (0 = one file) with an index like transformers writes.</summary>
+    /// <summary>As <see cref="Save(DiffusionTransformer, string, IReadOnlyDictionary{string, string}?)"/>, split into shards of at most
+    /// <paramref name="maxShardBytes"/> (0 = one file) with an index like transformers writes.</summary>
     public static void Save(DiffusionTransformer model, string dir, IReadOnlyDictionary<string, string>? metadata, long maxShardBytes)
     {
         string storedDType = DTypeName(model.DType);
@@ -359,10 +368,20 @@ internal sealed class Checkpoint : IDisposable
                 layer = parts[1];
                 template = parts[2] switch
                 {
-                    "attn_norm" => names.AttnNorm, "q_proj" => names.QProj, "k_proj" => names.KProj, "v_proj" => names.VProj,
-                    "o_proj" => names.OProj, "q_bias" => names.QBias, "k_bias" => names.KBias, "v_bias" => names.VBias,
-                    "q_norm" => names.QNorm, "k_norm" => names.KNorm, "mlp_norm" => names.MlpNorm, "gate_proj" => names.GateProj,
-                    "up_proj" => names.UpProj, "down_proj" => names.DownProj,
+                    "attn_norm" => names.AttnNorm,
+                    "q_proj" => names.QProj,
+                    "k_proj" => names.KProj,
+                    "v_proj" => names.VProj,
+                    "o_proj" => names.OProj,
+                    "q_bias" => names.QBias,
+                    "k_bias" => names.KBias,
+                    "v_bias" => names.VBias,
+                    "q_norm" => names.QNorm,
+                    "k_norm" => names.KNorm,
+                    "mlp_norm" => names.MlpNorm,
+                    "gate_proj" => names.GateProj,
+                    "up_proj" => names.UpProj,
+                    "down_proj" => names.DownProj,
                     _ => throw new ArgumentException($"unknown parameter name '{internalName}'", nameof(internalName)),
                 };
                 break;

@@ -98,7 +98,18 @@ internal static class HfConfig
         {
             Name = name,
             Tokens = spec.Tokens with { EndOfTurn = eot },
-            Defaults = d with { GenLength = gen, BlockLength = block, ChatTemplate = chat, Schedule = schedule, Eps = eps, BlockStart = blockStart, Confidence = confidence, Sampler = sampler, OverfullTopK = overfull },
+            Defaults = d with
+            {
+                GenLength = gen,
+                BlockLength = block,
+                ChatTemplate = chat,
+                Schedule = schedule,
+                Eps = eps,
+                BlockStart = blockStart,
+                Confidence = confidence,
+                Sampler = sampler,
+                OverfullTopK = overfull
+            },
         };
     }
 
@@ -119,7 +130,8 @@ internal static class HfConfig
         c.Reject("scale_logits", v => v.ValueKind == JsonValueKind.True, "logit scaling is not supported");
         c.Reject("layer_norm_type", v => v.ValueKind == JsonValueKind.String && v.GetString() != "rms", "only RMS layer norm is supported");
         c.Reject("block_type", v => v.ValueKind == JsonValueKind.String && v.GetString() != "llama", "only the \"llama\" block type is supported");
-        c.Reject("activation_type", v => v.ValueKind == JsonValueKind.String && v.GetString() is not ("silu" or "swiglu"), "only SiLU-gated MLPs are supported");
+        c.Reject("activation_type", v => v.ValueKind == JsonValueKind.String && v.GetString() is not ("silu" or "swiglu"),
+            "only SiLU-gated MLPs are supported");
         c.Reject("alibi", v => v.ValueKind == JsonValueKind.True, "ALiBi is not supported");
         c.Reject("input_emb_norm", v => v.ValueKind == JsonValueKind.True, "an embedding norm is not supported");
         c.Reject("layer_norm_with_affine", v => v.ValueKind == JsonValueKind.False, "norms without weights are not supported");
@@ -137,7 +149,8 @@ internal static class HfConfig
             pad: c.IntOrNull("pad_token_id") ?? 126081, bos: c.IntOrNull("bos_token_id") ?? 126080, eot: 126348);
         return Build(c, name, "llada", hidden, c.Positive("n_layers"), heads, kvHeads, hidden / heads, c.Positive("mlp_hidden_size"), vocab,
             c.PositiveOrNull("max_sequence_length") ?? c.PositiveOrNull("max_position_embeddings") ?? 4096,
-            c.PositiveDouble("rope_theta", 10000), c.PositiveDouble("rms_norm_eps", 1e-5), qkvBias, false, AttentionKind.Bidirectional, 0, 0, tie, tokens, "llada");
+            c.PositiveDouble("rope_theta", 10000), c.PositiveDouble("rms_norm_eps", 1e-5), qkvBias, false,
+                AttentionKind.Bidirectional, 0, 0, tie, tokens, "llada");
     }
 
     private static ModelSpec ParseQwen(Fields c, string name, string family)
@@ -182,7 +195,11 @@ internal static class HfConfig
         int mlp, int vocab, int maxLen, double theta, double eps, bool qkvBias, bool qkNorm, AttentionKind attention, int blockSize,
         int shift, bool tie, SpecialTokens tokens, string chatTemplate)
     {
-        foreach (var (v, what) in new[] { (hidden, "hidden size"), (layers, "layer count"), (heads, "head count"), (kvHeads, "kv head count"), (headDim, "head dim"), (mlp, "MLP size"), (vocab, "vocabulary size") })
+        foreach (var (v, what) in new[]
+        {
+            (hidden, "hidden size"), (layers, "layer count"), (heads, "head count"), (kvHeads, "kv head count"), (headDim, "head dim"),
+                (mlp, "MLP size"), (vocab, "vocabulary size")
+        })
             if (v < 1) throw new CheckpointException($"{c.File}: {what} must be positive, found {v}");
         if (heads % kvHeads != 0) throw new CheckpointException($"{c.File}: {kvHeads} key/value heads do not divide {heads} query heads");
         if (headDim % 2 != 0) throw new CheckpointException($"{c.File}: rotary embeddings need an even head dimension, found {headDim}");
@@ -368,7 +385,8 @@ internal static class HfConfig
             if (v is null) return null;
             if (v.Value.ValueKind == JsonValueKind.Number && v.Value.TryGetInt32(out int i)) return i;
             // Some exporters write integral floats ("n_heads": 32.0).
-            if (v.Value.ValueKind == JsonValueKind.Number && v.Value.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue) return (int)d;
+            if (v.Value.ValueKind == JsonValueKind.Number && v.Value.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue)
+                return (int)d;
             throw Error(key, $"expected an integer, found {v.Value.GetRawText()}");
         }
 
@@ -386,7 +404,8 @@ internal static class HfConfig
         public double PositiveDouble(string key, double fallback)
         {
             double v = Double(key, fallback);
-            if (!double.IsFinite(v) || v <= 0) throw Error(key, $"must be a positive number, found {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+            if (!double.IsFinite(v) || v <= 0)
+                throw Error(key, $"must be a positive number, found {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
             return v;
         }
 

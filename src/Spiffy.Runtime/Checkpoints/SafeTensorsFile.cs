@@ -77,7 +77,8 @@ internal sealed class SafeTensorsFile : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"safetensors file not found: {path}", path);
         // Before opening: a FIFO or device (size 0) would block or stream instead of failing.
         if (InputFile.Size(path, long.MaxValue, out _) < 8)
-            throw new CheckpointException($"{path}: truncated safetensors file, or not a regular file ({new FileInfo(path).Length} bytes; the 8-byte header length is missing)");
+            throw new CheckpointException($"{path}: truncated safetensors file, or not a regular file ({new FileInfo(path).Length} bytes; the "
+                + $"8-byte header length is missing)");
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         try
         {
@@ -88,9 +89,11 @@ internal sealed class SafeTensorsFile : IDisposable
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
             // Both checks come before allocating the header buffer.
             if (headerLength > MaxHeaderBytes)
-                throw new CheckpointException($"{path}: header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit (corrupt or not a safetensors file)");
+                throw new CheckpointException($"{path}: header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit "
+                    + $"(corrupt or not a safetensors file)");
             if ((long)headerLength > fileLength - 8)
-                throw new CheckpointException($"{path}: truncated safetensors file: header length {headerLength} extends past the end of the file ({fileLength} bytes)");
+                throw new CheckpointException($"{path}: truncated safetensors file: header length {headerLength} extends past the end of "
+                    + $"the file ({fileLength} bytes)");
             var header = new byte[headerLength];
             ReadExactly(handle, path, header, 8);
             long dataStart = 8 + (long)headerLength;
@@ -167,13 +170,16 @@ internal sealed class SafeTensorsFile : IDisposable
         if (dtypeEl is not { ValueKind: JsonValueKind.String } dt) throw new CheckpointException($"{where}: missing or non-string \"dtype\"");
         string dtype = dt.GetString()!;
         int index = Array.FindIndex(DTypes, d => d.Name == dtype);
-        if (index < 0) throw new CheckpointException($"{where}: unknown or unsupported dtype \"{dtype}\" (supported: {string.Join(", ", Array.ConvertAll(DTypes, d => d.Name))})");
+        if (index < 0)
+            throw new CheckpointException($"{where}: unknown or unsupported dtype \"{dtype}\" "
+                + $"(supported: {string.Join(", ", Array.ConvertAll(DTypes, d => d.Name))})");
         var shape = ReadLongs(shapeEl, where, "shape", -1);
         var offsets = ReadLongs(offsetsEl, where, "data_offsets", 2);
         long begin = offsets[0], end = offsets[1];
         if (begin > end) throw new CheckpointException($"{where}: data_offsets [{begin}, {end}] are reversed");
         if (end > dataLength)
-            throw new CheckpointException($"{where}: data_offsets [{begin}, {end}] extend past the data area ({dataLength} bytes): the file is truncated or corrupt");
+            throw new CheckpointException($"{where}: data_offsets [{begin}, {end}] extend past the data area ({dataLength} bytes): the "
+                + $"file is truncated or corrupt");
         long expected;
         try
         {
@@ -185,7 +191,8 @@ internal sealed class SafeTensorsFile : IDisposable
             throw new CheckpointException($"{where}: shape [{string.Join(", ", shape)}] overflows a 64-bit byte count");
         }
         if (expected != end - begin)
-            throw new CheckpointException($"{where}: {dtype} shape [{string.Join(", ", shape)}] needs {expected} bytes but data_offsets [{begin}, {end}] hold {end - begin}");
+            throw new CheckpointException($"{where}: {dtype} shape [{string.Join(", ", shape)}] needs {expected} bytes but data_offsets "
+                + $"[{begin}, {end}] hold {end - begin}");
         return new SafeTensorInfo(name, dtype, DTypes[index].Type, shape, begin, end);
     }
 
@@ -216,7 +223,8 @@ internal sealed class SafeTensorsFile : IDisposable
             var prev = sorted[i - 1];
             var cur = sorted[i];
             if (cur.DataBegin < prev.DataEnd)
-                throw new CheckpointException($"{path}: tensors '{prev.Name}' [{prev.DataBegin}, {prev.DataEnd}] and '{cur.Name}' [{cur.DataBegin}, {cur.DataEnd}] overlap");
+                throw new CheckpointException($"{path}: tensors '{prev.Name}' [{prev.DataBegin}, {prev.DataEnd}] and '{cur.Name}' "
+                    + $"[{cur.DataBegin}, {cur.DataEnd}] overlap");
         }
     }
 
@@ -315,7 +323,8 @@ internal sealed class SafeTensorsFile : IDisposable
         order.Sort((a, b) => string.CompareOrdinal(a.name, b.name));
         for (int i = 0; i < order.Count; i++)
         {
-            if (string.IsNullOrEmpty(order[i].name) || order[i].name == "__metadata__") throw new ArgumentException($"invalid tensor name '{order[i].name}'", nameof(tensors));
+            if (string.IsNullOrEmpty(order[i].name) || order[i].name == "__metadata__")
+                throw new ArgumentException($"invalid tensor name '{order[i].name}'", nameof(tensors));
             if (i > 0 && order[i].name == order[i - 1].name) throw new ArgumentException($"tensor '{order[i].name}' is listed twice", nameof(tensors));
         }
         byte[] header = BuildHeader(order, metadata);
@@ -346,7 +355,8 @@ internal sealed class SafeTensorsFile : IDisposable
             long offset = 0;
             foreach (var (name, t) in order)
             {
-                string dtype = DTypeName(t.dtype) ?? throw new ArgumentException($"tensor '{name}': dtype {t.dtype} cannot be stored in safetensors by this writer");
+                string dtype = DTypeName(t.dtype)
+                    ?? throw new ArgumentException($"tensor '{name}': dtype {t.dtype} cannot be stored in safetensors by this writer");
                 long bytes = t.NumberOfElements * ElementSize(t.dtype);
                 w.WriteStartObject(name);
                 w.WriteString("dtype", dtype);

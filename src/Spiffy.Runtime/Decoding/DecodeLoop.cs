@@ -213,7 +213,8 @@ internal sealed class DecodeLoop
         {
             _cancel.ThrowIfCancellationRequested();
             // Every step commits at least one token, except Dream's timestep steps, which are at most the steps per block.
-            if (++guard > _b + _rule.StepsPerBlock + 1) throw new InvalidOperationException($"decoder made no progress in block {blk} (a step committed nothing)");
+            if (++guard > _b + _rule.StepsPerBlock + 1)
+                throw new InvalidOperationException($"decoder made no progress in block {blk} (a step committed nothing)");
             int perSequence = DraftAll();
             int rows = _batch * perSequence;
             using (var scope = TensorArena.Open())
@@ -405,7 +406,8 @@ internal sealed class DecodeLoop
         int d = _spec.Draft(_state.AsSpan(r * _b, _b), _mask, _pTopP.AsSpan(r * _b * sj, _b * sj), _pTopTok.AsSpan(r * _b * sj, _b * sj), rows);
         _lastDrafted = r;
         if (d != _drafts[r])
-            throw new InvalidOperationException($"the speculator drafted {d} rows for sequence {r} from the same state and distribution that gave {_drafts[r]}: Draft must depend on its arguments only");
+            throw new InvalidOperationException($"the speculator drafted {d} rows for sequence {r} from the same state and distribution that "
+                + $"gave {_drafts[r]}: Draft must depend on its arguments only");
     }
 
     /// <summary>
@@ -417,7 +419,8 @@ internal sealed class DecodeLoop
         bool ok = q < drafts && _draftDepth[r * _maxDrafts + q] == depth + 1
             && state.SequenceEqual(_rows.AsSpan((r * perSequence + 1 + q) * _b, _b));
         if (!ok)
-            throw new InvalidOperationException($"the speculator matched draft {q} of sequence {r}, but the row verified for it is not the current state at depth {depth + 1}: Draft must depend on its arguments only and Match must return one of its draft rows");
+            throw new InvalidOperationException($"the speculator matched draft {q} of sequence {r}, but the row verified for it is not the current state at "
+                + $"depth {depth + 1}: Draft must depend on its arguments only and Match must return one of its draft rows");
     }
 
     /// <summary>Applies the step rule to sequence r using the distribution of row `row`; that distribution becomes P.</summary>

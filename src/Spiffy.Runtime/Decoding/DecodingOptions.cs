@@ -32,7 +32,8 @@ public sealed record DecodingOptions
     public int MinTokensPerStep { get; init; } = 1;
     /// <summary>Sampling temperature; 0 decodes greedily.</summary>
     public double Temperature { get; init; }
-    /// <summary>How tokens are drawn when <see cref="Temperature"/> &gt; 0 (the family's authors' sampler by default, <see cref="DecodingDefaults"/>).</summary>
+    /// <summary>How tokens are drawn when <see cref="Temperature"/> &gt; 0 (the family's authors' sampler by default,
+    /// <see cref="DecodingDefaults"/>).</summary>
     public SamplerKind Sampler { get; init; } = SamplerKind.Gumbel;
     /// <summary>Keep only the k most likely tokens before sampling (ties with the k-th kept); 0 = off. Not with <see cref="SamplerKind.Gumbel"/>.</summary>
     public int TopK { get; init; }
@@ -54,7 +55,8 @@ public sealed record DecodingOptions
     public long Seed { get; init; }
     /// <summary>The K/V cache mode.</summary>
     public CacheMode Cache { get; init; } = CacheMode.None;
-    /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
+    /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every
+    /// block).</summary>
     public bool EarlyStop { get; init; }
     /// <summary>
     /// SDAR's <c>stopping_criteria_idx</c>: after each block, stop once the generation holds any of these tokens (anywhere);
@@ -79,7 +81,12 @@ public sealed record DecodingOptions
     /// <summary>These options with a family sampler's details as a model file names them (<see cref="DecodingDefaults"/>).</summary>
     public DecodingOptions WithSampler(DecodingDefaults d) => this with
     {
-        Schedule = d.Schedule, Eps = d.Eps, BlockStart = d.BlockStart, Confidence = d.Confidence, Sampler = d.Sampler, OverfullTopK = d.OverfullTopK,
+        Schedule = d.Schedule,
+        Eps = d.Eps,
+        BlockStart = d.BlockStart,
+        Confidence = d.Confidence,
+        Sampler = d.Sampler,
+        OverfullTopK = d.OverfullTopK,
     };
 
     /// <summary>The options a graph was calibrated with (its <c>decoding</c>), with this seed.</summary>
@@ -109,15 +116,24 @@ public sealed record DecodingOptions
         if (promptLength < 1) throw new ArgumentException("the prompt is empty");
         long maxPrompt = DecodingRules.MaxPromptLength(config, spec);
         if (promptLength > maxPrompt)
-            throw new ArgumentException($"prompt ({promptLength} tokens) + generation ({GenLength}) = {promptLength + GenLength} tokens exceeds the model's context of {spec.MaxSequenceLength}; shorten the prompt to at most {maxPrompt} tokens");
+            throw new ArgumentException($"prompt ({promptLength} tokens) + generation ({GenLength}) = {promptLength + GenLength} tokens exceeds the model's "
+                + $"context of {spec.MaxSequenceLength}; shorten the prompt to at most {maxPrompt} tokens");
         foreach (int t in StopTokens)
             if (t < 0 || t >= spec.VocabSize || t == spec.Tokens.Mask)
                 throw new ArgumentException($"stop token {t} must be a token of the vocabulary [0, {spec.VocabSize}) other than the mask");
         if (Layout == VerificationLayout.Packed && (Cache != CacheMode.None || spec.Attention == AttentionKind.BlockCausal))
-            throw new ArgumentException("the packed verification layout applies to bidirectional models without a cache (cached modes already verify block-only rows against the shared context)");
+            throw new ArgumentException("the packed verification layout applies to bidirectional models without a cache (cached modes already verify "
+                + "block-only rows against the shared context)");
     }
 
     /// <summary>Every option on one line ("gen=256 block=32 ...").</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")} confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}{(Sampler != SamplerKind.Gumbel ? $" sampler={DecodingNames.Sampler.Name(Sampler)}" : "")}{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")}{(StopTokens.Count > 0 ? $" stop_tokens={StopTokensText}" : "")}{(OverfullTopK ? " overfull_top_k" : "")} seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
+        $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}"
+        + $"{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}"
+        + $"{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")}"
+        + $" confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}"
+        + $"{(Sampler != SamplerKind.Gumbel ? $" sampler={DecodingNames.Sampler.Name(Sampler)}" : "")}"
+        + $"{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")}"
+        + $"{(StopTokens.Count > 0 ? $" stop_tokens={StopTokensText}" : "")}{(OverfullTopK ? " overfull_top_k" : "")}"
+        + $" seed={Seed} cache={Cache}{(Layout == VerificationLayout.Packed ? " layout=packed" : "")}");
 }

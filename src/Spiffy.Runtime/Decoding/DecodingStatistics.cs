@@ -67,7 +67,8 @@ public sealed class DecodingStatistics
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"NFE {Nfe}, steps {Steps}, tokens {TokensCommitted}, tokens/forward {Tpf:F2}, {WallTime.TotalSeconds:F2} s");
         if (VerificationForwards > 0)
-            sb.Append(CultureInfo.InvariantCulture, $", verification forwards {VerificationForwards}, rows/forward {RowsPerForward:F2}, accepted/forward {AcceptMean:F2}, free steps {FreeSteps}");
+            sb.Append(CultureInfo.InvariantCulture,
+                $", verification forwards {VerificationForwards}, rows/forward {RowsPerForward:F2}, accepted/forward {AcceptMean:F2}, free steps {FreeSteps}");
         return sb.ToString();
     }
 }

@@ -25,7 +25,8 @@ internal sealed record ForwardCost(string Configuration, double FixedMs, double 
     public bool Reliable => Problem is null;
 
     /// <summary>What a reader is told instead of a D* when the fit is unreliable.</summary>
-    public string Verdict => Reliable ? "reliable" : string.Create(CultureInfo.InvariantCulture, $"noise: the fit is unreliable (spread {Spread * 100:F0}%; {Problem})");
+    public string Verdict => Reliable ? "reliable"
+        : string.Create(CultureInfo.InvariantCulture, $"noise: the fit is unreliable (spread {Spread * 100:F0}%; {Problem})");
 
     /// <summary>Predicted milliseconds of a forward with <paramref name="rows"/> rows.</summary>
     public double Ms(double rows) => FixedMs + PerRowMs * rows;
@@ -56,7 +57,8 @@ internal sealed record ForwardCost(string Configuration, double FixedMs, double 
     public double RowCostRatio => PerRowMs / Math.Max(1e-9, Ms(1));
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Configuration}: {FixedMs:F2} ms + {PerRowMs:F2} ms/row ({string.Join(", ", Samples.Select(s => $"{s.Rows} rows {s.Ms:F2} ms"))}; spread {Spread * 100:F0}%)");
+        $"{Configuration}: {FixedMs:F2} ms + {PerRowMs:F2} ms/row "
+            + $"({string.Join(", ", Samples.Select(s => $"{s.Rows} rows {s.Ms:F2} ms"))}; spread {Spread * 100:F0}%)");
 }
 
 /// <summary>Measures <see cref="ForwardCost"/> with the decoder's own forward code (ForwardRunner).</summary>

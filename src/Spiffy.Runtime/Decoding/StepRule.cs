@@ -87,7 +87,8 @@ internal sealed partial class StepRule : IDisposable
         }
     }
 
-    /// <summary>The row the authors' alg_temp multinomial draws over: the whole canvas (no cache), the fed part from the block on (prefix), the block (dual).</summary>
+    /// <summary>The row the authors' alg_temp multinomial draws over: the whole canvas (no cache), the fed part from the block on (prefix), the block
+    /// (dual).</summary>
     private long AlgRowLength(int blk) => _o.Cache switch
     {
         CacheMode.Prefix => _canvas - (_region + (long)blk * _blockLength),
@@ -105,7 +106,8 @@ internal sealed partial class StepRule : IDisposable
     public DecodingOptions Options => _o;
     public int StepsPerBlock => _stepsPerBlock;
 
-    /// <summary>Tokens to commit at step <paramref name="stepInBlock"/> of an even split of <paramref name="initialMasks"/> positions (LLaDA's schedule).</summary>
+    /// <summary>Tokens to commit at step <paramref name="stepInBlock"/> of an even split of <paramref name="initialMasks"/> positions (LLaDA's
+    /// schedule).</summary>
     public int ScheduledCount(int initialMasks, int stepInBlock)
     {
         int baseCount = initialMasks / _stepsPerBlock, remainder = initialMasks % _stepsPerBlock;
@@ -240,7 +242,8 @@ internal sealed partial class StepRule : IDisposable
         var at = DrawAt(globalStep);
         long row = AlgRowLength(at.Block);
         // After the step's token draws (none at T = 0).
-        long position = _tokenRowsBefore[(int)Math.Min(globalStep + 1, _tokenRowsBefore.Count - 1)] * _vocab + _algBefore[(int)Math.Min(globalStep, _algBefore.Count - 1)];
+        long position = _tokenRowsBefore[(int)Math.Min(globalStep + 1, _tokenRowsBefore.Count - 1)] * _vocab
+            + _algBefore[(int)Math.Min(globalStep, _algBefore.Count - 1)];
         if (_algQ.Length < row) _algQ = new float[row];
         _stream!.Draw(position, 1, row).Data<float>().CopyTo(_algQ.AsSpan(0, (int)row));
         // Where block offset i sits in that row (no cache: the canvas; prefix / dual: from the block's first position).
@@ -258,7 +261,10 @@ internal sealed partial class StepRule : IDisposable
         for (int a = 1; a < n; a++)
         {
             int v = _order[a], j = a - 1;
-            while (j >= 0 && (_algRatio[_order[j]] < _algRatio[v] || (_algRatio[_order[j]] == _algRatio[v] && _order[j] > v))) { _order[j + 1] = _order[j]; j--; }
+            while (j >= 0 && (_algRatio[_order[j]] < _algRatio[v] || (_algRatio[_order[j]] == _algRatio[v] && _order[j] > v)))
+            {
+                _order[j + 1] = _order[j]; j--;
+            }
             _order[j + 1] = v;
         }
         _order.AsSpan(0, count).CopyTo(chosen);

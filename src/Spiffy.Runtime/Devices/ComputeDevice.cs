@@ -65,7 +65,8 @@ public sealed record ComputeDevice(ComputeDeviceKind Kind, int? Index = null)
         }
         int wanted = Index ?? 0;
         if (count == 0)
-            throw new DeviceUnavailableException($"device {this} was requested but TorchSharp finds no CUDA device ({NativeBackend.Describe()}); use --device cpu or see docs/gpu.md");
+            throw new DeviceUnavailableException($"device {this} was requested but TorchSharp finds no CUDA device ({NativeBackend.Describe()}); use "
+                + $"--device cpu or see docs/gpu.md");
         if (wanted >= count)
             throw new DeviceUnavailableException($"device {this} was requested but TorchSharp finds {count} CUDA device(s) (cuda:0..cuda:{count - 1})");
         return new Device(DeviceType.CUDA, wanted);

@@ -20,7 +20,8 @@ internal static class HostMemory
             if (!line.StartsWith(field, StringComparison.Ordinal)) continue;
             var parts = line[field.Length..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
             // The kernel reports kB (1024 bytes).
-            if (parts.Length == 2 && parts[1] == "kB" && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long kb)) return kb * 1024;
+            if (parts.Length == 2 && parts[1] == "kB" && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long kb))
+                return kb * 1024;
         }
         return -1;
     }

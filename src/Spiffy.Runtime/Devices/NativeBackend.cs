@@ -65,7 +65,8 @@ internal static class NativeBackend
         catch (Exception e) when (e is NotSupportedException or TypeInitializationException or DllNotFoundException or EntryPointNotFoundException)
         {
             string first = (e.InnerException ?? e).Message.Split('\n', 2)[0].Trim();
-            throw new DeviceUnavailableException($"libtorch could not be loaded ({Describe()}): {first} Set {DirectoryVariable} to a libtorch lib folder (e.g. <python site-packages>/torch/lib) or build with SpiffyTorchBackend=cpu; see docs/gpu.md", e);
+            throw new DeviceUnavailableException($"libtorch could not be loaded ({Describe()}): {first} Set {DirectoryVariable} to a libtorch lib folder (e.g. "
+                + $"<python site-packages>/torch/lib) or build with SpiffyTorchBackend=cpu; see docs/gpu.md", e);
         }
         finally { Console.SetOut(stdout); }
     }
@@ -74,19 +75,22 @@ internal static class NativeBackend
     {
         string full = Path.GetFullPath(dir);
         if (!Directory.Exists(full))
-            throw new DeviceUnavailableException($"{DirectoryVariable}={dir}: no such folder (it should name a libtorch 'lib' folder, e.g. <python site-packages>/torch/lib)");
+            throw new DeviceUnavailableException($"{DirectoryVariable}={dir}: no such folder (it should name a libtorch 'lib' folder, e.g. "
+                + $"<python site-packages>/torch/lib)");
         foreach (var name in Required)
         {
             string path = Path.Combine(full, name);
             if (!File.Exists(path))
-                throw new DeviceUnavailableException($"{DirectoryVariable}={dir}: {name} not found (it should name a libtorch 'lib' folder, e.g. <python site-packages>/torch/lib)");
+                throw new DeviceUnavailableException($"{DirectoryVariable}={dir}: {name} not found (it should name a libtorch 'lib' folder, e.g. "
+                    + $"<python site-packages>/torch/lib)");
             Load(path);
         }
         bool cuda = File.Exists(Path.Combine(full, CudaLibraries[^1]));
         if (cuda) foreach (var name in CudaLibraries) if (File.Exists(Path.Combine(full, name))) Load(Path.Combine(full, name));
         ExternalDirectory = full;
         ExternalCudaLoaded = cuda;
-        _description = cuda ? $"libtorch with CUDA from {DirectoryVariable}={full}" : $"libtorch from {DirectoryVariable}={full}, which has no libtorch_cuda.so";
+        _description = cuda ? $"libtorch with CUDA from {DirectoryVariable}={full}"
+            : $"libtorch from {DirectoryVariable}={full}, which has no libtorch_cuda.so";
     }
 
     private static void Load(string path)

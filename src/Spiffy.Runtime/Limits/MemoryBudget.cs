@@ -49,7 +49,8 @@ internal sealed record MemoryEstimate(long Weights, long KvCache, long Verificat
 /// The outcome of a memory check: the estimate, what is available, and the largest settings that
 /// would fit with everything else unchanged (0 where not even the smallest value fits).
 /// </summary>
-internal sealed record MemoryFit(bool Fits, MemoryEstimate Estimate, long Available, int MaxDrafts, int MaxGenLength, int MaxPromptLength, int MaxBatch, string Message);
+internal sealed record MemoryFit(bool Fits, MemoryEstimate Estimate, long Available, int MaxDrafts, int MaxGenLength, int MaxPromptLength,
+    int MaxBatch, string Message);
 
 /// <summary>
 /// Checks memory before a generation allocates it: weights from the <see cref="ModelSpec"/>, the
@@ -194,8 +195,10 @@ internal static class MemoryBudget
         int blocks = Largest(1, Math.Max(1, s.GenLength / Math.Max(1, s.BlockLength)), n => Fits(s with { GenLength = n * s.BlockLength }));
         int maxPrompt = Largest(1, Math.Max(1, s.PromptLength), p => Fits(s with { PromptLength = p }));
         int maxBatch = Largest(1, Math.Max(1, s.Batch), b => Fits(s with { Batch = b }));
-        string message = fits ? $"fits: about {Format(estimate.Total)} of {Format(avail)} available" : Explain(estimate, avail, s, maxDrafts, blocks * s.BlockLength, maxPrompt, maxBatch,
-            Fits(s with { Drafts = 0 }), Fits(s with { GenLength = s.BlockLength }), Fits(s with { PromptLength = 1 }), Fits(s with { Batch = 1 }), includeWeights);
+        string message = fits ? $"fits: about {Format(estimate.Total)} of {Format(avail)} available"
+            : Explain(estimate, avail, s, maxDrafts, blocks * s.BlockLength, maxPrompt, maxBatch,
+            Fits(s with { Drafts = 0 }), Fits(s with { GenLength = s.BlockLength }), Fits(s with { PromptLength = 1 }),
+                Fits(s with { Batch = 1 }), includeWeights);
         return new MemoryFit(fits, estimate, avail, maxDrafts, Fits(s with { GenLength = s.BlockLength }) ? blocks * s.BlockLength : 0,
             Fits(s with { PromptLength = 1 }) ? maxPrompt : 0, Fits(s with { Batch = 1 }) ? maxBatch : 0, message);
     }
@@ -235,7 +238,8 @@ internal static class MemoryBudget
     private static string Explain(MemoryEstimate e, long avail, GenerationShape s, int drafts, int gen, int prompt, int batch,
         bool draftsHelp, bool genHelps, bool promptHelps, bool batchHelps, bool includeWeights)
     {
-        var parts = $"weights {Format(e.Weights)}, K/V cache {Format(e.KvCache)}, verification batch {Format(e.Verification)}, activations {Format(e.Activations)}";
+        var parts = $"weights {Format(e.Weights)}, K/V cache {Format(e.KvCache)}, verification batch {Format(e.Verification)}, "
+            + $"activations {Format(e.Activations)}";
         if (!includeWeights) parts = parts.Replace($"weights {Format(0)}, ", "", StringComparison.Ordinal);
         var options = new List<string>();
         if (draftsHelp && s.Drafts > 0) options.Add($"D* <= {drafts}");
@@ -244,7 +248,9 @@ internal static class MemoryBudget
         if (batchHelps && batch < s.Batch) options.Add($"batch <= {batch}");
         string would = options.Count > 0
             ? " It would fit with " + string.Join(", or ", options) + " (each with the other settings unchanged)."
-            : includeWeights && e.Weights > avail ? $" The weights alone need {Format(e.Weights)}: use a smaller or lower-precision model, or a machine with more memory." : " No smaller setting fits; free memory or use a larger machine.";
+            : includeWeights && e.Weights > avail
+                ? $" The weights alone need {Format(e.Weights)}: use a smaller or lower-precision model, or a machine with more memory."
+                : " No smaller setting fits; free memory or use a larger machine.";
         return $"not enough memory: this generation needs about {Format(e.Total)} ({parts}) but {Format(avail)} is available.{would}";
     }
 

@@ -56,7 +56,8 @@ internal static unsafe class LibTorch
     [DllImport(Lib)] public static extern IntPtr THSTensor_zeros(long* sizes, int length, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
     [DllImport(Lib)] public static extern IntPtr THSTensor_eye(long rows, long columns, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
     [DllImport(Lib)] public static extern IntPtr THSTensor_zeros_like(IntPtr input, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
-    [DllImport(Lib)] public static extern IntPtr THSTensor_rand(IntPtr generator, long* sizes, int length, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
+    [DllImport(Lib)]
+    public static extern IntPtr THSTensor_rand(IntPtr generator, long* sizes, int length, sbyte type, int deviceType, int deviceIndex, byte requiresGrad);
     [DllImport(Lib)] public static extern void THSTensor_exponential_(IntPtr tensor, double lambda, IntPtr generator);
 
     [DllImport(Lib)] public static extern IntPtr THSTensor_to_type(IntPtr handle, sbyte type, byte copy, byte nonBlocking);

@@ -180,9 +180,11 @@ internal readonly unsafe struct NativeTensor
     }
 
     public NativeTensor IndexSelect(long dim, NativeTensor index) => Own(LibTorch.THSTensor_index_select(Handle, dim, index.Handle));
-    public NativeTensor IndexFill(long dim, NativeTensor index, NativeScalar value) => Own(LibTorch.THSTensor_index_fill(Handle, dim, index.Handle, value.Handle));
+    public NativeTensor IndexFill(long dim, NativeTensor index, NativeScalar value)
+        => Own(LibTorch.THSTensor_index_fill(Handle, dim, index.Handle, value.Handle));
 
-    public NativeTensor IndexCopy(long dim, NativeTensor index, NativeTensor source) => Own(LibTorch.THSTensor_index_copy(Handle, dim, index.Handle, source.Handle));
+    public NativeTensor IndexCopy(long dim, NativeTensor index, NativeTensor source)
+        => Own(LibTorch.THSTensor_index_copy(Handle, dim, index.Handle, source.Handle));
 
     public NativeTensor IndexCopy_(long dim, NativeTensor index, NativeTensor source)
     {

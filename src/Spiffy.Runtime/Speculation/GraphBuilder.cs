@@ -26,8 +26,10 @@ internal static class GraphBuilder
     {
         // Stable order: by depth, then by the given order; the parents come from the parent rule (GraphTopology).
         var ordered = nodes.OrderBy(n => n.Depth)
-            .Select(d => NodeSpec.Create(0, d.Depth, d.Pairs.Select(x => x.Position).ToArray(), d.Pairs.Select(x => x.Token).ToArray(), Array.Empty<int>(), d.Count)).ToArray();
-        return new GraphSpec(name, modelName, modelHash, decoding, limits, provenance, keep, new EquatableArray<NodeSpec>(GraphTopology.WithDerivedParents(ordered)));
+            .Select(d => NodeSpec.Create(0, d.Depth, d.Pairs.Select(x => x.Position).ToArray(), d.Pairs.Select(x => x.Token).ToArray(),
+                Array.Empty<int>(), d.Count)).ToArray();
+        return new GraphSpec(name, modelName, modelHash, decoding, limits, provenance, keep,
+            new EquatableArray<NodeSpec>(GraphTopology.WithDerivedParents(ordered)));
     }
 
     private static int MaxDepth(List<NodeDraft> nodes) => nodes.Count == 0 ? 1 : nodes.Max(n => n.Depth);

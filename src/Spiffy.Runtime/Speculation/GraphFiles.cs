@@ -32,10 +32,14 @@ public static class GraphFiles
         var list = new List<string>();
         var ci = CultureInfo.InvariantCulture;
         if (graph.ModelName.Length > 0 && graph.ModelName != model.Name) list.Add($"calibrated for model '{graph.ModelName}', serving '{model.Name}'");
-        if (modelHash is not null && graph.ModelHash.Length > 0 && graph.ModelHash != modelHash) list.Add("calibrated for other weights (weights_sha256 differs)");
+        if (modelHash is not null && graph.ModelHash.Length > 0 && graph.ModelHash != modelHash)
+            list.Add("calibrated for other weights (weights_sha256 differs)");
         var want = options.ToSchema();
         var have = graph.Decoding;
-        void Cmp<T>(string what, T a, T b, Func<T, string> show) { if (!EqualityComparer<T>.Default.Equals(a, b)) list.Add($"{what}: calibrated {show(a)}, serving {show(b)}"); }
+        void Cmp<T>(string what, T a, T b, Func<T, string> show)
+        {
+            if (!EqualityComparer<T>.Default.Equals(a, b)) list.Add($"{what}: calibrated {show(a)}, serving {show(b)}");
+        }
         string Int(int v) => v.ToString(ci);
         string Num(double v) => v.ToString(ci);
         Cmp("gen_length", have.GenLength, want.GenLength, Int);

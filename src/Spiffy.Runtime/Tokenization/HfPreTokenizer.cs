@@ -124,7 +124,9 @@ internal sealed class HfPreTokenizer : PreTokenizer
         }
         catch (RegexMatchTimeoutException e) when (e.Pattern == _splits[k].ToString())
         {
-            throw new TokenizerFormatException(_source, $"pre_tokenizer pattern /{Patterns[k]}/ took longer than {MatchTimeout.TotalSeconds:0.#} s on a piece of {segment.Length} characters (catastrophic backtracking); fix the pattern", inner: e);
+            throw new TokenizerFormatException(_source,
+                $"pre_tokenizer pattern /{Patterns[k]}/ took longer than {MatchTimeout.TotalSeconds:0.#} s on a piece of {segment.Length} characters "
+                + $"(catastrophic backtracking); fix the pattern", inner: e);
         }
         SplitWith(k + 1, text, start + pos, length - pos, origin, pieces);
     }

@@ -70,7 +70,9 @@ public sealed class HfTokenizer
         for (int b = 0; b < 256; b++)
         {
             if (ByteLevelAlphabet.OccursInUtf8(b) && !_vocab.ContainsKey(ByteLevelAlphabet.ToChar((byte)b).ToString()))
-                throw new TokenizerFormatException(path, $"model.vocab has no byte-level token for byte 0x{b:X2} (\"{ByteLevelAlphabet.ToChar((byte)b)}\"); text containing it could not be encoded");
+                throw new TokenizerFormatException(path,
+                    $"model.vocab has no byte-level token for byte 0x{b:X2} (\"{ByteLevelAlphabet.ToChar((byte)b)}\"); text "
+                    + $"containing it could not be encoded");
         }
 
         try

@@ -93,7 +93,8 @@ internal sealed class MaskedDiffusionObjective
         var masked = rand(new long[] { b, len }, generator: gen).to(_model.Device).lt(t).logical_and(batch.AnswerMask);
         var noisy = batch.Tokens.masked_fill(masked, spec.Tokens.Mask);
         var logits = _model.Forward(ForwardRequest.Full(noisy, batch.Positions, batch.KeyMask));
-        var ce = TorchSharp.torch.nn.functional.cross_entropy(logits.view(-1, spec.VocabSize), batch.Targets.view(-1), reduction: nn.Reduction.None).view(b, len);
+        var ce = TorchSharp.torch.nn.functional.cross_entropy(logits.view(-1, spec.VocabSize), batch.Targets.view(-1),
+            reduction: nn.Reduction.None).view(b, len);
         var answerLen = batch.AnswerMask.sum(1, keepdim: true, type: float32);
         var weighted = ce.div(t).div(answerLen).mul(masked.to(float32));
         return weighted.sum().div(b);

@@ -10,7 +10,8 @@ using static TorchSharp.torch;
 namespace Spiffy.Training;
 
 /// <summary>Progress of a training run, reported every few steps.</summary>
-internal sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, double? ValidationLoss);
+internal sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta,
+    double LearningRate, double? ValidationLoss);
 
 /// <summary>
 /// Trains a diffusion LM with LLaDA's supervised fine-tuning objective (<see cref="MaskedDiffusionObjective"/>). Resumable: model, optimizer moments and the
@@ -34,8 +35,11 @@ internal sealed class MaskedDiffusionTrainer
         foreach (var set in new[] { train, validation })
             foreach (var ex in set)
             {
-                if (ex.Answer.Length > options.GenLength) throw new ArgumentException($"an answer of {ex.Answer.Length} tokens exceeds the generation length {options.GenLength}; filter or truncate before training");
-                if (ex.Prompt.Length > options.MaxPromptLength) throw new ArgumentException($"a prompt of {ex.Prompt.Length} tokens exceeds the maximum prompt length {options.MaxPromptLength}");
+                if (ex.Answer.Length > options.GenLength)
+                    throw new ArgumentException($"an answer of {ex.Answer.Length} tokens exceeds the generation length {options.GenLength}; filter "
+                        + $"or truncate before training");
+                if (ex.Prompt.Length > options.MaxPromptLength)
+                    throw new ArgumentException($"a prompt of {ex.Prompt.Length} tokens exceeds the maximum prompt length {options.MaxPromptLength}");
             }
         if (train.Count < options.BatchSize) throw new ArgumentException($"{train.Count} training problems are fewer than one batch of {options.BatchSize}");
     }

@@ -73,13 +73,16 @@ internal sealed class RunFolder
             string stepDir = Path.Combine(Directory, live);
             string statePath = Path.Combine(stepDir, StateFileName);
             var state = ReadState(statePath);
-            if (state.Files is null || state.Files.Count == 0) throw new InvalidDataException($"{statePath}: lists no file hashes, so the step cannot be verified");
+            if (state.Files is null || state.Files.Count == 0)
+                throw new InvalidDataException($"{statePath}: lists no file hashes, so the step cannot be verified");
             foreach (var (file, hash) in state.Files)
             {
-                if (file.Contains('/') || file.Contains('\\') || file is "." or "..") throw new InvalidDataException($"{statePath}: file name \"{file}\" is not a plain name");
+                if (file.Contains('/') || file.Contains('\\') || file is "." or "..")
+                    throw new InvalidDataException($"{statePath}: file name \"{file}\" is not a plain name");
                 string path = Path.Combine(stepDir, file);
                 if (!File.Exists(path)) throw Mixed(statePath, $"{file} is missing");
-                if (!string.Equals(Sha256(path), hash, StringComparison.Ordinal)) throw Mixed(statePath, $"{file} does not match the hash recorded for step {state.Step}");
+                if (!string.Equals(Sha256(path), hash, StringComparison.Ordinal))
+                    throw Mixed(statePath, $"{file} does not match the hash recorded for step {state.Step}");
             }
             string opt = Path.Combine(stepDir, OptimizerFileName);
             return new ResumePoint(state.Step, state.ValidationLoss, stepDir, File.Exists(opt) ? opt : null);
@@ -101,7 +104,8 @@ internal sealed class RunFolder
             if (f.Metadata.TryGetValue("step", out var s) && s != state.Step.ToString(CultureInfo.InvariantCulture))
                 throw new InvalidDataException($"{Directory}: {Checkpoint.SingleFileName} holds step {s} but {StateFileName} step {state.Step}: " +
                     "a save was interrupted (run folder written before consistent checkpoints), and resuming would mix two steps. " +
-                    "Continue from the weights alone by copying config.json, model.safetensors and tokenizer.json to a new --out folder and training from there, or start a new run");
+                    "Continue from the weights alone by copying config.json, model.safetensors and tokenizer.json to a new --out folder and training "
+                        + "from there, or start a new run");
         }
         string opt = Path.Combine(Directory, OptimizerFileName);
         return new ResumePoint(state.Step, state.ValidationLoss, Directory, File.Exists(opt) ? opt : null);
@@ -122,7 +126,8 @@ internal sealed class RunFolder
     {
         if (!File.Exists(PointerPath)) return null;
         string name = InputFile.ReadAllText(PointerPath, InputFile.MaxJsonBytes, "checkpoint pointer").Trim();
-        if (!name.StartsWith(StepPrefix, StringComparison.Ordinal) || name.IndexOfAny(['/', '\\']) >= 0 || !int.TryParse(name.AsSpan(StepPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        if (!name.StartsWith(StepPrefix, StringComparison.Ordinal) || name.IndexOfAny(['/', '\\']) >= 0
+            || !int.TryParse(name.AsSpan(StepPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out _))
             throw new InvalidDataException($"{PointerPath}: names \"{name}\", not a step folder ({StepPrefix}NNNNNNN)");
         if (!System.IO.Directory.Exists(Path.Combine(Directory, name))) throw new InvalidDataException($"{PointerPath}: step folder {name} does not exist");
         return name;

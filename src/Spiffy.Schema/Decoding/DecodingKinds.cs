@@ -25,7 +25,8 @@ public enum UnmaskingRule
     Threshold,
     /// <summary>Fast-dLLM factor rule: the longest confidence-sorted prefix with c_k >= 1 - f / (k + 2).</summary>
     Factor,
-    /// <summary>SDAR "dynamic": all candidates strictly above tau if there are at least k of them, else the top k; k is the step's even share of the block (SDAR's denoising steps), at least the configured minimum.</summary>
+    /// <summary>SDAR "dynamic": all candidates strictly above tau if there are at least k of them, else the top k; k is the step's even share of the block
+    /// (SDAR's denoising steps), at least the configured minimum.</summary>
     DynamicTopK,
     /// <summary>
     /// Dream's alg "origin": each masked position is committed independently with probability 1 - s/t (the

@@ -48,10 +48,12 @@ internal sealed class EnumSpelling<T> where T : struct, Enum
 internal static class DecodingNames
 {
     public static readonly EnumSpelling<UnmaskingRule> Unmasking = new EnumSpelling<UnmaskingRule>(
-        (UnmaskingRule.Schedule, "schedule"), (UnmaskingRule.Threshold, "threshold"), (UnmaskingRule.Factor, "factor"), (UnmaskingRule.DynamicTopK, "dynamic_top_k"), (UnmaskingRule.Origin, "origin"));
+        (UnmaskingRule.Schedule, "schedule"), (UnmaskingRule.Threshold, "threshold"), (UnmaskingRule.Factor, "factor"),
+            (UnmaskingRule.DynamicTopK, "dynamic_top_k"), (UnmaskingRule.Origin, "origin"));
 
     public static readonly EnumSpelling<ConfidenceKind> Confidence = new EnumSpelling<ConfidenceKind>(
-        (ConfidenceKind.Probability, "probability"), (ConfidenceKind.Random, "random"), (ConfidenceKind.Margin, "margin"), (ConfidenceKind.NegativeEntropy, "negative_entropy"));
+        (ConfidenceKind.Probability, "probability"), (ConfidenceKind.Random, "random"), (ConfidenceKind.Margin, "margin"),
+            (ConfidenceKind.NegativeEntropy, "negative_entropy"));
 
     public static readonly EnumSpelling<CacheMode> Cache = new EnumSpelling<CacheMode>(
         (CacheMode.None, "none"), (CacheMode.Prefix, "prefix"), (CacheMode.Dual, "dual"));

@@ -27,7 +27,8 @@ internal static class DecodingRules
         if (d.GenLength < 1) Add("gen_length", SchemaErrorKind.InvalidValue, $"generation length must be at least 1 (got {Inv(d.GenLength)})");
         if (d.BlockLength < 1) Add("block_length", SchemaErrorKind.InvalidValue, $"block length must be at least 1 (got {Inv(d.BlockLength)})");
         else if (d.GenLength >= 1 && d.GenLength % d.BlockLength != 0)
-            Add("block_length", SchemaErrorKind.ContradictoryValues, $"block length {Inv(d.BlockLength)} does not divide the generation length {Inv(d.GenLength)}");
+            Add("block_length", SchemaErrorKind.ContradictoryValues,
+                $"block length {Inv(d.BlockLength)} does not divide the generation length {Inv(d.GenLength)}");
         if (d.Steps < 0) Add("steps", SchemaErrorKind.InvalidValue, $"steps must be at least 0 (0: one token per step; got {Inv(d.Steps)})");
         else if (d.GenLength >= 1 && d.BlockLength >= 1 && d.GenLength % d.BlockLength == 0)
         {
@@ -42,9 +43,11 @@ internal static class DecodingRules
                 Add("block_start", SchemaErrorKind.ContradictoryValues,
                     "the first_position block start needs blocks of at least 2 positions and at least 2 steps per block");
         }
-        if (!(d.Eps > 0 && d.Eps < 1)) Add("eps", SchemaErrorKind.InvalidValue, $"eps must be in (0, 1): the timesteps run from 1 down to eps (got {Inv(d.Eps)})");
+        if (!(d.Eps > 0 && d.Eps < 1))
+            Add("eps", SchemaErrorKind.InvalidValue, $"eps must be in (0, 1): the timesteps run from 1 down to eps (got {Inv(d.Eps)})");
         if (!(d.Threshold > 0 && d.Threshold <= 1)) Add("threshold", SchemaErrorKind.InvalidValue, $"threshold tau must be in (0, 1] (got {Inv(d.Threshold)})");
-        if (!(d.Factor > 0) || double.IsInfinity(d.Factor)) Add("factor", SchemaErrorKind.InvalidValue, $"factor must be positive and finite (got {Inv(d.Factor)})");
+        if (!(d.Factor > 0) || double.IsInfinity(d.Factor))
+            Add("factor", SchemaErrorKind.InvalidValue, $"factor must be positive and finite (got {Inv(d.Factor)})");
         if (d.K < 1) Add("k", SchemaErrorKind.InvalidValue, $"k must be at least 1 (got {Inv(d.K)})");
         else if (d.Unmasking == UnmaskingRule.DynamicTopK && d.BlockLength >= 1 && d.K > d.BlockLength)
             Add("k", SchemaErrorKind.ContradictoryValues, $"k = {Inv(d.K)} exceeds the block length {Inv(d.BlockLength)}");
@@ -54,16 +57,19 @@ internal static class DecodingRules
         if (!(d.TopP > 0 && d.TopP <= 1)) Add("top_p", SchemaErrorKind.InvalidValue, $"top_p must be in (0, 1] (1 = off; got {Inv(d.TopP)})");
         else if (d.Sampler == SamplerKind.Gumbel && (d.TopK != 0 || d.TopP != 1))
             Add(d.TopK != 0 ? "top_k" : "top_p", SchemaErrorKind.ContradictoryValues,
-                "top-k / top-p filter the distribution of a categorical draw (sampler masked_categorical or block_multinomial); LLaDA's gumbel sampler has none");
+                "top-k / top-p filter the distribution of a categorical draw (sampler masked_categorical or block_multinomial); "
+                    + "LLaDA's gumbel sampler has none");
         // The draws of a step advance one random stream by (rows drawn) x vocabulary; Spiffy verifies a draft's step with the
         // stream where the plain decoder would be, which needs the rows drawn at a step to follow from the step alone.
         if (d.Sampler == SamplerKind.MaskedCategorical && d.Temperature > 0 && d.Unmasking != UnmaskingRule.Schedule)
             Add("sampler", SchemaErrorKind.ContradictoryValues,
-                "the masked_categorical sampler draws over the masked positions, whose count under a threshold, factor or dynamic rule depends on earlier draws; use unmasking schedule, or the gumbel or block_multinomial sampler");
+                "the masked_categorical sampler draws over the masked positions, whose count under a threshold, factor or dynamic rule depends on earlier "
+                    + "draws; use unmasking schedule, or the gumbel or block_multinomial sampler");
         if (d.Unmasking == UnmaskingRule.Origin && d.Schedule != ScheduleKind.Timesteps)
             Add("unmasking", SchemaErrorKind.ContradictoryValues,
                 "the origin rule commits each masked position with probability 1 - s/t of Dream's timesteps: it needs schedule timesteps");
-        if (!(d.AlgTemp >= 0) || double.IsInfinity(d.AlgTemp)) Add("alg_temp", SchemaErrorKind.InvalidValue, $"alg_temp must be at least 0 and finite (got {Inv(d.AlgTemp)})");
+        if (!(d.AlgTemp >= 0) || double.IsInfinity(d.AlgTemp))
+            Add("alg_temp", SchemaErrorKind.InvalidValue, $"alg_temp must be at least 0 and finite (got {Inv(d.AlgTemp)})");
         else if (d.AlgTemp > 0 && (d.Sampler != SamplerKind.MaskedCategorical || d.Unmasking != UnmaskingRule.Schedule))
             Add("alg_temp", SchemaErrorKind.ContradictoryValues,
                 "alg_temp draws which positions a schedule step commits (Dream's sampler): it needs the masked_categorical sampler and unmasking schedule");
@@ -83,14 +89,16 @@ internal static class DecodingRules
         {
             if (d.BlockLength != model.AttentionBlockSize)
                 errors.Add(new DecodingRuleError("block_length", SchemaErrorKind.ContradictoryValues,
-                    $"block length {Inv(d.BlockLength)} differs from the attention block size {Inv(model.AttentionBlockSize)} of block-causal model '{model.Name}', which decodes in its attention blocks"));
+                    $"block length {Inv(d.BlockLength)} differs from the attention block size {Inv(model.AttentionBlockSize)} of block-causal model "
+                        + $"'{model.Name}', which decodes in its attention blocks"));
             if (d.Cache != CacheMode.None)
                 errors.Add(new DecodingRuleError("cache", SchemaErrorKind.ContradictoryValues,
                     $"block-causal model '{model.Name}' always uses its exact block cache, not a \"{DecodingNames.Cache.Name(d.Cache)}\" cache"));
         }
         if (MaxPromptLength(d, model) < 1)
             errors.Add(new DecodingRuleError("gen_length", SchemaErrorKind.ContradictoryValues,
-                $"generation length {Inv(d.GenLength)} leaves no room for a prompt in the {Inv(model.MaxSequenceLength)}-token context of model '{model.Name}'"));
+                $"generation length {Inv(d.GenLength)} leaves no room for a prompt in the {Inv(model.MaxSequenceLength)}-token "
+                    + $"context of model '{model.Name}'"));
     }
 
     private static string Inv(long v) => v.ToString(CultureInfo.InvariantCulture);

@@ -63,7 +63,8 @@ public readonly struct DraftKeep : IEquatable<DraftKeep>
 
     /// <summary>The graph file's spelling: 0 for <see cref="All"/>, else the count.</summary>
     /// <exception cref="InvalidOperationException"><see cref="None"/>: a graph file cannot say "no drafts".</exception>
-    public int ToFile() => _value >= 0 ? _value : throw new InvalidOperationException("a graph file's keep cannot be 'none' (serve the graph with D* none instead)");
+    public int ToFile() => _value >= 0 ? _value
+        : throw new InvalidOperationException("a graph file's keep cannot be 'none' (serve the graph with D* none instead)");
 
     /// <summary>Parses <c>all</c>, <c>none</c> or a count of at least 1 (what <see cref="ToString"/> writes).</summary>
     /// <param name="text">The text; case-insensitive, surrounding spaces ignored.</param>

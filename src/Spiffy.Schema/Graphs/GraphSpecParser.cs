@@ -165,7 +165,8 @@ internal static class GraphSpecParser
             if (items.Count > 0 && keep.Value <= items[^1].Keep)
                 kr.Error(SchemaErrorKind.InvalidValue, o, path + ".keep", $"keep values must increase (found {keep.Value} after {items[^1].Keep})");
             else if (rows.Value < forwards.Value)
-                kr.Error(SchemaErrorKind.InvalidValue, o, path + ".rows", $"rows ({rows.Value}) cannot be fewer than step forwards ({forwards.Value}): every forward carries its state row");
+                kr.Error(SchemaErrorKind.InvalidValue, o, path + ".rows",
+                    $"rows ({rows.Value}) cannot be fewer than step forwards ({forwards.Value}): every forward carries its state row");
             else items.Add(new KeepCost(keep.Value, forwards.Value, rows.Value));
         }
         return new EquatableArray<KeepCost>(items.ToArray());
@@ -222,18 +223,23 @@ internal static class GraphSpecParser
         for (int n = 0; n < g.Nodes.Count; n++)
         {
             var node = g.Nodes[n];
-            void Err(SchemaErrorKind kind, string msg) => errors.Add(new SchemaError(kind, file, LineOf(n), ColumnOf(n), $"nodes[{n}]", $"node {node.Id}: {msg}"));
+            void Err(SchemaErrorKind kind, string msg) =>
+                errors.Add(new SchemaError(kind, file, LineOf(n), ColumnOf(n), $"nodes[{n}]", $"node {node.Id}: {msg}"));
             if (node.Id != n + 1) Err(SchemaErrorKind.InvalidValue, $"ids must be 1, 2, ... in order (expected {n + 1})");
             if (byId.ContainsKey(node.Id)) { Err(SchemaErrorKind.InvalidValue, "duplicate id"); continue; }
             byId[node.Id] = node;
             if (node.Depth > g.Limits.MaxDepth) Err(SchemaErrorKind.RankOutOfRange, $"depth {node.Depth} exceeds max_depth {g.Limits.MaxDepth}");
-            if (node.PairCount < node.Depth) Err(SchemaErrorKind.GraphParentRule, $"{node.PairCount} pairs cannot be {node.Depth} steps ahead (each step commits at least one token)");
+            if (node.PairCount < node.Depth)
+                Err(SchemaErrorKind.GraphParentRule, $"{node.PairCount} pairs cannot be {node.Depth} steps ahead (each step commits at least one token)");
             var seenPositions = new HashSet<int>();
             for (int p = 0; p < node.PairCount; p++)
             {
-                if (node.PositionRanks[p] > g.Limits.MaxPositionRank) Err(SchemaErrorKind.RankOutOfRange, $"position rank {node.PositionRanks[p]} exceeds max_position_rank {g.Limits.MaxPositionRank}");
-                if (node.TokenRanks[p] > g.Limits.MaxTokenRank) Err(SchemaErrorKind.RankOutOfRange, $"token rank {node.TokenRanks[p]} exceeds max_token_rank {g.Limits.MaxTokenRank}");
-                if (!seenPositions.Add(node.PositionRanks[p])) Err(SchemaErrorKind.InvalidValue, $"position rank {node.PositionRanks[p]} appears twice (a position holds one token)");
+                if (node.PositionRanks[p] > g.Limits.MaxPositionRank)
+                    Err(SchemaErrorKind.RankOutOfRange, $"position rank {node.PositionRanks[p]} exceeds max_position_rank {g.Limits.MaxPositionRank}");
+                if (node.TokenRanks[p] > g.Limits.MaxTokenRank)
+                    Err(SchemaErrorKind.RankOutOfRange, $"token rank {node.TokenRanks[p]} exceeds max_token_rank {g.Limits.MaxTokenRank}");
+                if (!seenPositions.Add(node.PositionRanks[p]))
+                    Err(SchemaErrorKind.InvalidValue, $"position rank {node.PositionRanks[p]} appears twice (a position holds one token)");
             }
             string key = GraphTopology.FormulaKey(node);
             if (formulas.TryGetValue(key, out int other)) Err(SchemaErrorKind.InvalidValue, $"same formula as node {other}");
@@ -244,14 +250,16 @@ internal static class GraphSpecParser
         for (int n = 0; n < g.Nodes.Count; n++)
         {
             var node = g.Nodes[n];
-            void Err(SchemaErrorKind kind, string msg) => errors.Add(new SchemaError(kind, file, LineOf(n), ColumnOf(n), $"nodes[{n}]", $"node {node.Id}: {msg}"));
+            void Err(SchemaErrorKind kind, string msg) =>
+                errors.Add(new SchemaError(kind, file, LineOf(n), ColumnOf(n), $"nodes[{n}]", $"node {node.Id}: {msg}"));
             if (node.Parents.Count == 0) { Err(SchemaErrorKind.GraphNotRootConnected, "has no parent (list 0 for a child of the root)"); continue; }
             var seenParents = new HashSet<int>();
             foreach (int pid in node.Parents)
             {
                 if (!seenParents.Add(pid)) { Err(SchemaErrorKind.InvalidValue, $"parent {pid} is listed twice"); continue; }
                 // Speculators visit nodes in file order and need every parent decided before its children.
-                if (pid >= node.Id && byId.ContainsKey(pid)) Err(SchemaErrorKind.GraphParentRule, $"parent {pid} must be listed before node {node.Id} (list nodes in order of depth)");
+                if (pid >= node.Id && byId.ContainsKey(pid))
+                    Err(SchemaErrorKind.GraphParentRule, $"parent {pid} must be listed before node {node.Id} (list nodes in order of depth)");
                 if (pid == 0)
                 {
                     if (node.Depth != 1) Err(SchemaErrorKind.GraphParentRule, $"only depth-1 nodes are children of the root (depth {node.Depth})");
@@ -265,7 +273,8 @@ internal static class GraphSpecParser
             // The listed parents must be all of them: the walk follows these edges only.
             foreach (int other in derived[n])
             {
-                if (other > 0 && !seenParents.Contains(other)) Err(SchemaErrorKind.GraphParentRule, $"node {other} satisfies the parent rule but is not listed among the parents");
+                if (other > 0 && !seenParents.Contains(other))
+                    Err(SchemaErrorKind.GraphParentRule, $"node {other} satisfies the parent rule but is not listed among the parents");
             }
         }
     }

@@ -61,12 +61,15 @@ internal sealed class FieldReader
         {
             if (v < min || v > max)
             {
-                Error(SchemaErrorKind.InvalidValue, node, PathOf(key), $"{v.ToString(CultureInfo.InvariantCulture)} is out of range [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
+                Error(SchemaErrorKind.InvalidValue, node, PathOf(key),
+                    $"{v.ToString(CultureInfo.InvariantCulture)} is out of range "
+                    + $"[{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
                 return null;
             }
             return v;
         }
-        Error(SchemaErrorKind.WrongType, node, PathOf(key), node is JsonNumber ? "expected an integer that fits in 64 bits" : $"expected an integer, found {node.KindName}");
+        Error(SchemaErrorKind.WrongType, node, PathOf(key), node is JsonNumber ? "expected an integer that fits in 64 bits"
+            : $"expected an integer, found {node.KindName}");
         return null;
     }
 
@@ -85,7 +88,8 @@ internal sealed class FieldReader
             double v = n.AsDouble();
             if (double.IsInfinity(v) || double.IsNaN(v) || v < min || v > max || (minExclusive && v == min))
             {
-                Error(SchemaErrorKind.InvalidValue, node, PathOf(key), $"{n.Text} is out of range {(minExclusive ? "(" : "[")}{min.ToString("R", CultureInfo.InvariantCulture)}, {max.ToString("R", CultureInfo.InvariantCulture)}]");
+                Error(SchemaErrorKind.InvalidValue, node, PathOf(key), $"{n.Text} is out of range {(minExclusive ? "(" : "[")}"
+                    + $"{min.ToString("R", CultureInfo.InvariantCulture)}, {max.ToString("R", CultureInfo.InvariantCulture)}]");
                 return null;
             }
             return v;

@@ -31,7 +31,8 @@ internal static class ModelSpecParser
         int before = errors.Count;
         if (root is not JsonObject obj)
         {
-            errors.Add(new SchemaError(SchemaErrorKind.WrongType, file, root.Line, root.Column, "", $"a model description is a JSON object, found {root.KindName}"));
+            errors.Add(new SchemaError(SchemaErrorKind.WrongType, file, root.Line, root.Column, "",
+                $"a model description is a JSON object, found {root.KindName}"));
             return null;
         }
         var r = new FieldReader(obj, file, "", errors);
@@ -86,7 +87,9 @@ internal static class ModelSpecParser
             {
                 tokens = new SpecialTokens(m, e, p, bos, eot);
                 // Point at the value that contradicts, not at the enclosing object.
-                if (m == p) tok.Error(SchemaErrorKind.ContradictoryValues, tok.Node.Get("pad")!, "tokens.pad", $"pad id {p} equals the mask id: padding would be decoded as a masked position");
+                if (m == p)
+                    tok.Error(SchemaErrorKind.ContradictoryValues, tok.Node.Get("pad")!, "tokens.pad",
+                        $"pad id {p} equals the mask id: padding would be decoded as a masked position");
                 if (m == e) tok.Error(SchemaErrorKind.ContradictoryValues, tok.Node.Get("eos")!, "tokens.eos", $"eos id {e} equals the mask id");
             }
         }
@@ -110,7 +113,8 @@ internal static class ModelSpecParser
             {
                 // The defaults are a partial configuration: the decoding rules, with the rest at their defaults.
                 var rules = new List<DecodingRuleError>();
-                DecodingRules.Check(new GraphDecoding(gen, block, 0, UnmaskingRule.Schedule, confidence, 0.9, 1, 1, 0, CacheMode.None, schedule, timestepEps, blockStart, sampler,
+                DecodingRules.Check(new GraphDecoding(gen, block, 0, UnmaskingRule.Schedule, confidence, 0.9, 1, 1, 0, CacheMode.None, schedule,
+                    timestepEps, blockStart, sampler,
                     OverfullTopK: overfull), rules);
                 foreach (var e in rules) dec.Error(e.Kind, dec.Node.Get(e.Field) ?? dec.Node, dec.PathOf(e.Field), e.Message);
             }
@@ -128,7 +132,8 @@ internal static class ModelSpecParser
         if (headDim is int hd && hd % 2 != 0)
             r.Error(SchemaErrorKind.ContradictoryValues, obj.Get("head_dim")!, "head_dim", "rotary embeddings need an even head dimension");
         if (attention == AttentionKind.BlockCausal && shift == 1)
-            r.Error(SchemaErrorKind.ContradictoryValues, obj.Get("logit_shift")!, "logit_shift", "a shifted (Dream-style) head is not defined for block-causal attention");
+            r.Error(SchemaErrorKind.ContradictoryValues, obj.Get("logit_shift")!, "logit_shift",
+                "a shifted (Dream-style) head is not defined for block-causal attention");
 
         if (errors.Count > before) return null;
         return new ModelSpec(name!, family!, hidden!.Value, layers!.Value, heads!.Value, kvHeads!.Value, headDim!.Value, mlp!.Value,
@@ -153,7 +158,9 @@ internal static class ModelSpecParser
             if (!present)
             {
                 var node = tn.Raw(key, required: false);
-                if (node is not null) tn.Error(SchemaErrorKind.ContradictoryValues, node, tn.PathOf(key), "named, but the architecture has no such tensor (check qkv_bias / qk_norm / tie_embeddings)");
+                if (node is not null)
+                    tn.Error(SchemaErrorKind.ContradictoryValues, node, tn.PathOf(key),
+                        "named, but the architecture has no such tensor (check qkv_bias / qk_norm / tie_embeddings)");
                 return "";
             }
             return Req(key, perLayer: key != "lm_head");

@@ -20,7 +20,8 @@ public class CalibrateTracesTests
         {
             string traces = Path.Combine(dir, "cal.trace"), first = Path.Combine(dir, "first.json"), second = Path.Combine(dir, "second.json");
             string[] Args(string graph, string genLength) =>
-                ["calibrate", "--prompts", Problems, "--count", "1", "--gen-length", genLength, "--nodes", "2", "--threads", "1", "--traces", traces, "--name", "cal", "-o", graph];
+                ["calibrate", "--prompts", Problems, "--count", "1", "--gen-length", genLength, "--nodes", "2", "--threads", "1", "--traces", traces,
+                    "--name", "cal", "-o", graph];
 
             var recorded = CliProcess.Run(Args(first, "32"));
             Assert.True(recorded.ExitCode == 0, recorded.ToString());

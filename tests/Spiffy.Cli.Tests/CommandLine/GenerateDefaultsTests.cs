@@ -25,7 +25,8 @@ public class GenerateDefaultsTests
         var lines = r.StdOut.Split('\n');
         Assert.Contains(lines, l => l.TrimStart().StartsWith("forwards", StringComparison.Ordinal) && l.Contains("wall clock", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("plain decoder ", StringComparison.Ordinal) && l.Contains(" 256 ", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("ratio ", StringComparison.Ordinal) && l.Contains("output identical token for token", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("ratio ", StringComparison.Ordinal)
+            && l.Contains("output identical token for token", StringComparison.Ordinal));
     }
 
     [Fact]

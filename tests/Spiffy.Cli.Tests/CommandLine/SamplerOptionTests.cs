@@ -51,7 +51,8 @@ public class SamplerOptionTests
     {
         using var dir = new TempFolder();
         File.WriteAllText(dir["ids.json"], "[3, 7, 11]");
-        var r = CliProcess.Run("generate", "--model", Path.Combine(Vectors, "sampler-dream"), "--prompt-ids", dir["ids.json"], "--gen-length", "16", "--block-length", "16",
+        var r = CliProcess.Run("generate", "--model", Path.Combine(Vectors, "sampler-dream"), "--prompt-ids", dir["ids.json"], "--gen-length",
+            "16", "--block-length", "16",
             "--temperature", "0.8", "--sampler", "gumbel", "--top-k", "5", "--no-spiffy");
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("top-k / top-p", r.StdErr);

@@ -45,8 +45,10 @@ public class ValidationTests
     [InlineData("--prune was renamed --keep (D*: all, none or a count)", "generate", "--model", Unloadable, "--prune", "2", "x")]
     [InlineData("--sweep was renamed --keep (D*: all, none or a count)", "bench", "--model", Unloadable, "--sweep", "3")]
     [InlineData("--keep: 'none' does not apply here (it drafts nothing)", "bench", "--model", Unloadable, "--keep", "2,none")]
-    [InlineData("--compare-keep: 0 is ambiguous for D*: write 'all' (every node) or 'none' (no drafts)", "calibrate", "--model", Unloadable, "--prompts", "p.jsonl", "--compare-objectives", "--compare-keep", "0,3")]
-    [InlineData("--keep: expected 'all', 'none' or a count >= 1 for D*, got \"-1\"", "graph", "graphs/gsm8k-small-schedule.json", "--traces", "t.trace", "--keep", "-1")]
+    [InlineData("--compare-keep: 0 is ambiguous for D*: write 'all' (every node) or 'none' (no drafts)", "calibrate", "--model", Unloadable, "--prompts",
+        "p.jsonl", "--compare-objectives", "--compare-keep", "0,3")]
+    [InlineData("--keep: expected 'all', 'none' or a count >= 1 for D*, got \"-1\"", "graph", "graphs/gsm8k-small-schedule.json",
+        "--traces", "t.trace", "--keep", "-1")]
     public void DStar_HasOneFlagAndOneSpelling_CheckedBeforeAnythingLoads(string message, params string[] args)
     {
         var r = CliProcess.Run(args);

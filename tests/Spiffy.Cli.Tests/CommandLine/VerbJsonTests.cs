@@ -120,10 +120,14 @@ public class VerbJsonTests
     [Fact]
     public void Bench_Batch_Json_ReportsEachBatchSize_AndEveryOutputEqualsBatchOne()
     {
-        var json = Json(CliProcess.Run("bench", "--batch", "2", "--modes", "dual-cache+spiffy", "--count", "3", "--gen-length", "32", "--threads", "1", "--json", "--quiet"));
+        var json = Json(CliProcess.Run("bench", "--batch", "2", "--modes", "dual-cache+spiffy", "--count", "3", "--gen-length", "32",
+            "--threads", "1", "--json", "--quiet"));
         var rows = json.GetProperty("batches").EnumerateArray().ToList();
         var seen = rows.Select(r => (r.GetProperty("mode").GetString(), r.GetProperty("batch").GetInt32())).ToList();
-        Assert.Equal(new (string?, int)[] { ("baseline", 1), ("baseline", 2), ("dual-cache", 1), ("dual-cache", 2), ("dual-cache+spiffy", 1), ("dual-cache+spiffy", 2) }, seen);
+        Assert.Equal(new (string?, int)[]
+        {
+            ("baseline", 1), ("baseline", 2), ("dual-cache", 1), ("dual-cache", 2), ("dual-cache+spiffy", 1), ("dual-cache+spiffy", 2)
+        }, seen);
         foreach (var r in rows)
         {
             Assert.Equal(0, r.GetProperty("mismatches").GetInt32());

@@ -95,7 +95,8 @@ public class DeviceOptionTests
         string libDir = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native");
         Assert.True(File.Exists(Path.Combine(libDir, "libtorch.so")), "the test build copies libtorch under runtimes/linux-x64/native");
         var env = new Dictionary<string, string> { ["SPIFFY_LIBTORCH_DIR"] = libDir };
-        var r = CliProcess.Run(new[] { "check-device", "--device", "cpu", "--model", "none", "--checkpoints", Path.Combine(Vectors, "dream"), "--json" }, environment: env);
+        var r = CliProcess.Run(new[] { "check-device", "--device", "cpu", "--model", "none", "--checkpoints", Path.Combine(Vectors, "dream"), "--json" },
+            environment: env);
         Assert.True(r.ExitCode == 0, r.ToString());
         using var doc = JsonDocument.Parse(r.StdOut);
         Assert.True(doc.RootElement.GetProperty("logits_within_tolerance").GetBoolean());

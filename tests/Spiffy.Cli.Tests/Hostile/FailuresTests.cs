@@ -21,7 +21,10 @@ public class FailuresTests
         { new FileNotFoundException("x"), Failures.Input },
         { new InvalidDataException("x"), Failures.Input },
         { new RegexMatchTimeoutException("aaaa", "(a|aa)+$", TimeSpan.FromSeconds(1)), Failures.Input },
-        { new ExternalException("[enforce fail at alloc_cpu.cpp:114] DefaultCPUAllocator: not enough memory: you tried to allocate 4 TB\nframe #0"), Failures.Input },
+        {
+            new ExternalException("[enforce fail at alloc_cpu.cpp:114] DefaultCPUAllocator: not enough memory: you tried to allocate 4 TB\nframe #0"),
+            Failures.Input
+        },
         { new AggregateException(new CheckpointException("inner")), Failures.Input },
         { new TargetInvocationException(new UsageException("inner")), Failures.Usage },
         { new NullReferenceException(), Failures.Internal },

@@ -82,7 +82,9 @@ public sealed class KillTests(HostileFiles files)
     private static void AssertOldOrComplete(string report, string chart, string log)
     {
         string md = File.ReadAllText(report), svg = File.ReadAllText(chart);
-        Assert.True(md == "# old report\n" || (md.StartsWith("# old report", StringComparison.Ordinal) && md.TrimEnd().EndsWith("<!-- bench:end -->", StringComparison.Ordinal)), log + "\n" + md);
+        Assert.True(md == "# old report\n"
+            || (md.StartsWith("# old report", StringComparison.Ordinal) && md.TrimEnd().EndsWith("<!-- bench:end -->", StringComparison.Ordinal)),
+            log + "\n" + md);
         Assert.True(svg == "OLD" || svg.TrimEnd().EndsWith("</svg>", StringComparison.Ordinal), log);
     }
 
@@ -139,7 +141,8 @@ public sealed class KillTests(HostileFiles files)
         var r = CliProcess.Run(TrainArgs(run, steps), files.Root, Limit);
         Assert.True(r.ExitCode == 0, string.Join("\n", log) + "\n" + r);
         Assert.Equal(steps, new RunFolder(run).FindResume()!.Step);
-        Assert.True(expected.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(run, "model.safetensors"))), "resumed weights differ\n" + string.Join("\n", log));
+        Assert.True(expected.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(run, "model.safetensors"))),
+            "resumed weights differ\n" + string.Join("\n", log));
         Assert.Empty(Directory.GetFiles(run, "*.spiffy-tmp", SearchOption.AllDirectories));
     }
 

@@ -18,7 +18,8 @@ public sealed class AugmentAndEvalTests : IDisposable
         string path = Path.Combine(_dir, "source.jsonl");
         File.WriteAllLines(path, new[]
         {
-            Line("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?",
+            Line("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell "
+                + "altogether in April and May?",
                 "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72"),
             Line("A farm has 36 cows and 24 pigs. How many animals are on the farm?", "36+24=<<36+24=60>>60\n#### 60"),
             Line("Bob reads 30 pages a day for 4 days. How many pages does he read?", "30*4=<<30*4=120>>120\n#### 120"),
@@ -79,7 +80,8 @@ public sealed class AugmentAndEvalTests : IDisposable
         Assert.Equal(1, j.GetProperty("problems").GetInt32());
         Assert.Equal(0, j.GetProperty("spiffy_mismatches").GetInt32());
         Assert.Equal("dual", j.GetProperty("cache").GetString());
-        Assert.Equal(32, j.GetProperty("baseline_nfe").GetInt64());                    // one token per step (the dual cache's block-start forward takes the first)
+        // one token per step (the dual cache's block-start forward takes the first)
+        Assert.Equal(32, j.GetProperty("baseline_nfe").GetInt64());
         Assert.InRange(j.GetProperty("oracle_nfe").GetInt64(), 1, 32);
         Assert.InRange(j.GetProperty("spiffy_nfe").GetInt64(), j.GetProperty("oracle_nfe").GetInt64(), 32);
         Assert.InRange(j.GetProperty("multi_token_share").GetDouble(), 0, 1);

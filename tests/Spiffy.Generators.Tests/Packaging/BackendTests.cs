@@ -31,7 +31,8 @@ public sealed class BackendTests
     {
         var refs = PackageReferences(backend);
         Assert.Contains("TorchSharp", refs);
-        var torch = refs.Where(r => r.StartsWith("libtorch", StringComparison.OrdinalIgnoreCase) || r.StartsWith("TorchSharp-", StringComparison.OrdinalIgnoreCase)).ToList();
+        var torch = refs.Where(r => r.StartsWith("libtorch", StringComparison.OrdinalIgnoreCase)
+            || r.StartsWith("TorchSharp-", StringComparison.OrdinalIgnoreCase)).ToList();
         if (expected is null) Assert.Empty(torch);
         else Assert.Equal(new[] { expected }, torch);
     }
@@ -39,7 +40,8 @@ public sealed class BackendTests
     [Fact]
     public void AnUnknownBackendIsABuildError()
     {
-        var r = PackagedFeed.Dotnet(Harness.RepoRoot, TimeSpan.FromMinutes(2), "msbuild", RuntimeProject, "-t:SpiffyCheckTorchBackend", "-p:SpiffyTorchBackend=rocm", "-nologo");
+        var r = PackagedFeed.Dotnet(Harness.RepoRoot, TimeSpan.FromMinutes(2), "msbuild", RuntimeProject, "-t:SpiffyCheckTorchBackend",
+            "-p:SpiffyTorchBackend=rocm", "-nologo");
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("SpiffyTorchBackend is 'rocm'; allowed: cpu (default), cuda, external.", r.StdOut + r.StdErr);
     }

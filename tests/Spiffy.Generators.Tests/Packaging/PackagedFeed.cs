@@ -26,7 +26,8 @@ public sealed class PackagedFeed : IDisposable
     {
         Root = Path.Combine(Path.GetTempPath(), "spiffy-packaging-" + Guid.NewGuid().ToString("N")[..12]);
         // Unique per run: NuGet never reuses a stale extracted copy of an earlier pack.
-        Version = "0.1.0-ci." + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture) + "." + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        Version = "0.1.0-ci." + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture) + "."
+            + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         _feed = new Lazy<string>(Pack);
         _tool = new Lazy<string>(InstallTool);
     }
@@ -37,7 +38,8 @@ public sealed class PackagedFeed : IDisposable
     private string InstallTool()
     {
         string toolPath = Path.Combine(Root, "tools");
-        var r = Dotnet(NewFolder("tool-install"), TimeSpan.FromMinutes(10), "tool", "install", "spiffy", "--tool-path", toolPath, "--add-source", Feed, "--version", Version);
+        var r = Dotnet(NewFolder("tool-install"), TimeSpan.FromMinutes(10), "tool", "install", "spiffy", "--tool-path", toolPath,
+            "--add-source", Feed, "--version", Version);
         Assert.True(r.ExitCode == 0, $"dotnet tool install failed:\n{r}");
         return Path.Combine(toolPath, "spiffy");
     }
@@ -61,7 +63,10 @@ public sealed class PackagedFeed : IDisposable
     {
         string feed = NewFolder("feed");
         string artifacts = Path.Combine(Root, "artifacts");
-        foreach (var project in new[] { "src/Spiffy.Runtime/Spiffy.Runtime.csproj", "src/Spiffy.Generators/Spiffy.Generators.csproj", "src/Spiffy.Cli/Spiffy.Cli.csproj" })
+        foreach (var project in new[]
+        {
+            "src/Spiffy.Runtime/Spiffy.Runtime.csproj", "src/Spiffy.Generators/Spiffy.Generators.csproj", "src/Spiffy.Cli/Spiffy.Cli.csproj"
+        })
         {
             var r = Dotnet(Harness.RepoRoot, TimeSpan.FromMinutes(10), "pack", Path.Combine(Harness.RepoRoot, project), "-c", "Release", "-o", feed,
                 "--artifacts-path", artifacts, "-p:Version=" + Version, "-nologo");
@@ -73,7 +78,8 @@ public sealed class PackagedFeed : IDisposable
     /// <summary>Runs dotnet with the test host's MSBuild settings removed (a child build must see a plain environment).</summary>
     public static ProcessResult Dotnet(string workingDirectory, TimeSpan timeout, params string[] args) => Run("dotnet", workingDirectory, timeout, null, args);
 
-    public static ProcessResult Run(string file, string workingDirectory, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public static ProcessResult Run(string file, string workingDirectory, TimeSpan timeout,
+        IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var start = new ProcessStartInfo(file)
         {

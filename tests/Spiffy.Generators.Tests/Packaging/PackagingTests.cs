@@ -34,7 +34,8 @@ public sealed partial class PackagingTests(PackagedFeed packages)
         Ok(PackagedFeed.Dotnet(parent, BuildTimeout, "new", "console", "-n", "GsmApp", "-o", "GsmApp"), "dotnet new console");
         string app = Path.Combine(parent, "GsmApp");
         foreach (var id in new[] { "Spiffy.Runtime", "Spiffy.Generators" })
-            Ok(PackagedFeed.Dotnet(app, BuildTimeout, "add", "package", id, "--source", packages.Feed, "--version", packages.Version), "dotnet add package " + id);
+            Ok(PackagedFeed.Dotnet(app, BuildTimeout, "add", "package", id, "--source", packages.Feed, "--version",
+                packages.Version), "dotnet add package " + id);
 
         // The files exactly as the guide's table lists them, and its program.
         var copies = CopyRow().Matches(guide[..firstBlock]).Select(m => (From: m.Groups[1].Value, To: m.Groups[2].Value)).ToList();
@@ -54,7 +55,8 @@ public sealed partial class PackagingTests(PackagedFeed packages)
         // The CLI, installed from the same feed, on the same prompt, model and graph.
         string question = Question().Match(program).Groups[1].Value;
         Assert.NotEmpty(question);
-        var cli = PackagedFeed.Run(packages.Tool, app, RunTimeout, null, "generate", "--model", "models/gsm8k-small.json", "--graph", GraphFile, "--json", question);
+        var cli = PackagedFeed.Run(packages.Tool, app, RunTimeout, null, "generate", "--model", "models/gsm8k-small.json", "--graph",
+            GraphFile, "--json", question);
         Ok(cli, "spiffy generate");
         using var json = JsonDocument.Parse(cli.StdOut);
         long[] cliIds = json.RootElement.GetProperty("token_ids").EnumerateArray().Select(e => e.GetInt64()).ToArray();

@@ -126,7 +126,8 @@ public class JsonRoundTripProperties
                 else if (c == '\\') sb.Append("\\\\");
                 else if (c == '\n' && ws.Next(2) == 0) sb.Append("\\n");
                 else if (c == '\t' && ws.Next(2) == 0) sb.Append("\\t");
-                else if (c < 0x20 || escapeAll || (c > 0x7E && ws.Next(3) == 0)) sb.Append("\\u").Append(((int)c).ToString(ws.Next(2) == 0 ? "x4" : "X4", CultureInfo.InvariantCulture));
+                else if (c < 0x20 || escapeAll || (c > 0x7E && ws.Next(3) == 0))
+                    sb.Append("\\u").Append(((int)c).ToString(ws.Next(2) == 0 ? "x4" : "X4", CultureInfo.InvariantCulture));
                 else sb.Append(c);
             }
             return sb.Append('"').ToString();

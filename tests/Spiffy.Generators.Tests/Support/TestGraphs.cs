@@ -38,7 +38,8 @@ public static class TestGraphs
     /// level up by a pair at a new position rank; parents are every node one level up whose pairs it
     /// contains (the parent rule), so nodes come in depth order. Pair order within a node is shuffled.
     /// </summary>
-    public static GraphSpec RandomGraph(Random rng, string name, string model, int nodeCount, int maxI, int maxJ, int maxDepth, GraphDecoding decoding, DraftKeep keep = default)
+    public static GraphSpec RandomGraph(Random rng, string name, string model, int nodeCount, int maxI, int maxJ, int maxDepth,
+        GraphDecoding decoding, DraftKeep keep = default)
     {
         var formulas = new List<HashSet<(int I, int J)>>();
         var depths = new List<int>();
@@ -99,11 +100,14 @@ public static class TestGraphs
         sb.Append($"  \"name\": {S(g.Name)},\n");
         sb.Append($"  \"model\": {{ \"name\": {S(g.ModelName)}{(g.ModelHash.Length > 0 ? ", \"weights_sha256\": " + S(g.ModelHash) : "")} }},\n");
         sb.Append($"  \"decoding\": {{ \"gen_length\": {I(d.GenLength)}, \"block_length\": {I(d.BlockLength)}, \"steps\": {I(d.Steps)}, "
-            + $"\"unmasking\": {S(DecodingNames.Unmasking.Name(d.Unmasking))}, \"confidence\": {S(DecodingNames.Confidence.Name(d.Confidence))}, \"threshold\": {D(d.Threshold)}, \"factor\": {D(d.Factor)}, "
+            + $"\"unmasking\": {S(DecodingNames.Unmasking.Name(d.Unmasking))}, \"confidence\": {S(DecodingNames.Confidence.Name(d.Confidence))}, "
+                + $"\"threshold\": {D(d.Threshold)}, \"factor\": {D(d.Factor)}, "
             + $"\"k\": {I(d.K)}, \"temperature\": {D(d.Temperature)}, \"cache\": {S(DecodingNames.Cache.Name(d.Cache))} }},\n");
-        sb.Append($"  \"limits\": {{ \"max_position_rank\": {I(g.Limits.MaxPositionRank)}, \"max_token_rank\": {I(g.Limits.MaxTokenRank)}, \"max_depth\": {I(g.Limits.MaxDepth)} }},\n");
+        sb.Append($"  \"limits\": {{ \"max_position_rank\": {I(g.Limits.MaxPositionRank)}, \"max_token_rank\": {I(g.Limits.MaxTokenRank)}, "
+            + $"\"max_depth\": {I(g.Limits.MaxDepth)} }},\n");
         var p = g.Provenance;
-        sb.Append($"  \"calibration\": {{ \"calibrated\": {(p.Calibrated ? "true" : "false")}, \"objective\": {S(p.Objective)}, \"prompts\": {S(p.PromptSource)}, "
+        sb.Append($"  \"calibration\": {{ \"calibrated\": {(p.Calibrated ? "true" : "false")}, \"objective\": {S(p.Objective)}, "
+            + $"\"prompts\": {S(p.PromptSource)}, "
             + $"\"prompt_count\": {I(p.PromptCount)}, \"steps_observed\": {I(p.StepsObserved)}, \"note\": {S(p.Note)} }},\n");
         sb.Append($"  \"keep\": {I(g.Keep.ToFile())},\n");
         sb.Append("  \"nodes\": [");
@@ -112,7 +116,8 @@ public static class TestGraphs
             var node = g.Nodes[n];
             var pairs = string.Join(", ", Enumerable.Range(0, node.PairCount).Select(k => $"[{I(node.PositionRanks[k])}, {I(node.TokenRanks[k])}]"));
             sb.Append(n == 0 ? "\n" : ",\n");
-            sb.Append($"    {{ \"id\": {I(node.Id)}, \"depth\": {I(node.Depth)}, \"pairs\": [{pairs}], \"parents\": [{string.Join(", ", node.Parents.Select(x => I(x)))}], \"count\": {I(node.Count)} }}");
+            sb.Append($"    {{ \"id\": {I(node.Id)}, \"depth\": {I(node.Depth)}, \"pairs\": [{pairs}], \"parents\": "
+                + $"[{string.Join(", ", node.Parents.Select(x => I(x)))}], \"count\": {I(node.Count)} }}");
         }
         sb.Append(g.Nodes.Count == 0 ? "]\n" : "\n  ]\n");
         sb.Append("}\n");

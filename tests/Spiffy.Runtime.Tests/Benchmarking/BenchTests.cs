@@ -40,7 +40,10 @@ public class BenchTests
         Assert.True(spiffy.RowsPerForward > 1);
         Assert.Equal(0, spiffy.LiveTensorGrowth);
 
-        var report = new BenchReport { Model = "tiny", PromptSource = "test", Prompts = 2, GenLength = o.GenLength, BlockLength = o.BlockLength, Command = "spiffy bench", Modes = results };
+        var report = new BenchReport
+        {
+            Model = "tiny", PromptSource = "test", Prompts = 2, GenLength = o.GenLength, BlockLength = o.BlockLength, Command = "spiffy bench", Modes = results
+        };
         string json = report.ToJson();
         Assert.Contains("\"name\": \"dual-cache+spiffy\"", json);
         Assert.Contains("\"mismatches\": 0", json);
@@ -73,7 +76,8 @@ public class BenchTests
     public void CostModel_TakesTheMinimumOfTheRepeats_AndReportsTheirSpread()
     {
         // A burst of load on some repeats must not move the estimate: noise only ever adds time.
-        var cost = ForwardCostModel.FromTimings("t", new[] { (1, new[] { 12.0, 30.0, 12.5 }), (2, new[] { 14.0, 14.2, 40.0 }), (4, new[] { 18.0, 18.9, 18.1 }) });
+        var cost = ForwardCostModel.FromTimings("t",
+            new[] { (1, new[] { 12.0, 30.0, 12.5 }), (2, new[] { 14.0, 14.2, 40.0 }), (4, new[] { 18.0, 18.9, 18.1 }) });
         Assert.True(cost.Reliable, cost.Verdict);
         Assert.Equal(10.0, cost.FixedMs, 9);
         Assert.Equal(2.0, cost.PerRowMs, 9);
@@ -96,7 +100,13 @@ public class BenchTests
 
         // No D* is chosen from either, whatever the profile says.
         var graph = DraftGraph.Chain(2, new DecodingOptions().ToSchema(), 1);
-        graph = graph with { Provenance = graph.Provenance with { KeepProfile = new EquatableArray<KeepCost>(new[] { new KeepCost(0, 100, 100), new KeepCost(1, 80, 160), new KeepCost(2, 70, 200) }) } };
+        graph = graph with
+        {
+            Provenance = graph.Provenance with
+            {
+                KeepProfile = new EquatableArray<KeepCost>(new[] { new KeepCost(0, 100, 100), new KeepCost(1, 80, 160), new KeepCost(2, 70, 200) })
+            }
+        };
         Assert.Null(KeepChooser.Choose(graph, negative));
         Assert.Null(KeepChooser.Choose(graph, flat));
     }

@@ -52,7 +52,13 @@ internal static class CalibrationTestSupport
             "schedule-2" => o with { Steps = 16 },
             "threshold" => o with { Unmasking = UnmaskingRule.Threshold, Threshold = 0.3 },
             "prefix" => o with { Cache = CacheMode.Prefix },
-            "dual-threshold" => o with { Cache = CacheMode.Dual, Unmasking = UnmaskingRule.Threshold, Threshold = 0.3, Confidence = ConfidenceKind.Probability },
+            "dual-threshold" => o with
+            {
+                Cache = CacheMode.Dual,
+                Unmasking = UnmaskingRule.Threshold,
+                Threshold = 0.3,
+                Confidence = ConfidenceKind.Probability,
+            },
             "sampled" => o with { Temperature = 0.8, Seed = 5 },
             "dynamic" => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.3, MinTokensPerStep = 1 },
             _ => throw new ArgumentException(kind),

@@ -34,7 +34,8 @@ public class FormulaTests
             Step(b, blk, new[] { M, 3, M, 7 }, new[] { (.6, 1L, .3, 2L), (0, 0L, 0, 0L), (.5, 6L, .2, 5L), (0, 0L, 0, 0L) }, new[] { 1, 3, M, 7 });
             Step(b, blk, new[] { 1, 3, M, 7 }, new[] { (0, 0L, 0, 0L), (0, 0L, 0, 0L), (.9, 6L, .1, 5L), (0, 0L, 0, 0L) }, new[] { 1L, 3, 6, 7 });
         }
-        var header = new TraceHeader("hand", "", new GraphDecoding(4 * blocks, 4, 4 * blocks, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None),
+        var header = new TraceHeader("hand", "", new GraphDecoding(4 * blocks, 4, 4 * blocks, UnmaskingRule.Schedule, ConfidenceKind.Probability,
+            0.9, 1, 1, 0, CacheMode.None),
             0, false, (int)M, 4, 2, "hand-made", 0);
         return new TraceSet(header, new[] { b.Build(0) });
     }
@@ -84,7 +85,8 @@ public class FormulaTests
         // Ranks of S1 under D0: pos2, pos3, pos0. The next step commits two positions (ranks 1 and 3), then the last.
         b.AddStep(0, new[] { M, 3, M, M }, new double[] { .9, 0, .2, .1 }, new long[] { 1, 0, 5, 7 }, new[] { 1, 3, 5, M });
         b.AddStep(0, new[] { 1, 3, 5, M }, new double[] { 0, 0, 0, .9 }, new long[] { 0, 0, 0, 7 }, new[] { 1L, 3, 5, 7 });
-        var header = new TraceHeader("hand", "", new GraphDecoding(4, 4, 4, UnmaskingRule.Threshold, ConfidenceKind.Probability, 0.5, 1, 1, 0, CacheMode.None), 0, false, (int)M, 4, 1, "", 0);
+        var header = new TraceHeader("hand", "", new GraphDecoding(4, 4, 4, UnmaskingRule.Threshold, ConfidenceKind.Probability, 0.5, 1, 1, 0, CacheMode.None),
+            0, false, (int)M, 4, 1, "", 0);
         var c = new Calibrator(new TraceSet(header, new[] { b.Build(0) }), new FormulaLimits(4, 1, 4));
         Assert.Equal(new[] { "{(1,1),(3,1)}@1" }, CountsByFormula(c).Keys);
         Assert.Equal(3, c.Traces.BaselineNfe);
@@ -110,7 +112,8 @@ public class FormulaTests
         // Only the depth-1 node: S2 accepted, then a forward at S3.
         var one = c.Graph(chain.GetRange(0, 1), "one", SelectionObjective.Frequency, DraftKeep.All);
         Assert.Equal(6, c.Replay.Replay(one).Nfe);
-        Assert.Equal(8, c.Replay.Replay(c.Graph(new List<int> { Intern(table, new[] { (1, 1) }, 1) }, "miss", SelectionObjective.Frequency, DraftKeep.All)).Nfe);
+        Assert.Equal(8, c.Replay.Replay(c.Graph(new List<int> { Intern(table, new[] { (1, 1) }, 1) }, "miss", SelectionObjective.Frequency, DraftKeep.All))
+            .Nfe);
         Assert.Equal(4, c.Oracle().Nfe);
     }
 

@@ -35,7 +35,8 @@ public class GraphFileTests
         var o = Options(model.Spec, "threshold");
         var traces = Record(model, Prompts(3, 4), o, 4, 2);
         TraceFile.Save(traces, dir["t.trace"]);
-        var again = new Calibrator(TraceFile.Load(dir["t.trace"]), new FormulaLimits(4, 2, 4)).Calibrate("det", SelectionObjective.Degree1, 6, keep: DraftKeep.Of(3));
+        var again = new Calibrator(TraceFile.Load(dir["t.trace"]), new FormulaLimits(4, 2, 4))
+            .Calibrate("det", SelectionObjective.Degree1, 6, keep: DraftKeep.Of(3));
         GraphFileWriter.Write(again, dir["c.json"]);
         Assert.Equal(File.ReadAllBytes(dir["a.json"]), File.ReadAllBytes(dir["c.json"]));
         Assert.Empty(Directory.GetFiles(dir.Path, "*.spiffy-tmp"));

@@ -60,7 +60,8 @@ public class SelectionTests
             {
                 var picked = selection.Select(objective, d);
                 Assert.Equal(Math.Min(d, 7), picked.Count);
-                var g = GraphAssembly.Build(dag, picked, "t", "", "", new GraphDecoding(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None),
+                var g = GraphAssembly.Build(dag, picked, "t", "", "", new GraphDecoding(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability,
+                    0.9, 1, 1, 0, CacheMode.None),
                     new GraphLimits(3, 1, 3), new GraphProvenance(true, SelectionObjectives.Name(objective), "", 0, 0, ""), DraftKeep.All);
                 var errors = new List<SchemaError>();
                 GraphSpecParser.Validate(g, "t", errors);
@@ -68,7 +69,8 @@ public class SelectionTests
             }
         // The full graph: 11+21+31 has all three depth-2 parents.
         var full = GraphAssembly.Build(dag, selection.Select(SelectionObjective.Frequency, 7), "t", "", "",
-            new GraphDecoding(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None), new GraphLimits(3, 1, 3), new GraphProvenance(true, "", "", 0, 0, ""), DraftKeep.All);
+            new GraphDecoding(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None), new GraphLimits(3, 1, 3),
+                new GraphProvenance(true, "", "", 0, 0, ""), DraftKeep.All);
         var deepest = full.Nodes[^1];
         Assert.Equal(3, deepest.Depth);
         Assert.Equal(3, deepest.Parents.Count);

@@ -16,7 +16,10 @@ public class CheckpointTests
         var n = spec.Names;
         var set = new SortedSet<string>(StringComparer.Ordinal) { n.Embed, n.FinalNorm };
         if (!spec.TieEmbeddings) set.Add(n.LmHead);
-        foreach (var t in new[] { n.AttnNorm, n.QProj, n.KProj, n.VProj, n.OProj, n.QBias, n.KBias, n.VBias, n.QNorm, n.KNorm, n.MlpNorm, n.GateProj, n.UpProj, n.DownProj })
+        foreach (var t in new[]
+        {
+            n.AttnNorm, n.QProj, n.KProj, n.VProj, n.OProj, n.QBias, n.KBias, n.VBias, n.QNorm, n.KNorm, n.MlpNorm, n.GateProj, n.UpProj, n.DownProj
+        })
             if (t.Length > 0) for (int i = 0; i < spec.NumLayers; i++) set.Add(t.Replace("{i}", i.ToString()));
         return set;
     }

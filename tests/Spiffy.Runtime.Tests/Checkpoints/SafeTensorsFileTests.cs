@@ -50,7 +50,9 @@ public class SafeTensorsFileTests
         long n = BinaryPrimitives.ReadInt64LittleEndian(a);
         Assert.Equal(0, (8 + n) % 8);
         string header = Encoding.UTF8.GetString(a, 8, (int)n);
-        Assert.Equal("{\"alpha\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},\"mid\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[16,24]},\"zeta\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}",
+        Assert.Equal("{\"alpha\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+            + "\"mid\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[16,24]},"
+            + "\"zeta\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}",
             header.TrimEnd(' '));
         Assert.Equal(8 + n + 36, a.Length);
     }
@@ -122,7 +124,10 @@ public class SafeTensorsFileTests
 
     [Fact]
     public void Save_RejectsDuplicateNames()
-        => Assert.Throws<ArgumentException>(() => SafeTensorsFile.Save(Path.Combine(Path.GetTempPath(), "never.safetensors"), new[] { ("a", ones(1)), ("a", ones(1)) }));
+        => Assert.Throws<ArgumentException>(() => SafeTensorsFile.Save(Path.Combine(Path.GetTempPath(), "never.safetensors"), new[]
+        {
+            ("a", ones(1)), ("a", ones(1))
+        }));
 
     private static CheckpointException OpenFails(string path)
     {

@@ -72,7 +72,8 @@ public sealed class AllocationTests(Xunit.Abstractions.ITestOutputHelper output)
         var prompts = Prompts(3, 5);
         decoder.Generate(prompts, o, speculator: speculator);
         var s = decoder.Generate(prompts, o, speculator: speculator)[0].Statistics.Batch;
-        output.WriteLine($"batch of 3, {cache}: {s.SteadyStateBytes} B over {s.SteadyStateStepForwards} step forwards, {s.SteadyStateNativeTensors} native tensors");
+        output.WriteLine($"batch of 3, {cache}: {s.SteadyStateBytes} B over {s.SteadyStateStepForwards} step forwards, "
+            + $"{s.SteadyStateNativeTensors} native tensors");
         Assert.True(s.SteadyStateStepForwards >= 8, $"only {s.SteadyStateStepForwards} steady-state step forwards were measured");
         Assert.Equal(0, s.SteadyStateTensors);
         Assert.Equal(0, s.SteadyStateBytes);

@@ -61,7 +61,12 @@ public class AuthorsSamplerParityTests
         Cache = c.Cache switch { "prefix" => CacheMode.Prefix, "dual" => CacheMode.Dual, _ => CacheMode.None },
         Unmasking = c.Unmasking switch { "threshold" => UnmaskingRule.Threshold, "dynamic_top_k" => UnmaskingRule.DynamicTopK, _ => UnmaskingRule.Schedule },
         Threshold = c.Threshold,
-        Confidence = c.Confidence switch { "entropy" => ConfidenceKind.NegativeEntropy, "topk_margin" => ConfidenceKind.Margin, _ => ConfidenceKind.Probability },
+        Confidence = c.Confidence switch
+        {
+            "entropy" => ConfidenceKind.NegativeEntropy,
+            "topk_margin" => ConfidenceKind.Margin,
+            _ => ConfidenceKind.Probability
+        },
         Schedule = family == "dream" ? ScheduleKind.Timesteps : ScheduleKind.Even,
         BlockStart = family == "dream" ? BlockStartRule.FirstPosition : BlockStartRule.Step,
         // Sampled cases: the authors' draws from one generator seeded once (Dream's Categorical, SDAR's multinomial).
@@ -96,7 +101,8 @@ public class AuthorsSamplerParityTests
         var r = new DiffusionDecoder(model).Generate(c.Prompt, OptionsFor(family, c));
         var expected = Expected(model, c);
         int diff = DecodingTestSupport.FirstDifference(expected, r.TokenIds);
-        Assert.True(diff < 0, $"{family}/{name}: first difference at generated position {diff}: expected [{string.Join(", ", expected)}], got [{string.Join(", ", r.TokenIds)}]");
+        Assert.True(diff < 0, $"{family}/{name}: first difference at generated position {diff}: expected [{string.Join(", ", expected)}], got "
+            + $"[{string.Join(", ", r.TokenIds)}]");
         Assert.Equal(c.Nfe, r.Statistics.Nfe);
         if (name.Contains("overfull", StringComparison.Ordinal))
         {

@@ -91,7 +91,13 @@ public class DecoderTests
             foreach (var rule in new[] { UnmaskingRule.Schedule, UnmaskingRule.DynamicTopK })
             {
                 var cached = decoder.Generate(prompt, Options(model.Spec, x => x with { Unmasking = rule, Threshold = 0.3, MinTokensPerStep = 1 }));
-                var plain = decoder.Generate(prompt, Options(model.Spec, x => x with { Unmasking = rule, Threshold = 0.3, MinTokensPerStep = 1, UncachedBlockCausal = true }));
+                var plain = decoder.Generate(prompt, Options(model.Spec, x => x with
+                {
+                    Unmasking = rule,
+                    Threshold = 0.3,
+                    MinTokensPerStep = 1,
+                    UncachedBlockCausal = true
+                }));
                 Assert.True(FirstDifference(plain.TokenIds, cached.TokenIds) < 0, $"{rule}: differs at {FirstDifference(plain.TokenIds, cached.TokenIds)}");
             }
         }
@@ -141,7 +147,8 @@ public class DecoderTests
         var observer = new ConfidenceObserver(kind, Vocab, model.Spec.Tokens.Mask);
         foreach (var prompt in Prompts(3, 9))
             // The even schedule (one token every step); Dream's own timesteps schedule may commit none at a step.
-            new DiffusionDecoder(model).Generate(prompt, Options(model.Spec, x => x with { Confidence = kind, Seed = 1, Schedule = ScheduleKind.Even }), observer: observer);
+            new DiffusionDecoder(model)
+                .Generate(prompt, Options(model.Spec, x => x with { Confidence = kind, Seed = 1, Schedule = ScheduleKind.Even }), observer: observer);
         Assert.True(observer.Checked >= 3 * 32, $"only {observer.Checked} steps checked");
         Assert.True(observer.Decisive >= observer.Checked / 4, $"only {observer.Decisive} of {observer.Checked} steps told the kinds apart");
     }
@@ -236,7 +243,8 @@ public class DecoderTests
         public double[]? TopProbs;
         public int TopTokenRanks => 2;
         public void OnForward(int sequence, int block, ForwardKind kind, int rows) { }
-        public void OnStep(int sequence, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens, ReadOnlySpan<long> after, bool free)
+        public void OnStep(int sequence, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens,
+            ReadOnlySpan<long> after, bool free)
         {
             if (After is not null) return;
             After = after.ToArray();
@@ -253,7 +261,8 @@ public class DecoderTests
         public int Checked, Decisive;
         public int TopTokenRanks => vocab;
         public void OnForward(int sequence, int block, ForwardKind kind, int rows) { }
-        public void OnStep(int sequence, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens, ReadOnlySpan<long> after, bool free)
+        public void OnStep(int sequence, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens,
+            ReadOnlySpan<long> after, bool free)
         {
             int committed = -1;
             var best = new Dictionary<ConfidenceKind, (int Position, double Score)>();
@@ -264,7 +273,10 @@ public class DecoderTests
                 var p = topProbs.Slice(i * vocab, vocab);
                 double entropy = 0;
                 foreach (double q in p) if (q > 0) entropy -= q * Math.Log(q);
-                foreach (var (k, score) in new[] { (ConfidenceKind.Probability, p[0]), (ConfidenceKind.Margin, p[0] - p[1]), (ConfidenceKind.NegativeEntropy, -entropy) })
+                foreach (var (k, score) in new[]
+                {
+                    (ConfidenceKind.Probability, p[0]), (ConfidenceKind.Margin, p[0] - p[1]), (ConfidenceKind.NegativeEntropy, -entropy)
+                })
                     if (!best.TryGetValue(k, out var b) || score > b.Score) best[k] = (i, score);
             }
             Assert.True(committed >= 0, "a step committed nothing");
@@ -280,7 +292,8 @@ public class DecoderTests
         public int Steps;
         public int TopTokenRanks => 0;
         public void OnForward(int sequence, int block, ForwardKind kind, int rows) { }
-        public void OnStep(int sequence, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens, ReadOnlySpan<long> after, bool free)
+        public void OnStep(int sequence, int block, int stepInBlock, ReadOnlySpan<long> before, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens,
+            ReadOnlySpan<long> after, bool free)
         {
             int committed = 0;
             for (int i = 0; i < before.Length; i++)

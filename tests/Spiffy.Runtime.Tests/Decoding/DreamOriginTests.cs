@@ -53,7 +53,8 @@ public class DreamOriginTests(ITestOutputHelper output)
     public void Origin_FollowsTheAuthorsOriginSampler_OverTheWholeOutput()
     {
         var (model, _) = AuthorsSamplerParityTests.Load("dream");
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(CheckpointTestSupport.RepoRoot, "tests", "reference", "vectors", "sampler-dream", "origin.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(CheckpointTestSupport.RepoRoot, "tests", "reference", "vectors",
+            "sampler-dream", "origin.json")));
         var root = doc.RootElement;
         long[] prompt = root.GetProperty("prompt").EnumerateArray().Select(e => e.GetInt64()).ToArray();
         int gen = root.GetProperty("gen_length").GetInt32(), steps = root.GetProperty("steps").GetInt32(), samples = root.GetProperty("samples").GetInt32();

@@ -100,7 +100,10 @@ public class StepRuleTests
         var chosen = new int[8];
         var plain = new StepRule(new DecodingOptions { GenLength = 8, BlockLength = 8, Schedule = ScheduleKind.Timesteps });
         Assert.Equal(0, plain.Select(masked, conf, 8, 0, chosen));
-        var cached = new StepRule(new DecodingOptions { GenLength = 8, BlockLength = 8, Schedule = ScheduleKind.Timesteps, Cache = CacheMode.Dual, BlockStart = BlockStartRule.FirstPosition });
+        var cached = new StepRule(new DecodingOptions
+        {
+            GenLength = 8, BlockLength = 8, Schedule = ScheduleKind.Timesteps, Cache = CacheMode.Dual, BlockStart = BlockStartRule.FirstPosition
+        });
         Assert.Equal(1, cached.Select(masked, conf, 8, 0, chosen));
         Assert.Equal(0, chosen[0]);
         Assert.Equal(1, cached.Select(masked, conf, 8, 1, chosen)); // step 1 of 8 with 8 masks: int(8 * (1 - t2 / t1)) = 1

@@ -110,7 +110,8 @@ public class DeviceTests
         using var model = DecodingTestSupport.Model("llada");
         var o = DecodingTestSupport.Options(model.Spec, x => x with { Cache = cache });
         var prompt = DecodingTestSupport.Prompts(1, 5)[0];
-        GraphSpeculator? speculator = spiffy ? new GraphSpeculator(new DraftGraph(DraftGraph.Chain(3, o.ToSchema(), DraftGraph.TokensPerStep(o))), o.BlockLength) : null;
+        GraphSpeculator? speculator = spiffy
+            ? new GraphSpeculator(new DraftGraph(DraftGraph.Chain(3, o.ToSchema(), DraftGraph.TokensPerStep(o))), o.BlockLength) : null;
         var s = new DiffusionDecoder(model).Generate(prompt, o, speculator: speculator).Statistics;
         Assert.True(s.ScoredForwards > 0);
         Assert.Equal(s.ScoredForwards, s.DeviceToHostCopies);

@@ -107,7 +107,10 @@ public class ReferenceParityTests
     {
         using var f = SafeTensorsFile.Open(Path.Combine(RepoRoot, "tests", "reference", "vectors", "dtypes.safetensors"));
         using var values = arange(-8, 8, dtype: ScalarType.Float64).div(4).view(4, 4);
-        foreach (var (name, dtype) in new[] { ("f64", ScalarType.Float64), ("f32", ScalarType.Float32), ("f16", ScalarType.Float16), ("bf16", ScalarType.BFloat16) })
+        foreach (var (name, dtype) in new[]
+        {
+            ("f64", ScalarType.Float64), ("f32", ScalarType.Float32), ("f16", ScalarType.Float16), ("bf16", ScalarType.BFloat16)
+        })
         {
             Assert.Equal(dtype, f.Info(name).ScalarType);
             using var asF32 = f.Read(name, ScalarType.Float32);

@@ -37,14 +37,18 @@ public class DecoderInvariantProperties
             var set = new HashSet<int>();
             for (int i = 0; i < before.Length; i++)
             {
-                if (before[i] != mask && after[i] != before[i]) { Violation = $"block {block} step {stepInBlock}: committed position {i} changed ({before[i]} -> {after[i]})"; return; }
+                if (before[i] != mask && after[i] != before[i])
+                {
+                    Violation = $"block {block} step {stepInBlock}: committed position {i} changed ({before[i]} -> {after[i]})"; return;
+                }
                 if (before[i] == mask && after[i] != mask) { committed++; set.Add(i); }
             }
             if (committed == 0) { Violation = $"block {block} step {stepInBlock}: nothing committed"; return; }
             if (firstPositionStart && stepInBlock == 0)
             {
                 // Dream's cached block start writes the block's first position only.
-                if (committed != 1 || !set.Contains(0)) Violation = $"block {block}: the block-start forward committed {{{string.Join(",", set.Order())}}}, not {{0}}";
+                if (committed != 1 || !set.Contains(0))
+                    Violation = $"block {block}: the block-start forward committed {{{string.Join(",", set.Order())}}}, not {{0}}";
                 return;
             }
             if (tau is double t)
@@ -58,9 +62,11 @@ public class DecoderInvariantProperties
                 int best = masked.OrderByDescending(i => probs[i * J]).ThenBy(i => i).First();
                 var expected = new HashSet<int>(masked.Where(i => probs[i * J] >= t)) { best };
                 if (!expected.SetEquals(set))
-                    Violation = $"block {block} step {stepInBlock}: committed {{{string.Join(",", set.Order())}}}, the rule defines {{{string.Join(",", expected.Order())}}}";
+                    Violation = $"block {block} step {stepInBlock}: committed {{{string.Join(",", set.Order())}}}, the rule defines "
+                        + $"{{{string.Join(",", expected.Order())}}}";
                 foreach (int i in set)
-                    if (topProbs[i * J] != topProbs[i * J + 1] && after[i] != topTokens[i * J]) Violation = $"position {i}: wrote {after[i]}, argmax is {topTokens[i * J]}";
+                    if (topProbs[i * J] != topProbs[i * J + 1] && after[i] != topTokens[i * J])
+                        Violation = $"position {i}: wrote {after[i]}, argmax is {topTokens[i * J]}";
             }
         }
     }

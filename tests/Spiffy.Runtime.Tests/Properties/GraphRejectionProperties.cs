@@ -69,7 +69,11 @@ public class GraphRejectionProperties
                 break;
             case 4:
                 what = "one position twice";
-                bad = With(g, n, x => x with { PositionRanks = Ints(x.PositionRanks.Append(x.PositionRanks[0])), TokenRanks = Ints(x.TokenRanks.Append(x.TokenRanks[0] % MaxTokenRank + 1)) });
+                bad = With(g, n, x => x with
+                {
+                    PositionRanks = Ints(x.PositionRanks.Append(x.PositionRanks[0])),
+                    TokenRanks = Ints(x.TokenRanks.Append(x.TokenRanks[0] % MaxTokenRank + 1))
+                });
                 break;
             case 5:
                 what = "duplicate formula";
@@ -89,21 +93,22 @@ public class GraphRejectionProperties
                 bad = With(g, n, x => x with { Parents = Ints(x.Parents.Take(x.Parents.Count - 1)) });
                 break;
             case 9:
-            {
-                what = "parent that is not a strict subset";
-                int other = Enumerable.Range(0, d).FirstOrDefault(i => node.Depth > 1 && g.Nodes[i].Depth == node.Depth - 1 && !node.Parents.Contains(i + 1), -1);
-                if (other < 0) return null;
-                bad = With(g, n, x => x with { Parents = Ints(x.Parents.Append(other + 1)) });
-                break;
-            }
+                {
+                    what = "parent that is not a strict subset";
+                    int other = Enumerable.Range(0, d).FirstOrDefault(i => node.Depth > 1 && g.Nodes[i].Depth == node.Depth - 1
+                        && !node.Parents.Contains(i + 1), -1);
+                    if (other < 0) return null;
+                    bad = With(g, n, x => x with { Parents = Ints(x.Parents.Append(other + 1)) });
+                    break;
+                }
             case 10:
-            {
-                what = "parent listed after the node";
-                int later = Enumerable.Range(n + 1, d - n - 1).FirstOrDefault(i => true, -1);
-                if (later < 0) return null;
-                bad = With(g, n, x => x with { Parents = Ints(x.Parents.Append(later + 1)) });
-                break;
-            }
+                {
+                    what = "parent listed after the node";
+                    int later = Enumerable.Range(n + 1, d - n - 1).FirstOrDefault(i => true, -1);
+                    if (later < 0) return null;
+                    bad = With(g, n, x => x with { Parents = Ints(x.Parents.Append(later + 1)) });
+                    break;
+                }
             case 11:
                 what = "no pairs";
                 bad = With(g, n, x => x with { PositionRanks = EquatableArray<int>.Empty, TokenRanks = EquatableArray<int>.Empty });

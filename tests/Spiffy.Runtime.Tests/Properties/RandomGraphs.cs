@@ -55,7 +55,9 @@ internal static class RandomGraphs
     }
 
     public static string Describe(GraphSpec g)
-        => string.Join(" ", g.Nodes.Select(n => $"{n.Id}@{n.Depth}{{{string.Join(",", Enumerable.Range(0, n.PairCount).Select(p => $"({n.PositionRanks[p]},{n.TokenRanks[p]})"))}}}<-[{string.Join(",", n.Parents)}]"));
+        => string.Join(" ", g.Nodes.Select(n =>
+            $"{n.Id}@{n.Depth}{{{string.Join(",", Enumerable.Range(0, n.PairCount).Select(p => $"({n.PositionRanks[p]},{n.TokenRanks[p]})"))}}}"
+            + $"<-[{string.Join(",", n.Parents)}]"));
 
     public static GraphDecoding DefaultDecoding => new(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None);
 

@@ -14,7 +14,8 @@ public class StepRuleProperties
     {
         public int B => Masked.Length;
         public override string ToString()
-            => $"{Rule} masked=[{string.Join(",", Masked.Select(m => m ? 1 : 0))}] conf=[{string.Join(",", Confidence)}] spb={StepsPerBlock} step={StepInBlock} tau={Tau} f={Factor} k={K}";
+            => $"{Rule} masked=[{string.Join(",", Masked.Select(m => m ? 1 : 0))}] conf=[{string.Join(",", Confidence)}] spb={StepsPerBlock} "
+                + $"step={StepInBlock} tau={Tau} f={Factor} k={K}";
     }
 
     // Confidences from a coarse grid so that ties (and values exactly at tau) are common.
@@ -24,7 +25,7 @@ public class StepRuleProperties
         from b in Gen.Int[1, 16]
         from masked in Gen.Bool.Array[b]
         from conf in Conf.Array[b]
-        // Origin commits random positions, not a confidence prefix (DreamOriginTests check it).
+            // Origin commits random positions, not a confidence prefix (DreamOriginTests check it).
         from rule in Gen.Enum<UnmaskingRule>().Where(r => r != UnmaskingRule.Origin)
         from spb in Gen.Int[1, b]
         from step in Gen.Int[0, spb - 1]

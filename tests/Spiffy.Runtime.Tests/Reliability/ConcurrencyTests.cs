@@ -21,7 +21,8 @@ public class ConcurrencyTests(ITestOutputHelper output)
     {
         var o = Speculation.SpiffyLosslessTests.Configure(Options(decoder.Model.Spec), job.Family == "sdar" ? "schedule" : job.Kind);
         IStepSpeculator? spec = job.Spiffy
-            ? new GraphSpeculator(new DraftGraph(Speculation.SpiffyLosslessTests.WideGraph(o.ToSchema())), o.BlockLength, keep: job.Prompt % 2 == 0 ? DraftKeep.All : DraftKeep.Of(3))
+            ? new GraphSpeculator(new DraftGraph(Speculation.SpiffyLosslessTests.WideGraph(o.ToSchema())), o.BlockLength, keep: job.Prompt % 2 == 0
+                ? DraftKeep.All : DraftKeep.Of(3))
             : null;
         return decoder.Generate(prompts[job.Prompt], o, speculator: spec).TokenIds;
     }
@@ -60,7 +61,8 @@ public class ConcurrencyTests(ITestOutputHelper output)
                 }
                 var batch = decoder.Generate(prompts, batchOptions);
                 for (int r = 0; r < prompts.Length; r++)
-                    if (FirstDifference(expectedBatch[r], batch[r].TokenIds) is int d && d >= 0) failures.Enqueue($"thread {t}, batch row {r}: first difference at {d}");
+                    if (FirstDifference(expectedBatch[r], batch[r].TokenIds) is int d && d >= 0)
+                        failures.Enqueue($"thread {t}, batch row {r}: first difference at {d}");
             }
             catch (Exception e) { failures.Enqueue($"thread {t}: {e.GetType().Name}: {e.Message}"); }
         })).ToList();

@@ -232,7 +232,8 @@ public class HostileFileTests
         Assert.Contains("special file", Fails(dir["fifo.json"]).Message);
         File.WriteAllText(dir["deep.json"], "{\"model\":" + new string('[', 300) + new string(']', 300) + "}");
         Assert.NotNull(Fails(dir["deep.json"]).Line);
-        File.WriteAllBytes(dir["utf8.json"], Encoding.UTF8.GetBytes("{\n\"model\": {\"type\": \"BPE\", \"vocab\": {\"").Concat(new byte[] { 0xF8, 0x88 }).Concat(Encoding.UTF8.GetBytes("\": 0}}}")).ToArray());
+        File.WriteAllBytes(dir["utf8.json"], Encoding.UTF8.GetBytes("{\n\"model\": {\"type\": \"BPE\", \"vocab\": {\"").Concat(new byte[] { 0xF8, 0x88 })
+            .Concat(Encoding.UTF8.GetBytes("\": 0}}}")).ToArray());
         Assert.Equal(2, Fails(dir["utf8.json"]).Line);
         File.WriteAllText(dir["dup.json"], "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"a\": 1}, \"merges\": []}}");
         Fails(dir["dup.json"]);

@@ -17,7 +17,8 @@ namespace Spiffy.Tests.Reliability;
 public class HostileJsonTests
 {
     private static readonly string ModelText = File.ReadAllText(RealModelFile("llada"));
-    private static readonly string GraphText = GraphFileWriter.ToJson(DraftGraph.Chain(3, new GraphDecoding(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None)));
+    private static readonly string GraphText = GraphFileWriter.ToJson(DraftGraph.Chain(3,
+        new GraphDecoding(32, 8, 32, UnmaskingRule.Schedule, ConfidenceKind.Probability, 0.9, 1, 1, 0, CacheMode.None)));
 
     private static List<SchemaError> ParseBytes(string kind, byte[] bytes)
     {
@@ -62,7 +63,8 @@ public class HostileJsonTests
         object? spec = kind == "model" ? ModelSpecParser.Parse(bytes, "f.json", errors) : GraphSpecParser.Parse(bytes, "f.json", errors);
         Assert.Empty(errors);
         Assert.NotNull(spec);
-        spec = kind == "model" ? ModelSpecParser.Parse("\uFEFF" + Base(kind), "f.json", errors) : GraphSpecParser.Parse("\uFEFF" + Base(kind), "f.json", errors);
+        spec = kind == "model" ? ModelSpecParser.Parse("\uFEFF" + Base(kind), "f.json", errors)
+            : GraphSpecParser.Parse("\uFEFF" + Base(kind), "f.json", errors);
         Assert.NotNull(spec);
     }
 

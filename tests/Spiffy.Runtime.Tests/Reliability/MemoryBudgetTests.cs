@@ -62,7 +62,10 @@ public class MemoryBudgetTests(ITestOutputHelper output)
         }
         Assert.InRange(fit.MaxBatch, 1, 3);
         Assert.Contains($"batch <= {fit.MaxBatch}", fit.Message);
-        foreach (var part in new[] { "not enough memory", "needs about", $"weights {MemoryBudget.Format(weights)}", "K/V cache", "verification batch", "is available", "D* <= 2" })
+        foreach (var part in new[]
+        {
+            "not enough memory", "needs about", $"weights {MemoryBudget.Format(weights)}", "K/V cache", "verification batch", "is available", "D* <= 2"
+        })
             Assert.Contains(part, fit.Message);
         var ex = Assert.Throws<InsufficientMemoryException>(() => MemoryBudget.EnsureFits(Llada, s, available: available));
         Assert.Equal(fit.Message, ex.Message);
@@ -91,7 +94,8 @@ public class MemoryBudgetTests(ITestOutputHelper output)
     [Fact]
     public void Available_ReadsMemAvailable_AndTheGcLimit()
     {
-        Assert.Equal(16_264_300L * 1024, MemoryBudget.ParseMemAvailable("MemTotal:       32528600 kB\nMemFree:         1000 kB\nMemAvailable:   16264300 kB\n"));
+        Assert.Equal(16_264_300L * 1024,
+            MemoryBudget.ParseMemAvailable("MemTotal:       32528600 kB\nMemFree:         1000 kB\nMemAvailable:   16264300 kB\n"));
         Assert.Null(MemoryBudget.ParseMemAvailable("MemTotal: 1 kB\n"));
         Assert.Null(MemoryBudget.ParseMemAvailable("MemAvailable: lots\n"));
         long available = MemoryBudget.AvailableBytes();

@@ -40,7 +40,9 @@ public class BatchSpiffyTests(ITestOutputHelper output)
         // Plain, then Spiffy with every node (schedule) or pruned to D* = 2 (threshold): one each keeps the test short.
         foreach (int keep in new[] { -1, threshold ? 2 : 0 })
         {
-            GraphSpeculator? Make() => keep < 0 ? null : new GraphSpeculator(new DraftGraph(graph), o.BlockLength, keep == 0 ? Spiffy.Schema.Graphs.DraftKeep.All : Spiffy.Schema.Graphs.DraftKeep.Of(keep));
+            GraphSpeculator? Make() => keep < 0 ? null
+                : new GraphSpeculator(new DraftGraph(graph), o.BlockLength, keep == 0 ? Spiffy.Schema.Graphs.DraftKeep.All
+                : Spiffy.Schema.Graphs.DraftKeep.Of(keep));
             var batch = decoder.Generate(prompts, o, speculator: Make());
             long ownRows = 0;
             for (int i = 0; i < prompts.Length; i++)
@@ -62,7 +64,8 @@ public class BatchSpiffyTests(ITestOutputHelper output)
             Assert.True(b.RowsFed >= ownRows, $"rows fed {b.RowsFed} < rows the sequences needed {ownRows}");
             if (keep >= 0)
             {
-                output.WriteLine($"{family}/{cache}/{threshold} D*={keep}: free steps {batch.Sum(r => r.Statistics.FreeSteps)}, rows fed {b.RowsFed}, own rows {ownRows}");
+                output.WriteLine($"{family}/{cache}/{threshold} D*={keep}: free steps {batch.Sum(r => r.Statistics.FreeSteps)}, rows "
+                    + $"fed {b.RowsFed}, own rows {ownRows}");
                 Assert.True(batch.Sum(r => r.Statistics.FreeSteps) > 0, "no draft accepted: the batch walk was not exercised");
                 // Sequences progress at different rates, so some rows ride along (padding or a decided block).
                 Assert.True(b.RowsFed > ownRows, "no sequence rode along: the padded layout was not exercised");

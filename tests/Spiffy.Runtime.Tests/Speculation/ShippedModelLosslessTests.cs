@@ -46,7 +46,8 @@ public class ShippedModelLosslessTests(ITestOutputHelper output)
             var baseline = model.Generate(prompt, o);
             for (int g = 0; g < graphs.Length; g++)
             {
-                var r = model.Generate(prompt, o, new GraphSpeculator(new DraftGraph(graphs[g]), o.BlockLength, keep: g == 0 ? DraftKeep.All : DraftKeep.Of(3)));
+                var r = model.Generate(prompt, o,
+                    new GraphSpeculator(new DraftGraph(graphs[g]), o.BlockLength, keep: g == 0 ? DraftKeep.All : DraftKeep.Of(3)));
                 int diff = FirstDifference(baseline.TokenIds, r.TokenIds);
                 Assert.True(diff < 0, $"{kind}/{graphs[g].Name}/problem {p}: first difference at position {diff}");
                 Assert.True(r.Statistics.Nfe <= baseline.Statistics.Nfe);

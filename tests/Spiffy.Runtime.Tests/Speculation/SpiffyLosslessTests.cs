@@ -39,7 +39,13 @@ public class SpiffyLosslessTests(ITestOutputHelper output)
         "prefix" => o with { Cache = CacheMode.Prefix },
         "dual" => o with { Cache = CacheMode.Dual },
         "dual-threshold" => o with { Cache = CacheMode.Dual, Unmasking = UnmaskingRule.Threshold, Threshold = 0.3, Confidence = ConfidenceKind.Probability },
-        "prefix-threshold" => o with { Cache = CacheMode.Prefix, Unmasking = UnmaskingRule.Threshold, Threshold = 0.3, Confidence = ConfidenceKind.Probability },
+        "prefix-threshold" => o with
+        {
+            Cache = CacheMode.Prefix,
+            Unmasking = UnmaskingRule.Threshold,
+            Threshold = 0.3,
+            Confidence = ConfidenceKind.Probability,
+        },
         "dynamic" => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.3, MinTokensPerStep = 1 },
         _ => throw new ArgumentException(kind),
     };

@@ -5,8 +5,10 @@ namespace Spiffy.Tests.Training;
 
 public class AugmentationTests
 {
-    private const string Natalia = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?";
-    private const string NataliaAnswer = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72";
+    private const string Natalia = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia "
+        + "sell altogether in April and May?";
+    private const string NataliaAnswer = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips "
+        + "altogether in April and May.\n#### 72";
 
     [Theory]
     [InlineData("48/2", "24")]
@@ -104,7 +106,8 @@ public class AugmentationTests
     [Fact]
     public void Generate_IsDeterministicInTheSeed_AndNeverUsesHeldOutProblems()
     {
-        var train = Enumerable.Range(0, 20).Select(i => new PromptAnswer(Natalia.Replace("48", (40 + 2 * i).ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        var train = Enumerable.Range(0, 20)
+            .Select(i => new PromptAnswer(Natalia.Replace("48", (40 + 2 * i).ToString(System.Globalization.CultureInfo.InvariantCulture)),
             NataliaAnswer.Replace("48/2", $"{40 + 2 * i}/2").Replace("=24>>24", $"={20 + i}>>{20 + i}").Replace("48+24", $"{40 + 2 * i}+{20 + i}")
                 .Replace("=72>>72", $"={60 + 3 * i}>>{60 + 3 * i}").Replace("#### 72", $"#### {60 + 3 * i}"), i + 1)).ToList();
         var heldOut = new List<PromptAnswer> { new("Bob reads 30 pages a day for 4 days. How many pages?", "30*4=<<30*4=120>>120\n#### 120", 21) };

@@ -63,7 +63,10 @@ internal sealed class NumericPerturbation
         }
         if (steps.Count == 0) return new Template { Unsupported = UnsupportedReason.NoCalculatorSteps };
         var final = GsmAnswer.Extract(answer);
-        if (final is null || Rational.ParseDecimal(final) is not Rational f || f != last) return new Template { Unsupported = UnsupportedReason.FinalIsNotLastStep };
+        if (final is null || Rational.ParseDecimal(final) is not Rational f || f != last) return new Template
+        {
+            Unsupported = UnsupportedReason.FinalIsNotLastStep
+        };
 
         var numbers = Number.Matches(question).ToList();
         var implied = ImpliedNumbers.Of(question, answer);

@@ -317,7 +317,8 @@ internal sealed class DecodeLoop
         Batch.SteadyStateTensors = tensors - _firstStepTensors;
         Batch.SteadyStateNativeTensors = native - _firstStepNative;
         Batch.SteadyStateStepForwards = Batch.StepForwards - _firstStepForwards;
-        long live = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        // TorchSharp's live tensors and the native ones still held by open arena scopes (none between steps).
+        long live = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount + TensorArena.Current.Live;
         foreach (var s in Stats)
         {
             if (s.LiveTensorsFirstStep < 0) s.LiveTensorsFirstStep = live;

@@ -109,7 +109,7 @@ public sealed class BatchStatistics
     internal long SteadyStateNativeTensors { get; set; }
     /// <summary>Step forwards over which <see cref="SteadyStateBytes"/> was measured.</summary>
     public int SteadyStateStepForwards { get; internal set; }
-    /// <summary>Steady-state managed bytes per step forward of the batch (0 is the goal: docs/decoding.md).</summary>
+    /// <summary>Steady-state managed bytes per step forward of the batch (0: the decode loop allocates nothing per step, docs/decoding.md).</summary>
     public double AllocBytesPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
     /// <summary>Rows per step forward of the batch.</summary>
     public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;

@@ -110,8 +110,8 @@ public sealed class SpiffyDecoder : IDisposable
         }
     }
 
-    /// <summary>Turns finished blocks into text deltas: decodes everything so far, emits only what is new (byte-level tokens may split a character across
-    /// blocks).</summary>
+    /// <summary>Turns finished blocks into text deltas: decodes everything so far, emits
+    /// only what is new (byte-level tokens may split a character across blocks).</summary>
     private sealed class TextStream(SpiffyModel model, bool trimEos, int lastBlock, Action<string> onText)
     {
         private readonly List<long> _ids = new();

@@ -103,8 +103,8 @@ public sealed class SpiffyModel : IDisposable
     /// </summary>
     /// <param name="promptIds">The prompt's token ids.</param>
     /// <param name="options">The decoding configuration; validated against the model and prompt length.</param>
-    /// <param name="speculator">A Spiffy speculator (a <c>GraphSpeculator</c> or a generated decoder), one per generation in flight; null decodes
-    /// plainly.</param>
+    /// <param name="speculator">A Spiffy speculator (a <c>GraphSpeculator</c> or a
+    /// generated decoder), one per generation in flight; null decodes plainly.</param>
     /// <param name="onBlock">Sees each block's token ids as it becomes final.</param>
     /// <param name="cancel">Checked between decoding steps.</param>
     /// <exception cref="ArgumentException">The options do not fit the model or the prompt.</exception>

@@ -60,6 +60,29 @@ public partial class ArchitectureTests
     }
 
     /// <summary>
+    /// The projects' arrows of docs/architecture.md: the CLI uses the runtime, the runtime and the generator
+    /// compile the schema's source, and nothing points back (the generator never references the runtime).
+    /// </summary>
+    [Fact]
+    public void ProjectReferences_AreTheArrowsOfTheDocumentedMap()
+    {
+        var expected = new Dictionary<string, string[]>
+        {
+            ["Spiffy.Cli"] = ["Spiffy.Runtime"],
+            ["Spiffy.Runtime"] = [],
+            ["Spiffy.Generators"] = [],
+        };
+        string src = Path.Combine(CheckpointTestSupport.RepoRoot, "src");
+        foreach (var (project, references) in expected)
+        {
+            string text = File.ReadAllText(Path.Combine(src, project, project + ".csproj"));
+            var actual = Regex.Matches(text, @"<ProjectReference\s+Include=""[^""]*?([\w.]+)\.csproj""").Select(m => m.Groups[1].Value).Order();
+            Assert.Equal(references.Order(), actual);
+            if (project != "Spiffy.Cli") Assert.Contains(@"<Compile Include=""../Spiffy.Schema/**/*.cs""", text, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
     /// No C# line in the repository is longer than .editorconfig's <c>max_line_length</c> (no formatter wraps lines, so this test
     /// is the check; .ci/run runs it). Generated decoder snapshots are the generator's output, compared byte for byte, and excluded.
     /// </summary>
@@ -97,8 +120,8 @@ public partial class ArchitectureTests
         throw new InvalidDataException($"{editorConfig}: no max_line_length in its [*.cs] section");
     }
 
-    /// <summary>The file declares a property or field with a folder's name (DecodingStatistics.Speculation, its counters): `Name.X` there is that
-    /// member.</summary>
+    /// <summary>The file declares a property or field with a folder's name
+    /// (DecodingStatistics.Speculation, its counters): `Name.X` there is that member.</summary>
     private static bool DeclaresMemberNamed(string text, string name)
         => Regex.IsMatch(text, $@"\b(public|internal|private|protected)\s+(readonly\s+)?[A-Z][\w.]*(<[^>]*>)?\??\s+{name}\s*(\{{|=>|=|;)");
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Spiffy.Decoding;
+using Spiffy.Schema.Decoding;
 using Spiffy.Schema.Graphs;
 using Spiffy.Schema.Models;
 
@@ -58,24 +59,33 @@ public static class SharedOptions
         return option;
     }
 
-    public static Option<int?> GenLength(string defaultText) => Positive(new Option<int?>("--gen-length")
+    public static Option<int?> GenLength(string defaultText) => Within(new Option<int?>("--gen-length")
     {
         Description = $"generation length in tokens (default: {defaultText})", HelpName = "N"
-    });
+    }, DecodingRules.GenLength);
 
-    public static Option<int?> BlockLength(string defaultText) => Positive(new Option<int?>("--block-length")
+    public static Option<int?> BlockLength(string defaultText) => Within(new Option<int?>("--block-length")
     {
         Description = $"block length (default: {defaultText})", HelpName = "N"
-    });
+    }, DecodingRules.BlockLength);
 
-    public static Option<double?> Threshold(string description) => new("--threshold")
+    public static Option<double?> Threshold(string description)
+        => Within(new Option<double?>("--threshold") { Description = description, HelpName = "X" }, DecodingRules.Threshold);
+
+    /// <summary>
+    /// A decoding option checked by its field's range rule in <see cref="DecodingRules"/> (the one home of the range, which the
+    /// graph and model files and <see cref="DecodingOptions.Validate"/> apply too), reported under the flag's name:
+    /// "--top-p must be in (0, 1] (1 = off; got 2)".
+    /// </summary>
+    internal static Option<T> Within<T>(Option<T> option, FieldRange range)
     {
-        Description = description, HelpName = "X",
-        Validators =
+        option.Validators.Add(r =>
         {
-            r => { if (r.GetValueOrDefault<double?>() is double v && !(v > 0 && v <= 1)) r.AddError($"--threshold must be in (0, 1], got {Fmt(v)}"); }
-        },
-    };
+            if (r.GetValueOrDefault<T>() is { } value && range.Violation(Convert.ToDouble(value, CultureInfo.InvariantCulture)) is string violation)
+                r.AddError($"{option.Name} {violation}");
+        });
+        return option;
+    }
 
     /// <summary>An option value that must be at least 1.</summary>
     public static Option<int?> Positive(Option<int?> option) => AtLeast(option, 1);
@@ -201,7 +211,6 @@ public static class SharedOptions
 
     private static string Normalize(string s) => s.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal).ToLowerInvariant();
 
-    private static string Fmt(double v) => v.ToString(CultureInfo.InvariantCulture);
 }
 
 /// <summary>The decoder options of generate and calibrate, added to a command and read back into <see cref="DecodingOptions"/>.</summary>
@@ -209,41 +218,45 @@ public sealed class DecodingOptionSet
 {
     public Option<int?> GenLength { get; } = SharedOptions.GenLength("the model's, else 256");
     public Option<int?> BlockLength { get; } = SharedOptions.BlockLength("the model's, else 32");
-    public Option<int?> Steps { get; } = SharedOptions.AtLeast(new Option<int?>("--steps")
+    public Option<int?> Steps { get; } = SharedOptions.Within(new Option<int?>("--steps")
     {
         Description = "total steps of the schedule rule (default: the generation length, one token per step)", HelpName = "N"
-    }, 0);
+    }, DecodingRules.Steps);
     public Option<UnmaskingRule?> Unmasking { get; } = SharedOptions.Enum<UnmaskingRule>("--unmasking", "how many tokens a step commits (default schedule)");
     public Option<double?> Threshold { get; } = SharedOptions.Threshold("tau of threshold / dynamic-top-k (default 0.9)");
-    public Option<double?> Factor { get; } = new("--factor") { Description = "f of the factor rule (default 1.0)", HelpName = "X" };
-    public Option<int?> K { get; } = SharedOptions.Positive(new Option<int?>("--k") { Description = "k of dynamic-top-k (default 1)", HelpName = "N" });
+    public Option<double?> Factor { get; } = SharedOptions.Within(
+        new Option<double?>("--factor") { Description = "f of the factor rule (default 1.0)", HelpName = "X" }, DecodingRules.Factor);
+    public Option<int?> K { get; } = SharedOptions.Within(
+        new Option<int?>("--k") { Description = "k of dynamic-top-k (default 1)", HelpName = "N" }, DecodingRules.K);
     public Option<ConfidenceKind?> Confidence { get; } = SharedOptions.Enum<ConfidenceKind>("--confidence",
         "how a candidate's confidence is scored (default probability)");
-    public Option<double?> Temperature { get; } = new("--temperature") { Description = "0 = greedy (default); > 0 samples as --sampler says", HelpName = "X" };
+    public Option<double?> Temperature { get; } = SharedOptions.Within(
+        new Option<double?>("--temperature") { Description = "0 = greedy (default); > 0 samples as --sampler says", HelpName = "X" },
+        DecodingRules.Temperature);
     public Option<SamplerKind?> Sampler { get; } = SharedOptions.Enum<SamplerKind>("--sampler",
         "how T > 0 draws: gumbel (LLaDA), masked-categorical (Dream) or block-multinomial (SDAR), the last two from one generator seeded once as the authors' "
         + "torch draws (default: the model's)");
-    public Option<int?> TopK { get; } = SharedOptions.AtLeast(new Option<int?>("--top-k")
+    public Option<int?> TopK { get; } = SharedOptions.Within(new Option<int?>("--top-k")
     {
         Description = "keep the k most likely tokens before a categorical draw (default 0 = off)", HelpName = "N"
-    }, 0);
-    public Option<double?> AlgTemp { get; } = new("--alg-temp")
+    }, DecodingRules.TopK);
+    public Option<double?> AlgTemp { get; } = SharedOptions.Within(new Option<double?>("--alg-temp")
     {
         Description = "Dream's alg_temp: > 0 draws a schedule step's positions from softmax(confidence / X) instead of taking the top ones (default 0)",
         HelpName = "X"
-    };
-    public Option<double?> TopP { get; } = new("--top-p")
+    }, DecodingRules.AlgTemp);
+    public Option<double?> TopP { get; } = SharedOptions.Within(new Option<double?>("--top-p")
     {
         Description = "nucleus filter before a categorical draw, in (0, 1] (default 1 = off)", HelpName = "X"
-    };
+    }, DecodingRules.TopP);
     public Option<long?> Seed { get; } = new("--seed") { Description = "noise seed (default 0)", HelpName = "N" };
     public Option<CacheMode?> Cache { get; } = SharedOptions.Enum<CacheMode>("--cache", "K/V cache (default none; block-causal models use their block cache)");
     public Option<ScheduleKind?> Schedule { get; } = SharedOptions.Enum<ScheduleKind>("--schedule",
         "tokens per step of the schedule rule: even or timesteps (default: the model's; Dream: timesteps)");
-    public Option<double?> Eps { get; } = new("--eps")
+    public Option<double?> Eps { get; } = SharedOptions.Within(new Option<double?>("--eps")
     {
         Description = "last timestep of the timesteps schedule (default: the model's, else 0.001)", HelpName = "X"
-    };
+    }, DecodingRules.Eps);
     public Option<BlockStartRule?> BlockStart { get; } = SharedOptions.Enum<BlockStartRule>("--block-start",
         "what a cache's block-start forward commits: step or first-position (default: the model's; Dream: first-position)");
     public Option<bool> EarlyStop { get; } = new("--early-stop") { Description = "stop once a finished block ends the text" };
@@ -263,7 +276,7 @@ public sealed class DecodingOptionSet
     private IEnumerable<Option> All => new Option[]
     {
         GenLength, BlockLength, Steps, Unmasking, Threshold, Factor, K, Confidence, Temperature, Sampler, TopK, TopP, AlgTemp, Seed, Cache, Schedule, Eps,
-            BlockStart, EarlyStop, StopTokens, StopOnEos, OverfullTopK, NoTrim
+        BlockStart, EarlyStop, StopTokens, StopOnEos, OverfullTopK, NoTrim
     };
 
     public void AddTo(Command command)
@@ -287,12 +300,8 @@ public sealed class DecodingOptionSet
     /// <summary>The options given on the command line over <paramref name="baseline"/> (default: the model's defaults).</summary>
     public DecodingOptions Read(ParseResult parse, ModelSpec spec, DecodingOptions? baseline = null)
     {
-        var b = baseline ?? new DecodingOptions
-        {
-            GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256,
-            BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize : spec.Defaults.BlockLength > 0
-                ? spec.Defaults.BlockLength : 32,
-        }.WithSampler(spec.Defaults); // the family's own sampler, as the model file (or the checkpoint's family) names it
+        // The model's own lengths and its family's sampler, as the model file (or the checkpoint's family) names them.
+        var b = baseline ?? DecodingOptions.ForModel(spec);
         int? gen = parse.GetValue(GenLength);
         var unmasking = parse.GetValue(Unmasking) ?? b.Unmasking;
         return b with

@@ -135,8 +135,9 @@ public sealed partial class BenchCommand : IVerb
         var only = parse.GetValue(_modes) is string m ? ModeList(m) : null;
         string sweepText = parse.GetValue(_keep) ?? "1,2,3,4,6,8";
         string? paperPath = parse.GetValue(_paper);
-        double tau = parse.GetValue(_threshold) ?? 0.9;
-        int gen = parse.GetValue(_gen) ?? 256, block = parse.GetValue(_block) ?? 32;
+        var defaults = new DecodingOptions(); // bench's lengths and tau are the record's defaults, whatever the model's
+        double tau = parse.GetValue(_threshold) ?? defaults.Threshold;
+        int gen = parse.GetValue(_gen) ?? defaults.GenLength, block = parse.GetValue(_block) ?? defaults.BlockLength;
         bool oracle = !parse.GetValue(_noOracle);
         string? outMd = parse.GetValue(_out), chart = parse.GetValue(_chart);
         var sweep = SharedOptions.ParseKeepList(sweepText);

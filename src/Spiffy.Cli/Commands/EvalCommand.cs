@@ -80,10 +80,11 @@ public sealed class EvalCommand : IVerb
         string data = parse.GetValue(_data)!;
         int holdout = parse.GetValue(_holdout) ?? 500, skip = parse.GetValue(_skip) ?? 0, count = parse.GetValue(_count) ?? int.MaxValue;
         var spec = ModelSources.LoadSpec(modelPath);
+        var modelLengths = DecodingOptions.ForModel(spec);
         var plain = new DecodingOptions
         {
-            GenLength = parse.GetValue(_gen) ?? ModelGenLength(spec),
-            BlockLength = parse.GetValue(_block) ?? ModelBlockLength(spec),
+            GenLength = parse.GetValue(_gen) ?? modelLengths.GenLength,
+            BlockLength = parse.GetValue(_block) ?? modelLengths.BlockLength,
             Cache = parse.GetValue(_cache) ?? CacheMode.None,
         };
         var loss = TrainDefaults with
@@ -102,7 +103,7 @@ public sealed class EvalCommand : IVerb
         GraphSpec graph = parse.GetValue(_graph) is string graphPath ? GraphFiles.Load(graphPath)
             : GraphCatalog.FindFor(modelPath, spec, plain, output)
               // A graph calibrated at the model's own lengths still serves other lengths losslessly (warned below).
-              ?? GraphCatalog.FindFor(modelPath, spec, plain with { GenLength = ModelGenLength(spec), BlockLength = ModelBlockLength(spec) }, output)
+              ?? GraphCatalog.FindFor(modelPath, spec, plain with { GenLength = modelLengths.GenLength, BlockLength = modelLengths.BlockLength }, output)
               ?? throw new UsageException($"no calibrated graph for one-token-per-step decoding (cache {SharedOptions.Kebab(plain.Cache)}) of {spec.Name} "
                   + $"beside {modelPath}; give --graph");
         void Log(string m) => output.Log("[eval] " + m);
@@ -165,6 +166,4 @@ public sealed class EvalCommand : IVerb
         return Task.FromResult(0);
     }
 
-    private static int ModelGenLength(ModelSpec spec) => spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : new DecodingOptions().GenLength;
-    private static int ModelBlockLength(ModelSpec spec) => spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : new DecodingOptions().BlockLength;
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.CommandLine;
 using Spiffy.Cli.CommandLine;
+using Spiffy.Decoding;
 using Spiffy.Modeling;
 using Spiffy.Tokenization;
 using Spiffy.Training;
@@ -105,7 +106,7 @@ public sealed class TrainCommand : IVerb
             BatchSize = parse.GetValue(_batch) ?? 16,
             LearningRate = parse.GetValue(_lr) ?? 2e-3,
             WarmupSteps = parse.GetValue(_warmup) ?? 200,
-            GenLength = parse.GetValue(_gen) ?? (spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : 256),
+            GenLength = parse.GetValue(_gen) ?? DecodingOptions.ForModel(spec).GenLength,
             MaxPromptLength = parse.GetValue(_maxPrompt) ?? 160,
             EvalEvery = parse.GetValue(_evalEvery) ?? 250,
             EvalProblems = parse.GetValue(_evalProblems) ?? 100,

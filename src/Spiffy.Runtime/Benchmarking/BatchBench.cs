@@ -9,7 +9,7 @@ using Spiffy.Speculation;
 namespace Spiffy.Benchmarking;
 
 /// <summary>One mode decoded at one batch size: throughput, the batch's forwards and rows, and agreement with batch 1.</summary>
-internal sealed class BatchResult
+internal sealed class BatchResult : TransferCounters
 {
     /// <summary>A result of <paramref name="mode"/> at batch size <paramref name="batch"/> over <paramref name="prompts"/> prompts.</summary>
     public BatchResult(BenchMode mode, int batch, int prompts) { Mode = mode; Batch = batch; Outputs = new long[prompts][]; }
@@ -30,10 +30,6 @@ internal sealed class BatchResult
     public long StepForwards { get; internal set; }
     /// <summary>Rows the step forwards carried.</summary>
     public long RowsFed { get; internal set; }
-    /// <summary>Device-to-host copies the batches waited for, and the scored forwards they served.</summary>
-    public long DeviceToHostCopies { get; internal set; }
-    /// <summary>Scored forwards of the batches.</summary>
-    public long ScoredForwards { get; internal set; }
     /// <summary>Per-sequence forwards summed over prompts (equal at every batch size for lossless batching).</summary>
     public long SequenceNfe { get; internal set; }
     /// <summary>Managed bytes allocated by the timed generation calls, and the steps they took.</summary>
@@ -47,8 +43,6 @@ internal sealed class BatchResult
     public double TokensPerSecond => WallMs <= 0 ? 0 : Tokens / (WallMs / 1000);
     /// <summary>Rows per step forward of the batch.</summary>
     public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;
-    /// <summary>Device-to-host synchronisations per scored forward of the batch.</summary>
-    public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
     /// <summary>Steady-state managed bytes and the batch step forwards they were measured over.</summary>
     public long SteadyStateBytes { get; internal set; }
     /// <summary>TorchSharp tensor wrappers created over the same span.</summary>
@@ -102,7 +96,7 @@ internal static class BatchBench
     private static BatchResult RunOne(SpiffyModel model, IReadOnlyList<long[]> prompts, BenchMode mode, int n, CancellationToken cancel)
     {
         // One speculator per run: a generation holds it (it is reused by the groups one after the other).
-        var speculator = mode.Graph is { } g ? new GraphSpeculator(new DraftGraph(g), mode.Options.BlockLength, mode.Keep) : null;
+        var speculator = mode.NewSpeculator();
         var decoder = model.Decoder;
         var warm = new long[Math.Min(n, prompts.Count)][];
         for (int i = 0; i < warm.Length; i++) warm[i] = prompts[i];
@@ -122,8 +116,7 @@ internal static class BatchBench
             r.Forwards += b.Forwards;
             r.StepForwards += b.StepForwards;
             r.RowsFed += b.RowsFed;
-            r.DeviceToHostCopies += b.DeviceToHostCopies;
-            r.ScoredForwards += b.ScoredForwards;
+            r.AddTransfers(b); // the batch's transfers: one copy serves every sequence
             r.SteadyStateBytes += b.SteadyStateBytes;
             r.SteadyStateTensors += b.SteadyStateTensors;
             r.SteadyStateNativeTensors += b.SteadyStateNativeTensors;

@@ -12,10 +12,14 @@ namespace Spiffy.Benchmarking;
 /// whose differences are reported, not counted as failures.
 /// </summary>
 internal sealed record BenchMode(string Name, DecodingOptions Options, GraphSpec? Graph = null, DraftKeep Keep = default, string? Base = null,
-    bool Lossless = true, string Note = "");
+    bool Lossless = true, string Note = "")
+{
+    /// <summary>A speculator for this mode's graph and D* (null without a graph); a generation holds it, so one per run.</summary>
+    public GraphSpeculator? NewSpeculator() => Graph is { } g ? new GraphSpeculator(new DraftGraph(g), Options.BlockLength, Keep) : null;
+}
 
 /// <summary>Everything measured for one mode over all prompts.</summary>
-internal sealed class ModeResult
+internal sealed class ModeResult : TransferCounters
 {
     public ModeResult(BenchMode mode, int prompts) { Mode = mode; Outputs = new long[prompts][]; }
 
@@ -34,10 +38,6 @@ internal sealed class ModeResult
     public long VerificationForwards => Speculation.VerificationForwards;
     public long FreeSteps => Speculation.FreeSteps;
     public long LiveTensorGrowth { get; internal set; }
-    /// <summary>Device-to-host copies the decoder waited for, and the forwards they were for (see <see cref="DecodingStatistics.SyncsPerStep"/>).</summary>
-    public long DeviceToHostCopies { get; internal set; }
-    public long ScoredForwards { get; internal set; }
-    public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
     public IReadOnlyList<long> AcceptedByDepth => Speculation.AcceptedByDepth;
     /// <summary>Share of prompts whose final answer ("#### N") matches the reference (NaN when not scored).</summary>
     public double Accuracy { get; set; } = double.NaN;
@@ -100,9 +100,7 @@ internal static class BenchRunner
             if (r.Mode.Base is not null && !byName.ContainsKey(r.Mode.Base))
                 throw new ArgumentException($"mode '{r.Mode.Name}' names an unknown base '{r.Mode.Base}'");
 
-        var speculators = new IStepSpeculator?[modes.Count];
-        for (int i = 0; i < modes.Count; i++)
-            if (modes[i].Graph is { } g) speculators[i] = new GraphSpeculator(new DraftGraph(g), modes[i].Options.BlockLength, modes[i].Keep);
+        var speculators = modes.Select(m => m.NewSpeculator()).ToArray();
 
         for (int i = 0; i < modes.Count; i++)
         {
@@ -142,8 +140,7 @@ internal static class BenchRunner
         r.SteadyStateNativeTensors += s.Batch.SteadyStateNativeTensors;
         r.SteadyStateStepForwards += s.Batch.SteadyStateStepForwards;
         r.Speculation.Add(s.Speculation);
-        r.DeviceToHostCopies += s.DeviceToHostCopies;
-        r.ScoredForwards += s.ScoredForwards;
+        r.AddTransfers(s);
         r.LiveTensorGrowth = Math.Max(r.LiveTensorGrowth, s.LiveTensorsPeak - s.LiveTensorsFirstStep);
     }
 

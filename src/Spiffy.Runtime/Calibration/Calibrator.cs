@@ -53,8 +53,8 @@ public sealed class Calibrator
     internal List<int> Select(SelectionObjective objective, int nodes, DraftKeep keep = default, CancellationToken cancel = default)
         => Selection.Select(objective, nodes, keep, cancel);
 
-    /// <summary>Selects <paramref name="nodes"/> nodes by <paramref name="objective"/> and assembles the calibrated graph, with its provenance and D*
-    /// profile.</summary>
+    /// <summary>Selects <paramref name="nodes"/> nodes by <paramref name="objective"/>
+    /// and assembles the calibrated graph, with its provenance and D* profile.</summary>
     /// <param name="name">The graph's name (the generated decoder class is named after it).</param>
     /// <param name="objective">How nodes are selected (docs/calibration.md).</param>
     /// <param name="nodes">Draft nodes to select.</param>

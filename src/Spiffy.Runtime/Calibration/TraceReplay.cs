@@ -119,8 +119,8 @@ internal sealed class TraceReplay
         return result;
     }
 
-    /// <summary>The walk over a recorded block: an accepted draft's distribution is the recorded one of the same state, so its step is the recorded next
-    /// step.</summary>
+    /// <summary>The walk over a recorded block: an accepted draft's distribution is the
+    /// recorded one of the same state, so its step is the recorded next step.</summary>
     private struct RecordedWalk(TraceReplay replay, SequenceTrace s, int first, int steps, int taken) : IWalkTarget
     {
         private int _t = taken;

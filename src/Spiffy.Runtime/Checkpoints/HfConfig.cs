@@ -93,7 +93,7 @@ internal static class HfConfig
         var sampler = Choice(e, "sampler", DecodingNames.Sampler) ?? d.Sampler;
         bool overfull = e.Bool("overfull_top_k", d.OverfullTopK);
         double eps = e.Double("eps", d.Eps);
-        if (!(eps > 0 && eps < 1)) throw e.Error("eps", $"eps must be in (0, 1) (the timesteps run from 1 down to eps), got {eps}");
+        if (DecodingRules.Eps.Violation(eps) is string badEps) throw e.Error("eps", "eps " + badEps);
         return spec with
         {
             Name = name,

@@ -55,8 +55,8 @@ public sealed record DecodingOptions
     public long Seed { get; init; }
     /// <summary>The K/V cache mode.</summary>
     public CacheMode Cache { get; init; } = CacheMode.None;
-    /// <summary>Stop once a finished block ends the text (EOS followed only by EOS); remaining positions become EOS. Off by default (LLaDA decodes every
-    /// block).</summary>
+    /// <summary>Stop once a finished block ends the text (EOS followed only by EOS);
+    /// remaining positions become EOS. Off by default (LLaDA decodes every block).</summary>
     public bool EarlyStop { get; init; }
     /// <summary>
     /// SDAR's <c>stopping_criteria_idx</c>: after each block, stop once the generation holds any of these tokens (anywhere);
@@ -77,6 +77,22 @@ public sealed record DecodingOptions
 
     /// <summary>The total steps <see cref="Steps"/> stands for (the generation length when 0).</summary>
     public int EffectiveSteps => Steps == 0 ? GenLength : Steps;
+
+    /// <summary>
+    /// What a model decodes with when nothing else is given (the one home of this rule): its description's
+    /// generation and block length (a block-causal model's attention block), else the record's defaults, and its
+    /// family's sampler details.
+    /// </summary>
+    internal static DecodingOptions ForModel(ModelSpec spec)
+    {
+        var d = new DecodingOptions();
+        return (d with
+        {
+            GenLength = spec.Defaults.GenLength > 0 ? spec.Defaults.GenLength : d.GenLength,
+            BlockLength = spec.Attention == AttentionKind.BlockCausal ? spec.AttentionBlockSize
+                : spec.Defaults.BlockLength > 0 ? spec.Defaults.BlockLength : d.BlockLength,
+        }).WithSampler(spec.Defaults);
+    }
 
     /// <summary>These options with a family sampler's details as a model file names them (<see cref="DecodingDefaults"/>).</summary>
     public DecodingOptions WithSampler(DecodingDefaults d) => this with

@@ -4,10 +4,40 @@ using System.Text;
 namespace Spiffy.Decoding;
 
 /// <summary>
+/// The device transfers of decoding, counted alike for one sequence (<see cref="DecodingStatistics"/>), a batch
+/// (<see cref="BatchStatistics"/>) and a bench's sums over generations: the one home of these counters and of
+/// <see cref="SyncsPerStep"/>.
+/// </summary>
+public abstract class TransferCounters
+{
+    private protected TransferCounters() { }
+
+    /// <summary>Forwards whose logits went through the step rule (block-start and step forwards).</summary>
+    public long ScoredForwards { get; internal set; }
+    /// <summary>
+    /// Device-to-host copies the decoder waited for (the step rule's result). On a GPU each one is a
+    /// synchronisation; the decoder makes one per scored forward.
+    /// </summary>
+    public long DeviceToHostCopies { get; internal set; }
+    /// <summary>Host-to-device copies of token rows (the step's rows, the committed block state): small uploads.</summary>
+    public long HostToDeviceCopies { get; internal set; }
+    /// <summary>Device-to-host synchronisations per scored forward (1 when the step rule's one transfer is the only one).</summary>
+    public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
+
+    /// <summary>Adds <paramref name="other"/>'s counts to these (a bench summing its generations).</summary>
+    internal void AddTransfers(TransferCounters other)
+    {
+        ScoredForwards += other.ScoredForwards;
+        DeviceToHostCopies += other.DeviceToHostCopies;
+        HostToDeviceCopies += other.HostToDeviceCopies;
+    }
+}
+
+/// <summary>
 /// Counters of one generation (one sequence). NFE counts every model call once, whatever its
 /// batch (docs/measures.md); the speculation fields stay zero for plain decoding.
 /// </summary>
-public sealed class DecodingStatistics
+public sealed class DecodingStatistics : TransferCounters
 {
     /// <summary>Model forward calls.</summary>
     public int Nfe { get; internal set; }
@@ -42,18 +72,6 @@ public sealed class DecodingStatistics
     /// <summary>Live tensors after the last step; equal to <see cref="LiveTensorsFirstStep"/> when nothing leaks across steps.</summary>
     public long LiveTensorsLastStep { get; internal set; }
 
-    /// <summary>Forwards whose logits went through the step rule (block-start and step forwards).</summary>
-    public int ScoredForwards { get; internal set; }
-    /// <summary>
-    /// Device-to-host copies the decoder waited for (the step rule's result). On a GPU each one is a
-    /// synchronisation; the decoder makes one per scored forward.
-    /// </summary>
-    public long DeviceToHostCopies { get; internal set; }
-    /// <summary>Host-to-device copies of token rows (the step's rows, the committed block state): small uploads.</summary>
-    public long HostToDeviceCopies { get; internal set; }
-    /// <summary>Device-to-host synchronisations per scored forward (1 when the step rule's one transfer is the only one).</summary>
-    public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
-
     /// <summary>Tokens per forward.</summary>
     public double Tpf => Nfe == 0 ? 0 : (double)TokensCommitted / Nfe;
     /// <summary>Rows per step forward.</summary>
@@ -78,9 +96,10 @@ public sealed class DecodingStatistics
 /// run for the whole batch and the rows they carried, including the rows of sequences riding along
 /// (a decided block, fewer drafts than the widest sequence, an early stop). Every sequence of the call
 /// shares this object; per-sequence counts are in <see cref="DecodingStatistics"/>, which equal
-/// decoding that prompt alone.
+/// decoding that prompt alone. Its transfers (<see cref="TransferCounters"/>) are the batch's: one
+/// device-to-host copy serves every sequence.
 /// </summary>
-public sealed class BatchStatistics
+public sealed class BatchStatistics : TransferCounters
 {
     /// <summary>Sequences decoded together.</summary>
     public int Sequences { get; internal set; }
@@ -90,14 +109,6 @@ public sealed class BatchStatistics
     public int StepForwards { get; internal set; }
     /// <summary>Rows the step forwards carried: Sequences x (1 + the most drafts of any sequence), summed over step forwards.</summary>
     public long RowsFed { get; internal set; }
-    /// <summary>Forwards whose logits went through the step rule.</summary>
-    public int ScoredForwards { get; internal set; }
-    /// <summary>Device-to-host copies the batch waited for (each a synchronisation on a GPU).</summary>
-    public long DeviceToHostCopies { get; internal set; }
-    /// <summary>Host-to-device copies of token rows made for the batch.</summary>
-    public long HostToDeviceCopies { get; internal set; }
-    /// <summary>Device-to-host synchronisations per scored forward of the batch (1: one transfer serves every sequence).</summary>
-    public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
     /// <summary>
     /// Managed bytes the decoding thread allocated from the end of the first step forward to the end of
     /// the last (block starts and ends in between included): what a step costs in steady state.

@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 
 namespace Spiffy.Decoding;
 
-/// <summary>Called when a block of a sequence is final: (sequence index, block index, the block's generated token ids; SDAR's first block without the prompt's
-/// tail).</summary>
+/// <summary>Called when a block of a sequence is final: (sequence index, block index, the
+/// block's generated token ids; SDAR's first block without the prompt's tail).</summary>
 public delegate void BlockFinished(int sequence, int block, ReadOnlySpan<long> tokens);
 
 /// <summary>

@@ -63,8 +63,8 @@ public sealed class SpeculationCounters
         Count(accepted, 1);
     }
 
-    /// <summary>The oracle bound's forward: every observed formula drafted (rows unbounded, so not counted), a chain of <paramref name="accepted"/>
-    /// accepted.</summary>
+    /// <summary>The oracle bound's forward: every observed formula drafted (rows unbounded,
+    /// so not counted), a chain of <paramref name="accepted"/> accepted.</summary>
     internal void RecordOracleForward(int accepted)
     {
         VerificationForwards++;

@@ -23,8 +23,8 @@ public static class DraftScores
     /// <summary>A node's pruning score: 0 when it cannot be drafted, else its local score, or the geometric mean with its best child's score.</summary>
     public static double Combine(bool valid, double local, double best) => !valid ? 0 : best > 0 ? Math.Sqrt(local * best) : local;
 
-    /// <summary>Copies the state into draft row <paramref name="row"/> of <paramref name="drafts"/> and returns that row, for the node's pairs to be
-    /// written.</summary>
+    /// <summary>Copies the state into draft row <paramref name="row"/> of <paramref name="drafts"/>
+    /// and returns that row, for the node's pairs to be written.</summary>
     public static Span<long> StartRow(ReadOnlySpan<long> state, Span<long> drafts, int row, int blockLength)
     {
         var span = drafts.Slice(row * blockLength, blockLength);

@@ -31,8 +31,8 @@ internal static class KeepChooser
     }
 }
 
-/// <summary>A D* choice (<see cref="DraftKeep.None"/>: plain decoding is faster); PredictedMs / PlainMs is the predicted time ratio of the step
-/// forwards.</summary>
+/// <summary>A D* choice (<see cref="DraftKeep.None"/>: plain decoding is faster);
+/// PredictedMs / PlainMs is the predicted time ratio of the step forwards.</summary>
 internal sealed record KeepChoice(DraftKeep Keep, double PredictedMs, double PlainMs)
 {
     public double PredictedSpeedup => PlainMs / PredictedMs;

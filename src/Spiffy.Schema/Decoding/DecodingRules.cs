@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Globalization;
 using Spiffy.Decoding;
@@ -17,6 +18,19 @@ internal sealed record DecodingRuleError(string Field, SchemaErrorKind Kind, str
 /// </summary>
 internal static class DecodingRules
 {
+    // Each field's own range, once: Check reports them under the file's field name, the CLI under its flag's name.
+    public static readonly FieldRange GenLength = new("gen_length", "generation length", "at least 1", v => v >= 1);
+    public static readonly FieldRange BlockLength = new("block_length", "block length", "at least 1", v => v >= 1);
+    public static readonly FieldRange Steps = new("steps", "steps", "at least 0", v => v >= 0, "0: one token per step");
+    public static readonly FieldRange Eps = new("eps", "eps", "in (0, 1)", v => v > 0 && v < 1, "the timesteps run from 1 down to eps");
+    public static readonly FieldRange Threshold = new("threshold", "threshold tau", "in (0, 1]", v => v > 0 && v <= 1);
+    public static readonly FieldRange Factor = new("factor", "factor", "positive and finite", v => v > 0 && !double.IsInfinity(v));
+    public static readonly FieldRange K = new("k", "k", "at least 1", v => v >= 1);
+    public static readonly FieldRange Temperature = new("temperature", "temperature", "at least 0 and finite", v => v >= 0 && !double.IsInfinity(v));
+    public static readonly FieldRange TopK = new("top_k", "top_k", "at least 0", v => v >= 0, "0 = off");
+    public static readonly FieldRange TopP = new("top_p", "top_p", "in (0, 1]", v => v > 0 && v <= 1, "1 = off");
+    public static readonly FieldRange AlgTemp = new("alg_temp", "alg_temp", "at least 0 and finite", v => v >= 0 && !double.IsInfinity(v));
+
     /// <summary>Total steps of a configuration: <see cref="GraphDecoding.Steps"/>, or one token per step when it is 0.</summary>
     public static int EffectiveSteps(GraphDecoding d) => d.Steps == 0 ? d.GenLength : d.Steps;
 
@@ -24,13 +38,17 @@ internal static class DecodingRules
     public static void Check(GraphDecoding d, List<DecodingRuleError> errors)
     {
         void Add(string field, SchemaErrorKind kind, string message) => errors.Add(new DecodingRuleError(field, kind, message));
-        if (d.GenLength < 1) Add("gen_length", SchemaErrorKind.InvalidValue, $"generation length must be at least 1 (got {Inv(d.GenLength)})");
-        if (d.BlockLength < 1) Add("block_length", SchemaErrorKind.InvalidValue, $"block length must be at least 1 (got {Inv(d.BlockLength)})");
-        else if (d.GenLength >= 1 && d.GenLength % d.BlockLength != 0)
+        bool InRange(FieldRange range, double value)
+        {
+            if (range.Violation(value) is not string violation) return true;
+            Add(range.Field, SchemaErrorKind.InvalidValue, range.Subject + " " + violation);
+            return false;
+        }
+        InRange(GenLength, d.GenLength);
+        if (InRange(BlockLength, d.BlockLength) && d.GenLength >= 1 && d.GenLength % d.BlockLength != 0)
             Add("block_length", SchemaErrorKind.ContradictoryValues,
                 $"block length {Inv(d.BlockLength)} does not divide the generation length {Inv(d.GenLength)}");
-        if (d.Steps < 0) Add("steps", SchemaErrorKind.InvalidValue, $"steps must be at least 0 (0: one token per step; got {Inv(d.Steps)})");
-        else if (d.GenLength >= 1 && d.BlockLength >= 1 && d.GenLength % d.BlockLength == 0)
+        if (InRange(Steps, d.Steps) && d.GenLength >= 1 && d.BlockLength >= 1 && d.GenLength % d.BlockLength == 0)
         {
             int blocks = d.GenLength / d.BlockLength, steps = EffectiveSteps(d);
             if (steps % blocks != 0 || steps > d.GenLength)
@@ -43,19 +61,14 @@ internal static class DecodingRules
                 Add("block_start", SchemaErrorKind.ContradictoryValues,
                     "the first_position block start needs blocks of at least 2 positions and at least 2 steps per block");
         }
-        if (!(d.Eps > 0 && d.Eps < 1))
-            Add("eps", SchemaErrorKind.InvalidValue, $"eps must be in (0, 1): the timesteps run from 1 down to eps (got {Inv(d.Eps)})");
-        if (!(d.Threshold > 0 && d.Threshold <= 1)) Add("threshold", SchemaErrorKind.InvalidValue, $"threshold tau must be in (0, 1] (got {Inv(d.Threshold)})");
-        if (!(d.Factor > 0) || double.IsInfinity(d.Factor))
-            Add("factor", SchemaErrorKind.InvalidValue, $"factor must be positive and finite (got {Inv(d.Factor)})");
-        if (d.K < 1) Add("k", SchemaErrorKind.InvalidValue, $"k must be at least 1 (got {Inv(d.K)})");
-        else if (d.Unmasking == UnmaskingRule.DynamicTopK && d.BlockLength >= 1 && d.K > d.BlockLength)
+        InRange(Eps, d.Eps);
+        InRange(Threshold, d.Threshold);
+        InRange(Factor, d.Factor);
+        if (InRange(K, d.K) && d.Unmasking == UnmaskingRule.DynamicTopK && d.BlockLength >= 1 && d.K > d.BlockLength)
             Add("k", SchemaErrorKind.ContradictoryValues, $"k = {Inv(d.K)} exceeds the block length {Inv(d.BlockLength)}");
-        if (!(d.Temperature >= 0) || double.IsInfinity(d.Temperature))
-            Add("temperature", SchemaErrorKind.InvalidValue, $"temperature must be at least 0 and finite (got {Inv(d.Temperature)})");
-        if (d.TopK < 0) Add("top_k", SchemaErrorKind.InvalidValue, $"top_k must be at least 0 (0 = off; got {Inv(d.TopK)})");
-        if (!(d.TopP > 0 && d.TopP <= 1)) Add("top_p", SchemaErrorKind.InvalidValue, $"top_p must be in (0, 1] (1 = off; got {Inv(d.TopP)})");
-        else if (d.Sampler == SamplerKind.Gumbel && (d.TopK != 0 || d.TopP != 1))
+        InRange(Temperature, d.Temperature);
+        InRange(TopK, d.TopK);
+        if (InRange(TopP, d.TopP) && d.Sampler == SamplerKind.Gumbel && (d.TopK != 0 || d.TopP != 1))
             Add(d.TopK != 0 ? "top_k" : "top_p", SchemaErrorKind.ContradictoryValues,
                 "top-k / top-p filter the distribution of a categorical draw (sampler masked_categorical or block_multinomial); "
                     + "LLaDA's gumbel sampler has none");
@@ -68,9 +81,7 @@ internal static class DecodingRules
         if (d.Unmasking == UnmaskingRule.Origin && d.Schedule != ScheduleKind.Timesteps)
             Add("unmasking", SchemaErrorKind.ContradictoryValues,
                 "the origin rule commits each masked position with probability 1 - s/t of Dream's timesteps: it needs schedule timesteps");
-        if (!(d.AlgTemp >= 0) || double.IsInfinity(d.AlgTemp))
-            Add("alg_temp", SchemaErrorKind.InvalidValue, $"alg_temp must be at least 0 and finite (got {Inv(d.AlgTemp)})");
-        else if (d.AlgTemp > 0 && (d.Sampler != SamplerKind.MaskedCategorical || d.Unmasking != UnmaskingRule.Schedule))
+        if (InRange(AlgTemp, d.AlgTemp) && d.AlgTemp > 0 && (d.Sampler != SamplerKind.MaskedCategorical || d.Unmasking != UnmaskingRule.Schedule))
             Add("alg_temp", SchemaErrorKind.ContradictoryValues,
                 "alg_temp draws which positions a schedule step commits (Dream's sampler): it needs the masked_categorical sampler and unmasking schedule");
     }
@@ -103,4 +114,40 @@ internal static class DecodingRules
 
     private static string Inv(long v) => v.ToString(CultureInfo.InvariantCulture);
     private static string Inv(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// One decoding field's own range, no other field involved: its file spelling, how a message names it, the allowed
+/// values in words and the test. <see cref="DecodingRules.Check"/> reports a violation under <see cref="Field"/>
+/// ("top_p must be in (0, 1] (1 = off; got 2)"); the CLI puts its flag's name before <see cref="Violation"/>.
+/// </summary>
+internal sealed class FieldRange
+{
+    private readonly Func<double, bool> _holds;
+    private readonly string _note;
+
+    public FieldRange(string field, string subject, string range, Func<double, bool> holds, string note = "")
+    {
+        Field = field;
+        Subject = subject;
+        Range = range;
+        _holds = holds;
+        _note = note.Length > 0 ? note + "; " : "";
+    }
+
+    /// <summary>The field's name in graph and model files ("top_p").</summary>
+    public string Field { get; }
+
+    /// <summary>How a message names the value ("threshold tau").</summary>
+    public string Subject { get; }
+
+    /// <summary>The allowed values in words ("in (0, 1]").</summary>
+    public string Range { get; }
+
+    /// <summary>Whether <paramref name="value"/> is allowed (NaN never is).</summary>
+    public bool Holds(double value) => _holds(value);
+
+    /// <summary>Null when <paramref name="value"/> is allowed, else what follows the value's name: "must be in (0, 1] (1 = off; got 2)".</summary>
+    public string? Violation(double value)
+        => Holds(value) ? null : $"must be {Range} ({_note}got {value.ToString("R", CultureInfo.InvariantCulture)})";
 }

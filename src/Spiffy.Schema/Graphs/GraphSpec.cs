@@ -46,8 +46,8 @@ public sealed record GraphLimits(int MaxPositionRank, int MaxTokenRank, int MaxD
 /// </summary>
 public sealed record KeepCost(int Keep, long StepForwards, long Rows)
 {
-    /// <summary>This entry's D*: <see cref="Keep"/> counts drafts here, so 0 is <see cref="DraftKeep.None"/> (unlike a graph's top-level
-    /// <c>keep</c>).</summary>
+    /// <summary>This entry's D*: <see cref="Keep"/> counts drafts here, so 0 is
+    /// <see cref="DraftKeep.None"/> (unlike a graph's top-level <c>keep</c>).</summary>
     public DraftKeep Drafts => Keep == 0 ? DraftKeep.None : DraftKeep.Of(Keep);
 }
 

@@ -67,6 +67,51 @@ public class ValidationTests
         Assert.Contains("--threshold must be in (0, 1]", tau.StdErr);
     }
 
+    /// <summary>
+    /// Every decoding flag with a range is checked by its field's rule (DecodingRules, which the graph and model files obey too):
+    /// a usage error (exit 2, docs/cli.md) whose one line names the flag, the allowed range and the value, before the model loads.
+    /// The ranges are written out here, as docs/cli.md lists them, not read from the code under test.
+    /// </summary>
+    [Theory]
+    [InlineData("generate", "--threshold", "1.5", "in (0, 1]")]
+    [InlineData("generate", "--threshold", "0", "in (0, 1]")]
+    [InlineData("generate", "--top-p", "1.5", "in (0, 1]")]
+    [InlineData("generate", "--temperature", "-1", "at least 0 and finite")]
+    [InlineData("generate", "--alg-temp", "-0.5", "at least 0 and finite")]
+    [InlineData("generate", "--eps", "1", "in (0, 1)")]
+    [InlineData("generate", "--factor", "0", "positive and finite")]
+    [InlineData("generate", "--k", "0", "at least 1")]
+    [InlineData("generate", "--top-k", "-2", "at least 0")]
+    [InlineData("generate", "--steps", "-1", "at least 0")]
+    [InlineData("generate", "--gen-length", "0", "at least 1")]
+    [InlineData("generate", "--block-length", "0", "at least 1")]
+    [InlineData("calibrate", "--temperature", "-1", "at least 0 and finite")]
+    [InlineData("bench", "--threshold", "2", "in (0, 1]")]
+    [InlineData("eval", "--threshold", "2", "in (0, 1]")]
+    public void DecodingFlagOutOfItsRange_IsOneLineNamingTheFlagAndTheRange(string verb, string flag, string value, string range)
+    {
+        string[] args = verb switch
+        {
+            "generate" => ["generate", "--model", Unloadable, "x", flag, value],
+            "calibrate" => ["calibrate", "--model", Unloadable, "--prompts", "p.jsonl", "-o", "g.json", flag, value],
+            "eval" => ["eval", "--model", Unloadable, "--data", "d.jsonl", flag, value],
+            _ => [verb, "--model", Unloadable, flag, value],
+        };
+        var r = CliProcess.Run(args);
+        Assert.Equal(2, r.ExitCode);
+        var lines = r.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string line = Assert.Single(lines, l => l.Contains(flag, StringComparison.Ordinal));
+        int rangeEnd = line.IndexOf(range, StringComparison.Ordinal) + range.Length;
+        Assert.Equal($"spiffy {verb}: {flag} must be {range}", line[..rangeEnd]);
+        Assert.EndsWith($"got {value})", line);
+        Assert.DoesNotContain(lines, l => l.StartsWith("at ", StringComparison.Ordinal)); // no stack trace
+
+        var json = CliProcess.Run([.. args, "--json"]);
+        Assert.Equal(2, json.ExitCode);
+        Assert.Equal("", json.StdErr);
+        Assert.Contains($"\"message\": \"{flag} must be {range}", json.StdOut);
+    }
+
     [Fact]
     public void TheUnloadableModel_IsAnInputError_WhenTheCommandLineIsRight()
     {

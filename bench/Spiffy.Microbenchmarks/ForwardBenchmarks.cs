@@ -64,7 +64,7 @@ public class ForwardBenchmarks
         _runner = new ForwardRunner(_model.Transformer, options, tensor(tokens, new long[] { 1, length }).to(dev),
             tensor(positions, new long[] { 1, length }).to(dev), tensor(valid, new long[] { 1, 1, 1, length }).to(dev), PromptLength);
         // Prefix/dual: the block-start forward fills the cache that every step of the block reads.
-        _runner.BeginBlock(Start)?.Dispose();
+        using (Spiffy.Native.TensorArena.Open()) _runner.BeginBlock(Start);
         _rows = tensor(rows, new long[] { Rows, BlockLength }).to(dev);
     }
 
@@ -72,8 +72,8 @@ public class ForwardBenchmarks
     public long StepForward()
     {
         using var _ = inference_mode();
-        using var logits = _runner.Step(Start, _rows);
-        return logits.shape[0];
+        using var arena = Spiffy.Native.TensorArena.Open();
+        return _runner.Step(Start, _rows).Size(0);
     }
 
     [GlobalCleanup]

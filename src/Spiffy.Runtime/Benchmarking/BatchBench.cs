@@ -47,6 +47,8 @@ internal sealed class BatchResult : TransferCounters
     public long SteadyStateBytes { get; internal set; }
     /// <summary>TorchSharp tensor wrappers created over the same span.</summary>
     public long SteadyStateTensors { get; internal set; }
+    /// <summary>Native tensors (libtorch results by handle, no managed object) created over the same span.</summary>
+    public long SteadyStateNativeTensors { get; internal set; }
     /// <summary>Batch step forwards of <see cref="SteadyStateBytes"/>.</summary>
     public long SteadyStateStepForwards { get; internal set; }
     /// <summary>Managed bytes per batch step forward in steady state.</summary>
@@ -117,6 +119,7 @@ internal static class BatchBench
             r.AddTransfers(b); // the batch's transfers: one copy serves every sequence
             r.SteadyStateBytes += b.SteadyStateBytes;
             r.SteadyStateTensors += b.SteadyStateTensors;
+            r.SteadyStateNativeTensors += b.SteadyStateNativeTensors;
             r.SteadyStateStepForwards += b.SteadyStateStepForwards;
             for (int i = 0; i < gen.Count; i++)
             {
@@ -165,6 +168,8 @@ internal static class BatchBench
             w.WriteNumber("syncs_per_step", Math.Round(r.SyncsPerStep, 3));
             w.WriteNumber("alloc_bytes_per_step", Math.Round(r.AllocBytesPerStep, 3));
             w.WriteNumber("tensors_per_step", r.SteadyStateStepForwards == 0 ? 0 : Math.Round((double)r.SteadyStateTensors / r.SteadyStateStepForwards, 3));
+            w.WriteNumber("native_tensors_per_step",
+                r.SteadyStateStepForwards == 0 ? 0 : Math.Round((double)r.SteadyStateNativeTensors / r.SteadyStateStepForwards, 3));
             w.WriteNumber("mismatches", r.Mismatches);
             w.WriteEndObject();
         }

@@ -102,6 +102,7 @@ internal sealed class BenchReport
             w.WriteNumber("syncs_per_step", Round(r.SyncsPerStep));
             w.WriteNumber("alloc_bytes_per_step", Round(r.AllocBytesPerStep));
             w.WriteNumber("tensors_per_step", Round(r.TensorsPerStep));
+            w.WriteNumber("native_tensors_per_step", Round(r.NativeTensorsPerStep));
             w.WriteNumber("live_tensor_growth", r.LiveTensorGrowth);
             w.WriteNumber("wall_ms", Round(r.WallMs));
             if (Oracles.TryGetValue(r.Mode.Name, out var o))

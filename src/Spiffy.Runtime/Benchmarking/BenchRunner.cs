@@ -52,8 +52,11 @@ internal sealed class ModeResult : TransferCounters
     public long SteadyStateBytes { get; internal set; }
     public long SteadyStateStepForwards { get; internal set; }
     public long SteadyStateTensors { get; internal set; }
-    /// <summary>TorchSharp tensor wrappers created per step forward in steady state.</summary>
+    public long SteadyStateNativeTensors { get; internal set; }
+    /// <summary>TorchSharp tensor wrappers created per step forward in steady state (0: the decode loop makes none).</summary>
     public double TensorsPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateTensors / SteadyStateStepForwards;
+    /// <summary>Native tensors (libtorch results held by handle, no managed object) per step forward in steady state.</summary>
+    public double NativeTensorsPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateNativeTensors / SteadyStateStepForwards;
     /// <summary>Managed bytes per step forward in steady state (setup per generation excluded).</summary>
     public double AllocBytesPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
     public double AcceptMean => Speculation.AcceptMean;
@@ -134,6 +137,7 @@ internal static class BenchRunner
         r.ManagedBytes += s.ManagedBytes;
         r.SteadyStateBytes += s.Batch.SteadyStateBytes;
         r.SteadyStateTensors += s.Batch.SteadyStateTensors;
+        r.SteadyStateNativeTensors += s.Batch.SteadyStateNativeTensors;
         r.SteadyStateStepForwards += s.Batch.SteadyStateStepForwards;
         r.Speculation.Add(s.Speculation);
         r.AddTransfers(s);

@@ -1,3 +1,4 @@
+using Spiffy.Native;
 using Spiffy.Schema.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -44,21 +45,20 @@ internal sealed class KvCache : IDisposable
         }
     }
 
-    /// <summary>Keys of slots [0, length) of a layer (a view, not a copy).</summary>
-    public Tensor Keys(int layer, int length) => _keys[layer].narrow(2, 0, length);
+    /// <summary>Keys of slots [0, length) of a layer (a view, not a copy), in the caller's arena scope.</summary>
+    public NativeTensor Keys(int layer, int length) => NativeTensor.Of(_keys[layer]).Narrow(2, 0, length);
 
-    public Tensor Values(int layer, int length) => _values[layer].narrow(2, 0, length);
+    public NativeTensor Values(int layer, int length) => NativeTensor.Of(_values[layer]).Narrow(2, 0, length);
 
     /// <summary>Overwrites slots [start, start + T) of a layer with k, v of shape [batch, kv_heads, T, head_dim].</summary>
-    public void Write(int layer, int start, Tensor k, Tensor v)
+    public void Write(int layer, int start, NativeTensor k, NativeTensor v)
     {
-        long t = k.shape[2];
+        long t = k.Size(2);
         if (start < 0 || start + t > Capacity)
             throw new ArgumentOutOfRangeException(nameof(start), $"cache slots [{start}, {start + t}) exceed capacity {Capacity}");
-        using var kd = _keys[layer].narrow(2, start, t);
-        using var vd = _values[layer].narrow(2, start, t);
-        kd.copy_(k);
-        vd.copy_(v);
+        using var scope = TensorArena.Open();
+        NativeTensor.Of(_keys[layer]).Narrow(2, start, t).CopyFrom(k);
+        NativeTensor.Of(_values[layer]).Narrow(2, start, t).CopyFrom(v);
     }
 
     public void Dispose()

@@ -1,12 +1,14 @@
 using System.Runtime.InteropServices;
 using Spiffy.Modeling;
+using Spiffy.Native;
 using static TorchSharp.torch;
 
 namespace Spiffy.Decoding;
 
 /// <summary>
 /// The state machine of one <c>DiffusionDecoder.Generate</c>
-/// call. Host buffers are sized once; a step allocates no arrays.
+/// call. Host buffers are sized once; a step runs on native handles in an arena scope (<see cref="TensorArena"/>)
+/// and allocates nothing managed in steady state (docs/decoding.md).
 /// </summary>
 /// <remarks>
 /// Spiffy for a batch: every sequence drafts its own rows from its own drafting distribution P and
@@ -60,7 +62,10 @@ internal sealed class DecodeLoop
     private long _firstStepBytes = -1;     // managed bytes allocated on this thread when the first step forward ended
     private int _firstStepForwards;
     private long _firstStepTensors;
+    private long _firstStepNative;
     private readonly bool _onCpu;          // the model's device is the CPU: the host tensors are fed as they are
+    private readonly TorchSharp.DeviceType _deviceType;
+    private readonly int _deviceIndex;
 
     public DecodingStatistics[] Stats { get; }
 
@@ -84,6 +89,7 @@ internal sealed class DecodeLoop
         _topJ = Math.Max(speculator?.TopTokenRanks ?? 0, observer?.TopTokenRanks ?? 0);
         _maxDrafts = speculator?.MaxDrafts ?? 0;
         _maxRows = _batch * (1 + _maxDrafts);
+        _rule.Reserve(_maxRows, _topJ);
         _state = new long[_batch * _b];
         _rows = new long[_maxRows * _b];
         _x0 = new long[_maxRows * _b];
@@ -111,7 +117,11 @@ internal sealed class DecodeLoop
         _draftDepth = new int[Math.Max(1, _batch * _maxDrafts)];
         Batch = new BatchStatistics { Sequences = _batch };
         Stats = new DecodingStatistics[_batch];
-        for (int r = 0; r < _batch; r++) Stats[r] = new DecodingStatistics();
+        for (int r = 0; r < _batch; r++)
+        {
+            Stats[r] = new DecodingStatistics();
+            Stats[r].StepsPerBlock.Capacity = _blocks; // one entry per block, grown here rather than during the steps
+        }
 
         var tokens = new long[_batch * length];
         var positions = new long[_batch * length];
@@ -130,6 +140,8 @@ internal sealed class DecodeLoop
         }
         var dev = model.Device;
         _onCpu = dev.type == TorchSharp.DeviceType.CPU;
+        _deviceType = dev.type;
+        _deviceIndex = dev.index;
         _rowsHost = zeros(new long[] { _maxRows, _b }, ScalarType.Int64).DetachFromDisposeScope();
         _stateHost = zeros(new long[] { _batch, _b }, ScalarType.Int64).DetachFromDisposeScope();
         _runner = new ForwardRunner(model, options, tensor(tokens, new long[] { _batch, length }).to(dev),
@@ -187,9 +199,10 @@ internal sealed class DecodeLoop
             _stepInBlock[r] = 0;
             _pValid[r] = false;
         }
-        using (var first = _runner.BeginBlock(start))
+        using (var scope = TensorArena.Open())
         {
-            if (first is not null)
+            var first = _runner.BeginBlock(start);
+            if (!first.IsNull)
             {
                 CountForward(ForwardKind.BlockStart);
                 StepFromLogits(first, perSequence: 1);
@@ -204,11 +217,12 @@ internal sealed class DecodeLoop
                 throw new InvalidOperationException($"decoder made no progress in block {blk} (a step committed nothing)");
             int perSequence = DraftAll();
             int rows = _batch * perSequence;
-            using (var scope = NewDisposeScope())
+            using (var scope = TensorArena.Open())
             {
-                _rows.AsSpan(0, rows * _b).CopyTo(MemoryMarshal.Cast<byte, long>(_rowsHost.bytes));
-                var rowT = _rowsHost.narrow(0, 0, rows);
-                if (!_onCpu) rowT = rowT.to(_model.Device);
+                var rowsHost = NativeTensor.Of(_rowsHost);
+                _rows.AsSpan(0, rows * _b).CopyTo(rowsHost.Data<long>());
+                var rowT = rowsHost.Narrow(0, 0, rows);
+                if (!_onCpu) rowT = rowT.ToDevice(_deviceType, _deviceIndex);
                 CountUpload();
                 var logits = _runner.Step(start, rowT);
                 Batch.Forwards++;
@@ -291,11 +305,20 @@ internal sealed class DecodeLoop
         long bytes = GC.GetAllocatedBytesForCurrentThread();
         var torchStats = TorchSharp.DisposeScopeManager.Statistics;
         long tensors = torchStats.CreatedInScopeCount + torchStats.CreatedOutsideScopeCount;
-        if (_firstStepBytes < 0) { _firstStepBytes = bytes; _firstStepForwards = Batch.StepForwards; _firstStepTensors = tensors; }
+        long native = TensorArena.Created;
+        if (_firstStepBytes < 0)
+        {
+            _firstStepBytes = bytes;
+            _firstStepForwards = Batch.StepForwards;
+            _firstStepTensors = tensors;
+            _firstStepNative = native;
+        }
         Batch.SteadyStateBytes = bytes - _firstStepBytes;
         Batch.SteadyStateTensors = tensors - _firstStepTensors;
+        Batch.SteadyStateNativeTensors = native - _firstStepNative;
         Batch.SteadyStateStepForwards = Batch.StepForwards - _firstStepForwards;
-        long live = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        // TorchSharp's live tensors and the native ones still held by open arena scopes (none between steps).
+        long live = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount + TensorArena.Current.Live;
         foreach (var s in Stats)
         {
             if (s.LiveTensorsFirstStep < 0) s.LiveTensorsFirstStep = live;
@@ -331,7 +354,7 @@ internal sealed class DecodeLoop
     /// Scores all rows ([Bt x m], <paramref name="perSequence"/> = m), takes each sequence's step from its
     /// state row, then walks its accepted drafts.
     /// </summary>
-    private void StepFromLogits(Tensor logits, int perSequence)
+    private void StepFromLogits(NativeTensor logits, int perSequence)
     {
         if (perSequence == 1) for (int r = 0; r < _batch; r++) _stepIndex[r] = _globalStep[r];
         int rows = _batch * perSequence, n = rows * _b;
@@ -433,9 +456,10 @@ internal sealed class DecodeLoop
 
     private void WriteStates()
     {
-        using var scope = NewDisposeScope();
-        _state.CopyTo(MemoryMarshal.Cast<byte, long>(_stateHost.bytes));
-        _runner.Tokens.narrow(1, _currentStart, _b).copy_(_stateHost);
+        using var scope = TensorArena.Open();
+        var stateHost = NativeTensor.Of(_stateHost);
+        _state.CopyTo(stateHost.Data<long>());
+        NativeTensor.Of(_runner.Tokens).Narrow(1, _currentStart, _b).CopyFrom(stateHost);
         CountUpload();
     }
 

@@ -114,11 +114,13 @@ public sealed class BatchStatistics : TransferCounters
     /// the last (block starts and ends in between included): what a step costs in steady state.
     /// </summary>
     public long SteadyStateBytes { get; internal set; }
-    /// <summary>TorchSharp tensor wrappers created over the same span (each a managed object: what the steady state cannot avoid).</summary>
+    /// <summary>TorchSharp tensor wrappers created over the same span (each a managed object; the decode loop makes none).</summary>
     public long SteadyStateTensors { get; internal set; }
+    /// <summary>Native tensors the decode loop's operations created over the same span (<c>Spiffy.Native.TensorArena</c>: no managed object each).</summary>
+    internal long SteadyStateNativeTensors { get; set; }
     /// <summary>Step forwards over which <see cref="SteadyStateBytes"/> was measured.</summary>
     public int SteadyStateStepForwards { get; internal set; }
-    /// <summary>Steady-state managed bytes per step forward of the batch (0 is the goal: docs/decoding.md).</summary>
+    /// <summary>Steady-state managed bytes per step forward of the batch (0: the decode loop allocates nothing per step, docs/decoding.md).</summary>
     public double AllocBytesPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
     /// <summary>Rows per step forward of the batch.</summary>
     public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Spiffy.Modeling;
+using Spiffy.Native;
 using static TorchSharp.torch;
 
 namespace Spiffy.Decoding;
@@ -108,7 +109,7 @@ internal static class ForwardCostModel
         using var runner = new ForwardRunner(model, options, tensor(tokens, new long[] { 1, length }).to(model.Device),
             tensor(positions, new long[] { 1, length }).to(model.Device), ones(new long[] { 1, 1, 1, length }, ScalarType.Bool, model.Device), region);
         runner.Prefill();
-        runner.BeginBlock(start)?.Dispose();
+        using (TensorArena.Open()) runner.BeginBlock(start);
 
         double Time(int rows)
         {
@@ -116,10 +117,11 @@ internal static class ForwardCostModel
             var block = new long[rows * b];
             Array.Fill(block, (long)spec.Tokens.Mask);
             using var scope = NewDisposeScope();
+            using var arena = TensorArena.Open();
             var rowT = tensor(block, new long[] { rows, b }).to(model.Device);
             var watch = Stopwatch.StartNew();
             var logits = runner.Step(start, rowT);
-            logits[0, 0, 0].item<float>(); // waits for the device
+            _ = logits.Narrow(1, 0, 1).Narrow(2, 0, 1).Cpu().Data<float>()[0]; // waits for the device
             double ms = watch.Elapsed.TotalMilliseconds;
             progress?.Invoke();
             return ms;

@@ -1,5 +1,6 @@
 using Spiffy.Caching;
 using Spiffy.Modeling;
+using Spiffy.Native;
 using Spiffy.Schema.Models;
 using static TorchSharp.torch;
 
@@ -10,7 +11,8 @@ namespace Spiffy.Decoding;
 /// laid out as [left padding | prompt | generation]. Step forwards take block states (R = Bt x m
 /// rows, m rows per sequence: the state itself, then Spiffy's drafts) and return each row's
 /// distribution over the block's positions, with Dream's logit shift applied. Everything sized
-/// by the generation is allocated once here.
+/// by the generation is allocated once here; a forward runs on native handles (<see cref="NativeTensor"/>) and returns
+/// its logits into the caller's open <see cref="TensorArena"/> scope, allocating nothing managed.
 /// </summary>
 internal sealed class ForwardRunner : IDisposable
 {
@@ -20,7 +22,7 @@ internal sealed class ForwardRunner : IDisposable
     private readonly bool _blockCausal;
     private readonly bool _blockCache; // block-causal with its exact K/V cache (the default)
     private KvCache? _cache;
-    private Tensor? _firstLogits; // Dream + cache: prediction for the block's first position, frozen at block start
+    private NativeTensor _firstLogits; // Dream + cache: prediction for the block's first position, frozen at block start (owned)
 
     public ForwardRunner(DiffusionTransformer model, DecodingOptions options, Tensor tokens, Tensor positions, Tensor keyValid, int promptRegion)
     {
@@ -56,55 +58,71 @@ internal sealed class ForwardRunner : IDisposable
     public bool Prefill()
     {
         if (!_blockCache || PromptRegion == 0) return false;
-        using var scope = NewDisposeScope();
+        using var scope = TensorArena.Open();
         var req = new ForwardRequest
         {
-            Tokens = Tokens.narrow(1, 0, PromptRegion),
-            Positions = Positions.narrow(1, 0, PromptRegion),
-            SelfMask = FullMask.narrow(2, 0, PromptRegion).narrow(3, 0, PromptRegion),
-            Cache = _cache, WriteStart = 0, LogitStart = PromptRegion - 1, LogitLength = 1,
+            Tokens = NativeTensor.Of(Tokens).Narrow(1, 0, PromptRegion),
+            Positions = NativeTensor.Of(Positions).Narrow(1, 0, PromptRegion),
+            SelfMask = NativeTensor.Of(FullMask).Narrow(2, 0, PromptRegion).Narrow(3, 0, PromptRegion),
+            Cache = _cache,
+            WriteStart = 0,
+            LogitStart = PromptRegion - 1,
+            LogitLength = 1,
         };
-        _model.Forward(req);
+        _model.ForwardNative(req);
         return true;
     }
 
     /// <summary>
     /// Prefix/dual cache: the block-start full forward that refreshes the cache; returns the block's
-    /// distribution [Bt, B, V]. Null when the mode has no block-start forward.
+    /// distribution [Bt, B, V] in the caller's scope. A null handle when the mode has no block-start forward.
     /// </summary>
-    public Tensor? BeginBlock(int start)
+    public NativeTensor BeginBlock(int start)
     {
-        if (_cache is null || _blockCache) return null;
-        using var scope = NewDisposeScope();
+        if (_cache is null || _blockCache) return default;
+        using var scope = TensorArena.Open();
         var req = new ForwardRequest
         {
-            Tokens = Tokens, Positions = Positions, SelfMask = FullMask, Cache = _cache, WriteStart = 0,
-            LogitStart = start - _shift, LogitLength = _o.BlockLength,
+            Tokens = NativeTensor.Of(Tokens),
+            Positions = NativeTensor.Of(Positions),
+            SelfMask = NativeTensor.Of(FullMask),
+            Cache = _cache,
+            WriteStart = 0,
+            LogitStart = start - _shift,
+            LogitLength = _o.BlockLength,
         };
-        var logits = _model.Forward(req);
-        _firstLogits?.Dispose();
-        _firstLogits = _shift == 1 ? logits.narrow(1, 0, 1).clone().DetachFromDisposeScope() : null;
-        return logits.MoveToOuterDisposeScope();
+        var logits = _model.ForwardNative(req);
+        _firstLogits.Free();
+        _firstLogits = _shift == 1 ? logits.Narrow(1, 0, 1).Clone().Detach() : default;
+        return scope.Return(logits);
     }
 
     /// <summary>
     /// One step forward over block states [R, B] (R = Bt x m; rows of a sequence consecutive).
-    /// Returns [R, B, V] float32: the distribution for each row's block positions.
+    /// Returns [R, B, V] float32 in the caller's scope: the distribution for each row's block positions.
     /// </summary>
-    public Tensor Step(int start, Tensor blockRows)
+    public NativeTensor Step(int start, NativeTensor blockRows)
     {
-        using var scope = NewDisposeScope();
+        using var scope = TensorArena.Open();
         int b = _o.BlockLength;
-        long rows = blockRows.shape[0], m = rows / Batch;
-        Tensor logits;
+        long rows = blockRows.Size(0), m = rows / Batch;
+        var tokens = NativeTensor.Of(Tokens);
+        var positions = NativeTensor.Of(Positions);
+        var keyValid = NativeTensor.Of(KeyValid);
+        NativeTensor logits;
         if (_blockCache)
         {
             var req = new ForwardRequest
             {
-                Tokens = blockRows, Positions = Rows(Positions.narrow(1, start, b), m),
-                Cache = _cache, ContextLength = start, ContextMask = KeyValid.narrow(3, 0, start), WriteStart = -1, LogitLength = -1,
+                Tokens = blockRows,
+                Positions = Rows(positions.Narrow(1, start, b), m),
+                Cache = _cache,
+                ContextLength = start,
+                ContextMask = keyValid.Narrow(3, 0, start),
+                WriteStart = -1,
+                LogitLength = -1,
             };
-            logits = _model.Forward(req);
+            logits = _model.ForwardNative(req);
         }
         else if (_o.Cache == CacheMode.None && m > 1 && Batch == 1 && _o.Layout == VerificationLayout.Packed)
         {
@@ -112,46 +130,52 @@ internal sealed class ForwardRunner : IDisposable
         }
         else if (_o.Cache == CacheMode.None)
         {
-            var full = Rows(Tokens, m).clone();
-            full.narrow(1, start, b).copy_(blockRows);
+            var full = Rows(tokens, m).Clone();
+            full.Narrow(1, start, b).CopyFrom(blockRows);
             // Each sequence's m rows see its own key mask (one sequence: the mask broadcasts).
-            var mask = Batch == 1 ? FullMask : Rows(FullMask, m);
-            var req = ForwardRequest.Full(full, Rows(Positions, m), mask) with { LogitStart = start - _shift, LogitLength = b };
-            logits = _model.Forward(req);
+            var mask = Batch == 1 ? NativeTensor.Of(FullMask) : Rows(NativeTensor.Of(FullMask), m);
+            var req = ForwardRequest.Full(full, Rows(positions, m), mask) with { LogitStart = start - _shift, LogitLength = b };
+            logits = _model.ForwardNative(req);
         }
         else
         {
             // Prefix: rows hold [block | everything after]; dual: the block only.
             int fed = _o.Cache == CacheMode.Prefix ? Length - start : b;
-            Tensor rowTokens = blockRows;
+            NativeTensor rowTokens = blockRows;
             if (fed > b)
             {
-                rowTokens = Rows(Tokens.narrow(1, start, fed), m).clone();
-                rowTokens.narrow(1, 0, b).copy_(blockRows);
+                rowTokens = Rows(tokens.Narrow(1, start, fed), m).Clone();
+                rowTokens.Narrow(1, 0, b).CopyFrom(blockRows);
             }
-            Tensor ctxMask;
+            NativeTensor ctxMask;
             int ctxLen;
-            if (_o.Cache == CacheMode.Prefix) { ctxLen = start; ctxMask = KeyValid.narrow(3, 0, start); }
+            if (_o.Cache == CacheMode.Prefix) { ctxLen = start; ctxMask = keyValid.Narrow(3, 0, start); }
             else
             {
                 ctxLen = Length;
-                ctxMask = KeyValid.clone();
-                ctxMask.narrow(3, start, b).fill_(false); // the block's own fresh K/V replace its stale slots
+                ctxMask = keyValid.Clone();
+                ctxMask.Narrow(3, start, b).Fill_(NativeScalar.False); // the block's own fresh K/V replace its stale slots
             }
             var req = new ForwardRequest
             {
-                Tokens = rowTokens, Positions = Rows(Positions.narrow(1, start, fed), m), Cache = _cache,
-                ContextLength = ctxLen, ContextMask = ctxMask, WriteStart = -1, LogitStart = 0, LogitLength = b,
+                Tokens = rowTokens,
+                Positions = Rows(positions.Narrow(1, start, fed), m),
+                Cache = _cache,
+                ContextLength = ctxLen,
+                ContextMask = ctxMask,
+                WriteStart = -1,
+                LogitStart = 0,
+                LogitLength = b,
             };
-            logits = _model.Forward(req);
+            logits = _model.ForwardNative(req);
             if (_shift == 1)
             {
                 // Position `start` is predicted from position start-1, frozen in the cache since block start.
-                var first = Rows(_firstLogits!, m);
-                logits = cat(new[] { first, logits.narrow(1, 0, b - 1) }, 1);
+                var first = Rows(_firstLogits, m);
+                logits = NativeTensor.Cat([first, logits.Narrow(1, 0, b - 1)], 1);
             }
         }
-        return logits.MoveToOuterDisposeScope();
+        return scope.Return(logits);
     }
 
     /// <summary>
@@ -160,60 +184,73 @@ internal sealed class ForwardRunner : IDisposable
     /// plain forward and never sees the drafts, so the state row's distribution is the plain one; each
     /// draft block sees the context (minus the state's block) and itself.
     /// </summary>
-    private Tensor Packed(int start, Tensor blockRows)
+    private NativeTensor Packed(int start, NativeTensor blockRows)
     {
         int b = _o.BlockLength, l = Length;
-        long d = blockRows.shape[0] - 1, t = l + d * b;
-        var dev = Tokens.device;
-        var tokens = cat(new[] { Tokens, blockRows.narrow(0, 1, d).reshape(1, d * b) }, 1);
-        tokens.narrow(1, start, b).copy_(blockRows.narrow(0, 0, 1));
-        var blockPos = Positions.narrow(1, start, b);
-        var positions = cat(new[] { Positions, blockPos.repeat(1, d) }, 1);
+        long d = blockRows.Size(0) - 1, t = l + d * b;
+        var allTokens = NativeTensor.Of(Tokens);
+        var allPositions = NativeTensor.Of(Positions);
+        var devType = allTokens.DeviceType;
+        int devIndex = allTokens.DeviceIndex;
+        var tokens = NativeTensor.Cat([allTokens, blockRows.Narrow(0, 1, d).Reshape(1, d * b)], 1);
+        tokens.Narrow(1, start, b).CopyFrom(blockRows.Narrow(0, 0, 1));
+        var blockPos = allPositions.Narrow(1, start, b);
+        var positions = NativeTensor.Cat([allPositions, blockPos.Repeat(1, d)], 1);
 
-        var mask = zeros(new long[] { t, t }, ScalarType.Bool, dev);
-        var valid = KeyValid.reshape(1, l);
-        mask.narrow(0, 0, l).narrow(1, 0, l).copy_(valid.expand(l, l));
-        var draftContext = valid.clone();
-        draftContext.narrow(1, start, b).fill_(false);
-        mask.narrow(0, l, d * b).narrow(1, 0, l).copy_(draftContext.expand(d * b, l));
-        var own = eye(d, d, ScalarType.Bool, dev).repeat_interleave(b, 0).repeat_interleave(b, 1);
-        mask.narrow(0, l, d * b).narrow(1, l, d * b).copy_(own);
+        Span<long> square = stackalloc long[2];
+        square[0] = t;
+        square[1] = t;
+        var mask = NativeTensor.Zeros(square, ScalarType.Bool, devType, devIndex);
+        var valid = NativeTensor.Of(KeyValid).Reshape(1, l);
+        mask.Narrow(0, 0, l).Narrow(1, 0, l).CopyFrom(valid.Expand(l, l));
+        var draftContext = valid.Clone();
+        draftContext.Narrow(1, start, b).Fill_(NativeScalar.False);
+        mask.Narrow(0, l, d * b).Narrow(1, 0, l).CopyFrom(draftContext.Expand(d * b, l));
+        var own = NativeTensor.Eye(d, d, ScalarType.Bool, devType, devIndex).RepeatInterleave(b, 0).RepeatInterleave(b, 1);
+        mask.Narrow(0, l, d * b).Narrow(1, l, d * b).CopyFrom(own);
 
         int offset = start - _shift;
-        var req = ForwardRequest.Full(tokens, positions, mask.view(1, 1, t, t)) with { LogitStart = offset, LogitLength = (int)(t - offset) };
-        var all = _model.Forward(req);                       // [1, t - offset, V]
-        long v = all.shape[2];
-        var root = all.narrow(1, 0, b);
-        var drafts = all.narrow(1, l - start, d * b).view(d, b, v);
+        var req = ForwardRequest.Full(tokens, positions, mask.View(1, 1, t, t)) with { LogitStart = offset, LogitLength = (int)(t - offset) };
+        var all = _model.ForwardNative(req);                       // [1, t - offset, V]
+        long v = all.Size(2);
+        var root = all.Narrow(1, 0, b);
+        var drafts = all.Narrow(1, l - start, d * b).View(d, b, v);
         if (_shift == 1)
         {
             // Draft position 0 is predicted from the position before the block, which is shared context.
-            drafts = cat(new[] { root.narrow(1, 0, 1).expand(d, 1, v), drafts.narrow(1, 1, b - 1) }, 1);
+            drafts = NativeTensor.Cat([root.Narrow(1, 0, 1).Expand(d, 1, v), drafts.Narrow(1, 1, b - 1)], 1);
         }
-        return cat(new[] { root, drafts }, 0);
+        return NativeTensor.Cat([root, drafts], 0);
     }
 
     /// <summary>SDAR: after a block is final, one forward writes its K/V into the cache (counts as a forward).</summary>
     public bool EndBlock(int start)
     {
         if (!_blockCache) return false;
-        using var scope = NewDisposeScope();
+        using var scope = TensorArena.Open();
         int b = _o.BlockLength;
         var req = new ForwardRequest
         {
-            Tokens = Tokens.narrow(1, start, b), Positions = Positions.narrow(1, start, b), Cache = _cache,
-            ContextLength = start, ContextMask = KeyValid.narrow(3, 0, start), WriteStart = start, LogitStart = b - 1, LogitLength = 1,
+            Tokens = NativeTensor.Of(Tokens).Narrow(1, start, b),
+            Positions = NativeTensor.Of(Positions).Narrow(1, start, b),
+            Cache = _cache,
+            ContextLength = start,
+            ContextMask = NativeTensor.Of(KeyValid).Narrow(3, 0, start),
+            WriteStart = start,
+            LogitStart = b - 1,
+            LogitLength = 1,
         };
-        _model.Forward(req);
+        _model.ForwardNative(req);
         return true;
     }
 
     /// <summary>Repeats each sequence's tensor m times along the batch (rows of a sequence consecutive).</summary>
-    private static Tensor Rows(Tensor t, long m) => m == 1 ? t : t.repeat_interleave(m, 0);
+    private static NativeTensor Rows(NativeTensor t, long m) => m == 1 ? t : t.RepeatInterleave(m, 0);
 
     public void Dispose()
     {
         _cache?.Dispose();
-        _firstLogits?.Dispose();
+        _firstLogits.Free();
+        _firstLogits = default;
     }
 }

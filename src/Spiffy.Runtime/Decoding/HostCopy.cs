@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using Spiffy.Native;
 using static TorchSharp.torch;
 
 namespace Spiffy.Decoding;
@@ -16,29 +16,11 @@ internal static class HostCopy
     /// <summary>Device-to-host copies made on this thread so far.</summary>
     public static long Count => _count;
 
-    public static void To(Tensor t, Span<long> dst)
+    /// <summary>Copies <paramref name="t"/> as float64 into <paramref name="dst"/> (its element count), allocating nothing managed.</summary>
+    public static void To(NativeTensor t, Span<double> dst)
     {
         _count++;
-        using var c = t.to(int64).cpu().contiguous();
-        MemoryMarshal.Cast<byte, long>(c.bytes).CopyTo(dst);
-    }
-
-    public static void To(Tensor t, Span<double> dst)
-    {
-        _count++;
-        using var c = t.to(float64).cpu().contiguous();
-        MemoryMarshal.Cast<byte, double>(c.bytes).CopyTo(dst);
-    }
-
-    public static void From(ReadOnlySpan<long> src, Tensor dst)
-    {
-        if (dst.device_type == TorchSharp.DeviceType.CPU && dst.dtype == ScalarType.Int64 && dst.is_contiguous())
-        {
-            src.CopyTo(MemoryMarshal.Cast<byte, long>(dst.bytes));
-            return;
-        }
-        using var tmp = zeros(dst.shape, int64);
-        src.CopyTo(MemoryMarshal.Cast<byte, long>(tmp.bytes));
-        dst.copy_(tmp);
+        using var scope = TensorArena.Open();
+        t.To(ScalarType.Float64).Cpu().Contiguous().Data<double>().CopyTo(dst);
     }
 }

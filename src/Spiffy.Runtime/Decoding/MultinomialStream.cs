@@ -1,3 +1,4 @@
+using Spiffy.Native;
 using static TorchSharp.torch;
 
 namespace Spiffy.Decoding;
@@ -11,7 +12,8 @@ namespace Spiffy.Decoding;
 /// sequence, so the state at a position is a function of the position alone: states are remembered by
 /// position, and any row (the plain step's or a draft's) is served from the nearest remembered state.
 /// exponential_ on the CPU draws element by element in memory order, so a draw split into pieces takes
-/// the same numbers as one draw (checked: docs/decoding.md).
+/// the same numbers as one draw (checked: docs/decoding.md). States and draws are native tensors the stream
+/// owns, and the remembered states live in a list sized once, so drawing allocates nothing managed.
 /// </summary>
 internal sealed class MultinomialStream : IDisposable
 {
@@ -21,13 +23,17 @@ internal sealed class MultinomialStream : IDisposable
     private const int MaxStates = 64;
 
     private readonly Generator _gen;
-    private readonly SortedList<long, Tensor> _states = new();
+    private readonly SortedList<long, NativeTensor> _states = new(MaxStates + 2);
+    private readonly IList<long> _positions;   // the list's key and value views, made once (each is an object)
+    private readonly IList<NativeTensor> _stateValues;
     private long _lastPosition = -1, _lastRows = -1, _lastVocab = -1;
-    private Tensor? _last;
+    private NativeTensor _last;
 
     public MultinomialStream(long seed)
     {
         _gen = new Generator(unchecked((ulong)seed), CPU);
+        _positions = _states.Keys;
+        _stateValues = _states.Values;
         Remember(0);
     }
 
@@ -36,13 +42,15 @@ internal sealed class MultinomialStream : IDisposable
     /// <paramref name="position"/> elements into the stream: float32 Exp(1) on the CPU, [rows, vocab].
     /// The tensor belongs to the stream (valid until the next draw or disposal).
     /// </summary>
-    public Tensor Draw(long position, long rows, long vocab)
+    public NativeTensor Draw(long position, long rows, long vocab)
     {
         // Drafts of the same depth draw the same elements: serve them from the last draw.
-        if (_last is not null && position == _lastPosition && rows == _lastRows && vocab == _lastVocab) return _last;
+        if (!_last.IsNull && position == _lastPosition && rows == _lastRows && vocab == _lastVocab) return _last;
         SeekTo(position);
-        _last?.Dispose();
-        _last = empty(new[] { rows, vocab }, float32).exponential_(1.0, generator: _gen).DetachFromDisposeScope();
+        _last.Free();
+        _last = default;
+        using (var scope = TensorArena.Open())
+            _last = NativeTensor.Empty([rows, vocab], ScalarType.Float32).Exponential_(1.0, _gen.Handle).Detach();
         (_lastPosition, _lastRows, _lastVocab) = (position, rows, vocab);
         Remember(position + rows * vocab);
         return _last;
@@ -51,35 +59,31 @@ internal sealed class MultinomialStream : IDisposable
     private void SeekTo(long position)
     {
         long from = 0;
-        foreach (var key in _states.Keys)
-        {
-            if (key > position) break;
-            from = key;
-        }
-        _gen.set_state(_states[from]);
+        for (int i = 0; i < _positions.Count && _positions[i] <= position; i++) from = _positions[i];
+        LibTorch.THSGenerator_set_rng_state(_gen.Handle, _states[from].Handle);
+        LibTorch.Check();
+        using var scope = TensorArena.Open();
         for (long left = position - from; left > 0; left -= SkipChunk)
-        {
-            using var skipped = empty(new[] { Math.Min(left, SkipChunk) }, float32).exponential_(1.0, generator: _gen);
-        }
+            NativeTensor.Empty([Math.Min(left, SkipChunk)], ScalarType.Float32).Exponential_(1.0, _gen.Handle);
     }
 
     private void Remember(long position)
     {
         if (_states.ContainsKey(position)) return;
-        _states[position] = _gen.get_state().DetachFromDisposeScope();
+        _states[position] = NativeTensor.Owned(LibTorch.THSGenerator_get_rng_state(_gen.Handle));
         if (_states.Count > MaxStates + 1)
         {
             // Positions only grow along a generation: forget the oldest but the start.
-            var oldest = _states.Keys[1];
-            _states[oldest].Dispose();
-            _states.Remove(oldest);
+            _stateValues[1].Free();
+            _states.RemoveAt(1);
         }
     }
 
     public void Dispose()
     {
-        _last?.Dispose();
-        foreach (var s in _states.Values) s.Dispose();
+        _last.Free();
+        _last = default;
+        foreach (var s in _stateValues) s.Free();
         _states.Clear();
         _gen.Dispose();
     }

@@ -10,7 +10,7 @@ namespace Spiffy.Decoding;
 /// transition from a state is the same whether its distribution came from a plain forward or a
 /// verification row: this is what makes Spiffy lossless under sampling as well.
 /// </summary>
-internal sealed class StepRule : IDisposable
+internal sealed partial class StepRule : IDisposable
 {
     private readonly DecodingOptions _o;
     private readonly int _blockLength;
@@ -29,7 +29,6 @@ internal sealed class StepRule : IDisposable
     private readonly int _region, _canvas;
 
     private readonly long _maskId;
-    private Tensor? _maskIndex;
     private double[] _packed = Array.Empty<double>(); // host side of Score's one transfer, grown once
 
     /// <param name="options">The decoding configuration.</param>
@@ -47,6 +46,8 @@ internal sealed class StepRule : IDisposable
         _region = region;
         _canvas = canvas > 0 ? canvas : region + options.GenLength;
         _algRatio = new double[options.BlockLength];
+        // alg_temp's row is at most the canvas (no cache); sized here, as its first draw may come steps into a block.
+        if (options.AlgTemp > 0) _algQ = new float[_canvas];
         if ((options.Sampler != SamplerKind.Gumbel && options.Temperature > 0) || options.AlgTemp > 0)
         {
             _stream = new MultinomialStream(options.Seed);
@@ -148,190 +149,6 @@ internal sealed class StepRule : IDisposable
         return t;
     }
 
-    /// <summary>
-    /// Scores every position of every row on the device and copies the result to the host.
-    /// <paramref name="logits"/>: [R, B, V] float32. <paramref name="stepIndex"/>[r]: the sequence's global
-    /// step number that row r's state would take (seeds its noise). Fills x0 and confidence [R * B].
-    /// When <paramref name="topJ"/> &gt; 0 also fills, for drafting, the J highest probabilities and
-    /// their tokens per position ([R * B * J] each, descending). <paramref name="rowTokens"/> [R * B]: the rows' block
-    /// tokens (the categorical samplers draw over their masked positions; needed when <see cref="DecodingOptions.Sampler"/> is not Gumbel).
-    /// </summary>
-    public void Score(Tensor logits, ReadOnlySpan<long> stepIndex, Span<long> x0, Span<double> confidence,
-        Span<double> topProbs = default, Span<long> topTokens = default, int topJ = 0, ReadOnlySpan<long> rowTokens = default)
-    {
-        using var scope = NewDisposeScope();
-        long rows = logits.shape[0], b = logits.shape[1];
-        _vocab = logits.shape[2];
-        if (_maskId >= 0) logits = logits.index_fill(-1, MaskIndex(logits.device), float.NegativeInfinity);
-        var logits64 = logits.to(float64);
-        bool categorical = _o.Sampler != SamplerKind.Gumbel;
-        // Dream / SDAR: the probabilities of the temperature-scaled, filtered logits (their confidence too); LLaDA: softmax(logits).
-        var p = categorical ? Filter(_o.Temperature > 0 ? logits64.div(_o.Temperature) : logits64).softmax(-1) : logits64.softmax(-1);
-        Tensor choice;
-        Tensor? randomConf = null;
-        // Uniforms per position from the generator of (seed, step): random confidences, or the origin rule's coin flips.
-        bool uniforms = _o.Confidence == ConfidenceKind.Random || _o.Unmasking == UnmaskingRule.Origin;
-        bool needNoise = _o.Temperature > 0 || uniforms;
-        if (categorical && (_o.Temperature > 0 || !uniforms))
-        {
-            choice = _o.Temperature > 0 ? CategoricalChoice(p, stepIndex, rowTokens) : p.argmax(-1);
-            if (uniforms) randomConf = RandomConfidence(rows, b, stepIndex, p.device);
-        }
-        else if (!needNoise) choice = logits.argmax(-1);
-        else
-        {
-            var picks = new Tensor[rows];
-            var rnd = uniforms ? new Tensor[rows] : null;
-            for (int r = 0; r < rows; r++)
-            {
-                _noise.manual_seed(unchecked((long)NoiseSeed(_o.Seed, stepIndex[r])));
-                var row = logits64[r];
-                if (_o.Temperature > 0)
-                {
-                    // LLaDA: argmax of exp(logits) / (-log U)^T, in float64.
-                    // Drawn on the CPU generator on every device, so CUDA and CPU decide alike.
-                    var u = rand(row.shape, float64, generator: _noise).to(row.device).clamp_min(1e-300);
-                    picks[r] = row.exp().div(u.log().neg().pow(_o.Temperature)).argmax(-1);
-                }
-                else picks[r] = row.argmax(-1);
-                if (rnd is not null) rnd[r] = rand(new long[] { b }, float64, generator: _noise).to(row.device);
-            }
-            choice = stack(picks);
-            if (rnd is not null) randomConf = stack(rnd);
-        }
-        Tensor conf = uniforms ? randomConf! : _o.Confidence switch
-        {
-            ConfidenceKind.Probability => p.gather(-1, choice.unsqueeze(-1)).squeeze(-1),
-            ConfidenceKind.Random => randomConf!,
-            ConfidenceKind.Margin => Margin(p),
-            _ => p.mul(p.clamp_min(1e-300).log()).sum(-1),
-        };
-        // One transfer per call: [x0 | confidence | top-J probabilities | top-J tokens] per position,
-        // packed as float64 on the device (token ids are exact in float64) and copied to the host once.
-        var parts = new List<Tensor>(4) { choice.to(float64).unsqueeze(-1), conf.to(float64).unsqueeze(-1) };
-        if (topJ > 0)
-        {
-            var (vals, idx) = p.topk(topJ, -1, largest: true, sorted: true);
-            parts.Add(vals);
-            parts.Add(idx.to(float64));
-        }
-        int width = 2 + 2 * topJ, n = (int)(rows * b);
-        if (_packed.Length < n * width) _packed = new double[n * width];
-        var packed = _packed.AsSpan(0, n * width);
-        HostCopy.To(cat(parts, -1), packed);
-        for (int i = 0; i < n; i++)
-        {
-            var at = packed.Slice(i * width, width);
-            x0[i] = (long)at[0];
-            confidence[i] = at[1];
-            for (int j = 0; j < topJ; j++)
-            {
-                topProbs[i * topJ + j] = at[2 + j];
-                topTokens[i * topJ + j] = (long)at[2 + topJ + j];
-            }
-        }
-    }
-
-    /// <summary>LLaDA-style random confidences: a uniform per position from the generator of (seed, step).</summary>
-    private Tensor RandomConfidence(long rows, long b, ReadOnlySpan<long> stepIndex, Device device)
-    {
-        var rnd = new Tensor[rows];
-        for (int r = 0; r < rows; r++)
-        {
-            _noise.manual_seed(unchecked((long)NoiseSeed(_o.Seed, stepIndex[r])));
-            rnd[r] = rand(new long[] { b }, float64, generator: _noise).to(device);
-        }
-        return stack(rnd);
-    }
-
-    /// <summary>
-    /// Top-k / top-p on (scaled) logits, in the order of the family's authors: Dream's sample_tokens filters
-    /// top-p then top-k, SDAR's sampler top-k then top-p. Top-k keeps every token tied with the k-th; top-p keeps
-    /// the most likely tokens up to and including the first whose cumulative probability exceeds p.
-    /// </summary>
-    private Tensor Filter(Tensor logits)
-    {
-        if (_o.Sampler == SamplerKind.MaskedCategorical) return TopK(TopP(logits));
-        return TopP(TopK(logits));
-    }
-
-    private Tensor TopK(Tensor logits)
-    {
-        if (_o.TopK <= 0) return logits;
-        var kth = logits.topk((int)Math.Min(_o.TopK, logits.shape[^1]), -1).values.narrow(-1, _o.TopK > logits.shape[^1]
-            ? logits.shape[^1] - 1 : _o.TopK - 1, 1);
-        return logits.masked_fill(logits.lt(kth), double.NegativeInfinity);
-    }
-
-    private Tensor TopP(Tensor logits)
-    {
-        if (_o.TopP >= 1) return logits;
-        var (sorted, order) = logits.sort(-1, descending: true);
-        var above = sorted.softmax(-1).cumsum(-1).gt(_o.TopP);
-        // Shift right by one: the token that crosses p is kept, and so is the most likely one.
-        var remove = zeros_like(above).index_copy_(-1, arange(1, above.shape[^1], device: above.device), above.narrow(-1, 0, above.shape[^1] - 1));
-        var mask = zeros_like(remove).scatter(-1, order, remove);
-        return logits.masked_fill(mask, double.NegativeInfinity);
-    }
-
-    /// <summary>
-    /// The authors' categorical draw: for each row, argmax over the vocabulary of p / q with q the stream's Exp(1)
-    /// draws for the positions they sample, in position order (Dream: the masked positions, or at a first-position
-    /// block start the whole canvas of which the block's first position is kept; SDAR: every block position).
-    /// Positions not sampled take their argmax (never committed).
-    /// </summary>
-    private Tensor CategoricalChoice(Tensor p, ReadOnlySpan<long> stepIndex, ReadOnlySpan<long> rowTokens)
-    {
-        long rows = p.shape[0], b = p.shape[1], vocab = p.shape[2];
-        if (rowTokens.Length < rows * b) throw new ArgumentException("the categorical samplers need the rows' tokens", nameof(rowTokens));
-        var norm = p.div(p.sum(-1, keepdim: true)); // Categorical(probs) normalizes; multinomial then divides by q
-        var picks = new Tensor[rows];
-        var sampled = new List<long>(checked((int)b));
-        for (int r = 0; r < rows; r++)
-        {
-            var row = norm[r];
-            var pick = row.argmax(-1);
-            long g = stepIndex[r], position;
-            sampled.Clear();
-            if (_o.Sampler == SamplerKind.BlockMultinomial)
-            {
-                for (long i = 0; i < b; i++) sampled.Add(i);
-                position = g * b * vocab;
-            }
-            else
-            {
-                var at = DrawAt(g);
-                position = at.Position;
-                if (IsFirstPositionStart(at.Step))
-                {
-                    sampled.Add(0);
-                    position += (_region + at.Block * (long)_blockLength) * vocab; // the canvas rows before the block's first position
-                }
-                else
-                    for (int i = 0; i < b; i++) if (rowTokens[(int)(r * b) + i] == _maskId) sampled.Add(i);
-            }
-            if (sampled.Count > 0)
-            {
-                var q = _stream!.Draw(position, sampled.Count, vocab).to(p.device).to(float64);
-                var idx = tensor(sampled.ToArray(), device: p.device);
-                pick = pick.index_copy(0, idx, row.index_select(0, idx).div(q).argmax(-1));
-            }
-            picks[r] = pick;
-        }
-        return stack(picks);
-    }
-
-    /// <summary>The mask id as an index tensor on <paramref name="device"/>, made once (an upload per step would wait for the forward).</summary>
-    private Tensor MaskIndex(Device device)
-    {
-        if (_maskIndex is null || _maskIndex.device != device)
-        {
-            _maskIndex?.Dispose();
-            _maskIndex = tensor(new[] { _maskId }, device: device).DetachFromDisposeScope();
-        }
-        return _maskIndex;
-    }
-
     /// <summary>The seed of step n's noise: a mix of (seed, n) only, never of the batch or the drafts.</summary>
     public static ulong NoiseSeed(long seed, long step)
     {
@@ -339,12 +156,6 @@ internal sealed class StepRule : IDisposable
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
-    }
-
-    private static Tensor Margin(Tensor p)
-    {
-        var (top, _) = p.topk(2, -1, largest: true, sorted: true);
-        return top.select(-1, 0).sub(top.select(-1, 1));
     }
 
     /// <summary>
@@ -421,22 +232,6 @@ internal sealed class StepRule : IDisposable
     }
 
     /// <summary>
-    /// SDAR's <c>torch.topk(confidence, k)</c> over the whole block with -inf where decided, in float32 on the CPU as the
-    /// authors' tensor is: with k above the masks left it also returns decided positions, in libtorch's order for ties,
-    /// which the step then rewrites with its prediction.
-    /// </summary>
-    private static int OverfullTopK(ReadOnlySpan<bool> masked, ReadOnlySpan<double> confidence, int count, Span<int> chosen)
-    {
-        var values = new float[masked.Length];
-        for (int i = 0; i < values.Length; i++) values[i] = masked[i] ? (float)confidence[i] : float.NegativeInfinity;
-        using var scope = NewDisposeScope();
-        var (_, idx) = tensor(values).topk(count);
-        var picked = idx.data<long>().ToArray();
-        for (int c = 0; c < count; c++) chosen[c] = (int)picked[c];
-        return count;
-    }
-
-    /// <summary>
     /// Dream's alg_temp: <c>torch.multinomial(softmax(full_confidence / alg_temp), count)</c> without replacement, which
     /// libtorch computes as the top <paramref name="count"/> of w / q with q the stream's Exp(1) draws over the row it
     /// sees (non-masked positions have w = 0). <c>_order</c> holds the n masked positions.
@@ -450,7 +245,7 @@ internal sealed class StepRule : IDisposable
         long position = _tokenRowsBefore[(int)Math.Min(globalStep + 1, _tokenRowsBefore.Count - 1)] * _vocab
             + _algBefore[(int)Math.Min(globalStep, _algBefore.Count - 1)];
         if (_algQ.Length < row) _algQ = new float[row];
-        using (var scope = NewDisposeScope()) _stream!.Draw(position, 1, row).data<float>().CopyTo(_algQ.AsSpan(0, (int)row));
+        _stream!.Draw(position, 1, row).Data<float>().CopyTo(_algQ.AsSpan(0, (int)row));
         // Where block offset i sits in that row (no cache: the canvas; prefix / dual: from the block's first position).
         long offset = _o.Cache == CacheMode.None ? _region + (long)at.Block * _blockLength : 0;
         double max = double.NegativeInfinity;
@@ -473,13 +268,5 @@ internal sealed class StepRule : IDisposable
             _order[j + 1] = v;
         }
         _order.AsSpan(0, count).CopyTo(chosen);
-    }
-
-    /// <summary>Frees the cached mask index tensor (the rule stays usable: it is made again on demand).</summary>
-    public void Dispose()
-    {
-        _maskIndex?.Dispose();
-        _maskIndex = null;
-        _stream?.Dispose();
     }
 }

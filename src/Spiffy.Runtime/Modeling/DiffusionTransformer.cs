@@ -1,8 +1,8 @@
+using Spiffy.Native;
 using Spiffy.Schema.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace Spiffy.Modeling;
 
@@ -20,6 +20,8 @@ internal sealed class DiffusionTransformer : nn.Module
     private readonly Parameter final_norm;
     private readonly Parameter? lm_head;
     private readonly Tensor _invFreq;
+    private readonly TransformerLayer[] _layers; // the same modules as `layers`, indexed without a list wrapper
+    private readonly NativeScalar _eps;
 
     public DiffusionTransformer(ModelSpec spec, ScalarType dtype, Device? device = null) : base("DiffusionTransformer")
     {
@@ -36,6 +38,8 @@ internal sealed class DiffusionTransformer : nn.Module
         // inv_freq = 1 / theta^(arange(0, d, 2) / d), float32 (all three families).
         using (no_grad())
             _invFreq = pow(spec.RopeTheta, arange(0, spec.HeadDim, 2, float64, Device).div(spec.HeadDim)).reciprocal().to(float32);
+        _layers = layers.ToArray();
+        _eps = NativeScalar.Of(spec.NormEps);
         RegisterComponents();
     }
 
@@ -76,22 +80,35 @@ internal sealed class DiffusionTransformer : nn.Module
         }
     }
 
-    /// <summary>Runs the transformer; returns logits [R, LogitLength, vocab] in float32.</summary>
+    /// <summary>
+    /// Runs the transformer; returns logits [R, LogitLength, vocab] in float32 as a TorchSharp tensor (training,
+    /// tools and tests; autograd records it as usual). The decode loop calls <see cref="ForwardNative"/>.
+    /// </summary>
     public Tensor Forward(in ForwardRequest req)
     {
-        using var scope = NewDisposeScope();
-        long rows = req.Tokens.shape[0], t = req.Tokens.shape[1];
-        var h = embed.index_select(0, req.Tokens.reshape(-1)).view(rows, t, Spec.HiddenSize);
+        using var scope = TensorArena.Open();
+        return scope.Return(ForwardNative(req)).ToTorchSharp();
+    }
+
+    /// <summary>
+    /// The forward on native handles: logits [R, LogitLength, vocab] in float32, owned by the caller's open
+    /// <see cref="TensorArena"/> scope; everything else it makes is freed before it returns. Allocates nothing managed.
+    /// </summary>
+    public NativeTensor ForwardNative(in ForwardRequest req)
+    {
+        using var scope = TensorArena.Open();
+        long rows = req.Tokens.Size(0), t = req.Tokens.Size(1);
+        var h = NativeTensor.Of(embed).IndexSelect(0, req.Tokens.Reshape(-1)).View(rows, t, Spec.HiddenSize);
         // RoPE tables for these positions: angles = pos * inv_freq, duplicated as cat(f, f).
-        var angles = req.Positions.to(float32).unsqueeze(-1).mul(_invFreq);
-        angles = cat(new[] { angles, angles }, -1).unsqueeze(1); // [R|1, 1, T, d]
-        var cos = angles.cos().to(DType);
-        var sin = angles.sin().to(DType);
-        for (int i = 0; i < layers.Count; i++) h = layers[i].Forward(h, cos, sin, req, i);
+        var angles = req.Positions.To(ScalarType.Float32).Unsqueeze(-1).Mul(NativeTensor.Of(_invFreq));
+        angles = NativeTensor.Cat([angles, angles], -1).Unsqueeze(1); // [R|1, 1, T, d]
+        var cos = angles.Cos().To(DType);
+        var sin = angles.Sin().To(DType);
+        for (int i = 0; i < _layers.Length; i++) h = _layers[i].Forward(h, cos, sin, req, i);
         int start = req.LogitStart, len = req.LogitLength < 0 ? (int)t - start : req.LogitLength;
-        if (start != 0 || len != t) h = h.narrow(1, start, len);
-        h = RmsNorm.Apply(h, final_norm, Spec.NormEps);
-        var logits = F.linear(h, lm_head ?? embed).to(float32);
-        return logits.MoveToOuterDisposeScope();
+        if (start != 0 || len != t) h = h.Narrow(1, start, len);
+        h = RmsNorm.Apply(h, NativeTensor.Of(final_norm), _eps);
+        var logits = NativeTensor.Linear(h, NativeTensor.Of(lm_head ?? embed)).To(ScalarType.Float32);
+        return scope.Return(logits);
     }
 }

@@ -1,3 +1,4 @@
+using Spiffy.Native;
 using static TorchSharp.torch;
 
 namespace Spiffy.Modeling;
@@ -5,11 +6,12 @@ namespace Spiffy.Modeling;
 /// <summary>RMSNorm as the three families define it: float32 statistics, cast back before the weight multiply (Qwen style), no bias.</summary>
 internal static class RmsNorm
 {
-    public static Tensor Apply(Tensor x, Tensor weight, double eps)
+    /// <param name="eps">The model's epsilon as a double scalar (made once by the caller).</param>
+    public static NativeTensor Apply(NativeTensor x, NativeTensor weight, NativeScalar eps)
     {
-        var dtype = x.dtype;
-        var xf = x.to(float32);
-        var normed = xf.mul(xf.square().mean(new long[] { -1 }, keepdim: true).add(eps).rsqrt());
-        return normed.to(dtype).mul(weight);
+        var dtype = x.DType;
+        var xf = x.To(ScalarType.Float32);
+        var normed = xf.Mul(xf.Square().Mean(-1, keepdim: true).Add(eps).Rsqrt());
+        return normed.To(dtype).Mul(weight);
     }
 }

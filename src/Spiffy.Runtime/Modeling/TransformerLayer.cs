@@ -1,18 +1,22 @@
+using Spiffy.Native;
 using Spiffy.Schema.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace Spiffy.Modeling;
 
-/// <summary>One pre-norm block: attention (with optional biases and per-head q/k norm) and a SiLU-gated MLP.</summary>
+/// <summary>
+/// One pre-norm block: attention (with optional biases and per-head q/k norm) and a SiLU-gated MLP. It runs on
+/// native handles (<see cref="NativeTensor"/>) inside the caller's arena scope: the libtorch calls and arguments of
+/// TorchSharp's eager API, without a managed wrapper per result.
+/// </summary>
 internal sealed class TransformerLayer : nn.Module
 {
     private readonly Parameter attn_norm, q_proj, k_proj, v_proj, o_proj, mlp_norm, gate_proj, up_proj, down_proj;
     private readonly Parameter? q_bias, k_bias, v_bias, q_norm, k_norm;
     private readonly ModelSpec _spec;
-    private readonly double _scale;
+    private readonly NativeScalar _scale, _eps;
 
     public TransformerLayer(ModelSpec spec, ScalarType dtype, Device device) : base("TransformerLayer")
     {
@@ -29,70 +33,72 @@ internal sealed class TransformerLayer : nn.Module
             q_norm = new Parameter(ones(new long[] { spec.HeadDim }, dtype, device));
             k_norm = new Parameter(ones(new long[] { spec.HeadDim }, dtype, device));
         }
-        _scale = 1.0 / Math.Sqrt(spec.HeadDim);
+        _scale = NativeScalar.Of(1.0 / Math.Sqrt(spec.HeadDim));
+        _eps = NativeScalar.Of(spec.NormEps);
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, in ForwardRequest req, int layerIndex)
+    public NativeTensor Forward(NativeTensor x, NativeTensor cos, NativeTensor sin, in ForwardRequest req, int layerIndex)
     {
-        var a = Attention(RmsNorm.Apply(x, attn_norm, _spec.NormEps), cos, sin, req, layerIndex);
-        x = x.add(a);
-        var m = RmsNorm.Apply(x, mlp_norm, _spec.NormEps);
+        var a = Attention(RmsNorm.Apply(x, NativeTensor.Of(attn_norm), _eps), cos, sin, req, layerIndex);
+        x = x.Add(a);
+        var m = RmsNorm.Apply(x, NativeTensor.Of(mlp_norm), _eps);
         // LLaDA's ff_proj / Qwen's gate_proj is the activated branch.
-        var mlp = F.linear(F.silu(F.linear(m, gate_proj)).mul(F.linear(m, up_proj)), down_proj);
-        return x.add(mlp);
+        var gate = NativeTensor.Linear(m, NativeTensor.Of(gate_proj)).Silu();
+        var mlp = NativeTensor.Linear(gate.Mul(NativeTensor.Linear(m, NativeTensor.Of(up_proj))), NativeTensor.Of(down_proj));
+        return x.Add(mlp);
     }
 
-    private Tensor Attention(Tensor x, Tensor cos, Tensor sin, in ForwardRequest req, int layerIndex)
+    private NativeTensor Attention(NativeTensor x, NativeTensor cos, NativeTensor sin, in ForwardRequest req, int layerIndex)
     {
-        long r = x.shape[0], t = x.shape[1];
+        long r = x.Size(0), t = x.Size(1);
         int nh = _spec.NumHeads, nkv = _spec.NumKvHeads, d = _spec.HeadDim, g = _spec.GroupSize;
-        var q = F.linear(x, q_proj, q_bias).view(r, t, nh, d).transpose(1, 2);   // [R, H, T, d]
-        var k = F.linear(x, k_proj, k_bias).view(r, t, nkv, d).transpose(1, 2);  // [R, Hkv, T, d]
-        var v = F.linear(x, v_proj, v_bias).view(r, t, nkv, d).transpose(1, 2);
+        var q = NativeTensor.Linear(x, NativeTensor.Of(q_proj), NativeTensor.OfOptional(q_bias)).View(r, t, nh, d).Transpose(1, 2);   // [R, H, T, d]
+        var k = NativeTensor.Linear(x, NativeTensor.Of(k_proj), NativeTensor.OfOptional(k_bias)).View(r, t, nkv, d).Transpose(1, 2);  // [R, Hkv, T, d]
+        var v = NativeTensor.Linear(x, NativeTensor.Of(v_proj), NativeTensor.OfOptional(v_bias)).View(r, t, nkv, d).Transpose(1, 2);
         if (q_norm is not null && k_norm is not null)
         {
             // SDAR (Qwen3): per-head RMSNorm on q and k, before RoPE.
-            q = RmsNorm.Apply(q, q_norm, _spec.NormEps);
-            k = RmsNorm.Apply(k, k_norm, _spec.NormEps);
+            q = RmsNorm.Apply(q, NativeTensor.Of(q_norm), _eps);
+            k = RmsNorm.Apply(k, NativeTensor.Of(k_norm), _eps);
         }
         q = Rope(q, cos, sin);
         k = Rope(k, cos, sin);
 
         if (req.WriteStart >= 0) req.Cache!.Write(layerIndex, req.WriteStart, k, v);
 
-        Tensor o;
+        NativeTensor o;
         if (req.ContextLength == 0) o = SelfOnly(q, k, v, req.SelfMask, g);
         else o = WithContext(q, k, v, req, layerIndex, g);
-        o = o.transpose(1, 2).reshape(r, t, (long)nh * d);
-        return F.linear(o, o_proj);
+        o = o.Transpose(1, 2).Reshape(r, t, (long)nh * d);
+        return NativeTensor.Linear(o, NativeTensor.Of(o_proj));
     }
 
-    private static Tensor Rope(Tensor x, Tensor cos, Tensor sin)
+    private static NativeTensor Rope(NativeTensor x, NativeTensor cos, NativeTensor sin)
     {
         // rotate_half(x) = cat(-x[d/2:], x[:d/2])
-        long half = x.shape[3] / 2;
-        var x1 = x.narrow(3, 0, half);
-        var x2 = x.narrow(3, half, half);
-        var rotated = cat(new[] { x2.neg(), x1 }, 3);
-        return x.mul(cos).add(rotated.mul(sin));
+        long half = x.Size(3) / 2;
+        var x1 = x.Narrow(3, 0, half);
+        var x2 = x.Narrow(3, half, half);
+        var rotated = NativeTensor.Cat([x2.Neg(), x1], 3);
+        return x.Mul(cos).Add(rotated.Mul(sin));
     }
 
     /// <summary>Rows attend only to their own tokens: fused attention (also the training path).</summary>
-    private Tensor SelfOnly(Tensor q, Tensor k, Tensor v, Tensor? mask, int g)
+    private static NativeTensor SelfOnly(NativeTensor q, NativeTensor k, NativeTensor v, NativeTensor mask, int g)
     {
         if (g > 1)
         {
             k = RepeatKv(k, g);
             v = RepeatKv(v, g);
         }
-        return F.scaled_dot_product_attention(q, k, v, mask, 0.0, false);
+        return NativeTensor.ScaledDotProductAttention(q, k, v, mask);
     }
 
-    private static Tensor RepeatKv(Tensor kv, int g)
+    private static NativeTensor RepeatKv(NativeTensor kv, int g)
     {
-        long r = kv.shape[0], n = kv.shape[1], t = kv.shape[2], d = kv.shape[3];
-        return kv.unsqueeze(2).expand(r, n, g, t, d).reshape(r, n * g, t, d);
+        long r = kv.Size(0), n = kv.Size(1), t = kv.Size(2), d = kv.Size(3);
+        return kv.Unsqueeze(2).Expand(r, n, g, t, d).Reshape(r, n * g, t, d);
     }
 
     /// <summary>
@@ -101,10 +107,10 @@ internal sealed class TransformerLayer : nn.Module
     /// and values (one copy per sequence) are never copied per row. One softmax spans context and
     /// own keys, so the result equals attention over the concatenated keys.
     /// </summary>
-    private Tensor WithContext(Tensor q, Tensor k, Tensor v, in ForwardRequest req, int layerIndex, int g)
+    private NativeTensor WithContext(NativeTensor q, NativeTensor k, NativeTensor v, in ForwardRequest req, int layerIndex, int g)
     {
         var cache = req.Cache!;
-        long r = q.shape[0], t = q.shape[2], d = q.shape[3];
+        long r = q.Size(0), t = q.Size(2), d = q.Size(3);
         int nkv = _spec.NumKvHeads, c = req.ContextLength;
         long bc = cache.Batch, m = r / bc;
         if (m * bc != r) throw new ArgumentException($"{r} rows do not split into {bc} cached sequences");
@@ -112,27 +118,27 @@ internal sealed class TransformerLayer : nn.Module
         var vc = cache.Values(layerIndex, c);
 
         // Context scores: [Bc, Hkv, m*g*T, C].
-        var qFold = q.reshape(bc, m, nkv, g * t, d).transpose(1, 2).reshape(bc, nkv, m * g * t, d);
-        var sc = matmul(qFold, kc.transpose(2, 3)).mul(_scale).to(float32);
-        if (req.ContextMask is not null) sc = sc.masked_fill(req.ContextMask.logical_not(), double.NegativeInfinity);
+        var qFold = q.Reshape(bc, m, nkv, g * t, d).Transpose(1, 2).Reshape(bc, nkv, m * g * t, d);
+        var sc = qFold.MatMul(kc.Transpose(2, 3)).Mul(_scale).To(ScalarType.Float32);
+        if (!req.ContextMask.IsNull) sc = sc.MaskedFill(req.ContextMask.LogicalNot(), NativeScalar.NegativeInfinity);
         // Unfold back to rows: [R, Hkv, g*T, C].
-        sc = sc.view(bc, nkv, m, g * t, c).transpose(1, 2).reshape(r, nkv, g * t, c);
+        sc = sc.View(bc, nkv, m, g * t, c).Transpose(1, 2).Reshape(r, nkv, g * t, c);
 
         // Own scores: [R, Hkv, g*T, T].
-        var qRows = q.reshape(r, nkv, g * t, d);
-        var ss = matmul(qRows, k.transpose(2, 3)).mul(_scale).to(float32);
-        if (req.SelfMask is not null)
+        var qRows = q.Reshape(r, nkv, g * t, d);
+        var ss = qRows.MatMul(k.Transpose(2, 3)).Mul(_scale).To(ScalarType.Float32);
+        if (!req.SelfMask.IsNull)
         {
-            var mask = req.SelfMask.unsqueeze(2); // [R|1, 1, 1, T, T] broadcast over the g heads of a group
-            ss = ss.view(r, nkv, g, t, t).masked_fill(mask.logical_not(), double.NegativeInfinity).view(r, nkv, g * t, t);
+            var mask = req.SelfMask.Unsqueeze(2); // [R|1, 1, 1, T, T] broadcast over the g heads of a group
+            ss = ss.View(r, nkv, g, t, t).MaskedFill(mask.LogicalNot(), NativeScalar.NegativeInfinity).View(r, nkv, g * t, t);
         }
 
-        var p = softmax(cat(new[] { sc, ss }, 3), 3).to(q.dtype);
-        var pc = p.narrow(3, 0, c);
-        var ps = p.narrow(3, c, t);
-        var pcFold = pc.reshape(bc, m, nkv, g * t, c).transpose(1, 2).reshape(bc, nkv, m * g * t, c);
-        var oc = matmul(pcFold, vc).view(bc, nkv, m, g * t, d).transpose(1, 2).reshape(r, nkv, g * t, d);
-        var os = matmul(ps, v);
-        return oc.add(os).reshape(r, nkv * g, t, d);
+        var p = NativeTensor.Cat([sc, ss], 3).Softmax(3).To(q.DType);
+        var pc = p.Narrow(3, 0, c);
+        var ps = p.Narrow(3, c, t);
+        var pcFold = pc.Reshape(bc, m, nkv, g * t, c).Transpose(1, 2).Reshape(bc, nkv, m * g * t, c);
+        var oc = pcFold.MatMul(vc).View(bc, nkv, m, g * t, d).Transpose(1, 2).Reshape(r, nkv, g * t, d);
+        var os = ps.MatMul(v);
+        return oc.Add(os).Reshape(r, nkv * g, t, d);
     }
 }

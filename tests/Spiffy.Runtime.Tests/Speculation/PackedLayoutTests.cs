@@ -42,9 +42,10 @@ public class PackedLayoutTests(ITestOutputHelper output)
         draft.CopyTo(rows, b);
         state.CopyTo(rows, 2 * b); // a draft identical to the state
 
-        var plain = runner.Step(start, tensor(state, new long[] { 1, b }));            // one row: the exact path
-        var plainDraft = runner.Step(start, tensor(draft, new long[] { 1, b }));
-        var packed = runner.Step(start, tensor(rows, new long[] { 3, b }));
+        using var arena = Spiffy.Native.TensorArena.Open();
+        var plain = runner.Step(start, tensor(state, new long[] { 1, b })).ToTorchSharp();            // one row: the exact path
+        var plainDraft = runner.Step(start, tensor(draft, new long[] { 1, b })).ToTorchSharp();
+        var packed = runner.Step(start, tensor(rows, new long[] { 3, b })).ToTorchSharp();
         Assert.Equal(new long[] { 3, b, model.Spec.VocabSize }, packed.shape);
         double rootErr = packed[0].sub(plain[0]).abs().max().item<float>();
         double sameErr = packed[2].sub(plain[0]).abs().max().item<float>();

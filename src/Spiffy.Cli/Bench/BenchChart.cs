@@ -17,12 +17,12 @@ internal static class BenchChart
     public static string ToSvg(BenchReport report)
     {
         var modes = report.Modes;
-        var spiffy = modes.Where(m => m.Mode.Graph is not null && m.AcceptedByDepth.Count > 0).ToList();
+        var spiffy = modes.Where(m => m.Mode.Graph is not null && m.Total.AcceptedByDepth.Count > 0).ToList();
         double max = 1;
         foreach (var m in modes) max = Math.Max(max, Math.Max(Safe(m.NfeReduction), Safe(m.Speedup)));
         max = Math.Ceiling(max);
         int depthCols = 1;
-        foreach (var m in spiffy) depthCols = Math.Max(depthCols, m.AcceptedByDepth.Count);
+        foreach (var m in spiffy) depthCols = Math.Max(depthCols, m.Total.AcceptedByDepth.Count);
 
         int top1 = 60, h1 = modes.Count * RowHeight;
         int top2 = top1 + h1 + 70, h2 = spiffy.Count * RowHeight;
@@ -62,11 +62,11 @@ internal static class BenchChart
             var m = spiffy[i];
             int y = top2 + i * RowHeight;
             long n = 0;
-            foreach (var c in m.AcceptedByDepth) n += c;
+            foreach (var c in m.Total.AcceptedByDepth) n += c;
             sb.Append(ci, $"<text x=\"{Margin + LabelWidth - 8}\" y=\"{y + 17}\" text-anchor=\"end\">{Esc(m.Mode.Name)}</text>\n");
-            for (int d = 0; d < m.AcceptedByDepth.Count; d++)
+            for (int d = 0; d < m.Total.AcceptedByDepth.Count; d++)
             {
-                double share = n == 0 ? 0 : (double)m.AcceptedByDepth[d] / n;
+                double share = n == 0 ? 0 : (double)m.Total.AcceptedByDepth[d] / n;
                 // Darker cells hold more of the verification forwards.
                 int shade = (int)Math.Round(245 - 200 * share);
                 double x = Margin + LabelWidth + d * cell;

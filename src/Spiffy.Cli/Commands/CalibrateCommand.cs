@@ -173,7 +173,7 @@ public sealed class CalibrateCommand : IVerb
             GraphFileWriter.Write(graph, outFile);
             output.Result(string.Create(ci, $"selected {graph.Nodes.Count} nodes by {SelectionObjectives.Name(objective)} in {seconds:F1} s; D* {keep}"));
             output.Result($"replayed on the calibration problems: {replay}");
-            output.Result("accepted chain length per verification forward: " + replay.Histogram());
+            output.Result("accepted chain length per verification forward: " + replay.Speculation.Histogram());
             output.Result($"wrote {outFile}");
         }
 

@@ -74,7 +74,7 @@ public sealed class GraphCommand : IVerb
             replay = output.Busy("replaying", () => new TraceReplay(traces).Replay(graph, keep));
             source = string.Create(ci, $"{traces.Header.PromptSource} ({traces.Count} problems)");
             output.Result(string.Create(ci, $"{graph.Name} on {source}, D* {keep}: {replay}"));
-            output.Result("accepted chain length per verification forward: " + replay.Histogram());
+            output.Result("accepted chain length per verification forward: " + replay.Speculation.Histogram());
         }
         if (output.Json)
             CliOutput.WriteJson(w =>

@@ -53,8 +53,8 @@ internal static class JsonFields
         w.WriteNumber("nfe", r.Nfe);
         w.WriteNumber("baseline_nfe", r.BaselineNfe);
         w.WriteNumber("nfe_reduction", r.Speedup);
-        w.WriteNumber("accept_mean", r.AcceptMean);
-        w.WriteNumber("rows_per_forward", r.RowsPerForward);
-        Numbers(w, "accept_histogram", r.AcceptedByDepth);
+        w.WriteNumber("accept_mean", r.Speculation.AcceptMean);
+        w.WriteNumber("rows_per_forward", r.Speculation.RowsPerForward);
+        Numbers(w, "accept_histogram", r.Speculation.AcceptedByDepth);
     }
 }

@@ -9,7 +9,7 @@ using Spiffy.Speculation;
 namespace Spiffy.Benchmarking;
 
 /// <summary>One mode decoded at one batch size: throughput, the batch's forwards and rows, and agreement with batch 1.</summary>
-internal sealed class BatchResult : TransferCounters
+internal sealed class BatchResult
 {
     /// <summary>A result of <paramref name="mode"/> at batch size <paramref name="batch"/> over <paramref name="prompts"/> prompts.</summary>
     public BatchResult(BenchMode mode, int batch, int prompts) { Mode = mode; Batch = batch; Outputs = new long[prompts][]; }
@@ -20,39 +20,22 @@ internal sealed class BatchResult : TransferCounters
     public int Batch { get; }
     /// <summary>Every prompt's tokens, in prompt order.</summary>
     public long[][] Outputs { get; }
+    /// <summary>
+    /// The timed generation calls' batches summed (<see cref="BatchStatistics.Add"/>): forwards, step forwards and
+    /// the rows they carried (riding rows included), transfers and steady-state allocation.
+    /// </summary>
+    public BatchStatistics Batches { get; } = new BatchStatistics();
     /// <summary>Tokens decided over all prompts.</summary>
     public long Tokens { get; internal set; }
-    /// <summary>Wall time of the timed generation calls.</summary>
-    public double WallMs { get; internal set; }
-    /// <summary>Model calls of the batches (each counted once whatever its rows).</summary>
-    public long Forwards { get; internal set; }
-    /// <summary>Step forwards of the batches and the rows they carried (riding rows included).</summary>
-    public long StepForwards { get; internal set; }
-    /// <summary>Rows the step forwards carried.</summary>
-    public long RowsFed { get; internal set; }
     /// <summary>Per-sequence forwards summed over prompts (equal at every batch size for lossless batching).</summary>
     public long SequenceNfe { get; internal set; }
-    /// <summary>Managed bytes allocated by the timed generation calls, and the steps they took.</summary>
-    public long ManagedBytes { get; internal set; }
-    /// <summary>Decoding steps over all prompts.</summary>
-    public long Steps { get; internal set; }
+    /// <summary>Wall time of the timed generation calls.</summary>
+    public double WallMs { get; internal set; }
     /// <summary>Prompts whose output differs from the same mode at batch 1 (must be 0).</summary>
     public int Mismatches { get; internal set; }
 
     /// <summary>Decided tokens per second of wall time.</summary>
     public double TokensPerSecond => WallMs <= 0 ? 0 : Tokens / (WallMs / 1000);
-    /// <summary>Rows per step forward of the batch.</summary>
-    public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;
-    /// <summary>Steady-state managed bytes and the batch step forwards they were measured over.</summary>
-    public long SteadyStateBytes { get; internal set; }
-    /// <summary>TorchSharp tensor wrappers created over the same span.</summary>
-    public long SteadyStateTensors { get; internal set; }
-    /// <summary>Native tensors (libtorch results by handle, no managed object) created over the same span.</summary>
-    public long SteadyStateNativeTensors { get; internal set; }
-    /// <summary>Batch step forwards of <see cref="SteadyStateBytes"/>.</summary>
-    public long SteadyStateStepForwards { get; internal set; }
-    /// <summary>Managed bytes per batch step forward in steady state.</summary>
-    public double AllocBytesPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
     /// <summary>Tokens/s against the same mode at batch 1 (NaN when batch 1 was not measured).</summary>
     public double SpeedupVsBatch1 { get; internal set; } = double.NaN;
 }
@@ -87,7 +70,8 @@ internal static class BatchBench
                 r.SpeedupVsBatch1 = one.TokensPerSecond <= 0 ? double.NaN : r.TokensPerSecond / one.TokensPerSecond;
                 results.Add(r);
                 log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                    $"{mode.Name} batch {n}: {r.TokensPerSecond:F1} tokens/s, {r.RowsPerForward:F2} rows/forward, {r.Mismatches} outputs differ from batch 1"));
+                    $"{mode.Name} batch {n}: {r.TokensPerSecond:F1} tokens/s, {r.Batches.RowsPerForward:F2} rows/forward, "
+                        + $"{r.Mismatches} outputs differ from batch 1"));
             }
         }
         return results;
@@ -108,26 +92,15 @@ internal static class BatchBench
             var group = new long[Math.Min(n, prompts.Count - at)][];
             for (int i = 0; i < group.Length; i++) group[i] = prompts[at + i];
             var watch = Stopwatch.StartNew();
-            long alloc = GC.GetAllocatedBytesForCurrentThread();
             var gen = decoder.Generate(group, mode.Options, null, speculator, null, cancel);
-            r.ManagedBytes += GC.GetAllocatedBytesForCurrentThread() - alloc;
             r.WallMs += watch.Elapsed.TotalMilliseconds;
-            var b = gen[0].Statistics.Batch;
-            r.Forwards += b.Forwards;
-            r.StepForwards += b.StepForwards;
-            r.RowsFed += b.RowsFed;
-            r.AddTransfers(b); // the batch's transfers: one copy serves every sequence
-            r.SteadyStateBytes += b.SteadyStateBytes;
-            r.SteadyStateTensors += b.SteadyStateTensors;
-            r.SteadyStateNativeTensors += b.SteadyStateNativeTensors;
-            r.SteadyStateStepForwards += b.SteadyStateStepForwards;
+            r.Batches.Add(gen[0].Statistics.Batch); // shared by the group's sequences: added once
             for (int i = 0; i < gen.Count; i++)
             {
                 var s = gen[i].Statistics;
                 r.Outputs[at + i] = gen[i].TokenIds;
                 r.Tokens += s.TokensCommitted;
                 r.SequenceNfe += s.Nfe;
-                r.Steps += s.Steps;
             }
         }
         return r;
@@ -142,8 +115,9 @@ internal static class BatchBench
         sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in results)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Mode.Name} | {r.Batch} | {r.TokensPerSecond:F1} | {r.SpeedupVsBatch1:F2}x | {r.Forwards} | {r.RowsPerForward:F2} "
-                    + $"| {(double)r.SequenceNfe / r.Outputs.Length:F1} | {r.SyncsPerStep:F2} | {r.AllocBytesPerStep:F0} | {r.Mismatches} |"));
+                $"| {r.Mode.Name} | {r.Batch} | {r.TokensPerSecond:F1} | {r.SpeedupVsBatch1:F2}x | {r.Batches.Forwards} | {r.Batches.RowsPerForward:F2} "
+                    + $"| {(double)r.SequenceNfe / r.Outputs.Length:F1} | {r.Batches.SyncsPerStep:F2} | {r.Batches.AllocBytesPerStepForward:F0} "
+                    + $"| {r.Mismatches} |"));
         return sb.ToString();
     }
 
@@ -162,14 +136,13 @@ internal static class BatchBench
             w.WriteNumber("tokens_per_s", Math.Round(r.TokensPerSecond, 3));
             if (!double.IsNaN(r.SpeedupVsBatch1)) w.WriteNumber("speedup_vs_batch1", Math.Round(r.SpeedupVsBatch1, 3));
             w.WriteNumber("wall_ms", Math.Round(r.WallMs, 3));
-            w.WriteNumber("forwards", r.Forwards);
-            w.WriteNumber("rows_per_forward", Math.Round(r.RowsPerForward, 3));
+            w.WriteNumber("forwards", r.Batches.Forwards);
+            w.WriteNumber("rows_per_forward", Math.Round(r.Batches.RowsPerForward, 3));
             w.WriteNumber("nfe", Math.Round((double)r.SequenceNfe / r.Outputs.Length, 3));
-            w.WriteNumber("syncs_per_step", Math.Round(r.SyncsPerStep, 3));
-            w.WriteNumber("alloc_bytes_per_step", Math.Round(r.AllocBytesPerStep, 3));
-            w.WriteNumber("tensors_per_step", r.SteadyStateStepForwards == 0 ? 0 : Math.Round((double)r.SteadyStateTensors / r.SteadyStateStepForwards, 3));
-            w.WriteNumber("native_tensors_per_step",
-                r.SteadyStateStepForwards == 0 ? 0 : Math.Round((double)r.SteadyStateNativeTensors / r.SteadyStateStepForwards, 3));
+            w.WriteNumber("syncs_per_step", Math.Round(r.Batches.SyncsPerStep, 3));
+            w.WriteNumber("alloc_bytes_per_step", Math.Round(r.Batches.AllocBytesPerStepForward, 3));
+            w.WriteNumber("tensors_per_step", Math.Round(r.Batches.TensorsPerStepForward, 3));
+            w.WriteNumber("native_tensors_per_step", Math.Round(r.Batches.NativeTensorsPerStepForward, 3));
             w.WriteNumber("mismatches", r.Mismatches);
             w.WriteEndObject();
         }

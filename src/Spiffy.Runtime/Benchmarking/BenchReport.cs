@@ -86,7 +86,7 @@ internal sealed class BenchReport
             w.WriteString("keep", r.Mode.Graph is null ? DraftKeep.None.ToString() : r.Mode.Keep.ToString());
             w.WriteBoolean("lossless", r.Mode.Lossless);
             w.WriteNumber("nfe", Round(r.MeanNfe));
-            w.WriteNumber("tpf", Round(r.Tpf));
+            w.WriteNumber("tpf", Round(r.Total.Tpf));
             w.WriteNumber("tokens_per_s", Round(r.TokensPerSecond));
             Ratio(w, "nfe_reduction", r.NfeReduction);
             Ratio(w, "speedup", r.Speedup);
@@ -94,15 +94,15 @@ internal sealed class BenchReport
             Ratio(w, "speedup_vs_base", r.SpeedupVsBase);
             w.WriteNumber("mismatches", r.Mismatches);
             Ratio(w, "accuracy", r.Accuracy);
-            w.WriteNumber("accept_mean", Round(r.AcceptMean));
+            w.WriteNumber("accept_mean", Round(r.Total.AcceptMean));
             w.WriteStartArray("accept_histogram");
-            foreach (var n in r.AcceptedByDepth) w.WriteNumberValue(n);
+            foreach (var n in r.Total.AcceptedByDepth) w.WriteNumberValue(n);
             w.WriteEndArray();
-            w.WriteNumber("rows_per_forward", Round(r.RowsPerForward));
-            w.WriteNumber("syncs_per_step", Round(r.SyncsPerStep));
-            w.WriteNumber("alloc_bytes_per_step", Round(r.AllocBytesPerStep));
-            w.WriteNumber("tensors_per_step", Round(r.TensorsPerStep));
-            w.WriteNumber("native_tensors_per_step", Round(r.NativeTensorsPerStep));
+            w.WriteNumber("rows_per_forward", Round(r.Total.RowsPerForward));
+            w.WriteNumber("syncs_per_step", Round(r.Total.SyncsPerStep));
+            w.WriteNumber("alloc_bytes_per_step", Round(r.Total.Batch.AllocBytesPerStepForward));
+            w.WriteNumber("tensors_per_step", Round(r.Total.Batch.TensorsPerStepForward));
+            w.WriteNumber("native_tensors_per_step", Round(r.Total.Batch.NativeTensorsPerStepForward));
             w.WriteNumber("live_tensor_growth", r.LiveTensorGrowth);
             w.WriteNumber("wall_ms", Round(r.WallMs));
             if (Oracles.TryGetValue(r.Mode.Name, out var o))
@@ -110,7 +110,7 @@ internal sealed class BenchReport
                 w.WriteStartObject("oracle");
                 w.WriteNumber("nfe", Round((double)o.Nfe / Prompts));
                 w.WriteNumber("nfe_reduction", Round(o.Speedup));
-                w.WriteNumber("accept_mean", Round(o.AcceptMean));
+                w.WriteNumber("accept_mean", Round(o.Speculation.AcceptMean));
                 w.WriteEndObject();
             }
             if (r.Mode.Note.Length > 0) w.WriteString("note", r.Mode.Note);
@@ -148,12 +148,12 @@ internal sealed class BenchReport
         {
             string keep = r.Mode.Graph is null ? "-" : r.Mode.Keep.ToString();
             string vsBase = r.Mode.Base is null ? "-" : string.Create(ci, $"{r.NfeReductionVsBase:F2}x / {r.SpeedupVsBase:F2}x");
-            string hist = r.Mode.Graph is null ? "-" : Histogram(r.AcceptedByDepth);
+            string hist = r.Mode.Graph is null ? "-" : Histogram(r.Total.AcceptedByDepth);
             string mism = r.Mode.Base is null ? "-" : r.Mode.Lossless ? r.Mismatches.ToString(ci) : string.Create(ci, $"{r.Mismatches} (approximate)");
-            sb.Append(ci, $"| {r.Mode.Name} | {keep} | {r.MeanNfe:F1} | {r.Tpf:F2} | {r.TokensPerSecond:F1} | {r.NfeReduction:F2}x | {r.Speedup:F2}x "
+            sb.Append(ci, $"| {r.Mode.Name} | {keep} | {r.MeanNfe:F1} | {r.Total.Tpf:F2} | {r.TokensPerSecond:F1} | {r.NfeReduction:F2}x | {r.Speedup:F2}x "
                 + $"| {vsBase} | {mism} | {(double.IsNaN(r.Accuracy) ? "-" : (r.Accuracy * 100).ToString("F0", ci) + "%")} "
-                + $"| {(r.Mode.Graph is null ? "-" : r.AcceptMean.ToString("F2", ci))} | {hist} | {r.RowsPerForward:F2} "
-                + $"| {r.AllocBytesPerStep / 1024:F1} KB |\n");
+                + $"| {(r.Mode.Graph is null ? "-" : r.Total.AcceptMean.ToString("F2", ci))} | {hist} | {r.Total.RowsPerForward:F2} "
+                + $"| {r.Total.Batch.AllocBytesPerStepForward / 1024:F1} KB |\n");
         }
         return sb.ToString();
     }
@@ -193,7 +193,8 @@ internal sealed class BenchReport
         var sb = new StringBuilder();
         sb.Append("| base mode | plain NFE | oracle NFE | oracle NFE reduction | oracle accepted/forward |\n|---|---:|---:|---:|---:|\n");
         foreach (var (name, o) in Oracles.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            sb.Append(ci, $"| {name} | {(double)o.BaselineNfe / Prompts:F1} | {(double)o.Nfe / Prompts:F1} | {o.Speedup:F2}x | {o.AcceptMean:F2} |\n");
+            sb.Append(ci, $"| {name} | {(double)o.BaselineNfe / Prompts:F1} | {(double)o.Nfe / Prompts:F1} | {o.Speedup:F2}x "
+                + $"| {o.Speculation.AcceptMean:F2} |\n");
         return sb.ToString();
     }
 }

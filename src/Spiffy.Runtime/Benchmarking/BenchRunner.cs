@@ -18,48 +18,30 @@ internal sealed record BenchMode(string Name, DecodingOptions Options, GraphSpec
     public GraphSpeculator? NewSpeculator() => Graph is { } g ? new GraphSpeculator(new DraftGraph(g), Options.BlockLength, Keep) : null;
 }
 
-/// <summary>Everything measured for one mode over all prompts.</summary>
-internal sealed class ModeResult : TransferCounters
+/// <summary>Everything measured for one mode over all prompts: the generations' counters summed, and the comparisons.</summary>
+internal sealed class ModeResult
 {
     public ModeResult(BenchMode mode, int prompts) { Mode = mode; Outputs = new long[prompts][]; }
 
     public BenchMode Mode { get; }
     public long[][] Outputs { get; }
+    /// <summary>Generations summed into <see cref="Total"/>.</summary>
     public int Runs { get; internal set; }
-    public long Nfe { get; internal set; }
-    public long Steps { get; internal set; }
-    public long Tokens { get; internal set; }
-    public double WallMs { get; internal set; }
-    public long ManagedBytes { get; internal set; }
-    /// <summary>Spiffy's counters summed over the mode's generations.</summary>
-    public SpeculationCounters Speculation { get; } = new SpeculationCounters();
-    public long StepForwards => Speculation.StepForwards;
-    public long Rows => Speculation.RowsTotal;
-    public long VerificationForwards => Speculation.VerificationForwards;
-    public long FreeSteps => Speculation.FreeSteps;
+    /// <summary>
+    /// The mode's generations summed (<see cref="DecodingStatistics.Add"/>): NFE, steps, tokens, wall time,
+    /// transfers and Spiffy's counters; its <see cref="DecodingStatistics.Batch"/> sums their batches (steady-state allocation).
+    /// </summary>
+    public DecodingStatistics Total { get; } = DecodingStatistics.Sum();
+    /// <summary>The most live tensors any generation gained after its first step forward (0: nothing leaks across steps).</summary>
     public long LiveTensorGrowth { get; internal set; }
-    public IReadOnlyList<long> AcceptedByDepth => Speculation.AcceptedByDepth;
     /// <summary>Share of prompts whose final answer ("#### N") matches the reference (NaN when not scored).</summary>
     public double Accuracy { get; set; } = double.NaN;
     /// <summary>Prompts whose output differs from the base mode's (must be 0 for lossless modes).</summary>
     public int Mismatches { get; internal set; }
 
-    public double MeanNfe => Runs == 0 ? 0 : (double)Nfe / Runs;
-    public double Tpf => Nfe == 0 ? 0 : (double)Tokens / Nfe;
-    public double TokensPerSecond => WallMs <= 0 ? 0 : Tokens / (WallMs / 1000);
-    public double RowsPerForward => Speculation.RowsPerForward;
-    /// <summary>Steady-state managed bytes and the step forwards they were measured over (<see cref="BatchStatistics.SteadyStateBytes"/>).</summary>
-    public long SteadyStateBytes { get; internal set; }
-    public long SteadyStateStepForwards { get; internal set; }
-    public long SteadyStateTensors { get; internal set; }
-    public long SteadyStateNativeTensors { get; internal set; }
-    /// <summary>TorchSharp tensor wrappers created per step forward in steady state (0: the decode loop makes none).</summary>
-    public double TensorsPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateTensors / SteadyStateStepForwards;
-    /// <summary>Native tensors (libtorch results held by handle, no managed object) per step forward in steady state.</summary>
-    public double NativeTensorsPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateNativeTensors / SteadyStateStepForwards;
-    /// <summary>Managed bytes per step forward in steady state (setup per generation excluded).</summary>
-    public double AllocBytesPerStep => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
-    public double AcceptMean => Speculation.AcceptMean;
+    public double MeanNfe => Runs == 0 ? 0 : (double)Total.Nfe / Runs;
+    public double WallMs => Total.WallTime.TotalMilliseconds;
+    public double TokensPerSecond => WallMs <= 0 ? 0 : Total.TokensCommitted / (WallMs / 1000);
     /// <summary>Against the <c>baseline</c> mode: baseline NFE / this NFE.</summary>
     public double NfeReduction { get; internal set; } = double.NaN;
     /// <summary>Against the <c>baseline</c> mode: baseline wall time / this wall time.</summary>
@@ -130,17 +112,8 @@ internal static class BenchRunner
         var s = gen.Statistics;
         r.Outputs[prompt] = gen.TokenIds;
         r.Runs++;
-        r.Nfe += s.Nfe;
-        r.Steps += s.Steps;
-        r.Tokens += s.TokensCommitted;
-        r.WallMs += s.WallTime.TotalMilliseconds;
-        r.ManagedBytes += s.ManagedBytes;
-        r.SteadyStateBytes += s.Batch.SteadyStateBytes;
-        r.SteadyStateTensors += s.Batch.SteadyStateTensors;
-        r.SteadyStateNativeTensors += s.Batch.SteadyStateNativeTensors;
-        r.SteadyStateStepForwards += s.Batch.SteadyStateStepForwards;
-        r.Speculation.Add(s.Speculation);
-        r.AddTransfers(s);
+        r.Total.Add(s);
+        r.Total.Batch.Add(s.Batch); // one sequence per generation: its batch is its own
         r.LiveTensorGrowth = Math.Max(r.LiveTensorGrowth, s.LiveTensorsPeak - s.LiveTensorsFirstStep);
     }
 
@@ -151,12 +124,12 @@ internal static class BenchRunner
         {
             if (baseline is not null)
             {
-                r.NfeReduction = (double)baseline.Nfe / r.Nfe;
+                r.NfeReduction = (double)baseline.Total.Nfe / r.Total.Nfe;
                 r.Speedup = baseline.WallMs / r.WallMs;
             }
             if (r.Mode.Base is null) continue;
             var b = byName[r.Mode.Base];
-            r.NfeReductionVsBase = (double)b.Nfe / r.Nfe;
+            r.NfeReductionVsBase = (double)b.Total.Nfe / r.Total.Nfe;
             r.SpeedupVsBase = b.WallMs / r.WallMs;
             int mismatches = 0;
             for (int p = 0; p < r.Outputs.Length; p++)

@@ -99,11 +99,11 @@ public sealed class Calibrator
         for (int k = 1; k <= graph.Nodes.Count; k++)
         {
             var r = Replay.Replay(graph, DraftKeep.Of(k));
-            profile[k] = new KeepCost(k, r.StepForwards, r.RowsTotal);
+            profile[k] = new KeepCost(k, r.Speculation.StepForwards, r.Speculation.RowsTotal);
             if (k == 1)
             {
                 // Forwards other than step forwards (block starts, SDAR prefill/block end) do not depend on D*.
-                long plainSteps = r.BaselineNfe - (r.Nfe - r.StepForwards);
+                long plainSteps = r.BaselineNfe - (r.Nfe - r.Speculation.StepForwards);
                 profile[0] = new KeepCost(0, plainSteps, plainSteps);
             }
         }
@@ -169,7 +169,7 @@ internal sealed class ObjectiveComparison
         long baseline = Oracle.BaselineNfe;
         sb.Append(ci, $"Held-out: {Oracle.SequenceNfe.Length} prompts, plain decoder {baseline} forwards. Oracle bound (every observed formula with position "
             + $"rank <= {Limits.MaxPositionRank}, token rank <= {Limits.MaxTokenRank}, depth <= {Limits.MaxDepth} drafted, no width limit): {Oracle.Nfe} "
-            + $"forwards ({Oracle.Speedup:F2}x fewer), accepted/forward {Oracle.AcceptMean:F2}.\n\n");
+            + $"forwards ({Oracle.Speedup:F2}x fewer), accepted/forward {Oracle.Speculation.AcceptMean:F2}.\n\n");
         sb.Append("| objective | D | D* | NFE | fewer forwards | accepted/forward | rows/forward | share of oracle saving |\n");
         sb.Append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var row in Rows)
@@ -180,10 +180,10 @@ internal sealed class ObjectiveComparison
                 if (other.Nodes == row.Nodes && other.Keep == row.Keep && other.Result.Nfe < r.Nfe) best = false;
             double share = baseline == Oracle.Nfe ? 0 : (double)(baseline - r.Nfe) / (baseline - Oracle.Nfe);
             string nfe = best ? string.Create(ci, $"**{r.Nfe}**") : r.Nfe.ToString(ci);
-            sb.Append(ci, $"| {SelectionObjectives.Name(row.Objective)} | {row.Nodes} | {row.Keep} | {nfe} | {r.Speedup:F2}x | {r.AcceptMean:F2} "
-                + $"| {r.RowsPerForward:F2} | {share * 100:F0}% |\n");
+            sb.Append(ci, $"| {SelectionObjectives.Name(row.Objective)} | {row.Nodes} | {row.Keep} | {nfe} | {r.Speedup:F2}x | {r.Speculation.AcceptMean:F2} "
+                + $"| {r.Speculation.RowsPerForward:F2} | {share * 100:F0}% |\n");
         }
-        sb.Append(ci, $"| oracle | - | - | {Oracle.Nfe} | {Oracle.Speedup:F2}x | {Oracle.AcceptMean:F2} | - | 100% |\n");
+        sb.Append(ci, $"| oracle | - | - | {Oracle.Nfe} | {Oracle.Speedup:F2}x | {Oracle.Speculation.AcceptMean:F2} | - | 100% |\n");
         return sb.ToString();
     }
 }

@@ -210,7 +210,6 @@ internal sealed class FormulaChains
             {
                 int m = _blockSteps[blk], row = _blockRow[blk];
                 result.BaselineNfe += s.BaselineBlockForwards(k);
-                result.Steps += m;
                 nfe += _blockFixed[blk];
                 int t = 1;
                 while (t < m)

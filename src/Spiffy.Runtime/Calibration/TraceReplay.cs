@@ -17,27 +17,13 @@ internal sealed class ReplayResult
     public long BaselineNfe { get; internal set; }
     /// <summary>Per recorded sequence (in trace order).</summary>
     public long[] SequenceNfe { get; }
-    public long Steps { get; internal set; }
-    /// <summary>Spiffy's counters over every replayed sequence: step forwards, rows, acceptance.</summary>
+    /// <summary>Spiffy's counters over every replayed sequence: step forwards, rows, acceptance (as a generation counts them).</summary>
     public SpeculationCounters Speculation { get; } = new SpeculationCounters();
-    public long FreeSteps => Speculation.FreeSteps;
-    /// <summary>Step forwards (the kind DecodingStatistics.StepForwards counts) and the rows they carried.</summary>
-    public long StepForwards => Speculation.StepForwards;
-    public long RowsTotal => Speculation.RowsTotal;
-    /// <summary>Forwards that carried at least one draft row.</summary>
-    public long VerificationForwards => Speculation.VerificationForwards;
-    /// <summary>AcceptedByDepth[d]: verification forwards whose accepted chain had length d.</summary>
-    public IReadOnlyList<long> AcceptedByDepth => Speculation.AcceptedByDepth;
 
     public double Speedup => Nfe == 0 ? 0 : (double)BaselineNfe / Nfe;
-    public double RowsPerForward => Speculation.RowsPerForward;
-    public double AcceptMean => Speculation.AcceptMean;
-
-    /// <summary>"0:12 1:30 2:4" (verification forwards per accepted chain length).</summary>
-    public string Histogram() => Speculation.Histogram();
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"NFE {Nfe} vs {BaselineNfe} plain ({Speedup:F2}x fewer), accepted/forward {AcceptMean:F2}, rows/forward {RowsPerForward:F2}");
+        $"NFE {Nfe} vs {BaselineNfe} plain ({Speedup:F2}x fewer), accepted/forward {Speculation.AcceptMean:F2}, rows/forward {Speculation.RowsPerForward:F2}");
 }
 
 /// <summary>
@@ -92,7 +78,6 @@ internal sealed class TraceReplay
             {
                 int first = s.BlockStepStart[blk], m = s.BlockStepStart[blk + 1] - first;
                 result.BaselineNfe += s.BaselineBlockForwards(blk);
-                result.Steps += m;
                 // Fixed forwards, and the first step: from the block-start forward or one plain step forward.
                 nfe += s.BlockFixedForwards[blk];
                 if (!s.BlockStartForward[blk]) { nfe++; result.Speculation.RecordStepForward(0); }

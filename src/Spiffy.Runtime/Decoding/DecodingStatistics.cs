@@ -24,8 +24,8 @@ public abstract class TransferCounters
     /// <summary>Device-to-host synchronisations per scored forward (1 when the step rule's one transfer is the only one).</summary>
     public double SyncsPerStep => ScoredForwards == 0 ? 0 : (double)DeviceToHostCopies / ScoredForwards;
 
-    /// <summary>Adds <paramref name="other"/>'s counts to these (a bench summing its generations).</summary>
-    internal void AddTransfers(TransferCounters other)
+    /// <summary>Adds <paramref name="other"/>'s counts to these (the sums of <c>DecodingStatistics.Add</c> and <c>BatchStatistics.Add</c>).</summary>
+    private protected void AddTransfers(TransferCounters other)
     {
         ScoredForwards += other.ScoredForwards;
         DeviceToHostCopies += other.DeviceToHostCopies;
@@ -34,8 +34,8 @@ public abstract class TransferCounters
 }
 
 /// <summary>
-/// Counters of one generation (one sequence). NFE counts every model call once, whatever its
-/// batch (docs/measures.md); the speculation fields stay zero for plain decoding.
+/// Counters of one generation (one sequence), or their sum over a bench mode's generations. NFE counts every
+/// model call once, whatever its batch (docs/measures.md); the speculation fields stay zero for plain decoding.
 /// </summary>
 public sealed class DecodingStatistics : TransferCounters
 {
@@ -78,6 +78,28 @@ public sealed class DecodingStatistics : TransferCounters
     public double RowsPerForward => Speculation.RowsPerForward;
     /// <summary>Mean accepted chain length per verification forward.</summary>
     public double AcceptMean => Speculation.AcceptMean;
+
+    /// <summary>A sum of generations (a bench mode): <see cref="Add"/> fills it, its <see cref="Batch"/> starts empty.</summary>
+    internal static DecodingStatistics Sum() => new DecodingStatistics { Batch = new BatchStatistics() };
+
+    /// <summary>
+    /// Adds <paramref name="other"/>'s own counts to these: forwards, steps, tokens, time, bytes, transfers and
+    /// Spiffy's counters. Not its <see cref="Batch"/> (shared by a batch's sequences: the caller adds it once per
+    /// generation call), nor the per-generation <see cref="StepsPerBlock"/> and live-tensor readings.
+    /// </summary>
+    internal void Add(DecodingStatistics other)
+    {
+        checked
+        {
+            Nfe += other.Nfe;
+            Steps += other.Steps;
+            TokensCommitted += other.TokensCommitted;
+            ManagedBytes += other.ManagedBytes;
+        }
+        WallTime += other.WallTime;
+        AddTransfers(other);
+        Speculation.Add(other.Speculation);
+    }
 
     /// <summary>The main figures on one line (NFE, steps, tokens per forward, time; Spiffy's acceptance when it drafted).</summary>
     public override string ToString()
@@ -124,6 +146,27 @@ public sealed class BatchStatistics : TransferCounters
     public double AllocBytesPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
     /// <summary>Rows per step forward of the batch.</summary>
     public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;
+    /// <summary>Steady-state TorchSharp tensor wrappers per step forward (0: the decode loop makes none).</summary>
+    internal double TensorsPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateTensors / SteadyStateStepForwards;
+    /// <summary>Steady-state native tensors (libtorch results held by handle, no managed object) per step forward.</summary>
+    internal double NativeTensorsPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateNativeTensors / SteadyStateStepForwards;
+
+    /// <summary>Adds <paramref name="other"/>'s counts to these (a bench summing the batches of its generation calls).</summary>
+    internal void Add(BatchStatistics other)
+    {
+        checked
+        {
+            Sequences += other.Sequences;
+            Forwards += other.Forwards;
+            StepForwards += other.StepForwards;
+            RowsFed += other.RowsFed;
+            SteadyStateBytes += other.SteadyStateBytes;
+            SteadyStateTensors += other.SteadyStateTensors;
+            SteadyStateNativeTensors += other.SteadyStateNativeTensors;
+            SteadyStateStepForwards += other.SteadyStateStepForwards;
+        }
+        AddTransfers(other);
+    }
 }
 
 /// <summary>The output of one sequence.</summary>

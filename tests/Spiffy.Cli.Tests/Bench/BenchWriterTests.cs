@@ -18,15 +18,18 @@ public class BenchWriterTests
     public void Chart_DrawsEveryModeAndTheAcceptanceOfSpiffyModes()
     {
         var o = new DecodingOptions { GenLength = 8, BlockLength = 8 };
-        var plain = new ModeResult(new BenchMode("baseline", o), 1) { Runs = 1, Nfe = 8, Steps = 8, Tokens = 8, WallMs = 10 };
+        var plain = new ModeResult(new BenchMode("baseline", o), 1)
+        {
+            Runs = 1, Total = { Nfe = 8, Steps = 8, TokensCommitted = 8, WallTime = TimeSpan.FromMilliseconds(10) },
+        };
         var spiffy = new ModeResult(new BenchMode("baseline+spiffy", o, DraftGraph.Chain(2, o.ToSchema()), DraftKeep.All, "baseline"), 1)
         {
-            Runs = 1, Nfe = 5, Steps = 8, Tokens = 8, WallMs = 7,
+            Runs = 1, Total = { Nfe = 5, Steps = 8, TokensCommitted = 8, WallTime = TimeSpan.FromMilliseconds(7) },
         };
         foreach (int accepted in new[] { 0, 1, 1, 2 }) // four verification forwards: histogram 1, 2, 1
         {
-            spiffy.Speculation.RecordStepForward(1);
-            spiffy.Speculation.RecordWalk(accepted);
+            spiffy.Total.Speculation.RecordStepForward(1);
+            spiffy.Total.Speculation.RecordWalk(accepted);
         }
 
         string svg = BenchChart.ToSvg(Report("spiffy bench", plain, spiffy));

@@ -107,7 +107,7 @@ public class FormulaTests
         var r = c.Replay.Replay(g);
         // Per block: step 0 (1 forward), then one forward at S1 whose root step gives S2 = {(2,1)} and S3 = {(2,1),(3,1)}: both accepted, S4 follows for free.
         Assert.Equal(4, r.Nfe);
-        Assert.Equal(new long[] { 0, 0, 2 }, r.AcceptedByDepth);
+        Assert.Equal(new long[] { 0, 0, 2 }, r.Speculation.AcceptedByDepth);
         Assert.Equal(r.Nfe, c.Chains.Nfe(Member(c, chain)));
         // Only the depth-1 node: S2 accepted, then a forward at S3.
         var one = c.Graph(chain.GetRange(0, 1), "one", SelectionObjective.Frequency, DraftKeep.All);

@@ -103,11 +103,11 @@ public class ReplayTests(ITestOutputHelper output)
                     }
                 }
                 Assert.Equal(nfe, r.Nfe);
-                Assert.Equal(rows, r.RowsTotal);
-                Assert.Equal(stepForwards, r.StepForwards);
-                Assert.Equal(verification, r.VerificationForwards);
-                Assert.Equal(free, r.FreeSteps);
-                Assert.Equal(hist.ToArray(), r.AcceptedByDepth);
+                Assert.Equal(rows, r.Speculation.RowsTotal);
+                Assert.Equal(stepForwards, r.Speculation.StepForwards);
+                Assert.Equal(verification, r.Speculation.VerificationForwards);
+                Assert.Equal(free, r.Speculation.FreeSteps);
+                Assert.Equal(hist.ToArray(), r.Speculation.AcceptedByDepth);
                 freeSteps += free;
                 output.WriteLine($"{family}/{kind} {graph.Name} D*={keep}: {r}");
             }

@@ -313,7 +313,7 @@ public sealed class DecodingOptionSet
             Unmasking = unmasking,
             Threshold = parse.GetValue(Threshold) ?? b.Threshold,
             Factor = parse.GetValue(Factor) ?? b.Factor,
-            MinTokensPerStep = parse.GetValue(K) ?? b.MinTokensPerStep,
+            K = parse.GetValue(K) ?? b.K,
             // The model's default confidence belongs to its schedule; threshold rules compare probabilities with tau
             // (Fast-dLLM's confidence_threshold, Dream's included).
             Confidence = parse.GetValue(Confidence) ?? (baseline is null && unmasking != UnmaskingRule.Schedule ? ConfidenceKind.Probability : b.Confidence),

@@ -21,7 +21,7 @@ internal static class JsonFields
         w.WriteString("unmasking", DecodingNames.Unmasking.Name(o.Unmasking));
         w.WriteNumber("threshold", o.Threshold);
         w.WriteNumber("factor", o.Factor);
-        w.WriteNumber("k", o.MinTokensPerStep);
+        w.WriteNumber("k", o.K);
         w.WriteString("confidence", DecodingNames.Confidence.Name(o.Confidence));
         w.WriteNumber("temperature", o.Temperature);
         w.WriteString("sampler", DecodingNames.Sampler.Name(o.Sampler));

@@ -28,8 +28,8 @@ public sealed record DecodingOptions
     public double Threshold { get; init; } = 0.9;
     /// <summary>f of <see cref="UnmaskingRule.Factor"/>.</summary>
     public double Factor { get; init; } = 1.0;
-    /// <summary>k of <see cref="UnmaskingRule.DynamicTopK"/>.</summary>
-    public int MinTokensPerStep { get; init; } = 1;
+    /// <summary>k of dynamic top-k (<see cref="UnmaskingRule.DynamicTopK"/>): the fewest tokens such a step commits.</summary>
+    public int K { get; init; } = 1;
     /// <summary>Sampling temperature; 0 decodes greedily.</summary>
     public double Temperature { get; init; }
     /// <summary>How tokens are drawn when <see cref="Temperature"/> &gt; 0 (the family's authors' sampler by default,
@@ -109,14 +109,14 @@ public sealed record DecodingOptions
     public static DecodingOptions FromSchema(GraphDecoding d, long seed = 0) => new DecodingOptions
     {
         GenLength = d.GenLength, BlockLength = d.BlockLength, Steps = d.Steps, Unmasking = d.Unmasking, Confidence = d.Confidence,
-        Threshold = d.Threshold, Factor = d.Factor, MinTokensPerStep = d.K, Temperature = d.Temperature, Cache = d.Cache,
+        Threshold = d.Threshold, Factor = d.Factor, K = d.K, Temperature = d.Temperature, Cache = d.Cache,
         Schedule = d.Schedule, Eps = d.Eps, BlockStart = d.BlockStart, Sampler = d.Sampler, TopK = d.TopK, TopP = d.TopP, AlgTemp = d.AlgTemp,
         OverfullTopK = d.OverfullTopK, Seed = seed,
     };
 
     /// <summary>The decoding configuration as graph and trace files record it (steps made explicit).</summary>
     public GraphDecoding ToSchema() => new GraphDecoding(GenLength, BlockLength, EffectiveSteps, Unmasking, Confidence,
-        Threshold, Factor, MinTokensPerStep, Temperature, Cache, Schedule, Eps, BlockStart, Sampler, TopK, TopP, AlgTemp, OverfullTopK);
+        Threshold, Factor, K, Temperature, Cache, Schedule, Eps, BlockStart, Sampler, TopK, TopP, AlgTemp, OverfullTopK);
 
     /// <summary>Blocks per generation.</summary>
     public int NumBlocks => GenLength / BlockLength;
@@ -147,7 +147,7 @@ public sealed record DecodingOptions
         $"gen={GenLength} block={BlockLength} steps={EffectiveSteps}"
         + $"{(Schedule == ScheduleKind.Timesteps ? $" schedule=timesteps eps={Eps}" : "")}"
         + $"{(BlockStart == BlockStartRule.FirstPosition ? " block_start=first_position" : "")}"
-        + $" confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={MinTokensPerStep} T={Temperature}"
+        + $" confidence={Confidence} unmasking={Unmasking} tau={Threshold} factor={Factor} k={K} T={Temperature}"
         + $"{(Sampler != SamplerKind.Gumbel ? $" sampler={DecodingNames.Sampler.Name(Sampler)}" : "")}"
         + $"{(TopK != 0 ? $" top_k={TopK}" : "")}{(TopP != 1 ? $" top_p={TopP}" : "")}{(AlgTemp != 0 ? $" alg_temp={AlgTemp}" : "")}"
         + $"{(StopTokens.Count > 0 ? $" stop_tokens={StopTokensText}" : "")}{(OverfullTopK ? " overfull_top_k" : "")}"

@@ -216,7 +216,7 @@ internal sealed partial class StepRule : IDisposable
             default: // DynamicTopK (SDAR): the candidates strictly above tau, or at least the step's even share of the block (and k)
                 int above = 0;
                 while (above < n && confidence[_order[above]] > _o.Threshold) above++;
-                count = Math.Max(above, Math.Max(_o.MinTokensPerStep, ScheduledCount(_blockLength, stepInBlock)));
+                count = Math.Max(above, Math.Max(_o.K, ScheduledCount(_blockLength, stepInBlock)));
                 break;
         }
         if (_o.OverfullTopK && count > n && (_o.Unmasking == UnmaskingRule.Schedule || _o.Unmasking == UnmaskingRule.DynamicTopK))

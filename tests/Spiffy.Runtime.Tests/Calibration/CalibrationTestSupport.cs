@@ -60,7 +60,7 @@ internal static class CalibrationTestSupport
                 Confidence = ConfidenceKind.Probability,
             },
             "sampled" => o with { Temperature = 0.8, Seed = 5 },
-            "dynamic" => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.3, MinTokensPerStep = 1 },
+            "dynamic" => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.3, K = 1 },
             _ => throw new ArgumentException(kind),
         };
     }

@@ -90,12 +90,12 @@ public class DecoderTests
         {
             foreach (var rule in new[] { UnmaskingRule.Schedule, UnmaskingRule.DynamicTopK })
             {
-                var cached = decoder.Generate(prompt, Options(model.Spec, x => x with { Unmasking = rule, Threshold = 0.3, MinTokensPerStep = 1 }));
+                var cached = decoder.Generate(prompt, Options(model.Spec, x => x with { Unmasking = rule, Threshold = 0.3, K = 1 }));
                 var plain = decoder.Generate(prompt, Options(model.Spec, x => x with
                 {
                     Unmasking = rule,
                     Threshold = 0.3,
-                    MinTokensPerStep = 1,
+                    K = 1,
                     UncachedBlockCausal = true
                 }));
                 Assert.True(FirstDifference(plain.TokenIds, cached.TokenIds) < 0, $"{rule}: differs at {FirstDifference(plain.TokenIds, cached.TokenIds)}");

@@ -69,7 +69,7 @@ public class StepRuleTests
     [Fact]
     public void DynamicTopK_TakesAllAboveTauWhenThereAreAtLeastK_ElseTheTopK()
     {
-        var rule = Rule(o => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.5, MinTokensPerStep = 2 });
+        var rule = Rule(o => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.5, K = 2 });
         var masked = Enumerable.Repeat(true, 8).ToArray();
         var chosen = new int[8];
         Assert.Equal(3, rule.Select(masked, new double[] { 0.6, 0.7, 0.1, 0.8, 0.2, 0.3, 0.4, 0.1 }, 8, 0, chosen));

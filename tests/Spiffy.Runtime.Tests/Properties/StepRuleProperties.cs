@@ -36,7 +36,7 @@ public class StepRuleProperties
 
     private static StepRule RuleFor(Case c) => new(new DecodingOptions
     {
-        GenLength = c.B * 2, BlockLength = c.B, Steps = c.StepsPerBlock * 2, Unmasking = c.Rule, Threshold = c.Tau, Factor = c.Factor, MinTokensPerStep = c.K,
+        GenLength = c.B * 2, BlockLength = c.B, Steps = c.StepsPerBlock * 2, Unmasking = c.Rule, Threshold = c.Tau, Factor = c.Factor, K = c.K,
     });
 
     /// <summary>Masked positions by (confidence descending, position ascending).</summary>

@@ -46,7 +46,7 @@ public class SpiffyLosslessTests(ITestOutputHelper output)
             Threshold = 0.3,
             Confidence = ConfidenceKind.Probability,
         },
-        "dynamic" => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.3, MinTokensPerStep = 1 },
+        "dynamic" => o with { Unmasking = UnmaskingRule.DynamicTopK, Threshold = 0.3, K = 1 },
         _ => throw new ArgumentException(kind),
     };
 

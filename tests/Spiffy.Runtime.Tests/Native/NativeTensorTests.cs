@@ -1,3 +1,5 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
 using Spiffy.Native;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -88,5 +90,26 @@ public sealed class NativeTensorTests
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 200; i++) Step();
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    /// <summary>
+    /// Every export the native layer declares binds in the shim TorchSharp loaded, so a TorchSharp upgrade (or a shim rebuilt
+    /// against another libtorch, gpu/device.sh) that drops or renames one fails here, not in the middle of a generation.
+    /// </summary>
+    [Fact]
+    public void EveryDeclaredExport_BindsInTheLoadedShim()
+    {
+        using var warm = zeros(1); // TorchSharp loads libtorch and its shim first, as every real caller has
+        LibTorch.EnsureLoaded();
+        var imports = typeof(LibTorch).GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)
+            .Where(m => m.GetCustomAttribute<DllImportAttribute>() is not null).ToList();
+        Assert.True(imports.Count > 50, $"only {imports.Count} declared exports found");
+        var missing = new List<string>();
+        foreach (var m in imports)
+        {
+            try { Marshal.Prelink(m); }
+            catch (EntryPointNotFoundException) { missing.Add(m.Name); }
+        }
+        Assert.Empty(missing);
     }
 }

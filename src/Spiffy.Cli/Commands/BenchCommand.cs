@@ -216,6 +216,9 @@ public sealed partial class BenchCommand : IVerb
             if (x.Graph is not null) maxRows = Math.Max(maxRows, 1 + x.Keep.Drafts(x.Graph.Nodes.Count));
         var rowCounts = ForwardCostModel.RowCounts(Math.Max(4, maxRows));
         int typical = (int)prompts.Average(p => p.Length);
+        // The timed steps score their rows as the drafting modes do: with the most top tokens any of their graphs drafts from.
+        int topTokenRanks = selected.Concat(autoCandidates).Where(x => x.Graph is not null).Select(x => new DraftGraph(x.Graph!).TopTokenRanks)
+            .DefaultIfEmpty(0).Max();
         var layouts = selected.Concat(autoCandidates).Where(x => x.Graph is not null).Select(x => plain with
         {
             Cache = x.Options.Cache,
@@ -230,7 +233,7 @@ public sealed partial class BenchCommand : IVerb
             for (int i = 0; i < layouts.Count; i++)
             {
                 costs[layouts[i].Key] = ForwardCostModel.Measure(model.Transformer, layouts[i].Options, typical, rowCounts, cancel: cancel,
-                    progress: () => bars[i].Advance());
+                    progress: () => bars[i].Advance(), topTokenRanks: topTokenRanks);
                 bars[i].Finish();
                 Log(costs[layouts[i].Key].ToString() + (costs[layouts[i].Key].Reliable ? "" : "; " + costs[layouts[i].Key].Verdict));
             }

@@ -63,8 +63,9 @@ internal static class RowCostBench
         foreach (var cache in Layouts)
         {
             var o = options with { Cache = cache };
-            var cost = ForwardCostModel.Measure(model, o, promptLength, rowCounts, repeats, cancel);
             var graph = graphs(o);
+            var cost = ForwardCostModel.Measure(model, o, promptLength, rowCounts, repeats, cancel,
+                topTokenRanks: graph is null ? 0 : new DraftGraph(graph).TopTokenRanks);
             var choice = graph is null ? null : KeepChooser.Choose(graph, cost);
             var curve = new RowCostCurve(cache == CacheMode.Dual ? "dual-cache" : "no-cache", cost, choice);
             log?.Invoke(cost.ToString());

@@ -10,12 +10,23 @@ namespace Spiffy.Decoding;
 /// The measured wall-clock cost of one step forward as a function of the rows it carries, for one
 /// decoding configuration on this machine: cost(rows) ~ FixedMs + PerRowMs x rows (least squares
 /// over the per-row-count minimum times). On a CPU a verification row costs nearly a full row, on a
-/// GPU nearly nothing; D* must follow the machine, not a constant (docs/benchmarks.md). A fit with a
-/// negative fixed cost or a cost that does not grow with the rows is noise, not a machine: it carries
-/// a <see cref="Problem"/> and no D* may be chosen from it.
+/// GPU nearly nothing; D* must follow the machine, not a constant (docs/benchmarks.md). D* is chosen
+/// from the measured curve (<see cref="CurveMs"/>), so the line only extends it; timings whose repeats
+/// disagree by more than <see cref="MaxSpread"/>, whose cost does not grow with the rows, or where fewer
+/// rows took longer than more rows beyond that spread, are noise,
+/// not a machine: they carry a <see cref="Problem"/> and no D* may be chosen from them. A negative fixed
+/// cost alone is not noise: a curve that bends upwards (a CPU whose wide forwards leave its caches)
+/// puts the line's intercept below zero while every timing is sound.
 /// </summary>
 internal sealed record ForwardCost(string Configuration, double FixedMs, double PerRowMs, IReadOnlyList<(int Rows, double Ms)> Samples)
 {
+    /// <summary>
+    /// The largest <see cref="Spread"/> whose timings still choose D*: a median more than half again its
+    /// minimum means the machine's load, not the rows, set the times (the README command's timings on the
+    /// 2-core build machine with nothing else running spread 13%).
+    /// </summary>
+    public const double MaxSpread = 0.5;
+
     /// <summary>The noise of the timings: the largest (median - minimum) / minimum over the row counts.</summary>
     public double Spread { get; init; }
 
@@ -53,8 +64,8 @@ internal sealed record ForwardCost(string Configuration, double FixedMs, double 
         return x1 == x0 ? y1 : y0 + (y1 - y0) * (rows - x0) / (x1 - x0);
     }
 
-    /// <summary>How much a second row costs relative to a one-row forward.</summary>
-    public double RowCostRatio => PerRowMs / Math.Max(1e-9, Ms(1));
+    /// <summary>How much a second row costs relative to a one-row forward, on the measured curve.</summary>
+    public double RowCostRatio => (CurveMs(2) - CurveMs(1)) / Math.Max(1e-9, CurveMs(1));
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Configuration}: {FixedMs:F2} ms + {PerRowMs:F2} ms/row "
@@ -83,10 +94,14 @@ internal static class ForwardCostModel
     /// Times step forwards of each row count at the middle block of a generation with a prompt of
     /// <paramref name="promptLength"/> tokens: one warm-up per row count, then <paramref name="repeats"/>
     /// rounds, each timing every row count once in a rotated order (so drift and bursts of load hit every
-    /// row count alike). <paramref name="progress"/> is called after each forward.
+    /// row count alike). <paramref name="progress"/> is called after each forward. Each timing covers what
+    /// a decode step does with that many rows before its host-side walk: the forward and the step rule's
+    /// scoring of every row, with the <paramref name="topTokenRanks"/> top tokens a speculator drafts from
+    /// (its <see cref="IStepSpeculator.TopTokenRanks"/>; 0 without one), copied to the host. A forward
+    /// alone understates a draft row: on this CPU scoring a row costs about as much as its forward share.
     /// </summary>
     public static ForwardCost Measure(DiffusionTransformer model, DecodingOptions options, int promptLength, IReadOnlyList<int> rowCounts,
-        int repeats = DefaultRepeats, CancellationToken cancel = default, Action? progress = null)
+        int repeats = DefaultRepeats, CancellationToken cancel = default, Action? progress = null, int topTokenRanks = 0)
     {
         if (rowCounts.Count == 0) throw new ArgumentException("no row counts to measure");
         foreach (int rows in rowCounts)
@@ -110,18 +125,30 @@ internal static class ForwardCostModel
             tensor(positions, new long[] { 1, length }).to(model.Device), ones(new long[] { 1, 1, 1, length }, ScalarType.Bool, model.Device), region);
         runner.Prefill();
         using (TensorArena.Open()) runner.BeginBlock(start);
+        // The decoder's own scoring, with host buffers for the widest forward (the rule copies its results to
+        // the host, which also waits for the device).
+        int maxRows = rowCounts.Max(), j = Math.Max(0, topTokenRanks);
+        using var rule = new StepRule(options, spec.Tokens.Mask, region, length);
+        rule.Reserve(maxRows, j);
+        var stepIndex = new long[maxRows];
+        var x0 = new long[maxRows * b];
+        var confidence = new double[maxRows * b];
+        var topProbs = new double[maxRows * b * j];
+        var topTokens = new long[maxRows * b * j];
+        var block = new long[maxRows * b];
+        Array.Fill(block, (long)spec.Tokens.Mask);
 
         double Time(int rows)
         {
             cancel.ThrowIfCancellationRequested();
-            var block = new long[rows * b];
-            Array.Fill(block, (long)spec.Tokens.Mask);
+            int n = rows * b;
             using var scope = NewDisposeScope();
             using var arena = TensorArena.Open();
-            var rowT = tensor(block, new long[] { rows, b }).to(model.Device);
+            var rowT = tensor(block.AsSpan(0, n).ToArray(), new long[] { rows, b }).to(model.Device);
             var watch = Stopwatch.StartNew();
             var logits = runner.Step(start, rowT);
-            _ = logits.Narrow(1, 0, 1).Narrow(2, 0, 1).Cpu().Data<float>()[0]; // waits for the device
+            rule.Score(logits, stepIndex.AsSpan(0, rows), x0.AsSpan(0, n), confidence.AsSpan(0, n),
+                topProbs.AsSpan(0, n * j), topTokens.AsSpan(0, n * j), j, block.AsSpan(0, n));
             double ms = watch.Elapsed.TotalMilliseconds;
             progress?.Invoke();
             return ms;
@@ -141,7 +168,8 @@ internal static class ForwardCostModel
 
     /// <summary>
     /// The cost model from repeated timings per row count: the minimum of each (noise only ever adds
-    /// time), a least-squares line through the minima, the spread of the repeats, and the verdict.
+    /// time), a least-squares line through the minima, the spread of the repeats, and the verdict
+    /// (<see cref="ForwardCost"/> says what is noise).
     /// </summary>
     public static ForwardCost FromTimings(string configuration, IReadOnlyList<(int Rows, double[] Ms)> timings)
     {
@@ -157,8 +185,15 @@ internal static class ForwardCostModel
             if (min > 0) spread = Math.Max(spread, (median - min) / min);
         }
         var (a, slope) = Fit(samples);
-        string? problem = a < 0 ? string.Create(CultureInfo.InvariantCulture, $"negative fixed cost {a:F2} ms")
-            : slope <= 0 ? "the cost does not increase with the rows"
+        var ordered = samples.OrderBy(x => x.Item1).ToList();
+        // More rows never cost less: a narrower forward slower than a wider one by more than the repeats' own spread
+        // was hit by load in every repeat (seen here: 1 row 27.81 ms against 2 rows 14.01 ms).
+        int dip = Enumerable.Range(1, ordered.Count - 1).FirstOrDefault(k => ordered[k - 1].Item2 > ordered[k].Item2 * (1 + spread));
+        string? problem = spread > ForwardCost.MaxSpread
+                ? string.Create(CultureInfo.InvariantCulture, $"repeats differ by more than {ForwardCost.MaxSpread * 100:F0}%")
+            : slope <= 0 || ordered[^1].Item2 <= ordered[0].Item2 ? "the cost does not increase with the rows"
+            : dip > 0 ? string.Create(CultureInfo.InvariantCulture,
+                $"{ordered[dip - 1].Item1} rows took longer than {ordered[dip].Item1} rows ({ordered[dip - 1].Item2:F2} ms against {ordered[dip].Item2:F2} ms)")
             : null;
         return new ForwardCost(configuration, a, slope, samples) { Spread = spread, Problem = problem };
     }

@@ -65,6 +65,8 @@ public sealed class DraftGraph
     public int MaxPositionRank { get; }
     /// <summary>Highest token rank any node uses.</summary>
     public int MaxTokenRank { get; }
+    /// <summary>The top tokens per position a speculator on this graph drafts from (at least one).</summary>
+    internal int TopTokenRanks => Math.Max(1, MaxTokenRank);
     /// <summary>Steps ahead of the root of the deepest node.</summary>
     public int MaxDepth { get; }
 

@@ -49,7 +49,7 @@ public sealed class GraphSpeculator : IStepSpeculator
     /// <inheritdoc/>
     public int MaxDrafts { get; }
     /// <inheritdoc/>
-    public int TopTokenRanks => Math.Max(1, _g.MaxTokenRank);
+    public int TopTokenRanks => _g.TopTokenRanks;
 
     /// <inheritdoc/>
     public int Draft(ReadOnlySpan<long> state, int maskId, ReadOnlySpan<double> topProbs, ReadOnlySpan<long> topTokens, Span<long> drafts)

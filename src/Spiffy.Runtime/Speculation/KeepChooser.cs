@@ -10,7 +10,8 @@ internal static class KeepChooser
     /// The D* whose step forwards take the least predicted time over the calibration prompts:
     /// forwards x the measured curve at that D*'s mean rows per forward (<see cref="ForwardCost.CurveMs"/>;
     /// with no samples, FixedMs x forwards + PerRowMs x rows). Returns 0 when drafting does not pay on
-    /// this machine (decode plainly) as <see cref="DraftKeep.None"/>, keeping every node as <see cref="DraftKeep.All"/>. Null when the graph has
+    /// this machine (decode plainly) as <see cref="DraftKeep.None"/>, and also when drafting's predicted gain is smaller than the timings'
+    /// spread; keeping every node as <see cref="DraftKeep.All"/>. Null when the graph has
     /// no profile or the cost fit is unreliable (<see cref="ForwardCost.Verdict"/> says why): noise must not choose D*.
     /// </summary>
     public static KeepChoice? Choose(Schema.Graphs.GraphSpec graph, ForwardCost cost)
@@ -27,6 +28,8 @@ internal static class KeepChooser
             if (k.Drafts.IsNone) { plain = k; plainMs = ms; }
             if (ms < bestMs - 1e-9) { best = k; bestMs = ms; }
         }
+        // A predicted gain inside the timings' own noise is no evidence that drafts pay: decode plainly then.
+        if (plain is not null && !best!.Drafts.IsNone && bestMs * (1 + cost.Spread) >= plainMs) { best = plain; bestMs = plainMs; }
         return new KeepChoice(best!.Drafts.For(graph.Nodes.Count), bestMs, plain is null ? double.NaN : plainMs);
     }
 }

@@ -97,16 +97,22 @@ public class BenchTests
     }
 
     [Fact]
-    public void CostModel_RefusesANegativeFixedCost_AndACostThatDoesNotGrow()
+    public void CostModel_RefusesRepeatsThatDisagree_AndACostThatDoesNotGrow()
     {
         // The loaded-machine fits of issue 18: "-51.81 ms fixed" and "696.61 ms + 0.00 ms/row".
         var negative = ForwardCostModel.FromTimings("cache prefix", new[] { (1, new[] { 5.0, 9.0 }), (2, new[] { 60.0, 70.0 }), (4, new[] { 170.0, 171.0 }) });
         Assert.False(negative.Reliable);
         Assert.True(negative.FixedMs < 0);
-        Assert.StartsWith("noise: the fit is unreliable (spread 80%", negative.Verdict);
+        Assert.Equal("noise: the fit is unreliable (spread 80%; repeats differ by more than 50%)", negative.Verdict);
         var flat = ForwardCostModel.FromTimings("cache dual", new[] { (1, new[] { 700.0, 710.0 }), (2, new[] { 690.0, 720.0 }), (4, new[] { 650.0, 700.0 }) });
         Assert.False(flat.Reliable);
         Assert.Contains("does not increase", flat.Verdict);
+
+        // Seen on the build machine: a one-row forward slower in every repeat than a two-row one (spread 44%).
+        var dip = ForwardCostModel.FromTimings("cache dual",
+            new[] { (1, new[] { 27.81, 40.0 }), (2, new[] { 14.01, 14.5 }), (4, new[] { 21.68, 22.0 }), (8, new[] { 38.41, 39.0 }) });
+        Assert.False(dip.Reliable);
+        Assert.Contains("1 rows took longer than 2 rows (27.81 ms against 14.01 ms)", dip.Verdict);
 
         // No D* is chosen from either, whatever the profile says.
         var graph = DraftGraph.Chain(2, new DecodingOptions().ToSchema(), 1);
@@ -119,6 +125,32 @@ public class BenchTests
         };
         Assert.Null(KeepChooser.Choose(graph, negative));
         Assert.Null(KeepChooser.Choose(graph, flat));
+        Assert.Null(KeepChooser.Choose(graph, dip));
+    }
+
+    /// <summary>
+    /// A curve that bends upwards is a machine, not noise: the README command's timings on the 2-core build machine
+    /// (2026-12-07, dual cache, spread 13%) fit a line with a negative fixed cost, and D* is read off the curve:
+    /// a second row costs 39% of a one-row forward, so drafts that are accepted rarely must not be chosen.
+    /// </summary>
+    [Fact]
+    public void CostModel_ACurveThatBendsUp_IsReliable_AndChoosesFromTheMeasuredCurve()
+    {
+        var measured = new[] { (1, 8.66), (2, 12.04), (4, 19.09), (8, 31.33), (16, 72.95), (25, 133.39) };
+        var cost = ForwardCostModel.FromTimings("cache dual", measured.Select(m => (m.Item1, new[] { m.Item2, m.Item2 * 1.13 })).ToArray());
+        Assert.True(cost.FixedMs < 0);
+        Assert.True(cost.Reliable, cost.Verdict);
+        Assert.Equal((12.04 - 8.66) / 8.66, cost.RowCostRatio, 9);
+
+        var graph = DraftGraph.Chain(8, new DecodingOptions().ToSchema(), 1);
+        KeepChoice? Choose(params KeepCost[] profile) => KeepChooser.Choose(
+            graph with { Provenance = graph.Provenance with { KeepProfile = new EquatableArray<KeepCost>(profile) } }, cost);
+        // Half the forwards at 9 rows each cost more than all of them at one row (128 x 36.4 ms > 256 x 8.66 ms): plain.
+        Assert.True(Choose(new KeepCost(0, 256, 256), new KeepCost(8, 128, 1148))!.Keep.IsNone);
+        // A third of the forwards at 2 rows each pay (86 x 12.04 ms < 256 x 8.66 ms): one draft.
+        Assert.Equal(1, Choose(new KeepCost(0, 256, 256), new KeepCost(1, 86, 172), new KeepCost(8, 80, 720))!.Keep.Drafts(8));
+        // A predicted gain inside the timings' 13% spread is not chosen: 170 x 12.04 ms is 8% below 256 x 8.66 ms.
+        Assert.True(Choose(new KeepCost(0, 256, 256), new KeepCost(1, 170, 340))!.Keep.IsNone);
     }
 
     [Fact]

@@ -53,7 +53,8 @@ public class DocumentedCommandsTests
         // (the prompt, a required option it does not name); its verb, options and values must still be right.
         var errors = inline ? parse.Errors.Where(e => e.SymbolResult is not (CommandResult or OptionResult { IdentifierToken: null })).ToList()
             : parse.Errors.ToList();
-        Assert.True(errors.Count == 0 && parse.UnmatchedTokens.Count == 0, $"{file}:{line}: `{command}`: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
+        Assert.True(errors.Count == 0 && parse.UnmatchedTokens.Count == 0,
+            $"{file}:{line}: `{command}`: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
         Assert.Null(OptionLikeArguments.Find(parse));
     }
 

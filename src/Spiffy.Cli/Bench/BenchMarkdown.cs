@@ -41,7 +41,7 @@ internal static class BenchMarkdown
         if (chartRelative is not null)
             sb.Append("![NFE reduction, wall-clock speedup and acceptance by depth per mode](").Append(chartRelative.Replace('\\', '/')).Append(")\n\n");
         sb.Append(report.ToMarkdownTable()).Append('\n');
-        sb.Append("Forward cost measured in the same run (median of 5 after a warm-up, middle block):\n\n");
+        sb.Append("Step cost (the forward and its rows' scoring) measured in the same run (minimum of 5 after a warm-up, middle block):\n\n");
         sb.Append(report.CostTable()).Append('\n');
         if (report.Oracles.Count > 0)
         {

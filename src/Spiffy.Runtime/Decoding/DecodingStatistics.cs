@@ -143,13 +143,15 @@ public sealed class BatchStatistics : TransferCounters
     /// <summary>Step forwards over which <see cref="SteadyStateBytes"/> was measured.</summary>
     public int SteadyStateStepForwards { get; internal set; }
     /// <summary>Steady-state managed bytes per step forward of the batch (0: the decode loop allocates nothing per step, docs/decoding.md).</summary>
-    public double AllocBytesPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateBytes / SteadyStateStepForwards;
+    public double AllocBytesPerStepForward => PerSteadyStep(SteadyStateBytes);
     /// <summary>Rows per step forward of the batch.</summary>
     public double RowsPerForward => StepForwards == 0 ? 0 : (double)RowsFed / StepForwards;
     /// <summary>Steady-state TorchSharp tensor wrappers per step forward (0: the decode loop makes none).</summary>
-    internal double TensorsPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateTensors / SteadyStateStepForwards;
+    internal double TensorsPerStepForward => PerSteadyStep(SteadyStateTensors);
     /// <summary>Steady-state native tensors (libtorch results held by handle, no managed object) per step forward.</summary>
-    internal double NativeTensorsPerStepForward => SteadyStateStepForwards == 0 ? 0 : (double)SteadyStateNativeTensors / SteadyStateStepForwards;
+    internal double NativeTensorsPerStepForward => PerSteadyStep(SteadyStateNativeTensors);
+
+    private double PerSteadyStep(long count) => SteadyStateStepForwards == 0 ? 0 : (double)count / SteadyStateStepForwards;
 
     /// <summary>Adds <paramref name="other"/>'s counts to these (a bench summing the batches of its generation calls).</summary>
     internal void Add(BatchStatistics other)

@@ -97,8 +97,8 @@ internal static class ForwardCostModel
     /// row count alike). <paramref name="progress"/> is called after each forward. Each timing covers what
     /// a decode step does with that many rows before its host-side walk: the forward and the step rule's
     /// scoring of every row, with the <paramref name="topTokenRanks"/> top tokens a speculator drafts from
-    /// (its <see cref="IStepSpeculator.TopTokenRanks"/>; 0 without one), copied to the host. A forward
-    /// alone understates a draft row: on this CPU scoring a row costs about as much as its forward share.
+    /// (its <see cref="IStepSpeculator.TopTokenRanks"/>; 0 without one), copied to the host: what a step pays
+    /// per row on the device, not the forward alone.
     /// </summary>
     public static ForwardCost Measure(DiffusionTransformer model, DecodingOptions options, int promptLength, IReadOnlyList<int> rowCounts,
         int repeats = DefaultRepeats, CancellationToken cancel = default, Action? progress = null, int topTokenRanks = 0)
@@ -137,6 +137,7 @@ internal static class ForwardCostModel
         var topTokens = new long[maxRows * b * j];
         var block = new long[maxRows * b];
         Array.Fill(block, (long)spec.Tokens.Mask);
+        using var allRows = tensor(block, new long[] { maxRows, b }).to(model.Device); // each timing feeds its first rows
 
         double Time(int rows)
         {
@@ -144,7 +145,7 @@ internal static class ForwardCostModel
             int n = rows * b;
             using var scope = NewDisposeScope();
             using var arena = TensorArena.Open();
-            var rowT = tensor(block.AsSpan(0, n).ToArray(), new long[] { rows, b }).to(model.Device);
+            var rowT = allRows.narrow(0, 0, rows);
             var watch = Stopwatch.StartNew();
             var logits = runner.Step(start, rowT);
             rule.Score(logits, stepIndex.AsSpan(0, rows), x0.AsSpan(0, n), confidence.AsSpan(0, n),
